@@ -1,0 +1,97 @@
+"""The bot's settings (environment and `.env`), on top of the CRM's."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import NoDecode
+
+from crm.settings import CrmSettings, SettingsError, describe_validation_error
+
+TOKEN_SHAPE = re.compile(r"^\d+:[A-Za-z0-9_-]+$")
+
+
+class TelegramSettings(CrmSettings):
+    """What it takes to talk to the Bot API; the CLI needs only this much."""
+
+    bot_token: SecretStr | None = None
+    telegram_api_url: str | None = None
+    bot_username: str | None = None
+
+    @field_validator("bot_token")
+    @classmethod
+    def _token_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not TOKEN_SHAPE.match(value.get_secret_value()):
+            raise ValueError("expected the form 123456:ABC-DEF from @BotFather")
+        return value
+
+    @field_validator("telegram_api_url")
+    @classmethod
+    def _api_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL of a Bot API server")
+        return value.rstrip("/")
+
+
+class BotSettings(TelegramSettings):
+    bot_token: SecretStr
+    support_chat_id: int
+    manager_ids: Annotated[frozenset[int], NoDecode] = frozenset()
+    bot_username: str | None = None
+    first_response_minutes: float = Field(default=10, gt=0)
+    email_response_hours: float = Field(default=24, gt=0)
+    reopen_window_hours: float = Field(default=72, ge=0)
+    send_attempts: int = Field(default=5, ge=1)
+    send_backoff_seconds: float = Field(default=0.5, ge=0)
+    polling_timeout_seconds: int = Field(default=30, ge=0)
+    shutdown_grace_seconds: float = Field(default=20, ge=0)
+
+    @field_validator("support_chat_id")
+    @classmethod
+    def _is_group(cls, value: int) -> int:
+        if value >= 0:
+            raise ValueError("a supergroup id is negative, like -1001234567890")
+        return value
+
+    @field_validator("manager_ids", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = [part.strip() for part in value.split(",") if part.strip()]
+            if not all(re.fullmatch(r"-?\d+", part) for part in parts):
+                raise ValueError("expected comma-separated Telegram user ids, like 111,222")
+            return frozenset(int(part) for part in parts)
+        return value
+
+
+def load_bot_settings() -> BotSettings:
+    try:
+        return BotSettings()  # type: ignore[call-arg]  # values come from the environment
+    except ValidationError as error:
+        raise SettingsError(describe_validation_error(error)) from error
+
+
+async def resolve_bot_username() -> str:
+    """The bot's @username for invitation links: BOT_USERNAME, else asked of the Bot API."""
+    try:
+        settings = TelegramSettings()
+    except ValidationError as error:
+        raise SettingsError(describe_validation_error(error)) from error
+    if settings.bot_username:
+        return settings.bot_username.lstrip("@")
+    if settings.bot_token is None:
+        raise SettingsError("configuration error: set BOT_USERNAME or BOT_TOKEN to build the link")
+    from bot.telegram import make_bot
+
+    bot = make_bot(settings.bot_token.get_secret_value(), settings.telegram_api_url)
+    try:
+        me = await bot.get_me()
+    finally:
+        await bot.session.close()
+    if not me.username:
+        raise SettingsError("configuration error: the bot has no username; set BOT_USERNAME")
+    return me.username

@@ -1,0 +1,81 @@
+"""The Bot API client: a custom server URL and patient retries on every send."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from aiogram import Bot
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
+from aiogram.methods.base import Response, TelegramMethod, TelegramType
+
+if TYPE_CHECKING:
+    from aiogram.client.bot import Bot as BotType
+
+log = structlog.get_logger()
+
+
+class RetryMiddleware(BaseRequestMiddleware):
+    """Retries 429 (after Telegram's own `retry_after`), 5xx and network errors.
+
+    Anything else (400 bad request, 403 blocked) is permanent: retrying cannot help, so
+    it surfaces at once and the caller records it.
+    """
+
+    def __init__(self, attempts: int = 5, backoff_seconds: float = 0.5) -> None:
+        self.attempts = attempts
+        self.backoff_seconds = backoff_seconds
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: BotType,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        if method.__api_method__ == "getUpdates":
+            # Polling has its own back-off; retrying a long poll here would stall shutdown.
+            return await make_request(bot, method)
+        attempt = 1
+        while True:
+            try:
+                return await make_request(bot, method)
+            except TelegramRetryAfter as error:
+                delay: float = error.retry_after
+                reason = "rate_limited"
+            except (TelegramServerError, TelegramNetworkError) as error:
+                delay = self.backoff_seconds * 2 ** (attempt - 1)
+                reason = type(error).__name__
+            if attempt >= self.attempts:
+                log.error("send_gave_up", method=method.__api_method__, attempts=attempt)
+                raise
+            log.warning(
+                "send_retry",
+                method=method.__api_method__,
+                attempt=attempt,
+                reason=reason,
+                delay=delay,
+            )
+            await asyncio.sleep(delay)
+            attempt += 1
+
+
+def make_bot(
+    token: str,
+    api_url: str | None = None,
+    *,
+    attempts: int = 5,
+    backoff_seconds: float = 0.5,
+    **session_kwargs: Any,
+) -> Bot:
+    session = (
+        AiohttpSession(api=TelegramAPIServer.from_base(api_url), **session_kwargs)
+        if api_url
+        else AiohttpSession(**session_kwargs)
+    )
+    session.middleware(RetryMiddleware(attempts, backoff_seconds))
+    return Bot(token, session=session, default=DefaultBotProperties(parse_mode=None))

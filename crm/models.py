@@ -1,0 +1,241 @@
+"""The CRM's tables: customers and their services, contacts, tickets, messages, events."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy import Enum as SqlEnum
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from crm.db import UtcDateTime
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def _enum(enum_type: type[enum.Enum], name: str) -> SqlEnum:
+    # Stored as plain strings: portable between SQLite and PostgreSQL and easy to migrate.
+    return SqlEnum(
+        enum_type,
+        name=name,
+        native_enum=False,
+        validate_strings=True,
+        values_callable=lambda members: [member.value for member in members],
+        length=32,
+    )
+
+
+class ServiceType(enum.StrEnum):
+    DEDICATED = "dedicated"
+    OBJECT_STORAGE = "object_storage"
+
+
+class Channel(enum.StrEnum):
+    TELEGRAM = "telegram"
+    PHONE = "phone"
+    EMAIL = "email"
+
+
+class Category(enum.StrEnum):
+    QUESTION = "question"
+    DOWN = "down"
+    DATA_LOSS = "data_loss"
+    BILLING = "billing"
+    OTHER = "other"
+
+
+class TicketStatus(enum.StrEnum):
+    OPEN = "open"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+class Direction(enum.StrEnum):
+    FROM_CLIENT = "from_client"
+    TO_CLIENT = "to_client"
+    NOTE = "note"
+    BOT = "bot"
+
+
+class Delivery(enum.StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    NOT_APPLICABLE = "not_applicable"
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    services: Mapped[list[Service]] = relationship(back_populates="customer", lazy="selectin")
+
+
+class Service(Base):
+    __tablename__ = "services"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    service_type: Mapped[ServiceType] = mapped_column(_enum(ServiceType, "service_type"))
+    name: Mapped[str] = mapped_column(String(200))
+    monthly_fee: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    currency: Mapped[str] = mapped_column(String(3), default="KZT")
+    active_from: Mapped[datetime] = mapped_column(UtcDateTime)
+    active_to: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    # Terms A 5.4: the SLA holds only where the equipment sits in the provider's data centre.
+    in_provider_dc: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    customer: Mapped[Customer] = relationship(back_populates="services", lazy="joined")
+
+
+class Contact(Base):
+    """A Telegram account that writes to the bot, linked to a customer or not (yet)."""
+
+    __tablename__ = "contacts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    telegram_user_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), nullable=True)
+    full_name: Mapped[str] = mapped_column(String(300), default="")
+    username: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    telegram_language: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    chosen_language: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    linked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+    customer: Mapped[Customer | None] = relationship(lazy="joined")
+
+
+class Invitation(Base):
+    __tablename__ = "invitations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class Ticket(Base):
+    """A support request; its id is the number clients and engineers see (#1042)."""
+
+    __tablename__ = "tickets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[Channel] = mapped_column(_enum(Channel, "channel"))
+    category: Mapped[Category | None] = mapped_column(_enum(Category, "category"), nullable=True)
+    status: Mapped[TicketStatus] = mapped_column(_enum(TicketStatus, "ticket_status"))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), nullable=True)
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"), nullable=True)
+    service_id: Mapped[int | None] = mapped_column(ForeignKey("services.id"), nullable=True)
+    client_chat_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # Evidence time of the first client message (Telegram `date`, or the stated call time).
+    opened_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    response_due_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    emergency: Mapped[bool] = mapped_column(Boolean, default=False)
+    first_response_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    assignee_telegram_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    assignee_name: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    support_chat_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    topic_thread_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    header_message_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    rating: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    contact: Mapped[Contact | None] = relationship(lazy="joined")
+    customer: Mapped[Customer | None] = relationship(lazy="joined")
+    service: Mapped[Service | None] = relationship(lazy="joined")
+
+    __table_args__ = (
+        Index("ix_tickets_contact_status", "contact_id", "status"),
+        Index("ix_tickets_topic", "support_chat_id", "topic_thread_id"),
+    )
+
+
+class Message(Base):
+    """Every message of a ticket, both ways, with Telegram's own time kept."""
+
+    __tablename__ = "messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    direction: Mapped[Direction] = mapped_column(_enum(Direction, "direction"))
+    sender_telegram_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    chat_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    telegram_message_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    update_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    content_type: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str | None] = mapped_column(Text, nullable=True)
+    file_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    telegram_date: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    copy_chat_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    copy_message_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    delivery: Mapped[Delivery] = mapped_column(_enum(Delivery, "delivery"))
+    delivery_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+    __table_args__ = (
+        # One row per Telegram message: a redelivered update cannot make a second one.
+        UniqueConstraint("chat_id", "telegram_message_id"),
+        Index("ix_messages_copy", "copy_chat_id", "copy_message_id"),
+        Index("ix_messages_delivery", "delivery"),
+    )
+
+
+class TicketEvent(Base):
+    """Append-only log: database triggers refuse UPDATE and DELETE (see migration 0001)."""
+
+    __tablename__ = "ticket_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    actor_telegram_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    actor_role: Mapped[str] = mapped_column(String(16))
+    actor_name: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    # When it happened according to the evidence (Telegram date or a stated time).
+    evidence_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # When this process wrote it down.
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ProcessedUpdate(Base):
+    """Telegram update ids already handled, so a redelivered update is a no-op."""
+
+    __tablename__ = "processed_updates"
+
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    processed_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -1,0 +1,160 @@
+"""Queries. Repositories return rows and never commit: services own the transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crm.models import (
+    Channel,
+    Contact,
+    Customer,
+    Delivery,
+    Direction,
+    Invitation,
+    Message,
+    ProcessedUpdate,
+    Service,
+    Ticket,
+    TicketEvent,
+    TicketStatus,
+)
+
+
+class CustomerRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, customer_id: int) -> Customer | None:
+        return await self.session.get(Customer, customer_id)
+
+    async def list(self) -> Sequence[Customer]:
+        return (await self.session.scalars(select(Customer).order_by(Customer.id))).all()
+
+    async def services(self, customer_id: int | None = None) -> Sequence[Service]:
+        query = select(Service).order_by(Service.id)
+        if customer_id is not None:
+            query = query.where(Service.customer_id == customer_id)
+        return (await self.session.scalars(query)).all()
+
+    async def service(self, service_id: int) -> Service | None:
+        return await self.session.get(Service, service_id)
+
+    async def invitation(self, token: str) -> Invitation | None:
+        return await self.session.scalar(select(Invitation).where(Invitation.token == token))
+
+
+class ContactRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def by_telegram_id(self, telegram_user_id: int) -> Contact | None:
+        return await self.session.scalar(
+            select(Contact).where(Contact.telegram_user_id == telegram_user_id)
+        )
+
+    async def of_customer(self, customer_id: int) -> Sequence[Contact]:
+        return (
+            await self.session.scalars(select(Contact).where(Contact.customer_id == customer_id))
+        ).all()
+
+
+class TicketRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, ticket_id: int) -> Ticket | None:
+        return await self.session.get(Ticket, ticket_id)
+
+    async def current_for_contact(self, contact_id: int) -> Ticket | None:
+        """The newest ticket of a contact that is not closed: where new messages go."""
+        return await self.session.scalar(
+            select(Ticket)
+            .where(
+                Ticket.contact_id == contact_id,
+                Ticket.channel == Channel.TELEGRAM,
+                Ticket.status != TicketStatus.CLOSED,
+            )
+            .order_by(Ticket.id.desc())
+            .limit(1)
+        )
+
+    async def of_contact(self, contact_id: int, limit: int = 20) -> Sequence[Ticket]:
+        return (
+            await self.session.scalars(
+                select(Ticket)
+                .where(Ticket.contact_id == contact_id)
+                .order_by(Ticket.id.desc())
+                .limit(limit)
+            )
+        ).all()
+
+    async def by_topic(self, chat_id: int, thread_id: int) -> Ticket | None:
+        return await self.session.scalar(
+            select(Ticket).where(
+                Ticket.support_chat_id == chat_id, Ticket.topic_thread_id == thread_id
+            )
+        )
+
+    async def by_group_message(self, chat_id: int, message_id: int) -> Ticket | None:
+        """The ticket a message in the support group belongs to (header, copy or reply)."""
+        ticket = await self.session.scalar(
+            select(Ticket).where(
+                Ticket.support_chat_id == chat_id, Ticket.header_message_id == message_id
+            )
+        )
+        if ticket is not None:
+            return ticket
+        ticket_id = await self.session.scalar(
+            select(Message.ticket_id)
+            .where(
+                ((Message.copy_chat_id == chat_id) & (Message.copy_message_id == message_id))
+                | ((Message.chat_id == chat_id) & (Message.telegram_message_id == message_id))
+            )
+            .limit(1)
+        )
+        return None if ticket_id is None else await self.get(ticket_id)
+
+    async def message(self, chat_id: int, message_id: int) -> Message | None:
+        return await self.session.scalar(
+            select(Message).where(
+                Message.chat_id == chat_id, Message.telegram_message_id == message_id
+            )
+        )
+
+    async def message_by_id(self, row_id: int) -> Message | None:
+        return await self.session.get(Message, row_id)
+
+    async def messages(self, ticket_id: int) -> Sequence[Message]:
+        return (
+            await self.session.scalars(
+                select(Message).where(Message.ticket_id == ticket_id).order_by(Message.id)
+            )
+        ).all()
+
+    async def undelivered(self, limit: int = 500) -> Sequence[Message]:
+        return (
+            await self.session.scalars(
+                select(Message)
+                .where(
+                    Message.delivery == Delivery.PENDING,
+                    Message.direction.in_([Direction.FROM_CLIENT, Direction.TO_CLIENT]),
+                )
+                .order_by(Message.id)
+                .limit(limit)
+            )
+        ).all()
+
+    async def events(self, ticket_id: int) -> Sequence[TicketEvent]:
+        return (
+            await self.session.scalars(
+                select(TicketEvent)
+                .where(TicketEvent.ticket_id == ticket_id)
+                .order_by(TicketEvent.id)
+            )
+        ).all()
+
+    async def update_seen(self, update_id: int) -> bool:
+        return await self.session.get(ProcessedUpdate, update_id) is not None

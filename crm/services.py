@@ -1,0 +1,588 @@
+"""Use cases of the CRM. Each public method is one transaction and commits it."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crm.dto import IncomingMessage, TelegramUser
+from crm.models import (
+    Category,
+    Channel,
+    Contact,
+    Customer,
+    Delivery,
+    Direction,
+    Invitation,
+    Message,
+    ProcessedUpdate,
+    Service,
+    ServiceType,
+    Ticket,
+    TicketEvent,
+    TicketStatus,
+)
+from crm.repositories import ContactRepository, CustomerRepository, TicketRepository
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class CrmError(Exception):
+    """A request the CRM refuses; `code` lets the bot pick a translated reply."""
+
+    def __init__(self, code: str, **params: Any) -> None:
+        super().__init__(code, params)
+        self.code = code
+        self.params = params
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseTargets:
+    telegram: timedelta = timedelta(minutes=10)
+    email: timedelta = timedelta(hours=24)
+    # A resolved ticket the client writes to within this window is reopened, not replaced.
+    reopen_window: timedelta = timedelta(hours=72)
+
+    def for_channel(self, channel: Channel) -> timedelta | None:
+        if channel is Channel.TELEGRAM:
+            return self.telegram
+        if channel is Channel.EMAIL:
+            return self.email
+        return None  # A phone call is answered while it happens: the terms set no target.
+
+
+@dataclass(frozen=True, slots=True)
+class ClientMessageOutcome:
+    ticket: Ticket
+    message: Message
+    opened: bool
+    reopened: bool
+    duplicate: bool
+
+
+class CustomerService:
+    def __init__(self, session: AsyncSession, clock: Clock = utc_now) -> None:
+        self.session = session
+        self.clock = clock
+        self.customers = CustomerRepository(session)
+        self.contacts = ContactRepository(session)
+
+    async def add_customer(self, name: str) -> Customer:
+        name = name.strip()
+        if not name:
+            raise CrmError("empty_name")
+        customer = Customer(name=name, created_at=self.clock())
+        self.session.add(customer)
+        await self.session.commit()
+        return customer
+
+    async def add_service(
+        self,
+        customer_id: int,
+        service_type: ServiceType,
+        monthly_fee: Decimal,
+        *,
+        currency: str = "KZT",
+        name: str | None = None,
+        active_from: datetime | None = None,
+        in_provider_dc: bool = True,
+    ) -> Service:
+        customer = await self.customers.get(customer_id)
+        if customer is None:
+            raise CrmError("unknown_customer", customer_id=customer_id)
+        if monthly_fee < 0:
+            raise CrmError("negative_fee")
+        if service_type is ServiceType.OBJECT_STORAGE and not in_provider_dc:
+            # Terms B [1]: object storage lives only at the provider's site.
+            raise CrmError("object_storage_outside_dc")
+        now = self.clock()
+        service = Service(
+            customer_id=customer_id,
+            service_type=service_type,
+            name=name or service_type.value.replace("_", " "),
+            monthly_fee=monthly_fee,
+            currency=currency.upper(),
+            active_from=active_from or now,
+            in_provider_dc=in_provider_dc,
+            created_at=now,
+        )
+        self.session.add(service)
+        await self.session.commit()
+        return service
+
+    async def list_customers(self) -> Sequence[Customer]:
+        return await self.customers.list()
+
+    async def list_services(self, customer_id: int | None = None) -> Sequence[Service]:
+        if customer_id is not None and await self.customers.get(customer_id) is None:
+            raise CrmError("unknown_customer", customer_id=customer_id)
+        return await self.customers.services(customer_id)
+
+    async def create_invitation(self, customer_id: int) -> Invitation:
+        if await self.customers.get(customer_id) is None:
+            raise CrmError("unknown_customer", customer_id=customer_id)
+        invitation = Invitation(
+            customer_id=customer_id, token=secrets.token_urlsafe(16), created_at=self.clock()
+        )
+        self.session.add(invitation)
+        await self.session.commit()
+        return invitation
+
+    async def revoke_invitation(self, token: str) -> Invitation:
+        invitation = await self.customers.invitation(token)
+        if invitation is None:
+            raise CrmError("unknown_invitation")
+        if invitation.revoked_at is None:
+            invitation.revoked_at = self.clock()
+            await self.session.commit()
+        return invitation
+
+
+class ContactService:
+    def __init__(self, session: AsyncSession, clock: Clock = utc_now) -> None:
+        self.session = session
+        self.clock = clock
+        self.contacts = ContactRepository(session)
+        self.customers = CustomerRepository(session)
+
+    async def ensure(self, user: TelegramUser) -> Contact:
+        """The contact row of a Telegram user, created on first sight; flushed, not committed."""
+        contact = await self.contacts.by_telegram_id(user.id)
+        if contact is None:
+            contact = Contact(
+                telegram_user_id=user.id,
+                full_name=user.full_name,
+                username=user.username,
+                telegram_language=user.language_code,
+                created_at=self.clock(),
+            )
+            self.session.add(contact)
+            await self.session.flush()
+        else:
+            contact.full_name = user.full_name
+            contact.username = user.username
+            contact.telegram_language = user.language_code
+        return contact
+
+    async def find(self, telegram_user_id: int) -> Contact | None:
+        return await self.contacts.by_telegram_id(telegram_user_id)
+
+    async def link(self, user: TelegramUser, token: str) -> Contact:
+        invitation = await self.customers.invitation(token)
+        if invitation is None or invitation.revoked_at is not None:
+            raise CrmError("invalid_invitation")
+        contact = await self.ensure(user)
+        contact.customer_id = invitation.customer_id
+        contact.linked_at = self.clock()
+        await self.session.commit()
+        await self.session.refresh(contact, ["customer"])
+        return contact
+
+    async def set_language(self, user: TelegramUser, language: str) -> Contact:
+        contact = await self.ensure(user)
+        contact.chosen_language = language
+        await self.session.commit()
+        return contact
+
+
+class TicketService:
+    def __init__(
+        self,
+        session: AsyncSession,
+        targets: ResponseTargets | None = None,
+        clock: Clock = utc_now,
+    ) -> None:
+        self.session = session
+        self.clock = clock
+        self.targets = targets or ResponseTargets()
+        self.tickets = TicketRepository(session)
+        self.contacts = ContactService(session, clock)
+        self.customers = CustomerRepository(session)
+
+    # -- evidence helpers -------------------------------------------------------------
+
+    def _event(
+        self,
+        ticket: Ticket,
+        kind: str,
+        *,
+        evidence_at: datetime,
+        actor: TelegramUser | None,
+        role: str,
+        **details: Any,
+    ) -> None:
+        self.session.add(
+            TicketEvent(
+                ticket_id=ticket.id,
+                kind=kind,
+                actor_telegram_id=actor.id if actor else None,
+                actor_name=actor.full_name if actor else None,
+                actor_role=role,
+                evidence_at=evidence_at,
+                recorded_at=self.clock(),
+                details=details,
+            )
+        )
+
+    async def _open_ticket(
+        self,
+        *,
+        channel: Channel,
+        opened_at: datetime,
+        contact: Contact | None,
+        customer_id: int | None,
+        client_chat_id: int | None,
+        actor: TelegramUser | None,
+        role: str,
+        category: Category | None = None,
+    ) -> Ticket:
+        target = self.targets.for_channel(channel)
+        ticket = Ticket(
+            channel=channel,
+            category=category,
+            status=TicketStatus.OPEN,
+            customer_id=customer_id,
+            contact_id=contact.id if contact else None,
+            client_chat_id=client_chat_id,
+            opened_at=opened_at,
+            response_due_at=opened_at + target if target else None,
+            created_at=self.clock(),
+        )
+        self.session.add(ticket)
+        await self.session.flush()
+        self._event(
+            ticket, "opened", evidence_at=opened_at, actor=actor, role=role, channel=channel.value
+        )
+        return ticket
+
+    # -- client side ------------------------------------------------------------------
+
+    async def record_client_message(
+        self, incoming: IncomingMessage, *, force_new: bool = False
+    ) -> ClientMessageOutcome:
+        existing = await self.tickets.message(incoming.chat_id, incoming.message_id)
+        if existing is not None:
+            ticket = await self.tickets.get(existing.ticket_id)
+            assert ticket is not None
+            return ClientMessageOutcome(ticket, existing, False, False, duplicate=True)
+
+        contact = await self.contacts.ensure(incoming.sender)
+        ticket = None if force_new else await self.tickets.current_for_contact(contact.id)
+        opened = reopened = False
+        when = incoming.telegram_date
+        if ticket is not None and ticket.status is TicketStatus.RESOLVED:
+            resolved_at = ticket.resolved_at or ticket.opened_at
+            if when - resolved_at <= self.targets.reopen_window:
+                self._reopen(ticket, when, incoming.sender, "client")
+                reopened = True
+            else:
+                self._close(ticket, when, None, "system", reason="reopen_window_passed")
+                ticket = None
+        if ticket is None:
+            ticket = await self._open_ticket(
+                channel=Channel.TELEGRAM,
+                opened_at=when,
+                contact=contact,
+                customer_id=contact.customer_id,
+                client_chat_id=incoming.chat_id,
+                actor=incoming.sender,
+                role="client",
+            )
+            opened = True
+        message = self._message_row(ticket, incoming, Direction.FROM_CLIENT, Delivery.PENDING)
+        self.session.add(message)
+        try:
+            await self.session.commit()
+        except IntegrityError:
+            # Another worker recorded the same Telegram message first: theirs stands.
+            await self.session.rollback()
+            existing = await self.tickets.message(incoming.chat_id, incoming.message_id)
+            if existing is None:
+                raise
+            ticket = await self.tickets.get(existing.ticket_id)
+            assert ticket is not None
+            return ClientMessageOutcome(ticket, existing, False, False, duplicate=True)
+        return ClientMessageOutcome(ticket, message, opened, reopened, duplicate=False)
+
+    def _message_row(
+        self, ticket: Ticket, incoming: IncomingMessage, direction: Direction, delivery: Delivery
+    ) -> Message:
+        return Message(
+            ticket_id=ticket.id,
+            direction=direction,
+            sender_telegram_id=incoming.sender.id,
+            chat_id=incoming.chat_id,
+            telegram_message_id=incoming.message_id,
+            update_id=incoming.update_id,
+            content_type=incoming.content_type,
+            text=incoming.text,
+            file_ids=list(incoming.file_ids),
+            telegram_date=incoming.telegram_date,
+            received_at=self.clock(),
+            delivery=delivery,
+        )
+
+    async def set_category(
+        self, ticket_id: int, category: Category, actor: TelegramUser, role: str
+    ) -> Ticket:
+        ticket = await self._ticket(ticket_id)
+        if ticket.category is not category:
+            ticket.category = category
+            self._event(
+                ticket,
+                "category_set",
+                evidence_at=self.clock(),
+                actor=actor,
+                role=role,
+                category=category.value,
+            )
+            await self.session.commit()
+        return ticket
+
+    async def set_service(self, ticket_id: int, service_id: int, actor: TelegramUser) -> Ticket:
+        ticket = await self._ticket(ticket_id)
+        service = await self.customers.service(service_id)
+        if service is None or service.customer_id != ticket.customer_id:
+            raise CrmError("unknown_service", service_id=service_id)
+        ticket.service_id = service_id
+        self._event(
+            ticket,
+            "service_set",
+            evidence_at=self.clock(),
+            actor=actor,
+            role="client",
+            service_id=service_id,
+        )
+        await self.session.commit()
+        await self.session.refresh(ticket, ["service"])
+        return ticket
+
+    async def client_tickets(self, user: TelegramUser) -> Sequence[Ticket]:
+        contact = await self.contacts.find(user.id)
+        return [] if contact is None else await self.tickets.of_contact(contact.id)
+
+    async def current_ticket(self, user: TelegramUser) -> Ticket | None:
+        contact = await self.contacts.find(user.id)
+        return None if contact is None else await self.tickets.current_for_contact(contact.id)
+
+    async def close_by_client(self, user: TelegramUser, when: datetime) -> Ticket | None:
+        ticket = await self.current_ticket(user)
+        if ticket is None:
+            return None
+        self._close(ticket, when, user, "client")
+        await self.session.commit()
+        return ticket
+
+    async def rate(self, ticket_id: int, user: TelegramUser, rating: int) -> Ticket:
+        ticket = await self._ticket(ticket_id)
+        contact = await self.contacts.find(user.id)
+        if contact is None or ticket.contact_id != contact.id:
+            raise CrmError("not_your_ticket", ticket_id=ticket_id)
+        if not 1 <= rating <= 5:
+            raise CrmError("bad_rating")
+        ticket.rating = rating
+        self._event(
+            ticket, "rated", evidence_at=self.clock(), actor=user, role="client", rating=rating
+        )
+        if ticket.status is TicketStatus.RESOLVED:
+            self._close(ticket, self.clock(), user, "client")
+        await self.session.commit()
+        return ticket
+
+    # -- engineer side ----------------------------------------------------------------
+
+    async def ticket_for_topic(self, chat_id: int, thread_id: int) -> Ticket | None:
+        return await self.tickets.by_topic(chat_id, thread_id)
+
+    async def ticket_for_group_message(self, chat_id: int, message_id: int) -> Ticket | None:
+        return await self.tickets.by_group_message(chat_id, message_id)
+
+    async def attach_topic(
+        self, ticket_id: int, chat_id: int, thread_id: int | None, header_message_id: int | None
+    ) -> Ticket:
+        ticket = await self._ticket(ticket_id)
+        ticket.support_chat_id = chat_id
+        ticket.topic_thread_id = thread_id
+        ticket.header_message_id = header_message_id
+        await self.session.commit()
+        return ticket
+
+    async def record_engineer_message(
+        self, ticket_id: int, incoming: IncomingMessage, *, internal: bool
+    ) -> Message | None:
+        """Records an engineer's message; None if this Telegram message was already seen."""
+        if await self.tickets.message(incoming.chat_id, incoming.message_id) is not None:
+            return None
+        ticket = await self._ticket(ticket_id)
+        deliverable = not internal and ticket.channel is Channel.TELEGRAM
+        message = self._message_row(
+            ticket,
+            incoming,
+            Direction.TO_CLIENT if deliverable else Direction.NOTE,
+            Delivery.PENDING if deliverable else Delivery.NOT_APPLICABLE,
+        )
+        self.session.add(message)
+        try:
+            await self.session.commit()
+        except IntegrityError:
+            await self.session.rollback()
+            return None
+        return message
+
+    async def mark_delivered(
+        self, message_row_id: int, copy_chat_id: int, copy_message_id: int
+    ) -> Message:
+        """A copy reached its destination; an engineer's first one is the first response."""
+        message = await self._message(message_row_id)
+        message.copy_chat_id = copy_chat_id
+        message.copy_message_id = copy_message_id
+        message.delivery = Delivery.DELIVERED
+        message.delivered_at = self.clock()
+        message.delivery_error = None
+        if message.direction is Direction.TO_CLIENT:
+            ticket = await self._ticket(message.ticket_id)
+            if ticket.first_response_at is None:
+                # Terms A 5.2: the answer time is the engineer's own message time.
+                responded_at = message.telegram_date or self.clock()
+                ticket.first_response_at = responded_at
+                self._event(
+                    ticket,
+                    "first_response",
+                    evidence_at=responded_at,
+                    actor=TelegramUser(message.sender_telegram_id or 0, ""),
+                    role="engineer",
+                    message_id=message.telegram_message_id,
+                )
+        await self.session.commit()
+        return message
+
+    async def mark_failed(self, message_row_id: int, error: str) -> Message:
+        message = await self._message(message_row_id)
+        message.delivery = Delivery.FAILED
+        message.delivery_error = error[:2000]
+        await self.session.commit()
+        return message
+
+    async def undelivered(self) -> Sequence[Message]:
+        return await self.tickets.undelivered()
+
+    async def take(self, ticket_id: int, engineer: TelegramUser, when: datetime) -> Ticket:
+        ticket = await self._ticket(ticket_id)
+        ticket.assignee_telegram_id = engineer.id
+        ticket.assignee_name = engineer.full_name
+        self._event(ticket, "assigned", evidence_at=when, actor=engineer, role="engineer")
+        await self.session.commit()
+        return ticket
+
+    async def resolve(self, ticket_id: int, engineer: TelegramUser, when: datetime) -> Ticket:
+        ticket = await self._ticket(ticket_id)
+        if ticket.status is not TicketStatus.OPEN:
+            raise CrmError("not_open", ticket_id=ticket_id, status=ticket.status.value)
+        ticket.status = TicketStatus.RESOLVED
+        ticket.resolved_at = when
+        self._event(ticket, "resolved", evidence_at=when, actor=engineer, role="engineer")
+        await self.session.commit()
+        return ticket
+
+    async def reopen(self, ticket_id: int, engineer: TelegramUser, when: datetime) -> Ticket:
+        ticket = await self._ticket(ticket_id)
+        if ticket.status is TicketStatus.OPEN:
+            raise CrmError("already_open", ticket_id=ticket_id)
+        self._reopen(ticket, when, engineer, "engineer")
+        await self.session.commit()
+        return ticket
+
+    async def open_offline_ticket(
+        self,
+        *,
+        channel: Channel,
+        customer_id: int,
+        stated_at: datetime,
+        text: str,
+        engineer: TelegramUser,
+        logged_at: datetime,
+    ) -> Ticket:
+        """A request received by phone or e-mail, logged by the engineer who took it."""
+        if await self.customers.get(customer_id) is None:
+            raise CrmError("unknown_customer", customer_id=customer_id)
+        ticket = await self._open_ticket(
+            channel=channel,
+            opened_at=stated_at,
+            contact=None,
+            customer_id=customer_id,
+            client_chat_id=None,
+            actor=engineer,
+            role="engineer",
+        )
+        self.session.add(
+            Message(
+                ticket_id=ticket.id,
+                direction=Direction.FROM_CLIENT,
+                sender_telegram_id=engineer.id,
+                content_type="text",
+                text=text,
+                file_ids=[],
+                telegram_date=stated_at,
+                received_at=logged_at,
+                delivery=Delivery.NOT_APPLICABLE,
+            )
+        )
+        await self.session.commit()
+        await self.session.refresh(ticket, ["customer"])
+        return ticket
+
+    # -- shared -----------------------------------------------------------------------
+
+    def _reopen(self, ticket: Ticket, when: datetime, actor: TelegramUser, role: str) -> None:
+        ticket.status = TicketStatus.OPEN
+        ticket.resolved_at = None
+        ticket.closed_at = None
+        self._event(ticket, "reopened", evidence_at=when, actor=actor, role=role)
+
+    def _close(
+        self, ticket: Ticket, when: datetime, actor: TelegramUser | None, role: str, **details: Any
+    ) -> None:
+        ticket.status = TicketStatus.CLOSED
+        ticket.closed_at = when
+        self._event(ticket, "closed", evidence_at=when, actor=actor, role=role, **details)
+
+    async def _ticket(self, ticket_id: int) -> Ticket:
+        ticket = await self.tickets.get(ticket_id)
+        if ticket is None:
+            raise CrmError("unknown_ticket", ticket_id=ticket_id)
+        return ticket
+
+    async def _message(self, row_id: int) -> Message:
+        message = await self.tickets.message_by_id(row_id)
+        if message is None:
+            raise CrmError("unknown_message", message_id=row_id)
+        return message
+
+
+class UpdateLog:
+    """Remembers handled Telegram update ids so a redelivered update does nothing."""
+
+    def __init__(self, session: AsyncSession, clock: Clock = utc_now) -> None:
+        self.session = session
+        self.clock = clock
+
+    async def seen(self, update_id: int) -> bool:
+        return await TicketRepository(self.session).update_seen(update_id)
+
+    async def remember(self, update_id: int) -> None:
+        self.session.add(ProcessedUpdate(update_id=update_id, processed_at=self.clock()))
+        try:
+            await self.session.commit()
+        except IntegrityError:
+            await self.session.rollback()

@@ -1,0 +1,148 @@
+"""Interval algebra on timezone-aware datetimes, and calendar-month bounds.
+
+Intervals are half-open, [start, end): an outage ending at 10:00 and another starting at
+10:00 touch without sharing an instant, so no minute is ever counted twice. Every instant is
+normalised to UTC on entry; subtracting two datetimes that share a ZoneInfo object compares
+wall clocks, which is wrong across an offset change (Asia/Almaty moved from +06 to +05 in
+2024), while UTC arithmetic is always exact.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+_MONTH_PATTERN = re.compile(r"(\d{4})-(\d{2})")
+
+
+def require_aware(value: datetime, name: str) -> datetime:
+    """Return `value` converted to UTC; reject naive datetimes, whose instant is unknown."""
+    if not isinstance(value, datetime):
+        raise TypeError(f"{name} must be a datetime, got {type(value).__name__}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware, got naive {value.isoformat()}")
+    return value.astimezone(UTC)
+
+
+def require_aware_or_none(value: datetime | None, name: str) -> datetime | None:
+    return None if value is None else require_aware(value, name)
+
+
+@dataclass(frozen=True, slots=True)
+class Interval:
+    """A half-open span of time [start, end) in UTC; start == end is an empty interval."""
+
+    start: datetime
+    end: datetime
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "start", require_aware(self.start, "Interval.start"))
+        object.__setattr__(self, "end", require_aware(self.end, "Interval.end"))
+        if self.end < self.start:
+            raise ValueError(
+                f"interval ends before it starts: {self.start.isoformat()} > "
+                f"{self.end.isoformat()}"
+            )
+
+    @property
+    def duration(self) -> timedelta:
+        return self.end - self.start
+
+    @property
+    def is_empty(self) -> bool:
+        return self.end == self.start
+
+    def contains(self, instant: datetime) -> bool:
+        return self.start <= instant < self.end
+
+
+def union(intervals: Iterable[Interval]) -> tuple[Interval, ...]:
+    """Merge overlapping or touching intervals into sorted, disjoint, non-empty ones."""
+    ordered = sorted((i for i in intervals if not i.is_empty), key=lambda i: i.start)
+    merged: list[Interval] = []
+    for interval in ordered:
+        if merged and interval.start <= merged[-1].end:
+            if interval.end > merged[-1].end:
+                merged[-1] = Interval(merged[-1].start, interval.end)
+        else:
+            merged.append(interval)
+    return tuple(merged)
+
+
+def intersection(first: Interval, second: Interval) -> Interval | None:
+    """The common part of two intervals, or None when they share no instant."""
+    start = max(first.start, second.start)
+    end = min(first.end, second.end)
+    return Interval(start, end) if start < end else None
+
+
+def clip(intervals: Iterable[Interval], window: Interval) -> tuple[Interval, ...]:
+    """The union of `intervals`, cut to `window`."""
+    parts = (intersection(interval, window) for interval in union(intervals))
+    return tuple(part for part in parts if part is not None)
+
+
+def intersect_sets(
+    first: Iterable[Interval], second: Iterable[Interval]
+) -> tuple[Interval, ...]:
+    """The instants covered by both sets of intervals, as a union."""
+    second_union = union(second)
+    parts: list[Interval] = []
+    for interval in union(first):
+        parts.extend(clip(second_union, interval))
+    return union(parts)
+
+
+def subtract(
+    intervals: Iterable[Interval], removals: Iterable[Interval]
+) -> tuple[Interval, ...]:
+    """The instants of `intervals` not covered by any of `removals`, as a union."""
+    removal_union = union(removals)
+    remaining: list[Interval] = []
+    for interval in union(intervals):
+        cursor = interval.start
+        for removal in removal_union:
+            if removal.end <= cursor or removal.start >= interval.end:
+                continue
+            if removal.start > cursor:
+                remaining.append(Interval(cursor, removal.start))
+            cursor = max(cursor, removal.end)
+        if cursor < interval.end:
+            remaining.append(Interval(cursor, interval.end))
+    return tuple(remaining)
+
+
+def total_duration(intervals: Iterable[Interval]) -> timedelta:
+    """Length of the union: instants covered by several intervals count once."""
+    return sum((interval.duration for interval in union(intervals)), timedelta())
+
+
+def parse_month(month: str) -> tuple[int, int]:
+    """Split "YYYY-MM" into (year, month), with a message that names the bad input."""
+    match = _MONTH_PATTERN.fullmatch(month) if isinstance(month, str) else None
+    if match is None:
+        raise ValueError(f"month must look like 'YYYY-MM' (for example '2026-03'), got {month!r}")
+    year, month_number = int(match.group(1)), int(match.group(2))
+    if not 1 <= month_number <= 12:
+        raise ValueError(f"month number must be 01..12, got {month!r}")
+    if year < 1:
+        raise ValueError(f"year must be 0001 or later, got {month!r}")
+    return year, month_number
+
+
+def month_bounds(month: str, zone: ZoneInfo) -> Interval:
+    """The calendar month in `zone` as a UTC interval: '2026-03' in Asia/Almaty is
+    [2026-02-28 19:00Z, 2026-03-31 19:00Z)."""
+    year, month_number = parse_month(month)
+    next_year, next_month = (year + 1, 1) if month_number == 12 else (year, month_number + 1)
+    start = datetime(year, month_number, 1, tzinfo=zone)
+    end = datetime(next_year, next_month, 1, tzinfo=zone)
+    return Interval(start, end)
+
+
+def to_minutes(duration: timedelta) -> float:
+    """Minutes as a float rounded to two decimals, for reports only (never for decisions)."""
+    return round(duration / timedelta(minutes=1), 2)
