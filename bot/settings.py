@@ -41,7 +41,7 @@ class BotSettings(TelegramSettings):
     bot_token: SecretStr
     support_chat_id: int
     manager_ids: Annotated[frozenset[int], NoDecode] = frozenset()
-    bot_username: str | None = None
+    engineer_language: str = "en"
     first_response_minutes: float = Field(default=10, gt=0)
     email_response_hours: float = Field(default=24, gt=0)
     reopen_window_hours: float = Field(default=72, ge=0)

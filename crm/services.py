@@ -313,6 +313,7 @@ class TicketService:
             ticket = await self.tickets.get(existing.ticket_id)
             assert ticket is not None
             return ClientMessageOutcome(ticket, existing, False, False, duplicate=True)
+        ticket = await self._fresh(ticket.id)
         return ClientMessageOutcome(ticket, message, opened, reopened, duplicate=False)
 
     def _message_row(
@@ -365,8 +366,7 @@ class TicketService:
             service_id=service_id,
         )
         await self.session.commit()
-        await self.session.refresh(ticket, ["service"])
-        return ticket
+        return await self._fresh(ticket.id)
 
     async def client_tickets(self, user: TelegramUser) -> Sequence[Ticket]:
         contact = await self.contacts.find(user.id)
@@ -416,7 +416,7 @@ class TicketService:
         ticket.topic_thread_id = thread_id
         ticket.header_message_id = header_message_id
         await self.session.commit()
-        return ticket
+        return await self._fresh(ticket.id)
 
     async def record_engineer_message(
         self, ticket_id: int, incoming: IncomingMessage, *, internal: bool
@@ -471,6 +471,33 @@ class TicketService:
         message = await self._message(message_row_id)
         message.delivery = Delivery.FAILED
         message.delivery_error = error[:2000]
+        await self.session.commit()
+        return message
+
+    async def record_bot_message(
+        self,
+        ticket_id: int,
+        chat_id: int,
+        sent_message_id: int | None,
+        text: str,
+        error: str | None,
+    ) -> Message:
+        """The bot's own words to a client (acknowledgements, notices), delivered or not."""
+        now = self.clock()
+        message = Message(
+            ticket_id=ticket_id,
+            direction=Direction.BOT,
+            copy_chat_id=chat_id,
+            copy_message_id=sent_message_id,
+            content_type="text",
+            text=text,
+            file_ids=[],
+            received_at=now,
+            delivered_at=now if error is None else None,
+            delivery=Delivery.FAILED if error else Delivery.DELIVERED,
+            delivery_error=error,
+        )
+        self.session.add(message)
         await self.session.commit()
         return message
 
@@ -539,8 +566,7 @@ class TicketService:
             )
         )
         await self.session.commit()
-        await self.session.refresh(ticket, ["customer"])
-        return ticket
+        return await self._fresh(ticket.id)
 
     # -- shared -----------------------------------------------------------------------
 
@@ -561,6 +587,12 @@ class TicketService:
         ticket = await self.tickets.get(ticket_id)
         if ticket is None:
             raise CrmError("unknown_ticket", ticket_id=ticket_id)
+        return ticket
+
+    async def _fresh(self, ticket_id: int) -> Ticket:
+        """The ticket with its contact, customer and service loaded, as handlers read them."""
+        ticket = await self.session.get(Ticket, ticket_id, populate_existing=True)
+        assert ticket is not None
         return ticket
 
     async def _message(self, row_id: int) -> Message:

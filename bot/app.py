@@ -1,0 +1,154 @@
+"""Wiring: settings → database → dispatcher → polling, and a clean stop."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import structlog
+from aiogram import Bot, Dispatcher
+from aiogram.types import (
+    BotCommand,
+    BotCommandScopeAllPrivateChats,
+    BotCommandScopeChat,
+)
+from aiogram.utils.i18n import I18n
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.desk import Desk
+from bot.handlers import client, support
+from bot.i18n import LOCALES, DeskLocaleMiddleware, make_i18n
+from bot.lifecycle import Lifecycle
+from bot.middlewares import DatabaseMiddleware, response_targets
+from bot.settings import BotSettings
+from bot.telegram import make_bot
+from crm.db import make_engine, make_sessionmaker, upgrade_database_async
+from crm.services import TicketService
+
+log = structlog.get_logger()
+
+
+def build_dispatcher(
+    settings: BotSettings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    i18n: I18n,
+    lifecycle: Lifecycle | None = None,
+) -> Dispatcher:
+    dispatcher = Dispatcher()
+    dispatcher.update.outer_middleware(
+        DatabaseMiddleware(sessionmaker, settings, i18n, lifecycle or Lifecycle())
+    )
+    DeskLocaleMiddleware(i18n, settings.support_chat_id, settings.engineer_language).setup(
+        dispatcher
+    )
+    dispatcher.include_router(support.make_router(settings))
+    dispatcher.include_router(client.make_router(settings))
+    return dispatcher
+
+
+def client_commands(i18n: I18n, locale: str) -> list[BotCommand]:
+    def t(text: str) -> str:
+        return i18n.gettext(text, locale=locale)
+
+    return [
+        BotCommand(command="help", description=t("How to write to support")),
+        BotCommand(command="down", description=t("Report that a service is down")),
+        BotCommand(command="new", description=t("Start a new ticket")),
+        BotCommand(command="tickets", description=t("Your tickets")),
+        BotCommand(command="close", description=t("Close the current ticket")),
+        BotCommand(command="lang", description=t("Change the language")),
+    ]
+
+
+def engineer_commands(i18n: I18n, locale: str) -> list[BotCommand]:
+    def t(text: str) -> str:
+        return i18n.gettext(text, locale=locale)
+
+    return [
+        BotCommand(command="note", description=t("Internal note (never reaches the client)")),
+        BotCommand(command="take", description=t("Assign the ticket to yourself")),
+        BotCommand(command="resolve", description=t("Resolve the ticket")),
+        BotCommand(command="reopen", description=t("Reopen the ticket")),
+        BotCommand(command="phone", description=t("Log a phone request: CUSTOMER_ID [HH:MM] TEXT")),
+        BotCommand(
+            command="email", description=t("Log an e-mail request: CUSTOMER_ID [HH:MM] TEXT")
+        ),
+        BotCommand(command="help", description=t("Engineer commands")),
+    ]
+
+
+async def register_commands(bot: Bot, settings: BotSettings, i18n: I18n) -> None:
+    """Per-language command menus; a failure here must not keep the desk from starting."""
+    try:
+        await bot.set_my_commands(
+            client_commands(i18n, "en"), scope=BotCommandScopeAllPrivateChats()
+        )
+        for locale in LOCALES:
+            await bot.set_my_commands(
+                client_commands(i18n, locale),
+                scope=BotCommandScopeAllPrivateChats(),
+                language_code=locale,
+            )
+        await bot.set_my_commands(
+            engineer_commands(i18n, settings.engineer_language),
+            scope=BotCommandScopeChat(chat_id=settings.support_chat_id),
+        )
+    except Exception as error:
+        log.warning("commands_not_registered", error=str(error))
+
+
+async def redeliver_pending(
+    bot: Bot, settings: BotSettings, sessionmaker: async_sessionmaker[AsyncSession], i18n: I18n
+) -> None:
+    async with sessionmaker() as session:
+        tickets = TicketService(session, response_targets(settings))
+        count = await Desk(bot, settings, tickets, i18n).redeliver_pending()
+    if count:
+        log.info("redelivered_after_restart", messages=count)
+
+
+async def run_bot(settings: BotSettings) -> None:
+    await upgrade_database_async(settings.database_url)
+    engine = make_engine(settings.database_url)
+    sessionmaker = make_sessionmaker(engine)
+    i18n = make_i18n()
+    lifecycle = Lifecycle()
+    bot = make_bot(
+        settings.bot_token.get_secret_value(),
+        settings.telegram_api_url,
+        attempts=settings.send_attempts,
+        backoff_seconds=settings.send_backoff_seconds,
+    )
+    dispatcher = build_dispatcher(settings, sessionmaker, i18n, lifecycle)
+
+    async def stop(signame: str) -> None:
+        log.info("stopping", signal=signame)
+        finished = await lifecycle.drain(settings.shutdown_grace_seconds)
+        if not finished:
+            log.warning("stopped_with_updates_in_flight")
+        await dispatcher.stop_polling()
+
+    loop = asyncio.get_running_loop()
+    stopping: set[asyncio.Task[None]] = set()
+
+    def on_signal(signum: signal.Signals) -> None:
+        stopping.add(loop.create_task(stop(signum.name)))
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+    try:
+        await bot.delete_webhook(drop_pending_updates=False)
+        await register_commands(bot, settings, i18n)
+        await redeliver_pending(bot, settings, sessionmaker, i18n)
+        # Updates are handled one at a time inside the polling loop, so Telegram's offset
+        # only moves past an update after it is committed: a crash makes it come again.
+        await dispatcher.start_polling(
+            bot,
+            handle_as_tasks=False,
+            handle_signals=False,
+            polling_timeout=settings.polling_timeout_seconds,
+        )
+    finally:
+        await bot.session.close()
+        await engine.dispose()
+        log.info("stopped")

@@ -1,0 +1,335 @@
+"""Private chats: clients open tickets, write to them, close and rate them."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.filters import Command, CommandObject, CommandStart, StateFilter
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import CallbackQuery, Message, Update
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
+
+from bot import keyboards
+from bot.desk import Desk, category_label
+from bot.incoming import incoming_message, telegram_user
+from bot.settings import BotSettings
+from crm.dto import TelegramUser
+from crm.models import Category, Ticket, TicketStatus
+from crm.services import ContactService, CrmError, TicketService
+
+ENGINEER_COMMANDS = ("take", "resolve", "reopen", "note", "phone", "email")
+CLIENT_COMMANDS = ("start", "help", "new", "tickets", "close", "down", "lang")
+
+
+class NewTicket(StatesGroup):
+    waiting_for_text = State()
+
+
+def status_label(status: TicketStatus) -> str:
+    return {
+        TicketStatus.OPEN: _("open"),
+        TicketStatus.RESOLVED: _("resolved"),
+        TicketStatus.CLOSED: _("closed"),
+    }[status]
+
+
+def help_text() -> str:
+    return _(
+        "Write your question or problem here, with photos or files if useful: "
+        "every message goes to our engineers and is recorded.\n\n"
+        "/down – report that a service is down\n"
+        "/new – start a new ticket\n"
+        "/tickets – your tickets\n"
+        "/close – close the current ticket\n"
+        "/lang – change the language\n"
+        "/help – this help"
+    )
+
+
+def make_router(settings: BotSettings) -> Router:
+    router = Router(name="clients")
+    router.message.filter(F.chat.type == "private")
+    router.callback_query.filter(F.message.chat.type == "private")
+
+    @router.message(CommandStart(deep_link=True))
+    async def start_with_token(
+        message: Message, command: CommandObject, contacts: ContactService
+    ) -> None:
+        assert message.from_user is not None
+        try:
+            contact = await contacts.link(telegram_user(message.from_user), command.args or "")
+        except CrmError:
+            await message.answer(
+                _("This invitation link is not valid any more. Ask your manager for a new one.")
+                + "\n\n"
+                + help_text()
+            )
+            return
+        assert contact.customer is not None
+        await message.answer(
+            _("Hello, {name}! Your account is now linked to {customer}.").format(
+                name=message.from_user.first_name, customer=contact.customer.name
+            )
+            + "\n\n"
+            + help_text()
+        )
+
+    @router.message(CommandStart())
+    async def start(message: Message) -> None:
+        assert message.from_user is not None
+        await message.answer(
+            _("Hello, {name}! This is the support desk.").format(name=message.from_user.first_name)
+            + "\n\n"
+            + help_text()
+        )
+
+    @router.message(Command("help"))
+    async def show_help(message: Message) -> None:
+        await message.answer(help_text())
+
+    @router.message(Command("lang"))
+    async def choose_language(message: Message) -> None:
+        await message.answer(_("Choose your language:"), reply_markup=keyboards.languages())
+
+    @router.callback_query(keyboards.LanguageChoice.filter())
+    async def language_chosen(
+        query: CallbackQuery,
+        callback_data: keyboards.LanguageChoice,
+        contacts: ContactService,
+        i18n: I18n,
+    ) -> None:
+        await contacts.set_language(telegram_user(query.from_user), callback_data.locale)
+        with i18n.use_locale(callback_data.locale):
+            await query.answer()
+            if isinstance(query.message, Message):
+                await query.message.edit_text(_("Language changed."))
+
+    @router.message(Command("tickets"))
+    async def list_tickets(
+        message: Message, tickets: TicketService, desk: Desk, i18n: I18n
+    ) -> None:
+        assert message.from_user is not None
+        mine = await tickets.client_tickets(telegram_user(message.from_user))
+        if not mine:
+            await message.answer(_("You have no tickets yet. Just write to open one."))
+            return
+        lines = [_("Your tickets:")]
+        for ticket in mine:
+            label = category_label(i18n, ticket.category, i18n.current_locale)
+            status = status_label(ticket.status)
+            lines.append(f"#{ticket.id} · {status} · {label} · {desk.local(ticket.opened_at)}")
+        await message.answer("\n".join(lines))
+
+    @router.message(Command("new"))
+    async def new_ticket(message: Message, state: FSMContext) -> None:
+        await state.set_state(NewTicket.waiting_for_text)
+        await message.answer(
+            _("Describe the new request in your next message: it opens a new ticket.")
+        )
+
+    @router.message(Command("close"))
+    async def close_ticket(message: Message, tickets: TicketService, desk: Desk) -> None:
+        assert message.from_user is not None
+        ticket = await tickets.close_by_client(telegram_user(message.from_user), message.date)
+        if ticket is None:
+            await message.answer(_("You have no open ticket."))
+            return
+        await message.answer(_("Ticket #{number} is closed. Thank you!").format(number=ticket.id))
+        await desk.post_to_topic(ticket, _engineer(desk, "🔒 The client closed the ticket."))
+
+    @router.message(Command(*ENGINEER_COMMANDS))
+    async def engineer_command_refused(message: Message) -> None:
+        await message.answer(
+            _("This command is for support engineers in the support group. {help}").format(
+                help=_("Send /help to see what you can do here.")
+            )
+        )
+
+    @router.message(Command("down"))
+    async def report_down(
+        message: Message, event_update: Update, tickets: TicketService, desk: Desk, i18n: I18n
+    ) -> None:
+        ticket = await _record(message, event_update, tickets, desk, i18n, force_new=False)
+        if ticket is not None:
+            assert message.from_user is not None
+            user = telegram_user(message.from_user)
+            await _choose_category(ticket, Category.DOWN, user, tickets, desk, i18n)
+
+    @router.message(F.text.startswith("/"))
+    async def unknown_command(message: Message) -> None:
+        command = (message.text or "").split()[0]
+        await message.answer(
+            _("Unknown command {command}.").format(command=command) + "\n\n" + help_text()
+        )
+
+    @router.message(StateFilter(NewTicket.waiting_for_text))
+    async def first_message_of_new_ticket(
+        message: Message,
+        event_update: Update,
+        state: FSMContext,
+        tickets: TicketService,
+        desk: Desk,
+        i18n: I18n,
+    ) -> None:
+        await state.clear()
+        await _record(message, event_update, tickets, desk, i18n, force_new=True)
+
+    @router.message()
+    async def client_message(
+        message: Message, event_update: Update, tickets: TicketService, desk: Desk, i18n: I18n
+    ) -> None:
+        await _record(message, event_update, tickets, desk, i18n, force_new=False)
+
+    @router.callback_query(keyboards.CategoryChoice.filter())
+    async def category_chosen(
+        query: CallbackQuery,
+        callback_data: keyboards.CategoryChoice,
+        tickets: TicketService,
+        desk: Desk,
+        i18n: I18n,
+    ) -> None:
+        ticket = await _own_ticket(query, callback_data.ticket_id, tickets)
+        if ticket is None:
+            return
+        await query.answer()
+        user = telegram_user(query.from_user)
+        await _choose_category(ticket, callback_data.category, user, tickets, desk, i18n)
+
+    @router.callback_query(keyboards.ServiceChoice.filter())
+    async def service_chosen(
+        query: CallbackQuery,
+        callback_data: keyboards.ServiceChoice,
+        tickets: TicketService,
+        desk: Desk,
+    ) -> None:
+        ticket = await _own_ticket(query, callback_data.ticket_id, tickets)
+        if ticket is None:
+            return
+        try:
+            ticket = await tickets.set_service(
+                ticket.id, callback_data.service_id, telegram_user(query.from_user)
+            )
+        except CrmError:
+            await query.answer(_("This service is not yours."), show_alert=True)
+            return
+        await query.answer()
+        assert ticket.service is not None
+        if isinstance(query.message, Message):
+            await query.message.edit_text(
+                _("Noted: {service}. Engineers are on it.").format(service=ticket.service.name)
+            )
+        await desk.post_to_topic(
+            ticket,
+            _engineer(desk, "Service chosen by the client: {service_id} «{name}»").format(
+                service_id=ticket.service.id, name=ticket.service.name
+            ),
+        )
+
+    @router.callback_query(keyboards.RatingChoice.filter())
+    async def rated(
+        query: CallbackQuery,
+        callback_data: keyboards.RatingChoice,
+        tickets: TicketService,
+        desk: Desk,
+    ) -> None:
+        ticket = await _own_ticket(query, callback_data.ticket_id, tickets)
+        if ticket is None:
+            return
+        try:
+            ticket = await tickets.rate(
+                ticket.id, telegram_user(query.from_user), callback_data.stars
+            )
+        except CrmError:
+            await query.answer(_("Rate with 1 to 5 stars."), show_alert=True)
+            return
+        await query.answer()
+        if isinstance(query.message, Message):
+            await query.message.edit_text(_("Thank you for your rating!"))
+        await desk.post_to_topic(
+            ticket,
+            _engineer(desk, "The client rated the ticket: {stars}/5").format(stars=ticket.rating),
+        )
+
+    return router
+
+
+def _engineer(desk: Desk, text: str) -> str:
+    return desk.i18n.gettext(text, locale=desk.settings.engineer_language)
+
+
+async def _own_ticket(
+    query: CallbackQuery, ticket_id: int, tickets: TicketService
+) -> Ticket | None:
+    """Buttons carry a ticket number; a client may only act on tickets of their own."""
+    ticket = await tickets.tickets.get(ticket_id)
+    contact = await tickets.contacts.find(query.from_user.id)
+    if ticket is None or contact is None or ticket.contact_id != contact.id:
+        await query.answer(_("This ticket is not yours."), show_alert=True)
+        return None
+    return ticket
+
+
+async def _record(
+    message: Message,
+    update: Update,
+    tickets: TicketService,
+    desk: Desk,
+    i18n: I18n,
+    *,
+    force_new: bool,
+) -> Ticket | None:
+    outcome = await tickets.record_client_message(
+        incoming_message(message, update.update_id), force_new=force_new
+    )
+    ticket = outcome.ticket
+    if outcome.duplicate and outcome.message.delivery.value != "pending":
+        return None
+    if outcome.opened:
+        minutes = f"{desk.settings.first_response_minutes:g}"
+        await desk.tell_client(
+            ticket,
+            _(
+                "Ticket #{number} is open. An engineer replies within {minutes} minutes. "
+                "What is it about?"
+            ).format(number=ticket.id, minutes=minutes),
+            reply_markup=keyboards.categories(ticket.id, i18n),
+        )
+    elif outcome.reopened:
+        await desk.tell_client(
+            ticket, _("Ticket #{number} is open again.").format(number=ticket.id)
+        )
+        await desk.post_to_topic(ticket, _engineer(desk, "🔄 Reopened by a new client message."))
+    await desk.forward_client_message(ticket, outcome.message)
+    return ticket
+
+
+async def _choose_category(
+    ticket: Ticket,
+    category: Category,
+    user: TelegramUser,
+    tickets: TicketService,
+    desk: Desk,
+    i18n: I18n,
+) -> None:
+    ticket = await tickets.set_category(ticket.id, category, user, "client")
+    await desk.rename_topic(ticket)
+    label = category_label(i18n, category, i18n.current_locale)
+    await desk.tell_client(ticket, _("Category: {category}.").format(category=label))
+    await desk.post_to_topic(
+        ticket,
+        _engineer(desk, "Category chosen by the client: {category}").format(
+            category=category_label(i18n, category, desk.settings.engineer_language)
+        ),
+    )
+    if category is not Category.DOWN or ticket.customer is None:
+        return
+    services = list(ticket.customer.services)
+    if len(services) == 1:
+        await tickets.set_service(ticket.id, services[0].id, user)
+    elif len(services) > 1:
+        await desk.tell_client(
+            ticket,
+            _("Which service is down?"),
+            reply_markup=keyboards.services(ticket.id, services),
+        )

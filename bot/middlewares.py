@@ -1,0 +1,69 @@
+"""Outer middleware: one database session and the CRM services per update."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from aiogram import BaseMiddleware, Bot
+from aiogram.types import TelegramObject, Update
+from aiogram.utils.i18n import I18n
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.desk import Desk
+from bot.lifecycle import Lifecycle
+from bot.settings import BotSettings
+from crm.services import ContactService, ResponseTargets, TicketService, UpdateLog
+
+log = structlog.get_logger()
+
+
+def response_targets(settings: BotSettings) -> ResponseTargets:
+    from datetime import timedelta
+
+    return ResponseTargets(
+        telegram=timedelta(minutes=settings.first_response_minutes),
+        email=timedelta(hours=settings.email_response_hours),
+        reopen_window=timedelta(hours=settings.reopen_window_hours),
+    )
+
+
+class DatabaseMiddleware(BaseMiddleware):
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        settings: BotSettings,
+        i18n: I18n,
+        lifecycle: Lifecycle,
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.settings = settings
+        self.i18n = i18n
+        self.lifecycle = lifecycle
+        self.targets = response_targets(settings)
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        assert isinstance(event, Update)
+        if self.lifecycle.stopping:
+            return None
+        with self.lifecycle.handling():
+            async with self.sessionmaker() as session:
+                updates = UpdateLog(session)
+                if await updates.seen(event.update_id):
+                    log.info("duplicate_update_ignored", update_id=event.update_id)
+                    return None
+                tickets = TicketService(session, self.targets)
+                bot: Bot = data["bot"]
+                data["session"] = session
+                data["tickets"] = tickets
+                data["contacts"] = ContactService(session)
+                data["desk"] = Desk(bot, self.settings, tickets, self.i18n)
+                result = await handler(event, data)
+                await updates.remember(event.update_id)
+                return result

@@ -1,0 +1,135 @@
+"""Availability, credit tier and credit amounts of one service in one month."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from enum import StrEnum
+from fractions import Fraction
+
+from sla.config import SlaConfig
+from sla.model import Exclusion, IncidentRecord, IncidentStatus, ServiceRecord
+from sla.responsibility import provider_is_responsible
+
+CENT = Decimal("0.01")
+
+
+class Tier(StrEnum):
+    """The rows of the compensation table (A 5.8 / B 5.4), lower bounds inclusive (AMB-2)."""
+
+    MET = "met"  # >= 99.9 %
+    MINOR = "minor"  # [99.0, 99.9): the dash row (AMB-1)
+    MAJOR = "major"  # [95.0, 99.0)
+    SEVERE = "severe"  # < 95.0
+
+
+def money(amount: Decimal) -> Decimal:
+    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def availability_percent(active: timedelta, counted: timedelta) -> Fraction | None:
+    """100 × (active − counted) / active, exact; None when the service had no active time,
+    because a percentage of nothing is undefined (and earns no credit)."""
+    if counted < timedelta():
+        raise ValueError("counted downtime must not be negative")
+    if counted > active:
+        raise ValueError(f"counted downtime {counted} exceeds active time {active}")
+    if active == timedelta():
+        return None
+    microsecond = timedelta(microseconds=1)
+    return Fraction(100 * ((active - counted) // microsecond), active // microsecond)
+
+
+def tier_for(availability: Fraction, config: SlaConfig) -> Tier:
+    """Decided on the exact figure: 99.89999 % is below 99.9 % even if it prints as 99.9."""
+    if availability >= Fraction(config.availability_target_percent):
+        return Tier.MET
+    if availability >= Fraction(config.band_lower_bound_percent):
+        return Tier.MINOR
+    if availability >= Fraction(config.major_lower_bound_percent):
+        return Tier.MAJOR
+    return Tier.SEVERE
+
+
+def tier_credit_percent(tier: Tier, config: SlaConfig) -> Decimal:
+    return {
+        Tier.MET: Decimal("0"),
+        Tier.MINOR: config.band_credit_percent,
+        Tier.MAJOR: config.major_credit_percent,
+        Tier.SEVERE: config.severe_credit_percent,
+    }[tier]
+
+
+def is_provider_data_loss(incident: IncidentRecord, service: ServiceRecord) -> bool:
+    """A 5.14 / B 5.10: data lost or damaged in a failure caused by the provider's fault.
+
+    The confirmed failed layer must be the provider's (a "data" layer failure is the
+    customer's own, A 4.1 / B 4.1). Force majeure and client-caused incidents are by
+    definition not the provider's fault (A 5.11 / B 5.7); planned works only exempt the
+    unavailability (A 5.10 / B 5.6), not data the provider destroyed during them.
+    """
+    return (
+        incident.data_loss
+        and incident.service_id == service.service_id
+        and incident.status is IncidentStatus.CONFIRMED
+        and provider_is_responsible(service.service_type, incident.layer)
+        and incident.exclusion not in (Exclusion.FORCE_MAJEURE, Exclusion.CLIENT_CAUSED)
+    )
+
+
+@dataclass(frozen=True)
+class CreditResult:
+    availability: Fraction | None
+    tier: Tier | None
+    sla_applies: bool
+    credit_percent: Decimal
+    credit_amount: Decimal
+    data_loss_credit_amount: Decimal
+    total_credit_amount: Decimal
+    capped: bool
+
+
+def compute_credit(
+    *,
+    monthly_fee: Decimal,
+    active: timedelta,
+    counted: timedelta,
+    provider_data_loss: bool,
+    sla_applies: bool,
+    config: SlaConfig,
+) -> CreditResult:
+    """Credit for one service and month.
+
+    * tier credit: A 5.8 / B 5.4, as a percentage of the month's fee;
+    * data loss through the provider's fault: A 5.14 / B 5.10, once per month, however many
+      losses (the clause measures it against the period's cost, not per event);
+    * cap: A 5.9 / B 5.5, "compensation under the SLA" never exceeds one month's payment.
+      AMB-13: the cap covers the data-loss credit too, because that clause sits in the same
+      SLA section and the literal wording caps all compensation under it;
+    * no SLA (dedicated outside the provider's data centre, A 5.4) or no active time: the
+      availability is still shown where defined, but every credit is zero.
+    """
+    availability = availability_percent(active, counted)
+    tier = tier_for(availability, config) if availability is not None else None
+    zero = money(Decimal("0"))
+    if not sla_applies or tier is None:
+        return CreditResult(availability, tier, sla_applies, Decimal("0"), zero, zero, zero, False)
+    credit_percent = tier_credit_percent(tier, config)
+    credit_amount = money(monthly_fee * credit_percent / 100)
+    data_loss_amount = (
+        money(monthly_fee * config.data_loss_credit_percent / 100) if provider_data_loss else zero
+    )
+    cap = money(monthly_fee * config.credit_cap_percent_of_fee / 100)
+    uncapped = credit_amount + data_loss_amount
+    total = min(uncapped, cap)
+    return CreditResult(
+        availability=availability,
+        tier=tier,
+        sla_applies=sla_applies,
+        credit_percent=credit_percent,
+        credit_amount=credit_amount,
+        data_loss_credit_amount=data_loss_amount,
+        total_credit_amount=total,
+        capped=uncapped > cap,
+    )

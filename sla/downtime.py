@@ -1,0 +1,203 @@
+"""From incident evidence to counted downtime of one service in one month.
+
+Terms A 5.12 / B 5.8 define downtime as the interval in the provider's internal data
+"and/or" the interval from the client's notification, once the provider has confirmed the
+fact, until the service resumes after restoration. Reading chosen for AMB-12:
+
+* monitoring evidence counts on its own, confirmed or not (it is the provider's own data);
+* the client's notification counts only once the provider has confirmed the incident;
+* when both exist the earlier start wins (the "and/or" is read as a union of the two);
+* a rejected incident never counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from sla.intervals import Interval, clip, intersect_sets, intersection, subtract, total_duration
+from sla.model import IncidentRecord, IncidentStatus, MaintenanceWindow, ServiceRecord
+from sla.responsibility import provider_is_responsible
+
+
+class NotCountedReason(StrEnum):
+    REJECTED = "rejected"
+    # AMB-12: a client notice alone counts only after the provider confirms it.
+    AWAITING_CONFIRMATION = "awaiting_confirmation"
+    # A 4.1 / B 4.1: the failed layer is the customer's.
+    CUSTOMER_LAYER = "customer_layer"
+    NO_EVIDENCE = "no_evidence"
+
+
+def reported_start(incident: IncidentRecord) -> datetime | None:
+    """Earliest evidence of any kind; shown in reports and used to place the incident in a
+    month, whether or not it counts."""
+    evidence = [
+        moment
+        for moment in (incident.client_notice_at, incident.monitoring_start_at)
+        if moment is not None
+    ]
+    if evidence:
+        return min(evidence)
+    # Confirmation is itself provider evidence that the service was down at that moment.
+    return incident.confirmed_at
+
+
+def evidence_end(incident: IncidentRecord) -> datetime | None:
+    """Restoration, else the end seen by monitoring; None while the incident is open."""
+    if incident.restored_at is not None:
+        return incident.restored_at
+    return incident.monitoring_end_at
+
+
+def counting_start(incident: IncidentRecord) -> datetime | None:
+    """Where counted downtime begins under the AMB-12 reading in this module's docstring."""
+    if incident.status is IncidentStatus.REJECTED:
+        return None
+    if incident.status is IncidentStatus.CONFIRMED:
+        return reported_start(incident)
+    return incident.monitoring_start_at
+
+
+def counting_interval(incident: IncidentRecord, now: datetime) -> Interval | None:
+    """The downtime this incident evidences, up to `now` at the latest (open incidents run
+    until now), or None when it evidences none."""
+    start = counting_start(incident)
+    if start is None:
+        return None
+    end = evidence_end(incident)
+    end = now if end is None else min(end, now)
+    return Interval(start, end) if start < end else None
+
+
+def not_counted_reason(
+    incident: IncidentRecord, service: ServiceRecord
+) -> NotCountedReason | None:
+    """Why an incident contributes nothing to downtime, or None when it may count."""
+    if incident.status is IncidentStatus.REJECTED:
+        return NotCountedReason.REJECTED
+    if not provider_is_responsible(service.service_type, incident.layer):
+        return NotCountedReason.CUSTOMER_LAYER
+    if counting_start(incident) is None:
+        if incident.client_notice_at is not None:
+            return NotCountedReason.AWAITING_CONFIRMATION
+        return NotCountedReason.NO_EVIDENCE
+    return None
+
+
+def active_period(service: ServiceRecord, window: Interval, now: datetime) -> Interval | None:
+    """Where the service was active inside `window`, up to `now` (a running month is
+    reported to date, so time that has not happened yet is not active time)."""
+    end = min(window.end, now)
+    if service.active_to is not None:
+        end = min(end, service.active_to)
+    start = max(window.start, service.active_from)
+    return Interval(start, end) if start < end else None
+
+
+def exclusion_intervals(
+    service: ServiceRecord,
+    incidents: Iterable[IncidentRecord],
+    maintenance: Iterable[MaintenanceWindow],
+    now: datetime,
+) -> tuple[Interval, ...]:
+    """Time that is never compensated: planned works (A 5.10 / B 5.6) and incidents marked
+    force majeure, client-caused or maintenance (A 5.11 / B 5.7)."""
+    spans = [
+        Interval(window.start, window.end)
+        for window in maintenance
+        if not window.cancelled and window.service_id in (None, service.service_id)
+    ]
+    for incident in incidents:
+        if incident.service_id != service.service_id or incident.exclusion is None:
+            continue
+        interval = counting_interval(incident, now)
+        if interval is not None:
+            spans.append(interval)
+    return tuple(spans)
+
+
+@dataclass(frozen=True)
+class IncidentDowntime:
+    """One incident's share of a month. Overlapping incidents each show their full share,
+    so these may sum to more than the service's downtime, which counts overlaps once."""
+
+    incident: IncidentRecord
+    start: datetime | None
+    end: datetime | None
+    not_counted_reason: NotCountedReason | None
+    counted: timedelta
+    excluded: timedelta
+
+
+@dataclass(frozen=True)
+class ServiceDowntime:
+    """Downtime of one service in one month. `raw` is eligible downtime before the
+    exclusions; `counted` + `excluded` == `raw`."""
+
+    active: timedelta
+    raw: timedelta
+    excluded: timedelta
+    counted: timedelta
+    counted_intervals: tuple[Interval, ...]
+    incidents: tuple[IncidentDowntime, ...]
+
+
+def service_downtime(
+    service: ServiceRecord,
+    incidents: Iterable[IncidentRecord],
+    maintenance: Iterable[MaintenanceWindow],
+    window: Interval,
+    now: datetime,
+) -> ServiceDowntime:
+    """Counted downtime: the union of eligible incident intervals (overlaps once), clipped
+    to the month and to the service's active period, minus the exclusions."""
+    own_incidents = [i for i in incidents if i.service_id == service.service_id]
+    period = active_period(service, window, now)
+    exclusions = exclusion_intervals(service, own_incidents, maintenance, now)
+    eligible: list[Interval] = []
+    lines: list[IncidentDowntime] = []
+    for incident in own_incidents:
+        reason = not_counted_reason(incident, service)
+        interval = counting_interval(incident, now)
+        in_month: tuple[Interval, ...] = ()
+        if reason is None and interval is not None and period is not None:
+            in_month = clip([interval], period)
+            eligible.extend(in_month)
+        if not _belongs_to_month(incident, interval, window):
+            continue
+        lines.append(
+            IncidentDowntime(
+                incident=incident,
+                start=reported_start(incident),
+                end=evidence_end(incident),
+                not_counted_reason=reason,
+                counted=total_duration(subtract(in_month, exclusions)),
+                excluded=total_duration(intersect_sets(in_month, exclusions)),
+            )
+        )
+    raw = clip(eligible, period) if period is not None else ()
+    counted_intervals = subtract(raw, exclusions)
+    lines.sort(key=lambda line: (line.start is None, line.start, line.incident.incident_id))
+    return ServiceDowntime(
+        active=period.duration if period is not None else timedelta(),
+        raw=total_duration(raw),
+        excluded=total_duration(intersect_sets(raw, exclusions)),
+        counted=total_duration(counted_intervals),
+        counted_intervals=counted_intervals,
+        incidents=tuple(lines),
+    )
+
+
+def _belongs_to_month(
+    incident: IncidentRecord, interval: Interval | None, window: Interval
+) -> bool:
+    """An incident is listed in the month it started or was confirmed in, and in every
+    month it counted in; an open, unconfirmed client report is not dragged into later
+    months."""
+    for moment in (reported_start(incident), incident.confirmed_at):
+        if moment is not None and window.contains(moment):
+            return True
+    return interval is not None and intersection(interval, window) is not None

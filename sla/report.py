@@ -1,0 +1,468 @@
+"""The monthly SLA report: built from CRM records, rendered as JSON-ready dict, text, CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+from sla.config import SlaConfig
+from sla.credits import CreditResult, compute_credit, is_provider_data_loss
+from sla.downtime import IncidentDowntime, ServiceDowntime, reported_start, service_downtime
+from sla.intervals import Interval, month_bounds, require_aware, to_minutes
+from sla.model import (
+    Channel,
+    Claim,
+    IncidentRecord,
+    MaintenanceWindow,
+    ServiceRecord,
+    TicketRecord,
+)
+from sla.responsibility import sla_applies
+from sla.targets import (
+    Outcome,
+    TargetCheck,
+    TargetStats,
+    first_response_check,
+    processing_check,
+    restoration_check,
+    summarize,
+)
+
+
+@dataclass(frozen=True)
+class IncidentLine:
+    downtime: IncidentDowntime
+    restoration: TargetCheck | None
+
+
+@dataclass(frozen=True)
+class ServiceReport:
+    service: ServiceRecord
+    downtime: ServiceDowntime
+    credit: CreditResult
+    claimed: bool
+    incidents: tuple[IncidentLine, ...]
+
+
+@dataclass(frozen=True)
+class TicketReport:
+    count: int
+    first_response: TargetStats
+    telegram: TargetStats
+    email: TargetStats
+    phone: TargetStats
+    normal: TargetStats
+    emergency: TargetStats
+    resolution: TargetStats
+    restoration: TargetStats
+
+
+@dataclass(frozen=True)
+class MonthlyReport:
+    """`period` is the calendar month in UTC; for the running month the figures are to
+    date (`as_of`)."""
+
+    month: str
+    timezone: str
+    period: Interval
+    as_of: datetime
+    services: tuple[ServiceReport, ...]
+    tickets: TicketReport
+
+    @property
+    def empty(self) -> bool:
+        return not self.services and self.tickets.count == 0 and self.tickets.restoration.count == 0
+
+
+def build_monthly_report(
+    month: str,
+    services: Iterable[ServiceRecord],
+    incidents: Iterable[IncidentRecord],
+    maintenance: Iterable[MaintenanceWindow],
+    tickets: Iterable[TicketRecord],
+    claims: Iterable[Claim],
+    config: SlaConfig,
+    now: datetime,
+) -> MonthlyReport:
+    """Evaluate one calendar month (in `config.timezone`) as of `now`.
+
+    Services are listed when their active period overlaps the month; tickets belong to the
+    month they were opened in; restoration checks to the month the incident was confirmed
+    in. Every incident must refer to one of `services`.
+    """
+    now = require_aware(now, "now")
+    period = month_bounds(month, config.zone)
+    if now < period.start:
+        raise ValueError(
+            f"month {month} lies entirely in the future (it starts {period.start.isoformat()},"
+            f" now is {now.isoformat()})"
+        )
+    service_list = list(services)
+    services_by_id: dict[int, ServiceRecord] = {}
+    for service in service_list:
+        if service.service_id in services_by_id:
+            raise ValueError(f"service {service.service_id} is listed twice")
+        services_by_id[service.service_id] = service
+    incident_list = list(incidents)
+    for incident in incident_list:
+        if incident.service_id not in services_by_id:
+            raise ValueError(
+                f"incident {incident.incident_id} refers to unknown service {incident.service_id}"
+            )
+    maintenance_list = list(maintenance)
+    claimed = {(int(service_id), str(claim_month)) for service_id, claim_month in claims}
+
+    service_reports: list[ServiceReport] = []
+    restoration_checks: list[TargetCheck] = []
+    for service in service_list:
+        own_incidents = [i for i in incident_list if i.service_id == service.service_id]
+        for incident in own_incidents:
+            check = restoration_check(incident, service, config, now)
+            if check is not None and period.contains(check.started_at):
+                restoration_checks.append(check)
+        if not _active_during(service, period):
+            continue
+        service_reports.append(
+            _service_report(
+                service, own_incidents, maintenance_list, period, month, claimed, config, now
+            )
+        )
+    service_reports.sort(
+        key=lambda r: (r.service.customer_name.casefold(), r.service.customer_id,
+                       r.service.service_id)
+    )
+
+    month_tickets = sorted(
+        (t for t in tickets if period.contains(t.opened_at)), key=lambda t: t.opened_at
+    )
+    return MonthlyReport(
+        month=month,
+        timezone=config.timezone,
+        period=period,
+        as_of=now,
+        services=tuple(service_reports),
+        tickets=_ticket_report(month_tickets, restoration_checks, config, now),
+    )
+
+
+def _active_during(service: ServiceRecord, period: Interval) -> bool:
+    return service.active_from < period.end and (
+        service.active_to is None or service.active_to > period.start
+    )
+
+
+def _service_report(
+    service: ServiceRecord,
+    incidents: list[IncidentRecord],
+    maintenance: list[MaintenanceWindow],
+    period: Interval,
+    month: str,
+    claimed: set[Claim],
+    config: SlaConfig,
+    now: datetime,
+) -> ServiceReport:
+    downtime = service_downtime(service, incidents, maintenance, period, now)
+    # A 5.14 / B 5.10: the credit belongs to the period in which the loss occurred.
+    provider_data_loss = any(
+        is_provider_data_loss(incident, service)
+        and (start := reported_start(incident)) is not None
+        and period.contains(start)
+        and start <= now
+        for incident in incidents
+    )
+    credit = compute_credit(
+        monthly_fee=service.monthly_fee,
+        active=downtime.active,
+        counted=downtime.counted,
+        provider_data_loss=provider_data_loss,
+        sla_applies=sla_applies(service),
+        config=config,
+    )
+    lines = tuple(
+        IncidentLine(line, restoration_check(line.incident, service, config, now))
+        for line in downtime.incidents
+    )
+    return ServiceReport(
+        service=service,
+        downtime=downtime,
+        credit=credit,
+        claimed=(service.service_id, month) in claimed,
+        incidents=lines,
+    )
+
+
+def _ticket_report(
+    tickets: list[TicketRecord],
+    restoration_checks: list[TargetCheck],
+    config: SlaConfig,
+    now: datetime,
+) -> TicketReport:
+    responses = [(ticket, first_response_check(ticket, config, now)) for ticket in tickets]
+    processing = [processing_check(ticket, config, now) for ticket in tickets]
+
+    def of(selected: Iterable[tuple[TicketRecord, TargetCheck]]) -> TargetStats:
+        return summarize(check for _, check in selected)
+
+    return TicketReport(
+        count=len(tickets),
+        first_response=of(responses),
+        telegram=of((t, c) for t, c in responses if t.channel is Channel.TELEGRAM),
+        email=of((t, c) for t, c in responses if t.channel is Channel.EMAIL),
+        phone=of((t, c) for t, c in responses if t.channel is Channel.PHONE),
+        normal=of((t, c) for t, c in responses if not t.emergency),
+        emergency=of((t, c) for t, c in responses if t.emergency),
+        resolution=summarize(check for check in processing if check is not None),
+        restoration=summarize(sorted(restoration_checks, key=lambda c: c.started_at)),
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Rendering
+
+SERVICE_COLUMNS: tuple[str, ...] = (
+    "customer_id",
+    "customer",
+    "service_id",
+    "service_type",
+    "currency",
+    "monthly_fee",
+    "active_minutes",
+    "downtime_minutes",
+    "excluded_minutes",
+    "availability_percent",
+    "tier",
+    "sla_applies",
+    "credit_percent",
+    "credit_amount",
+    "data_loss_credit_amount",
+    "total_credit_amount",
+    "claimed",
+)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _floor_percent(value: Fraction | None, places: int) -> float | None:
+    """Truncated, never rounded up: a printed 99.9 must not hide a figure below 99.9, and a
+    printed 100.0 must mean every item met its target."""
+    if value is None:
+        return None
+    scale = 10**places
+    return float(Decimal(math.floor(value * scale)) / scale)
+
+
+def _minutes(duration: timedelta | None) -> float | None:
+    return None if duration is None else to_minutes(duration)
+
+
+def _amount(value: Decimal) -> str:
+    return f"{value:.2f}"
+
+
+def _stats_to_dict(stats: TargetStats) -> dict[str, Any]:
+    return {
+        "count": stats.count,
+        "measured": stats.measured,
+        "pending": stats.pending,
+        "without_target": stats.without_target,
+        "median_minutes": _minutes(stats.median),
+        "p90_minutes": _minutes(stats.p90),
+        "within_target_percent": _floor_percent(stats.within_target_percent, 2),
+        "breaches": [check.ticket_number for check in stats.breaches],
+    }
+
+
+def _incident_to_dict(line: IncidentLine) -> dict[str, Any]:
+    incident = line.downtime.incident
+    restoration = line.restoration
+    outcome = restoration.outcome if restoration is not None else None
+    return {
+        "incident_id": incident.incident_id,
+        "ticket_number": incident.ticket_number,
+        "status": incident.status.value,
+        "start": _iso(line.downtime.start),
+        "end": _iso(line.downtime.end),
+        "layer": incident.layer.value if incident.layer is not None else None,
+        "exclusion": incident.exclusion.value if incident.exclusion is not None else None,
+        "not_counted_reason": (
+            line.downtime.not_counted_reason.value
+            if line.downtime.not_counted_reason is not None
+            else None
+        ),
+        "counted_minutes": to_minutes(line.downtime.counted),
+        "excluded_minutes": to_minutes(line.downtime.excluded),
+        "data_loss": incident.data_loss,
+        "confirmed_at": _iso(incident.confirmed_at),
+        "restoration_type": (
+            incident.restoration_type.value if incident.restoration_type is not None else None
+        ),
+        "restoration_target_minutes": _minutes(restoration.target) if restoration else None,
+        "restoration_minutes": _minutes(restoration.elapsed) if restoration else None,
+        "restoration_outcome": outcome.value if outcome is not None else None,
+        "restoration_met": (
+            outcome is Outcome.MET if outcome in (Outcome.MET, Outcome.BREACHED) else None
+        ),
+    }
+
+
+def _service_to_dict(report: ServiceReport) -> dict[str, Any]:
+    service, credit, downtime = report.service, report.credit, report.downtime
+    return {
+        "customer_id": service.customer_id,
+        "customer": service.customer_name,
+        "service_id": service.service_id,
+        "service_type": service.service_type.value,
+        "currency": service.currency,
+        "monthly_fee": _amount(service.monthly_fee),
+        "active_minutes": to_minutes(downtime.active),
+        "downtime_minutes": to_minutes(downtime.counted),
+        "excluded_minutes": to_minutes(downtime.excluded),
+        "availability_percent": _floor_percent(credit.availability, 4),
+        "tier": credit.tier.value if credit.tier is not None else None,
+        "sla_applies": credit.sla_applies,
+        "credit_percent": float(credit.credit_percent),
+        "credit_amount": _amount(credit.credit_amount),
+        "data_loss_credit_amount": _amount(credit.data_loss_credit_amount),
+        "total_credit_amount": _amount(credit.total_credit_amount),
+        "claimed": report.claimed,
+        "incidents": [_incident_to_dict(line) for line in report.incidents],
+    }
+
+
+def report_to_dict(report: MonthlyReport) -> dict[str, Any]:
+    """JSON-ready: amounts are strings with two decimals, percentages floats truncated
+    (availability to 4 places, shares to 2), minutes floats rounded to 2 places, instants
+    ISO 8601 in UTC. Tiers are decided on exact figures before any of this rounding."""
+    tickets = report.tickets
+    restoration = _stats_to_dict(tickets.restoration)
+    restoration["breaches"] = [
+        {"incident_id": check.incident_id, "ticket_number": check.ticket_number}
+        for check in tickets.restoration.breaches
+    ]
+    return {
+        "month": report.month,
+        "timezone": report.timezone,
+        "empty": report.empty,
+        "services": [_service_to_dict(service) for service in report.services],
+        "tickets": {
+            "count": tickets.count,
+            "first_response": _stats_to_dict(tickets.first_response),
+            "by_channel": {
+                Channel.TELEGRAM.value: _stats_to_dict(tickets.telegram),
+                Channel.EMAIL.value: _stats_to_dict(tickets.email),
+                Channel.PHONE.value: _stats_to_dict(tickets.phone),
+            },
+            "by_mode": {
+                "normal": _stats_to_dict(tickets.normal),
+                "emergency": _stats_to_dict(tickets.emergency),
+            },
+            "resolution": _stats_to_dict(tickets.resolution),
+            "restoration": restoration,
+        },
+    }
+
+
+def report_to_csv(report: MonthlyReport) -> str:
+    """One row per service, the service fields without incidents; empty cell for None."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(SERVICE_COLUMNS)
+    for service in report_to_dict(report)["services"]:
+        writer.writerow(_csv_cell(service[column]) for column in SERVICE_COLUMNS)
+    return buffer.getvalue()
+
+
+def _csv_cell(value: object) -> object:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return value
+
+
+def report_to_text(report: MonthlyReport) -> str:
+    """A plain-text summary short enough for a Telegram message or a terminal."""
+    data = report_to_dict(report)
+    lines = [f"SLA report {data['month']} ({data['timezone']})"]
+    if data["empty"]:
+        lines.append("No services, tickets or incidents in this month.")
+        return "\n".join(lines)
+    lines.append("")
+    lines.append(f"Services: {len(data['services'])}")
+    for service in data["services"]:
+        lines.extend(_service_text(service))
+    tickets = data["tickets"]
+    lines.append("")
+    lines.append(f"Tickets: {tickets['count']}")
+    lines.append("First response: " + _stats_text(tickets["first_response"]))
+    for name, stats in tickets["by_channel"].items():
+        lines.append(f"  {name}: " + _stats_text(stats))
+    for name, stats in tickets["by_mode"].items():
+        lines.append(f"  {name}: " + _stats_text(stats))
+    lines.append("Object-storage processing (24 h): " + _stats_text(tickets["resolution"]))
+    restoration = tickets["restoration"]
+    labelled = [_restoration_breach_label(breach) for breach in restoration["breaches"]]
+    lines.append("Equipment restoration: " + _stats_text({**restoration, "breaches": labelled}))
+    return "\n".join(lines)
+
+
+def _restoration_breach_label(breach: dict[str, Any]) -> int | str:
+    if breach["ticket_number"] is not None:
+        return int(breach["ticket_number"])
+    return f"incident {breach['incident_id']}"
+
+
+def _service_text(service: dict[str, Any]) -> list[str]:
+    availability = service["availability_percent"]
+    shown = "n/a (not active)" if availability is None else f"{availability} % ({service['tier']})"
+    currency = service["currency"]
+    lines = [
+        f"• {service['customer']} — {service['service_type']} #{service['service_id']}: "
+        f"availability {shown}",
+        f"  downtime {service['downtime_minutes']} min, excluded {service['excluded_minutes']}"
+        f" min of {service['active_minutes']} active min",
+    ]
+    if not service["sla_applies"]:
+        lines.append("  no SLA: hosted outside the provider's data centre")
+    lines.append(
+        f"  credit {service['credit_percent']:g} % = {service['credit_amount']} {currency}, "
+        f"data loss {service['data_loss_credit_amount']} {currency}, "
+        f"total {service['total_credit_amount']} {currency} of fee {service['monthly_fee']}; "
+        f"claimed: {'yes' if service['claimed'] else 'no'}"
+    )
+    return lines
+
+
+def _stats_text(stats: dict[str, Any]) -> str:
+    if stats["count"] == 0:
+        return "none"
+    if stats["measured"] == 0:
+        parts = [f"{stats['count']} tickets"]
+        if stats["without_target"]:
+            parts.append(f"{stats['without_target']} without a target")
+        if stats["pending"]:
+            parts.append(f"{stats['pending']} pending")
+        return ", ".join(parts)
+    parts = [
+        f"{stats['measured']} measured",
+        f"median {stats['median_minutes']} min" if stats["median_minutes"] is not None else "",
+        f"p90 {stats['p90_minutes']} min" if stats["p90_minutes"] is not None else "",
+        f"within target {stats['within_target_percent']} %",
+    ]
+    if stats["pending"]:
+        parts.append(f"{stats['pending']} pending")
+    if stats["breaches"]:
+        labels = (f"#{b}" if isinstance(b, int) else str(b) for b in stats["breaches"])
+        parts.append("breaches " + ", ".join(labels))
+    return ", ".join(part for part in parts if part)
