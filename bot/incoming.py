@@ -47,7 +47,7 @@ def incoming_message(message: Message, update_id: int | None) -> IncomingMessage
         chat_id=message.chat.id,
         message_id=message.message_id,
         sender=telegram_user(message.from_user),
-        content_type=str(message.content_type),
+        content_type=getattr(message.content_type, "value", str(message.content_type)),
         telegram_date=message.date,
         text=describe_content(message),
         file_ids=file_ids(message),

@@ -32,7 +32,11 @@ async def test_first_message_opens_ticket_topic_and_copy(
     assert [(c.chat_id, c.from_chat_id, c.message_thread_id) for c in copies] == [
         (SUPPORT_CHAT_ID, CLIENT, 100)
     ]
-    acks = [m for m in bot.session.sent("sendMessage") if isinstance(m, SendMessage) and m.chat_id == CLIENT]
+    acks = [
+        m
+        for m in bot.session.sent("sendMessage")
+        if isinstance(m, SendMessage) and m.chat_id == CLIENT
+    ]
     assert len(acks) == 1
     assert "#1" in acks[0].text and "10 minutes" in acks[0].text
     assert rows(database_url, "select id, channel, status, opened_at from tickets") == [
@@ -49,4 +53,6 @@ async def test_same_update_twice_makes_one_ticket_and_one_copy(
 
     assert len(bot.session.sent("copyMessage")) == 1
     assert rows(database_url, "select count(*) from tickets") == [(1,)]
-    assert rows(database_url, "select count(*) from messages where direction='from_client'") == [(1,)]
+    assert rows(database_url, "select count(*) from messages where direction='from_client'") == [
+        (1,)
+    ]

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sla import (
@@ -66,7 +67,7 @@ def outage(
     *,
     service_id: int = 1,
     layer: Layer | None = Layer.HARDWARE,
-    **overrides: object,
+    **overrides: Any,
 ) -> IncidentRecord:
     """A confirmed outage reported by the client at `start`, restored after `duration`
     (None: still open)."""
