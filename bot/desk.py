@@ -66,27 +66,48 @@ class Desk:
 
     def header_text(self, ticket: Ticket) -> str:
         t = self._engineer_text
-        lines = [f"#{ticket.id} · {t('channel')}: {ticket.channel.value}"]
+        lines = [
+            t("#{number} · channel: {channel}").format(
+                number=ticket.id, channel=ticket.channel.value
+            )
+        ]
         if ticket.contact is not None:
             who = ticket.contact.full_name
             if ticket.contact.username:
                 who += f" (@{ticket.contact.username})"
-            lines.append(f"{t('Client')}: {who}, id {ticket.contact.telegram_user_id}")
-        if ticket.customer is not None:
-            lines.append(f"{t('Customer')}: {ticket.customer.name} (id {ticket.customer.id})")
-            for service in ticket.customer.services:
-                where = "" if service.in_provider_dc else f", {t('outside the provider DC')}"
-                lines.append(
-                    f"  • {t('service')} {service.id}: {service.service_type.value} "
-                    f"«{service.name}», {service.monthly_fee:.2f} {service.currency}{where}"
+            lines.append(
+                t("Client: {who}, id {user_id}").format(
+                    who=who, user_id=ticket.contact.telegram_user_id
                 )
+            )
+        if ticket.customer is not None:
+            lines.append(
+                t("Customer: {name} (id {customer_id})").format(
+                    name=ticket.customer.name, customer_id=ticket.customer.id
+                )
+            )
+            for service in ticket.customer.services:
+                line = t("  • service {service_id}: {kind} «{name}», {fee} {currency}").format(
+                    service_id=service.id,
+                    kind=service.service_type.value,
+                    name=service.name,
+                    fee=f"{service.monthly_fee:.2f}",
+                    currency=service.currency,
+                )
+                if not service.in_provider_dc:
+                    line += t(", outside the provider DC")
+                lines.append(line)
         else:
-            lines.append(f"{t('Customer')}: {t('unknown customer')} ⚠️")
+            lines.append(t("Customer: unknown customer ⚠️"))
         label = category_label(self.i18n, ticket.category, self.settings.engineer_language)
-        lines.append(f"{t('Category')}: {label}")
-        lines.append(f"{t('Opened')}: {self.local(ticket.opened_at)} ({self.settings.timezone})")
+        lines.append(t("Category: {category}").format(category=label))
+        lines.append(
+            t("Opened: {time} ({zone})").format(
+                time=self.local(ticket.opened_at), zone=self.settings.timezone
+            )
+        )
         if ticket.response_due_at is not None:
-            lines.append(f"{t('Response due')}: {self.local(ticket.response_due_at)}")
+            lines.append(t("Response due: {time}").format(time=self.local(ticket.response_due_at)))
         if ticket.channel is Channel.TELEGRAM:
             lines.append(t("Write here to answer the client; /note or ! for internal notes."))
         return "\n".join(lines)

@@ -1213,8 +1213,6 @@ class FakeBotAPI:
             username=username,
             language_code=language_code,
         )
-        if (chat_id, user_id) not in self._members:
-            self._members[(chat_id, user_id)] = "member"
         if thread_id is not None and info.is_forum:
             self._ensure_topic(chat_id, thread_id)
         chat = self._chat_object(chat_id)

@@ -6,8 +6,10 @@ These tests drive it with a bare aiogram Bot/Dispatcher (no bot package involved
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -33,6 +35,7 @@ from aiogram.types import (
     Update,
 )
 
+from tests.e2e.harness import BotProcess
 from tests.fake_bot_api import FakeBotAPI, parse_html, parse_markdown_v2
 
 SUPPORT_CHAT = -1001000000001
@@ -351,3 +354,52 @@ async def test_wait_for_timeout_lists_what_arrived(api: FakeBotAPI, bot: Bot) ->
     await bot.send_message(CLIENT, "something else")
     with pytest.raises(AssertionError, match="something else"):
         await api.wait_for("sendPhoto", timeout=0.2)
+
+
+# Stdlib only: importing aiogram costs seconds, and this only checks the harness mechanics.
+STAND_IN_BOT = """
+import json, os, signal, sys, urllib.parse, urllib.request
+
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+base = os.environ["TELEGRAM_API_URL"] + "/bot" + os.environ["BOT_TOKEN"] + "/"
+
+
+def call(method, **params):
+    data = urllib.parse.urlencode(params).encode()
+    with urllib.request.urlopen(base + method, data, timeout=30) as response:
+        return json.load(response)["result"]
+
+
+print("stand-in bot up", flush=True)
+offset = 0
+while True:
+    for update in call("getUpdates", offset=offset, timeout=5):
+        offset = update["update_id"] + 1
+        chat = update["message"]["chat"]["id"]
+        call("sendMessage", chat_id=chat,
+             text=os.environ["SUPPORT_CHAT_ID"] + " " + os.environ["DATABASE_URL"])
+"""
+
+
+async def test_harness_runs_a_process_against_the_fake(tmp_path: Path) -> None:
+    """BotProcess mechanics with a stand-in aiogram script, independent of the bot package."""
+    script = tmp_path / "stand_in_bot.py"
+    script.write_text(STAND_IN_BOT)
+    async with FakeBotAPI() as api:
+        process = BotProcess(api, tmp_path, command=[sys.executable, str(script)])
+        await process.start()
+        api.push_update(api.private_message(CLIENT, "ping"))
+        [reply] = await api.wait_sent(CLIENT, timeout=5)
+        assert reply.text == f"{SUPPORT_CHAT} sqlite+aiosqlite:///{tmp_path}/support.db"
+        assert process.database_path == tmp_path / "support.db"
+        assert await process.stop() == 0
+        assert "stand-in bot up" in process.output()
+
+        crashing = BotProcess(
+            api,
+            tmp_path,
+            name="crash",
+            command=[sys.executable, "-c", "print('boom'); raise SystemExit(3)"],
+        )
+        with pytest.raises(AssertionError, match=r"(?s)exited with code 3.*boom"):
+            await crashing.start()

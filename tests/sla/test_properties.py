@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from fractions import Fraction
+from itertools import pairwise
+from random import Random
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -43,14 +47,14 @@ interval_lists = st.lists(minute_interval(), max_size=12)
 
 @given(interval_lists, st.randoms(use_true_random=False))
 def test_union_is_idempotent_and_order_independent(
-    intervals: list[Interval], rng: object
+    intervals: list[Interval], rng: Random
 ) -> None:
     merged = union(intervals)
     shuffled = list(intervals)
-    rng.shuffle(shuffled)  # type: ignore[attr-defined]
+    rng.shuffle(shuffled)
     assert union(merged) == merged
     assert union(shuffled) == merged
-    assert all(a.end < b.start for a, b in zip(merged, merged[1:], strict=False))
+    assert all(a.end < b.start for a, b in pairwise(merged))
 
 
 @given(interval_lists, interval_lists)
@@ -63,7 +67,9 @@ def test_subtraction_and_intersection_partition_the_time(
 
 
 @st.composite
-def incidents(draw: st.DrawFn, incident_id: int) -> IncidentRecord:
+def incidents(
+    draw: st.DrawFn, incident_id: int, *, may_be_excluded: bool = True
+) -> IncidentRecord:
     start = MARCH_START + timedelta(minutes=draw(st.integers(0, SPAN_MINUTES)))
     length = timedelta(minutes=draw(st.integers(0, 20 * 24 * 60)))
     status = draw(st.sampled_from(IncidentStatus))
@@ -78,7 +84,7 @@ def incidents(draw: st.DrawFn, incident_id: int) -> IncidentRecord:
         confirmed_at=start if status is IncidentStatus.CONFIRMED else None,
         layer=draw(st.none() | st.sampled_from(Layer)),
         restored_at=draw(st.none() | st.just(start + length)),
-        exclusion=draw(st.none() | st.sampled_from(Exclusion)),
+        exclusion=draw(st.none() | st.sampled_from(Exclusion)) if may_be_excluded else None,
         data_loss=draw(st.booleans()),
     )
 
@@ -129,7 +135,7 @@ def test_counted_downtime_never_exceeds_active_time(
         assert downtime.active <= timedelta(days=30)
 
 
-@given(incident_lists(), maintenance_lists(), service_types, incidents(99))
+@given(incident_lists(), maintenance_lists(), service_types, incidents(99, may_be_excluded=False))
 def test_adding_downtime_never_raises_availability_nor_lowers_credit(
     incident_records: list[IncidentRecord],
     windows: list[MaintenanceWindow],
@@ -144,6 +150,26 @@ def test_adding_downtime_never_raises_availability_nor_lowers_credit(
     assert credit.availability <= before.availability
     assert credit.credit_amount >= before.credit_amount
     assert credit.total_credit_amount >= before.total_credit_amount
+
+
+@given(incident_lists(), maintenance_lists(), service_types, st.data())
+def test_marking_an_exclusion_never_lowers_availability(  # A 5.10, 5.11 / B 5.6, 5.7
+    incident_records: list[IncidentRecord],
+    windows: list[MaintenanceWindow],
+    service_type: ServiceType,
+    data: st.DataObject,
+) -> None:
+    subject = [service(service_type=service_type)]
+    before = report(THIRTY_DAY_MONTH, subject, incident_records, windows).services[0]
+    if incident_records:
+        index = data.draw(st.integers(0, len(incident_records) - 1))
+        marked = replace(incident_records[index], exclusion=data.draw(st.sampled_from(Exclusion)))
+        incident_records = [*incident_records[:index], marked, *incident_records[index + 1 :]]
+    else:
+        windows = [*windows, data.draw(maintenance_lists().filter(bool))[0]]
+    after = report(THIRTY_DAY_MONTH, subject, incident_records, windows).services[0]
+    assert after.downtime.counted <= before.downtime.counted
+    assert after.credit.credit_amount <= before.credit.credit_amount
 
 
 percents = st.integers(0, 200).map(Decimal)
@@ -164,7 +190,7 @@ percents = st.integers(0, 200).map(Decimal)
 def test_total_credit_never_exceeds_the_fee(  # A 5.9 / B 5.5
     fee: Decimal,
     active_minutes: int,
-    counted_share: object,
+    counted_share: Fraction,
     data_loss: bool,
     sla: bool,
     band: Decimal,
@@ -174,7 +200,7 @@ def test_total_credit_never_exceeds_the_fee(  # A 5.9 / B 5.5
     cap: Decimal,
 ) -> None:
     active = timedelta(minutes=active_minutes)
-    counted = timedelta(minutes=int(active_minutes * counted_share))  # type: ignore[operator]
+    counted = timedelta(minutes=int(active_minutes * counted_share))
     config = SlaConfig(
         band_credit_percent=band,
         major_credit_percent=major,

@@ -1,0 +1,148 @@
+"""The managers' command line, run as a real process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def crm(tmp_path: Path):
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/crm.db",
+        "BOT_USERNAME": "steppe_support_bot",
+    }
+    env.pop("BOT_TOKEN", None)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "crm", *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    return run
+
+
+def test_customer_service_and_invitation_round_trip(crm) -> None:
+    added = crm("customer", "add", "Steppe Cloud LLP", "--json")
+    assert added.returncode == 0, added.stderr
+    customer_id = json.loads(added.stdout)["customer"]["id"]
+
+    service = crm(
+        "service",
+        "add",
+        "--customer",
+        str(customer_id),
+        "--type",
+        "dedicated",
+        "--fee",
+        "150000",
+        "--since",
+        "2026-01-01",
+        "--outside-provider-dc",
+        "--json",
+    )
+    assert service.returncode == 0, service.stderr
+    listed = json.loads(crm("service", "list", "--customer", str(customer_id), "--json").stdout)
+    assert listed["services"] == [
+        {
+            "id": 1,
+            "customer_id": customer_id,
+            "type": "dedicated",
+            "name": "dedicated",
+            "monthly_fee": "150000.00",
+            "currency": "KZT",
+            "active_from": "2025-12-31T19:00:00+00:00",
+            "in_provider_dc": False,
+        }
+    ]
+
+    invite = json.loads(crm("invite", "--customer", str(customer_id), "--json").stdout)
+    assert invite["link"] == f"https://t.me/steppe_support_bot?start={invite['token']}"
+
+    plain = crm("customer", "add", "Second")
+    assert plain.stdout.strip() == "2"
+
+
+@pytest.mark.parametrize(
+    ("args", "complaint"),
+    [
+        (
+            ["service", "add", "--customer", "9", "--type", "dedicated", "--fee", "1"],
+            "no customer with id 9",
+        ),
+        (["service", "add", "--customer", "1", "--type", "vps", "--fee", "1"], "invalid choice"),
+        (
+            ["service", "add", "--customer", "1", "--type", "dedicated", "--fee", "lots"],
+            "not an amount",
+        ),
+        (["invite", "--customer", "42"], "no customer with id 42"),
+    ],
+)
+def test_bad_input_is_explained_and_changes_nothing(crm, args: list[str], complaint: str) -> None:
+    result = crm(*args)
+    assert result.returncode != 0
+    assert complaint in result.stderr
+    assert json.loads(crm("service", "list", "--json").stdout) == {"services": []}
+
+
+def test_malformed_setting_is_named_in_one_line(crm, tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "crm", "customer", "list"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "DATABASE_URL": "mysql://nope", "TIMEZONE": "Asia/Almaty"},
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "configuration error: DATABASE_URL is malformed: must start with sqlite+aiosqlite:// "
+        "or postgresql+asyncpg://"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("env", "line"),
+    [
+        ({}, "configuration error: BOT_TOKEN is not set (put it in the environment or .env)"),
+        ({"BOT_TOKEN": "nonsense"}, "configuration error: BOT_TOKEN is malformed"),
+        ({"BOT_TOKEN": "1:A", "SUPPORT_CHAT_ID": "12"}, "configuration error: SUPPORT_CHAT_ID"),
+        (
+            {"BOT_TOKEN": "1:A", "SUPPORT_CHAT_ID": "-100", "MANAGER_IDS": "1,x"},
+            "configuration error: MANAGER_IDS",
+        ),
+    ],
+)
+def test_bot_refuses_to_start_with_a_bad_setting(
+    tmp_path: Path, env: dict[str, str], line: str
+) -> None:
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"BOT_TOKEN", "SUPPORT_CHAT_ID", "MANAGER_IDS"}
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "bot"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**clean, **env},
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(line), result.stderr
