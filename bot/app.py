@@ -19,11 +19,10 @@ from bot.desk import Desk
 from bot.handlers import client, support
 from bot.i18n import LOCALES, DeskLocaleMiddleware, make_i18n
 from bot.lifecycle import Lifecycle
-from bot.middlewares import DatabaseMiddleware, response_targets
+from bot.middlewares import DatabaseMiddleware, ticket_service
 from bot.settings import BotSettings
 from bot.telegram import make_bot
 from crm.db import make_engine, make_sessionmaker, upgrade_database_async
-from crm.services import TicketService
 
 log = structlog.get_logger()
 
@@ -101,7 +100,7 @@ async def redeliver_pending(
     bot: Bot, settings: BotSettings, sessionmaker: async_sessionmaker[AsyncSession], i18n: I18n
 ) -> None:
     async with sessionmaker() as session:
-        tickets = TicketService(session, response_targets(settings))
+        tickets = ticket_service(session, settings)
         count = await Desk(bot, settings, tickets, i18n).redeliver_pending()
     if count:
         log.info("redelivered_after_restart", messages=count)

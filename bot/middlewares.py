@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -14,17 +15,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.desk import Desk
 from bot.lifecycle import Lifecycle
 from bot.settings import BotSettings
-from crm.services import ContactService, ResponseTargets, TicketService, UpdateLog
+from crm.services import ContactService, TicketService, UpdateLog
 
 log = structlog.get_logger()
 
 
-def response_targets(settings: BotSettings) -> ResponseTargets:
-    from datetime import timedelta
-
-    return ResponseTargets(
-        telegram=timedelta(minutes=settings.first_response_minutes),
-        email=timedelta(hours=settings.email_response_hours),
+def ticket_service(session: AsyncSession, settings: BotSettings) -> TicketService:
+    return TicketService(
+        session,
+        settings.sla_config(),
         reopen_window=timedelta(hours=settings.reopen_window_hours),
     )
 
@@ -41,7 +40,6 @@ class DatabaseMiddleware(BaseMiddleware):
         self.settings = settings
         self.i18n = i18n
         self.lifecycle = lifecycle
-        self.targets = response_targets(settings)
 
     async def __call__(
         self,
@@ -58,7 +56,7 @@ class DatabaseMiddleware(BaseMiddleware):
                 if await updates.seen(event.update_id):
                     log.info("duplicate_update_ignored", update_id=event.update_id)
                     return None
-                tickets = TicketService(session, self.targets)
+                tickets = ticket_service(session, self.settings)
                 bot: Bot = data["bot"]
                 data["session"] = session
                 data["tickets"] = tickets

@@ -42,8 +42,6 @@ class BotSettings(TelegramSettings):
     support_chat_id: int
     manager_ids: Annotated[frozenset[int], NoDecode] = frozenset()
     engineer_language: str = "en"
-    first_response_minutes: float = Field(default=10, gt=0)
-    email_response_hours: float = Field(default=24, gt=0)
     reopen_window_hours: float = Field(default=72, ge=0)
     send_attempts: int = Field(default=5, ge=1)
     send_backoff_seconds: float = Field(default=0.5, ge=0)

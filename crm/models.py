@@ -24,6 +24,7 @@ from sqlalchemy import Enum as SqlEnum
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from crm.db import UtcDateTime
+from sla.model import Channel, Exclusion, IncidentStatus, Layer, RestorationType, ServiceType
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -48,17 +49,6 @@ def _enum(enum_type: type[enum.Enum], name: str) -> SqlEnum:
         values_callable=lambda members: [member.value for member in members],
         length=32,
     )
-
-
-class ServiceType(enum.StrEnum):
-    DEDICATED = "dedicated"
-    OBJECT_STORAGE = "object_storage"
-
-
-class Channel(enum.StrEnum):
-    TELEGRAM = "telegram"
-    PHONE = "phone"
-    EMAIL = "email"
 
 
 class Category(enum.StrEnum):
@@ -239,3 +229,94 @@ class ProcessedUpdate(Base):
 
     update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     processed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Incident(Base):
+    """An outage of one service. Its columns are the current reading of `incident_events`."""
+
+    __tablename__ = "incidents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id"), index=True)
+    ticket_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tickets.id"), nullable=True, index=True
+    )
+    status: Mapped[IncidentStatus] = mapped_column(_enum(IncidentStatus, "incident_status"))
+    # Start evidence: the client's notice (Telegram date or stated call time) and monitoring.
+    client_notice_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    monitoring_start_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    monitoring_end_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    layer: Mapped[Layer | None] = mapped_column(_enum(Layer, "layer"), nullable=True)
+    rejected_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    restored_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    exclusion: Mapped[Exclusion | None] = mapped_column(
+        _enum(Exclusion, "exclusion"), nullable=True
+    )
+    restoration_type: Mapped[RestorationType | None] = mapped_column(
+        _enum(RestorationType, "restoration_type"), nullable=True
+    )
+    data_loss: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    service: Mapped[Service] = relationship(lazy="joined")
+
+
+class IncidentEvent(Base):
+    """Append-only: who said what about an incident, and the time it is evidence for."""
+
+    __tablename__ = "incident_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    actor_telegram_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    actor_role: Mapped[str] = mapped_column(String(16))
+    actor_name: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    evidence_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # True when a person stated the time instead of it being the message's own time.
+    stated: Mapped[bool] = mapped_column(Boolean, default=False)
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class MaintenanceWindow(Base):
+    """Planned works announced to clients (terms A 5.10 / B 5.6); service None = all."""
+
+    __tablename__ = "maintenance_windows"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    service_id: Mapped[int | None] = mapped_column(ForeignKey("services.id"), nullable=True)
+    starts_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    description: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class Emergency(Base):
+    """A declared emergency: tickets opened during it carry the emergency target (A 5.2)."""
+
+    __tablename__ = "emergencies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    started_by: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    ended_by: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class CreditClaim(Base):
+    """The client asked for the credit of a month (A 5.13 / B 5.9: a discount, on request)."""
+
+    __tablename__ = "credit_claims"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id"))
+    month: Mapped[str] = mapped_column(String(7))
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"), nullable=True)
+    claimed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (UniqueConstraint("service_id", "month"),)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,6 +21,7 @@ from crm.models import (
     Customer,
     Delivery,
     Direction,
+    Emergency,
     Invitation,
     Message,
     ProcessedUpdate,
@@ -30,8 +32,13 @@ from crm.models import (
     TicketStatus,
 )
 from crm.repositories import ContactRepository, CustomerRepository, TicketRepository
+from sla.config import SlaConfig
+from sla.model import TicketRecord
+from sla.targets import first_response_target
 
 Clock = Callable[[], datetime]
+# A resolved ticket the client writes to within this window is reopened, not replaced.
+DEFAULT_REOPEN_WINDOW = timedelta(hours=72)
 
 
 def utc_now() -> datetime:
@@ -45,21 +52,6 @@ class CrmError(Exception):
         super().__init__(code, params)
         self.code = code
         self.params = params
-
-
-@dataclass(frozen=True, slots=True)
-class ResponseTargets:
-    telegram: timedelta = timedelta(minutes=10)
-    email: timedelta = timedelta(hours=24)
-    # A resolved ticket the client writes to within this window is reopened, not replaced.
-    reopen_window: timedelta = timedelta(hours=72)
-
-    def for_channel(self, channel: Channel) -> timedelta | None:
-        if channel is Channel.TELEGRAM:
-            return self.telegram
-        if channel is Channel.EMAIL:
-            return self.email
-        return None  # A phone call is answered while it happens: the terms set no target.
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,12 +192,14 @@ class TicketService:
     def __init__(
         self,
         session: AsyncSession,
-        targets: ResponseTargets | None = None,
+        config: SlaConfig | None = None,
         clock: Clock = utc_now,
+        reopen_window: timedelta = DEFAULT_REOPEN_WINDOW,
     ) -> None:
         self.session = session
         self.clock = clock
-        self.targets = targets or ResponseTargets()
+        self.config = config or SlaConfig()
+        self.reopen_window = reopen_window
         self.tickets = TicketRepository(session)
         self.contacts = ContactService(session, clock)
         self.customers = CustomerRepository(session)
@@ -247,7 +241,13 @@ class TicketService:
         role: str,
         category: Category | None = None,
     ) -> Ticket:
-        target = self.targets.for_channel(channel)
+        emergency = await self.session.scalar(
+            select(Emergency.id).where(Emergency.ended_at.is_(None)).limit(1)
+        )
+        target = first_response_target(
+            TicketRecord(0, channel, None, "", opened_at, emergency=emergency is not None),
+            self.config,
+        )
         ticket = Ticket(
             channel=channel,
             category=category,
@@ -257,6 +257,7 @@ class TicketService:
             client_chat_id=client_chat_id,
             opened_at=opened_at,
             response_due_at=opened_at + target if target else None,
+            emergency=emergency is not None,
             created_at=self.clock(),
         )
         self.session.add(ticket)
@@ -283,7 +284,7 @@ class TicketService:
         when = incoming.telegram_date
         if ticket is not None and ticket.status is TicketStatus.RESOLVED:
             resolved_at = ticket.resolved_at or ticket.opened_at
-            if when - resolved_at <= self.targets.reopen_window:
+            if when - resolved_at <= self.reopen_window:
                 self._reopen(ticket, when, incoming.sender, "client")
                 reopened = True
             else:

@@ -90,7 +90,7 @@ def not_counted_reason(
 def active_period(service: ServiceRecord, window: Interval, now: datetime) -> Interval | None:
     """Where the service was active inside `window`, up to `now` (a running month is
     reported to date, so time that has not happened yet is not active time)."""
-    end = window.end
+    end = min(window.end, now)
     if service.active_to is not None:
         end = min(end, service.active_to)
     start = max(window.start, service.active_from)

@@ -19,6 +19,7 @@ import contextlib
 import itertools
 import json
 import logging
+import mimetypes
 import re
 import secrets
 import socket
@@ -87,7 +88,7 @@ UPLOAD_KINDS: dict[str, str | None] = {
 class UploadedFile:
     """A file part of a multipart request (kept so tests can check what the bot uploaded)."""
 
-    field: str
+    key: str
     filename: str | None
     content_type: str | None
     size: int
@@ -531,14 +532,14 @@ def parse_html(text: str) -> tuple[str, list[dict[str, Any]]]:
             name = text[i + 2 : end].strip().lower()
             if not stack:
                 raise EntityParseError(f"Unexpected end tag at byte offset {byte_offset(begin)}")
-            open_name, entity, start = stack.pop()
+            open_name, closed, start = stack.pop()
             if name != open_name:
                 raise EntityParseError(
                     f"Unmatched end tag at byte offset {byte_offset(begin)}, "
                     f'expected "</{open_name}>", found "</{name}>"'
                 )
-            if entity is not None:
-                out.close(entity, start)
+            if closed is not None:
+                out.close(closed, start)
             i = end + 1
             continue
         j = i + 1
@@ -558,13 +559,14 @@ def parse_html(text: str) -> tuple[str, list[dict[str, Any]]]:
             m.group(1).lower(): next((g for g in m.groups()[1:] if g is not None), "")
             for m in _HTML_ATTR.finditer(text[j:end])
         }
-        entity: dict[str, Any] | None = {"type": _HTML_TAGS[name]}
+        entity: dict[str, Any] = {"type": _HTML_TAGS[name]}
+        keep = True
         if name == "span" and attrs.get("class") != "tg-spoiler":
             raise EntityParseError('Tag "span" must have class "tg-spoiler"')
         if name == "a":
             href = attrs.get("href")
             if not href:
-                entity = None
+                keep = False
             elif href.startswith("tg://user?id="):
                 entity = {
                     "type": "text_mention",
@@ -584,7 +586,7 @@ def parse_html(text: str) -> tuple[str, list[dict[str, Any]]]:
             language = attrs.get("class", "")
             if language.startswith("language-"):
                 stack[-1][1]["language"] = language[len("language-") :]
-        stack.append((name, entity, out.length16))
+        stack.append((name, entity if keep else None, out.length16))
         i = end + 1
     if stack:
         raise EntityParseError(f'Can\'t find end tag corresponding to start tag "{stack[-1][0]}"')
@@ -650,9 +652,14 @@ def parse_markdown_v2(text: str) -> tuple[str, list[dict[str, Any]]]:
         if delimiter is not None:
             kind, width = delimiter
             if kind == "pre":
-                newline = text.find("\n", i + 3)
                 stack.append((kind, out.length16, byte_offset(i)))
-                i = i + 3 if newline == -1 else newline + 1
+                newline = text.find("\n", i + 3)
+                fence_end = text.find("```", i + 3)
+                has_language = newline != -1 and (fence_end == -1 or newline < fence_end)
+                if has_language and re.fullmatch(r"[\w+#.-]*", text[i + 3 : newline]):
+                    i = newline + 1
+                else:
+                    i += 3
                 continue
             if any(entry[0] == kind for entry in stack) and kind not in ("code", "pre"):
                 while stack:
@@ -824,6 +831,7 @@ class _Poll:
 
 
 Handler = Callable[[Request], Awaitable[Any]]
+T = typing.TypeVar("T")
 
 
 class FakeBotAPI:
@@ -1413,7 +1421,7 @@ class FakeBotAPI:
         self,
         chat_id: int,
         *,
-        thread_id: int | type[Ellipsis] | None = ...,
+        thread_id: int | types.EllipsisType | None = ...,
         include_deleted: bool = True,
     ) -> list[SentMessage]:
         """Messages delivered to a chat (sends, copies, forwards) in order.
@@ -1472,9 +1480,10 @@ class FakeBotAPI:
         if isinstance(what, str):
             name = what.lower()
 
-            def matches(r: Request) -> bool:
+            def by_name(r: Request) -> bool:
                 return r.method.lower() == name
 
+            matches: Callable[[Request], bool] = by_name
             label = what
         else:
             matches = what
@@ -1491,7 +1500,7 @@ class FakeBotAPI:
 
         try:
             return await self._wait_until(
-                lambda: (found := collect()) and len(found) >= count and found, timeout
+                lambda: (len(found := collect()) >= count, found), timeout
             )
         except TimeoutError:
             found = collect()
@@ -1506,7 +1515,7 @@ class FakeBotAPI:
         *,
         count: int = 1,
         timeout: float = 10.0,
-        thread_id: int | type[Ellipsis] | None = ...,
+        thread_id: int | types.EllipsisType | None = ...,
         text_contains: str | None = None,
         since: int = 0,
     ) -> list[SentMessage]:
@@ -1526,7 +1535,7 @@ class FakeBotAPI:
 
         try:
             return await self._wait_until(
-                lambda: len(found := collect()) >= count and found, timeout
+                lambda: (len(found := collect()) >= count, found), timeout
             )
         except TimeoutError:
             found = collect()
@@ -1541,7 +1550,7 @@ class FakeBotAPI:
         """Wait until getUpdates has been called more than ``after`` times; returns the count."""
         try:
             return await self._wait_until(
-                lambda: self.get_updates_calls > after and self.get_updates_calls, timeout
+                lambda: (self.get_updates_calls > after, self.get_updates_calls), timeout
             )
         except TimeoutError:
             raise AssertionError(
@@ -1554,20 +1563,23 @@ class FakeBotAPI:
         With aiogram's default handle_as_tasks=True this does not mean handlers finished.
         """
         try:
-            await self._wait_until(lambda: not self._queue and self._pending_polls > 0, timeout)
+            await self._wait_until(
+                lambda: (not self._queue and self._pending_polls > 0, None), timeout
+            )
         except TimeoutError:
             raise AssertionError(
                 f"{len(self._queue)} update(s) still unconfirmed after {timeout}s "
                 f"(pending polls: {self._pending_polls}).\n{self.describe()}"
             ) from None
 
-    async def _wait_until(self, check: Callable[[], Any], timeout: float) -> Any:
+    async def _wait_until(self, check: Callable[[], tuple[bool, T]], timeout: float) -> T:
+        """Re-check after every recorded change until check() says done; TimeoutError if not."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
             event = self._activity
-            result = check()
-            if result:
+            done, result = check()
+            if done:
                 return result
             remaining = deadline - loop.time()
             if remaining <= 0:
@@ -2371,7 +2383,9 @@ class FakeBotAPI:
         return handler
 
     @staticmethod
-    def _default_meta(kind: str, content_type: str | None) -> dict[str, Any]:
+    def _default_meta(
+        kind: str, content_type: str | None, filename: str | None = None
+    ) -> dict[str, Any]:
         """Required fields of each media type that an upload does not tell us."""
         meta: dict[str, Any] = {}
         if kind in ("video", "animation"):
@@ -2391,6 +2405,9 @@ class FakeBotAPI:
         elif kind == "photo":
             meta = {"width": 1280, "height": 960}
         if kind not in ("photo", "sticker", "video_note"):
+            guessed = mimetypes.guess_type(filename or "")[0]
+            if content_type in (None, "application/octet-stream") and guessed:
+                content_type = guessed
             meta["mime_type"] = content_type or UPLOAD_KINDS[kind]
         return meta
 
@@ -2402,7 +2419,7 @@ class FakeBotAPI:
         if isinstance(value, UploadedFile):
             if value.size == 0 and value.content:
                 raise bad_request("file must be non-empty")
-            meta = self._default_meta(kind, value.content_type)
+            meta = self._default_meta(kind, value.content_type, value.filename)
             if kind == "photo":
                 thumb = self._register_file(
                     "photo", max(1, value.size // 8), meta={"width": 320, "height": 240}

@@ -170,6 +170,7 @@ def test_compiled_mo_is_up_to_date(locale: str) -> None:
 @pytest.mark.parametrize(
     ("locale", "expected"),
     [("ru", "Ваши обращения:"), ("kk", "Сіздің өтінімдеріңіз:"), ("en", "Your tickets:")],
+    ids=["ru", "kk", "en"],
 )
 def test_bot_i18n_serves_the_translation(locale: str, expected: str) -> None:
     i18n = make_i18n()

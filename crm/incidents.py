@@ -1,0 +1,345 @@
+"""Outage incidents, planned maintenance, emergencies and credit claims.
+
+Every change is an `incident_events` row (append-only, with who and the evidence time);
+the `incidents` columns are the current reading of those events, kept for fast reports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crm.dto import TelegramUser
+from crm.models import (
+    Contact,
+    CreditClaim,
+    Emergency,
+    Incident,
+    IncidentEvent,
+    MaintenanceWindow,
+    Service,
+    Ticket,
+)
+from crm.services import Clock, CrmError, utc_now
+from sla.model import Exclusion, IncidentStatus, Layer, RestorationType
+
+
+class IncidentService:
+    def __init__(self, session: AsyncSession, clock: Clock = utc_now) -> None:
+        self.session = session
+        self.clock = clock
+
+    def _event(
+        self,
+        incident: Incident,
+        kind: str,
+        *,
+        evidence_at: datetime,
+        actor: TelegramUser | None,
+        role: str,
+        stated: bool = False,
+        **details: Any,
+    ) -> None:
+        self.session.add(
+            IncidentEvent(
+                incident_id=incident.id,
+                kind=kind,
+                actor_telegram_id=actor.id if actor else None,
+                actor_name=actor.full_name if actor else None,
+                actor_role=role,
+                evidence_at=evidence_at,
+                stated=stated,
+                recorded_at=self.clock(),
+                details=details,
+            )
+        )
+
+    async def for_ticket(self, ticket_id: int) -> Incident | None:
+        return await self.session.scalar(
+            select(Incident).where(Incident.ticket_id == ticket_id).order_by(Incident.id.desc())
+        )
+
+    async def open_for_ticket(
+        self,
+        ticket: Ticket,
+        service_id: int,
+        notice_at: datetime,
+        actor: TelegramUser,
+        role: str,
+    ) -> tuple[Incident, bool]:
+        """The ticket's incident for that service, opened now if it has none; (incident, new)."""
+        service = await self.session.get(Service, service_id)
+        if service is None or service.customer_id != ticket.customer_id:
+            raise CrmError("unknown_service", service_id=service_id)
+        existing = await self.session.scalar(
+            select(Incident).where(
+                Incident.ticket_id == ticket.id, Incident.service_id == service_id
+            )
+        )
+        if existing is not None:
+            return existing, False
+        incident = Incident(
+            service_id=service_id,
+            ticket_id=ticket.id,
+            status=IncidentStatus.REPORTED,
+            client_notice_at=notice_at,
+            data_loss=False,
+            created_at=self.clock(),
+        )
+        self.session.add(incident)
+        await self.session.flush()
+        self._event(
+            incident,
+            "reported",
+            evidence_at=notice_at,
+            actor=actor,
+            role=role,
+            channel=ticket.channel.value,
+        )
+        await self.session.commit()
+        return await self._fresh(incident.id), True
+
+    async def confirm(
+        self, incident: Incident, layer: Layer, engineer: TelegramUser, when: datetime
+    ) -> Incident:
+        if incident.status is IncidentStatus.CONFIRMED and incident.layer is layer:
+            return incident
+        incident.status = IncidentStatus.CONFIRMED
+        incident.layer = layer
+        incident.confirmed_at = incident.confirmed_at or when
+        incident.rejected_reason = None
+        self._event(
+            incident,
+            "confirmed",
+            evidence_at=when,
+            actor=engineer,
+            role="engineer",
+            layer=layer.value,
+        )
+        await self.session.commit()
+        return incident
+
+    async def reject(
+        self, incident: Incident, reason: str, engineer: TelegramUser, when: datetime
+    ) -> Incident:
+        incident.status = IncidentStatus.REJECTED
+        incident.rejected_reason = reason
+        self._event(
+            incident, "rejected", evidence_at=when, actor=engineer, role="engineer", reason=reason
+        )
+        await self.session.commit()
+        return incident
+
+    async def restore(
+        self,
+        incident: Incident,
+        restored_at: datetime,
+        engineer: TelegramUser,
+        *,
+        stated: bool,
+        message_time: datetime,
+    ) -> Incident:
+        """Ends the downtime; a stated time must lie between the start and the statement."""
+        start = incident_start(incident)
+        if start is not None and restored_at < start:
+            raise CrmError("restored_before_start", start=start)
+        if restored_at > message_time:
+            raise CrmError("restored_in_future")
+        incident.restored_at = restored_at
+        self._event(
+            incident,
+            "restored",
+            evidence_at=restored_at,
+            actor=engineer,
+            role="engineer",
+            stated=stated,
+            stated_at=message_time.isoformat() if stated else None,
+        )
+        await self.session.commit()
+        return incident
+
+    async def exclude(
+        self,
+        incident: Incident,
+        exclusion: Exclusion,
+        note: str | None,
+        engineer: TelegramUser,
+        when: datetime,
+    ) -> Incident:
+        incident.exclusion = exclusion
+        self._event(
+            incident,
+            "excluded",
+            evidence_at=when,
+            actor=engineer,
+            role="engineer",
+            exclusion=exclusion.value,
+            note=note,
+        )
+        await self.session.commit()
+        return incident
+
+    async def set_restoration_type(
+        self,
+        incident: Incident,
+        restoration: RestorationType,
+        engineer: TelegramUser,
+        when: datetime,
+    ) -> Incident:
+        incident.restoration_type = restoration
+        self._event(
+            incident,
+            "restoration_type",
+            evidence_at=when,
+            actor=engineer,
+            role="engineer",
+            restoration=restoration.value,
+        )
+        await self.session.commit()
+        return incident
+
+    async def mark_data_loss(
+        self, incident: Incident, engineer: TelegramUser, when: datetime
+    ) -> Incident:
+        incident.data_loss = True
+        self._event(incident, "data_loss", evidence_at=when, actor=engineer, role="engineer")
+        await self.session.commit()
+        return incident
+
+    async def _fresh(self, incident_id: int) -> Incident:
+        incident = await self.session.get(Incident, incident_id, populate_existing=True)
+        assert incident is not None
+        return incident
+
+
+def incident_start(incident: Incident) -> datetime | None:
+    """Earliest evidence wins: the client's notice or the provider's monitoring."""
+    starts = [t for t in (incident.client_notice_at, incident.monitoring_start_at) if t]
+    return min(starts) if starts else None
+
+
+class MaintenanceService:
+    def __init__(self, session: AsyncSession, clock: Clock = utc_now) -> None:
+        self.session = session
+        self.clock = clock
+
+    async def add(
+        self,
+        service_id: int | None,
+        starts_at: datetime,
+        ends_at: datetime,
+        description: str,
+        manager_id: int,
+    ) -> MaintenanceWindow:
+        if ends_at <= starts_at:
+            raise CrmError("maintenance_ends_before_start")
+        if service_id is not None and await self.session.get(Service, service_id) is None:
+            raise CrmError("unknown_service", service_id=service_id)
+        window = MaintenanceWindow(
+            service_id=service_id,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            description=description,
+            created_by=manager_id,
+            created_at=self.clock(),
+        )
+        self.session.add(window)
+        await self.session.commit()
+        return window
+
+    async def upcoming(self, now: datetime) -> Sequence[MaintenanceWindow]:
+        return (
+            await self.session.scalars(
+                select(MaintenanceWindow)
+                .where(MaintenanceWindow.ends_at > now, MaintenanceWindow.cancelled_at.is_(None))
+                .order_by(MaintenanceWindow.starts_at)
+            )
+        ).all()
+
+    async def cancel(self, window_id: int) -> MaintenanceWindow:
+        window = await self.session.get(MaintenanceWindow, window_id)
+        if window is None:
+            raise CrmError("unknown_maintenance", window_id=window_id)
+        if window.cancelled_at is None:
+            window.cancelled_at = self.clock()
+            await self.session.commit()
+        return window
+
+    async def affected_contacts(self, service_id: int | None) -> Sequence[Contact]:
+        """Linked contacts of the customers whose service the window touches."""
+        query = select(Contact).where(Contact.customer_id.is_not(None))
+        if service_id is not None:
+            query = query.join(Service, Service.customer_id == Contact.customer_id).where(
+                Service.id == service_id
+            )
+        return (await self.session.scalars(query.order_by(Contact.id))).unique().all()
+
+
+class EmergencyService:
+    def __init__(self, session: AsyncSession, clock: Clock = utc_now) -> None:
+        self.session = session
+        self.clock = clock
+
+    async def active(self) -> Emergency | None:
+        return await self.session.scalar(
+            select(Emergency).where(Emergency.ended_at.is_(None)).order_by(Emergency.id.desc())
+        )
+
+    async def declare(self, note: str | None, manager_id: int, when: datetime) -> Emergency:
+        current = await self.active()
+        if current is not None:
+            return current
+        emergency = Emergency(started_at=when, note=note, started_by=manager_id)
+        self.session.add(emergency)
+        await self.session.commit()
+        return emergency
+
+    async def end(self, manager_id: int, when: datetime) -> Emergency | None:
+        current = await self.active()
+        if current is None:
+            return None
+        current.ended_at = when
+        current.ended_by = manager_id
+        await self.session.commit()
+        return current
+
+
+class ClaimService:
+    def __init__(self, session: AsyncSession, clock: Clock = utc_now) -> None:
+        self.session = session
+        self.clock = clock
+
+    async def claim(self, contact: Contact, month: str) -> list[Service]:
+        """Asks for the credit of every service of the contact's customer for that month."""
+        if contact.customer_id is None:
+            raise CrmError("not_linked")
+        services = (
+            await self.session.scalars(
+                select(Service).where(Service.customer_id == contact.customer_id)
+            )
+        ).all()
+        for service in services:
+            exists = await self.session.scalar(
+                select(CreditClaim.id).where(
+                    CreditClaim.service_id == service.id, CreditClaim.month == month
+                )
+            )
+            if exists is None:
+                self.session.add(
+                    CreditClaim(
+                        service_id=service.id,
+                        month=month,
+                        contact_id=contact.id,
+                        claimed_at=self.clock(),
+                    )
+                )
+        try:
+            await self.session.commit()
+        except IntegrityError:
+            await self.session.rollback()
+        return list(services)
