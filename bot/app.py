@@ -13,13 +13,15 @@ from aiogram.types import (
     BotCommandScopeChat,
 )
 from aiogram.utils.i18n import I18n
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.desk import Desk
-from bot.handlers import client, support
+from bot.handlers import client, incidents, managers, support
 from bot.i18n import LOCALES, DeskLocaleMiddleware, make_i18n
 from bot.lifecycle import Lifecycle
 from bot.middlewares import DatabaseMiddleware, ticket_service
+from bot.reports import make_scheduler
 from bot.settings import BotSettings
 from bot.telegram import make_bot
 from crm.db import make_engine, make_sessionmaker, upgrade_database_async
@@ -40,7 +42,10 @@ def build_dispatcher(
     DeskLocaleMiddleware(i18n, settings.support_chat_id, settings.engineer_language).setup(
         dispatcher
     )
+    # Specific command routers first: the general ones end with an unknown-command reply.
+    dispatcher.include_router(incidents.make_router(settings))
     dispatcher.include_router(support.make_router(settings))
+    dispatcher.include_router(managers.make_router(settings))
     dispatcher.include_router(client.make_router(settings))
     return dispatcher
 
@@ -127,6 +132,7 @@ async def run_bot(settings: BotSettings) -> None:
             log.warning("stopped_with_updates_in_flight")
         await dispatcher.stop_polling()
 
+    scheduler: AsyncIOScheduler | None = None
     loop = asyncio.get_running_loop()
     stopping: set[asyncio.Task[None]] = set()
 
@@ -139,6 +145,8 @@ async def run_bot(settings: BotSettings) -> None:
         await bot.delete_webhook(drop_pending_updates=False)
         await register_commands(bot, settings, i18n)
         await redeliver_pending(bot, settings, sessionmaker, i18n)
+        scheduler = make_scheduler(bot, settings, sessionmaker)
+        scheduler.start()
         # Updates are handled one at a time inside the polling loop, so Telegram's offset
         # only moves past an update after it is committed: a crash makes it come again.
         await dispatcher.start_polling(
@@ -148,6 +156,8 @@ async def run_bot(settings: BotSettings) -> None:
             polling_timeout=settings.polling_timeout_seconds,
         )
     finally:
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
         await bot.session.close()
         await engine.dispose()
         log.info("stopped")

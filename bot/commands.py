@@ -70,3 +70,74 @@ def stated_moment(stated: time, reference: datetime, zone: ZoneInfo) -> datetime
             local_reference.date() - timedelta(days=1), stated, tzinfo=zone
         )
     return candidate
+
+
+LOCAL_MOMENT_FORMAT = "%Y-%m-%d %H:%M"
+
+
+def parse_local_moment(text: str, zone: ZoneInfo) -> datetime | None:
+    try:
+        naive = datetime.strptime(text, LOCAL_MOMENT_FORMAT)  # noqa: DTZ007 - zone added next
+    except ValueError:
+        return None
+    return naive.replace(tzinfo=zone)
+
+
+def parse_stated_time(
+    args: str | None, message_time: datetime, zone: ZoneInfo
+) -> tuple[datetime, bool] | ParseError:
+    """`[HH:MM | YYYY-MM-DD HH:MM]` → (moment, whether a person stated it)."""
+    text = (args or "").strip()
+    if not text:
+        return message_time, False
+    if TIME_SHAPE.match(text):
+        clock = parse_clock_time(text)
+        if clock is None:
+            return ParseError("bad_time", text)
+        return stated_moment(clock, message_time, zone), True
+    moment = parse_local_moment(text, zone)
+    if moment is None:
+        return ParseError("bad_moment", text)
+    return moment, True
+
+
+@dataclass(frozen=True, slots=True)
+class MaintenanceRequest:
+    """`/maintenance SERVICE_ID|all START END TEXT`, START and END as local YYYY-MM-DD HH:MM."""
+
+    service_id: int | None
+    starts_at: datetime
+    ends_at: datetime
+    text: str
+
+
+def parse_maintenance(args: str | None, zone: ZoneInfo) -> MaintenanceRequest | ParseError:
+    parts = (args or "").split(maxsplit=5)
+    if len(parts) < 5:
+        return ParseError("maintenance_arguments")
+    target = parts[0].lower()
+    if target != "all" and not target.isdigit():
+        return ParseError("maintenance_target", parts[0])
+    starts_at = parse_local_moment(f"{parts[1]} {parts[2]}", zone)
+    if starts_at is None:
+        return ParseError("bad_moment", f"{parts[1]} {parts[2]}")
+    ends_at = parse_local_moment(f"{parts[3]} {parts[4]}", zone)
+    if ends_at is None:
+        return ParseError("bad_moment", f"{parts[3]} {parts[4]}")
+    if ends_at <= starts_at:
+        return ParseError("maintenance_order")
+    text = parts[5].strip() if len(parts) > 5 else ""
+    if not text:
+        return ParseError("missing_text")
+    return MaintenanceRequest(None if target == "all" else int(target), starts_at, ends_at, text)
+
+
+def parse_month_argument(args: str | None) -> str | ParseError | None:
+    """`[YYYY-MM]` → the month, None for the default, or what is wrong."""
+    text = (args or "").strip()
+    if not text:
+        return None
+    match = re.fullmatch(r"(\d{4})-(\d{2})", text)
+    if match is None or not 1 <= int(match.group(2)) <= 12:
+        return ParseError("bad_month", text)
+    return text

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.desk import Desk
 from bot.lifecycle import Lifecycle
 from bot.settings import BotSettings
+from crm.incidents import ClaimService, EmergencyService, IncidentService, MaintenanceService
 from crm.services import ContactService, TicketService, UpdateLog
 
 log = structlog.get_logger()
@@ -61,6 +62,10 @@ class DatabaseMiddleware(BaseMiddleware):
                 data["session"] = session
                 data["tickets"] = tickets
                 data["contacts"] = ContactService(session)
+                data["incidents"] = IncidentService(session)
+                data["maintenance"] = MaintenanceService(session)
+                data["emergencies"] = EmergencyService(session)
+                data["claims"] = ClaimService(session)
                 data["desk"] = Desk(bot, self.settings, tickets, self.i18n)
                 result = await handler(event, data)
                 await updates.remember(event.update_id)

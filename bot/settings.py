@@ -42,6 +42,7 @@ class BotSettings(TelegramSettings):
     support_chat_id: int
     manager_ids: Annotated[frozenset[int], NoDecode] = frozenset()
     engineer_language: str = "en"
+    monthly_report_hour: int = Field(default=9, ge=0, le=23)
     reopen_window_hours: float = Field(default=72, ge=0)
     send_attempts: int = Field(default=5, ge=1)
     send_backoff_seconds: float = Field(default=0.5, ge=0)

@@ -336,7 +336,12 @@ class TicketService:
         )
 
     async def set_category(
-        self, ticket_id: int, category: Category, actor: TelegramUser, role: str
+        self,
+        ticket_id: int,
+        category: Category,
+        actor: TelegramUser,
+        role: str,
+        evidence_at: datetime | None = None,
     ) -> Ticket:
         ticket = await self._ticket(ticket_id)
         if ticket.category is not category:
@@ -344,7 +349,7 @@ class TicketService:
             self._event(
                 ticket,
                 "category_set",
-                evidence_at=self.clock(),
+                evidence_at=evidence_at or self.clock(),
                 actor=actor,
                 role=role,
                 category=category.value,
@@ -368,6 +373,13 @@ class TicketService:
         )
         await self.session.commit()
         return await self._fresh(ticket.id)
+
+    async def down_reported_at(self, ticket_id: int) -> datetime | None:
+        """When the client said the service is down: the evidence of the category choice."""
+        for event in reversed(await self.tickets.events(ticket_id)):
+            if event.kind == "category_set" and event.details.get("category") == Category.DOWN:
+                return event.evidence_at
+        return None
 
     async def client_tickets(self, user: TelegramUser) -> Sequence[Ticket]:
         contact = await self.contacts.find(user.id)

@@ -72,9 +72,7 @@ def counting_interval(incident: IncidentRecord, now: datetime) -> Interval | Non
     return Interval(start, end) if start < end else None
 
 
-def not_counted_reason(
-    incident: IncidentRecord, service: ServiceRecord
-) -> NotCountedReason | None:
+def not_counted_reason(incident: IncidentRecord, service: ServiceRecord) -> NotCountedReason | None:
     """Why an incident contributes nothing to downtime, or None when it may count."""
     if incident.status is IncidentStatus.REJECTED:
         return NotCountedReason.REJECTED

@@ -43,8 +43,7 @@ class Interval:
         object.__setattr__(self, "end", require_aware(self.end, "Interval.end"))
         if self.end < self.start:
             raise ValueError(
-                f"interval ends before it starts: {self.start.isoformat()} > "
-                f"{self.end.isoformat()}"
+                f"interval ends before it starts: {self.start.isoformat()} > {self.end.isoformat()}"
             )
 
     @property
@@ -85,9 +84,7 @@ def clip(intervals: Iterable[Interval], window: Interval) -> tuple[Interval, ...
     return tuple(part for part in parts if part is not None)
 
 
-def intersect_sets(
-    first: Iterable[Interval], second: Iterable[Interval]
-) -> tuple[Interval, ...]:
+def intersect_sets(first: Iterable[Interval], second: Iterable[Interval]) -> tuple[Interval, ...]:
     """The instants covered by both sets of intervals, as a union."""
     second_union = union(second)
     parts: list[Interval] = []
@@ -96,9 +93,7 @@ def intersect_sets(
     return union(parts)
 
 
-def subtract(
-    intervals: Iterable[Interval], removals: Iterable[Interval]
-) -> tuple[Interval, ...]:
+def subtract(intervals: Iterable[Interval], removals: Iterable[Interval]) -> tuple[Interval, ...]:
     """The instants of `intervals` not covered by any of `removals`, as a union."""
     removal_union = union(removals)
     remaining: list[Interval] = []

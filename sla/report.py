@@ -135,8 +135,11 @@ def build_monthly_report(
             )
         )
     service_reports.sort(
-        key=lambda r: (r.service.customer_name.casefold(), r.service.customer_id,
-                       r.service.service_id)
+        key=lambda r: (
+            r.service.customer_name.casefold(),
+            r.service.customer_id,
+            r.service.service_id,
+        )
     )
 
     month_tickets = sorted(

@@ -99,9 +99,7 @@ def first_response_check(ticket: TicketRecord, config: SlaConfig, now: datetime)
     )
 
 
-def processing_check(
-    ticket: TicketRecord, config: SlaConfig, now: datetime
-) -> TargetCheck | None:
+def processing_check(ticket: TicketRecord, config: SlaConfig, now: datetime) -> TargetCheck | None:
     """B 5.3: an object-storage request is processed within 24 h, measured from opening to
     resolution (AMB-17: "processing" is undefined; resolution is the only recorded end).
     None for tickets about anything else, which have no processing target."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject, CommandStart, StateFilter
 from aiogram.fsm.context import FSMContext
@@ -11,15 +13,20 @@ from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
 from bot import keyboards
+from bot.commands import ParseError, parse_month_argument
 from bot.desk import Desk, category_label
 from bot.incoming import incoming_message, telegram_user
 from bot.settings import BotSettings
 from crm.dto import TelegramUser
+from crm.incidents import ClaimService, IncidentService
 from crm.models import Category, Ticket, TicketStatus
+from crm.report_cli import previous_month
 from crm.services import ContactService, CrmError, TicketService
 
-ENGINEER_COMMANDS = ("take", "resolve", "reopen", "note", "phone", "email")
-CLIENT_COMMANDS = ("start", "help", "new", "tickets", "close", "down", "lang")
+ENGINEER_COMMANDS = (
+    "take", "resolve", "reopen", "note", "phone", "email", "outage", "confirm", "reject",
+    "restored", "exclude", "restoration", "dataloss",
+)  # fmt: skip
 
 
 class NewTicket(StatesGroup):
@@ -148,13 +155,59 @@ def make_router(settings: BotSettings) -> Router:
 
     @router.message(Command("down"))
     async def report_down(
-        message: Message, event_update: Update, tickets: TicketService, desk: Desk, i18n: I18n
+        message: Message,
+        event_update: Update,
+        tickets: TicketService,
+        incidents: IncidentService,
+        desk: Desk,
+        i18n: I18n,
     ) -> None:
         ticket = await _record(message, event_update, tickets, desk, i18n, force_new=False)
         if ticket is not None:
             assert message.from_user is not None
             user = telegram_user(message.from_user)
-            await _choose_category(ticket, Category.DOWN, user, tickets, desk, i18n)
+            # The /down message itself is the client's notice (terms A 5.12 / B 5.8).
+            await _choose_category(
+                ticket, Category.DOWN, user, message.date, tickets, incidents, desk, i18n
+            )
+
+    @router.message(Command("claim"))
+    async def claim(
+        message: Message,
+        command: CommandObject,
+        contacts: ContactService,
+        claims: ClaimService,
+        desk: Desk,
+    ) -> None:
+        assert message.from_user is not None
+        parsed = parse_month_argument(command.args)
+        if isinstance(parsed, ParseError):
+            await message.answer(
+                _("«{value}» is not a month. Write it as: /claim [YYYY-MM]").format(
+                    value=parsed.value
+                )
+            )
+            return
+        month = parsed or previous_month(message.date, desk.zone)
+        contact = await contacts.find(message.from_user.id)
+        if contact is None or contact.customer_id is None:
+            await message.answer(
+                _(
+                    "Credits are for linked customers: "
+                    "open the invitation link from your manager first."
+                )
+            )
+            return
+        services = await claims.claim(contact, month)
+        if not services:
+            await message.answer(_("Your company has no services registered yet."))
+            return
+        await message.answer(
+            _(
+                "Your request for the service credits of {month} is recorded for: {services}. "
+                "Credits are applied as a discount (terms A 5.13 / B 5.9)."
+            ).format(month=month, services=", ".join(s.name for s in services))
+        )
 
     @router.message(F.text.startswith("/"))
     async def unknown_command(message: Message) -> None:
@@ -186,6 +239,7 @@ def make_router(settings: BotSettings) -> Router:
         query: CallbackQuery,
         callback_data: keyboards.CategoryChoice,
         tickets: TicketService,
+        incidents: IncidentService,
         desk: Desk,
         i18n: I18n,
     ) -> None:
@@ -194,14 +248,19 @@ def make_router(settings: BotSettings) -> Router:
             return
         await query.answer()
         user = telegram_user(query.from_user)
-        await _choose_category(ticket, callback_data.category, user, tickets, desk, i18n)
+        # A button on the acknowledgement classifies the message that opened the ticket.
+        await _choose_category(
+            ticket, callback_data.category, user, ticket.opened_at, tickets, incidents, desk, i18n
+        )
 
     @router.callback_query(keyboards.ServiceChoice.filter())
     async def service_chosen(
         query: CallbackQuery,
         callback_data: keyboards.ServiceChoice,
         tickets: TicketService,
+        incidents: IncidentService,
         desk: Desk,
+        i18n: I18n,
     ) -> None:
         ticket = await _own_ticket(query, callback_data.ticket_id, tickets)
         if ticket is None:
@@ -225,6 +284,17 @@ def make_router(settings: BotSettings) -> Router:
                 service_id=ticket.service.id, name=ticket.service.name
             ),
         )
+        if ticket.category is Category.DOWN:
+            notice_at = await tickets.down_reported_at(ticket.id) or ticket.opened_at
+            await _open_incident(
+                ticket,
+                ticket.service.id,
+                notice_at,
+                telegram_user(query.from_user),
+                incidents,
+                desk,
+                i18n,
+            )
 
     @router.callback_query(keyboards.RatingChoice.filter())
     async def rated(
@@ -308,11 +378,13 @@ async def _choose_category(
     ticket: Ticket,
     category: Category,
     user: TelegramUser,
+    notice_at: datetime,
     tickets: TicketService,
+    incidents: IncidentService,
     desk: Desk,
     i18n: I18n,
 ) -> None:
-    ticket = await tickets.set_category(ticket.id, category, user, "client")
+    ticket = await tickets.set_category(ticket.id, category, user, "client", notice_at)
     await desk.rename_topic(ticket)
     label = category_label(i18n, category, i18n.current_locale)
     await desk.tell_client(ticket, _("Category: {category}.").format(category=label))
@@ -326,10 +398,41 @@ async def _choose_category(
         return
     services = list(ticket.customer.services)
     if len(services) == 1:
-        await tickets.set_service(ticket.id, services[0].id, user)
+        ticket = await tickets.set_service(ticket.id, services[0].id, user)
+        await _open_incident(ticket, services[0].id, notice_at, user, incidents, desk, i18n)
     elif len(services) > 1:
         await desk.tell_client(
             ticket,
             _("Which service is down?"),
             reply_markup=keyboards.services(ticket.id, services),
         )
+
+
+async def _open_incident(
+    ticket: Ticket,
+    service_id: int,
+    notice_at: datetime,
+    user: TelegramUser,
+    incidents: IncidentService,
+    desk: Desk,
+    i18n: I18n,
+) -> None:
+    incident, created = await incidents.open_for_ticket(
+        ticket, service_id, notice_at, user, "client"
+    )
+    if not created:
+        return
+    await desk.tell_client(
+        ticket,
+        _("Outage of {service} recorded at {time}. Engineers are checking it.").format(
+            service=incident.service.name, time=desk.local(notice_at)
+        ),
+    )
+    await desk.post_to_topic(
+        ticket,
+        _engineer(
+            desk,
+            "⚡ Outage #{incident} of service {service_id} reported by the client at {time}. "
+            "/confirm LAYER or /reject REASON",
+        ).format(incident=incident.id, service_id=service_id, time=desk.local(notice_at)),
+    )

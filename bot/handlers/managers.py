@@ -1,0 +1,173 @@
+"""Managers in a private chat: planned maintenance, emergency mode, SLA reports."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import structlog
+from aiogram import Bot, F, Router
+from aiogram.exceptions import TelegramAPIError
+from aiogram.filters import Command, CommandObject
+from aiogram.types import Message
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.commands import ParseError, parse_maintenance, parse_month_argument
+from bot.desk import Desk
+from bot.i18n import pick_locale
+from bot.reports import send_report
+from bot.settings import BotSettings
+from crm.incidents import EmergencyService, MaintenanceService
+from crm.report_cli import previous_month
+from crm.services import CrmError
+
+log = structlog.get_logger()
+
+MANAGER_COMMANDS = ("maintenance", "emergency", "report")
+MAINTENANCE_USAGE = "/maintenance SERVICE_ID|all YYYY-MM-DD HH:MM YYYY-MM-DD HH:MM TEXT"
+
+
+def make_router(settings: BotSettings) -> Router:
+    router = Router(name="managers")
+    router.message.filter(F.chat.type == "private")
+
+    @router.message(Command(*MANAGER_COMMANDS), F.from_user.id.not_in(settings.manager_ids))
+    async def refuse(message: Message) -> None:
+        await message.answer(_("This command is for managers only."))
+
+    @router.message(Command("maintenance"))
+    async def maintenance(
+        message: Message,
+        command: CommandObject,
+        maintenance: MaintenanceService,
+        desk: Desk,
+        bot: Bot,
+        i18n: I18n,
+    ) -> None:
+        assert message.from_user is not None
+        action, _sep, rest = (command.args or "").strip().partition(" ")
+        if action == "list":
+            windows = await maintenance.upcoming(message.date)
+            if not windows:
+                await message.answer(_("No planned maintenance."))
+                return
+            lines = [
+                f"#{w.id} · {w.service_id or _('all services')} · {desk.local(w.starts_at)} – "
+                f"{desk.local(w.ends_at)} · {w.description}"
+                for w in windows
+            ]
+            await message.answer("\n".join(lines))
+            return
+        if action == "cancel":
+            if not rest.strip().isdigit():
+                await message.answer(_("Write it as: /maintenance cancel ID"))
+                return
+            try:
+                window = await maintenance.cancel(int(rest))
+            except CrmError:
+                await message.answer(_("There is no maintenance #{id}.").format(id=rest.strip()))
+                return
+            await message.answer(_("Maintenance #{id} cancelled.").format(id=window.id))
+            return
+        parsed = parse_maintenance(command.args, desk.zone)
+        if isinstance(parsed, ParseError):
+            await message.answer(
+                explain_maintenance(parsed)
+                + "\n"
+                + _("Write it as: {usage}").format(usage=MAINTENANCE_USAGE)
+                + "\n/maintenance list · /maintenance cancel ID"
+            )
+            return
+        try:
+            window = await maintenance.add(
+                parsed.service_id,
+                parsed.starts_at,
+                parsed.ends_at,
+                parsed.text,
+                message.from_user.id,
+            )
+        except CrmError:
+            await message.answer(
+                _("There is no service {service_id}.").format(service_id=parsed.service_id)
+            )
+            return
+        notified = 0
+        for contact in await maintenance.affected_contacts(parsed.service_id):
+            locale = pick_locale(contact.chosen_language, contact.telegram_language)
+            with i18n.use_locale(locale):
+                text = _("Planned maintenance from {start} to {end} ({zone}): {text}").format(
+                    start=desk.local(window.starts_at),
+                    end=desk.local(window.ends_at),
+                    zone=settings.timezone,
+                    text=window.description,
+                )
+            try:
+                await bot.send_message(contact.telegram_user_id, text)
+                notified += 1
+            except TelegramAPIError as error:
+                log.warning("maintenance_notice_failed", contact=contact.id, error=str(error))
+        await message.answer(
+            _("Maintenance #{id} registered; {count} clients notified.").format(
+                id=window.id, count=notified
+            )
+        )
+
+    @router.message(Command("emergency"))
+    async def emergency(
+        message: Message, command: CommandObject, emergencies: EmergencyService
+    ) -> None:
+        assert message.from_user is not None
+        switch, _sep, note = (command.args or "").strip().partition(" ")
+        if switch == "on":
+            await emergencies.declare(note.strip() or None, message.from_user.id, message.date)
+            await message.answer(
+                _(
+                    "🚨 Emergency declared: new tickets get the emergency target of {minutes} min."
+                ).format(minutes=f"{settings.emergency_response_minutes:g}")
+            )
+        elif switch == "off":
+            ended = await emergencies.end(message.from_user.id, message.date)
+            await message.answer(
+                _("Emergency ended: new tickets are back to {minutes} min.").format(
+                    minutes=f"{settings.first_response_minutes:g}"
+                )
+                if ended
+                else _("There is no emergency declared.")
+            )
+        else:
+            await message.answer(_("Write it as: /emergency on [NOTE] or /emergency off"))
+
+    @router.message(Command("report"))
+    async def report(message: Message, command: CommandObject, bot: Bot, session: object) -> None:
+
+        assert isinstance(session, AsyncSession)
+        parsed = parse_month_argument(command.args)
+        if isinstance(parsed, ParseError):
+            await message.answer(
+                _("«{value}» is not a month. Write it as: /report [YYYY-MM]").format(
+                    value=parsed.value
+                )
+            )
+            return
+        now = datetime.now(UTC)
+        month = parsed or previous_month(now, settings.zone)
+        try:
+            await send_report(bot, message.chat.id, session, settings, month, now)
+        except ValueError as error:
+            await message.answer(
+                _("No report for {month}: {reason}").format(month=month, reason=str(error))
+            )
+
+    return router
+
+
+def explain_maintenance(error: ParseError) -> str:
+    reasons = {
+        "maintenance_arguments": _("The service, start, end and text are needed."),
+        "maintenance_target": _("«{value}» is neither a service id nor «all»."),
+        "bad_moment": _("«{value}» is not a local time YYYY-MM-DD HH:MM."),
+        "maintenance_order": _("The end must be after the start."),
+        "missing_text": _("The text for the clients is missing."),
+    }
+    return reasons[error.reason].format(value=error.value)
