@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import Callable
 
 import structlog
 from aiogram import Bot, Dispatcher
@@ -16,11 +17,11 @@ from aiogram.utils.i18n import I18n
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.desk import Desk
 from bot.handlers import client, incidents, managers, support
 from bot.i18n import LOCALES, DeskLocaleMiddleware, make_i18n
 from bot.lifecycle import Lifecycle
-from bot.middlewares import DatabaseMiddleware, ticket_service
+from bot.middlewares import DatabaseMiddleware
+from bot.outbox import OutboxWorker, RateLimits
 from bot.reports import make_scheduler
 from bot.settings import BotSettings
 from bot.telegram import make_bot
@@ -33,11 +34,12 @@ def build_dispatcher(
     settings: BotSettings,
     sessionmaker: async_sessionmaker[AsyncSession],
     i18n: I18n,
+    on_commit: Callable[[], None],
     lifecycle: Lifecycle | None = None,
 ) -> Dispatcher:
     dispatcher = Dispatcher()
     dispatcher.update.outer_middleware(
-        DatabaseMiddleware(sessionmaker, settings, i18n, lifecycle or Lifecycle())
+        DatabaseMiddleware(sessionmaker, settings, i18n, lifecycle or Lifecycle(), on_commit)
     )
     DeskLocaleMiddleware(i18n, settings.support_chat_id, settings.engineer_language).setup(
         dispatcher
@@ -101,14 +103,22 @@ async def register_commands(bot: Bot, settings: BotSettings, i18n: I18n) -> None
         log.warning("commands_not_registered", error=str(error))
 
 
-async def redeliver_pending(
+def make_outbox_worker(
     bot: Bot, settings: BotSettings, sessionmaker: async_sessionmaker[AsyncSession], i18n: I18n
-) -> None:
-    async with sessionmaker() as session:
-        tickets = ticket_service(session, settings)
-        count = await Desk(bot, settings, tickets, i18n).redeliver_pending()
-    if count:
-        log.info("redelivered_after_restart", messages=count)
+) -> OutboxWorker:
+    limits = RateLimits(
+        overall_per_second=settings.outbox_overall_per_second,
+        private_per_second=settings.outbox_private_per_second,
+        group_per_minute=settings.outbox_group_per_minute,
+    )
+    return OutboxWorker(
+        bot,
+        sessionmaker,
+        i18n,
+        settings.engineer_language,
+        limits,
+        backoff_seconds=settings.send_backoff_seconds,
+    )
 
 
 async def run_bot(settings: BotSettings) -> None:
@@ -123,7 +133,10 @@ async def run_bot(settings: BotSettings) -> None:
         attempts=settings.send_attempts,
         backoff_seconds=settings.send_backoff_seconds,
     )
-    dispatcher = build_dispatcher(settings, sessionmaker, i18n, lifecycle)
+    # The outbox retries on its own terms, so its sends go through a session without retries.
+    sender = make_bot(settings.bot_token.get_secret_value(), settings.telegram_api_url, attempts=1)
+    worker = make_outbox_worker(sender, settings, sessionmaker, i18n)
+    dispatcher = build_dispatcher(settings, sessionmaker, i18n, worker.kick, lifecycle)
 
     async def stop(signame: str) -> None:
         log.info("stopping", signal=signame)
@@ -133,6 +146,7 @@ async def run_bot(settings: BotSettings) -> None:
         await dispatcher.stop_polling()
 
     scheduler: AsyncIOScheduler | None = None
+    delivery: asyncio.Task[None] | None = None
     loop = asyncio.get_running_loop()
     stopping: set[asyncio.Task[None]] = set()
 
@@ -144,8 +158,8 @@ async def run_bot(settings: BotSettings) -> None:
     try:
         await bot.delete_webhook(drop_pending_updates=False)
         await register_commands(bot, settings, i18n)
-        await redeliver_pending(bot, settings, sessionmaker, i18n)
-        scheduler = make_scheduler(bot, settings, sessionmaker)
+        delivery = asyncio.create_task(worker.run())
+        scheduler = make_scheduler(settings, sessionmaker, worker.kick)
         scheduler.start()
         # Updates are handled one at a time inside the polling loop, so Telegram's offset
         # only moves past an update after it is committed: a crash makes it come again.
@@ -158,6 +172,10 @@ async def run_bot(settings: BotSettings) -> None:
     finally:
         if scheduler is not None:
             scheduler.shutdown(wait=False)
+        if delivery is not None:
+            worker.stop()
+            await delivery
         await bot.session.close()
+        await sender.session.close()
         await engine.dispose()
         log.info("stopped")

@@ -1,7 +1,7 @@
-"""Everything the desk posts: forum topics, copies both ways, notices to clients.
+"""Everything the desk says: forum topics, copies both ways, notices, replies.
 
-Each send is recorded in the CRM, delivered or failed with the reason, so nothing the
-bot was asked to say disappears silently.
+Nothing is sent from here: each message is queued in the outbox inside the update's own
+transaction, so an event and what it makes the bot say are committed together.
 """
 
 from __future__ import annotations
@@ -9,17 +9,14 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-import structlog
-from aiogram import Bot
-from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from aiogram.types import InlineKeyboardMarkup
+from aiogram.types import Message as TelegramMessage
 from aiogram.utils.i18n import I18n
 
 from bot.settings import BotSettings
-from crm.models import Category, Channel, Direction, Message, Ticket
+from crm.models import Category, Channel, Message, Ticket
+from crm.outbox import Outbox
 from crm.services import TicketService
-
-log = structlog.get_logger()
 
 TOPIC_NAME_LIMIT = 128
 
@@ -36,10 +33,14 @@ def category_label(i18n: I18n, category: Category | None, locale: str | None = N
 
 
 class Desk:
-    def __init__(self, bot: Bot, settings: BotSettings, tickets: TicketService, i18n: I18n) -> None:
-        self.bot = bot
+    """Decides what the desk says; the outbox worker says it (see bot/outbox.py)."""
+
+    def __init__(
+        self, settings: BotSettings, tickets: TicketService, outbox: Outbox, i18n: I18n
+    ) -> None:
         self.settings = settings
         self.tickets = tickets
+        self.outbox = outbox
         self.i18n = i18n
         self.zone = ZoneInfo(settings.timezone)
 
@@ -112,129 +113,90 @@ class Desk:
             lines.append(t("Write here to answer the client; /note or ! for internal notes."))
         return "\n".join(lines)
 
-    async def ensure_topic(self, ticket: Ticket) -> Ticket:
-        """Opens the ticket's forum topic, or falls back to the plain group without topics."""
-        if ticket.support_chat_id is not None:
-            return ticket
-        thread_id: int | None = None
-        try:
-            topic = await self.bot.create_forum_topic(self.support_chat_id, self.topic_name(ticket))
-            thread_id = topic.message_thread_id
-        except TelegramBadRequest as error:
-            # A group without topics still works: replies to our messages map back.
-            log.warning("no_forum_topics", ticket=ticket.id, error=error.message)
-        header_id: int | None = None
-        try:
-            header = await self.bot.send_message(
-                self.support_chat_id, self.header_text(ticket), message_thread_id=thread_id
-            )
-            header_id = header.message_id
-        except TelegramAPIError as error:
-            log.error("header_not_sent", ticket=ticket.id, error=str(error))
-        return await self.tickets.attach_topic(
-            ticket.id, self.support_chat_id, thread_id, header_id
-        )
-
-    async def rename_topic(self, ticket: Ticket) -> None:
-        if ticket.topic_thread_id is None:
-            return
-        try:
-            await self.bot.edit_forum_topic(
-                self.support_chat_id, ticket.topic_thread_id, name=self.topic_name(ticket)
-            )
-        except TelegramAPIError as error:
-            log.warning("topic_not_renamed", ticket=ticket.id, error=str(error))
-
-    async def post_to_topic(self, ticket: Ticket, text: str) -> int | None:
-        """A notice for the engineers in the ticket's topic; failures are logged, not raised."""
-        ticket = await self.ensure_topic(ticket)
-        try:
-            sent = await self.bot.send_message(
+    def ensure_topic(self, ticket: Ticket) -> Ticket:
+        """Queues the ticket's forum topic and header once; later rows follow them in order."""
+        if ticket.support_chat_id is None:
+            ticket.support_chat_id = self.support_chat_id
+            self.outbox.create_topic(self.support_chat_id, self.topic_name(ticket), ticket.id)
+            self.outbox.send_message(
                 self.support_chat_id,
-                text,
-                message_thread_id=ticket.topic_thread_id,
-                reply_to_message_id=None if ticket.topic_thread_id else ticket.header_message_id,
+                self.header_text(ticket),
+                purpose="header",
+                ticket_id=ticket.id,
+                to_topic=True,
             )
-        except TelegramAPIError as error:
-            log.error("topic_notice_failed", ticket=ticket.id, error=str(error), text=text)
-            return None
-        return sent.message_id
+        return ticket
+
+    def rename_topic(self, ticket: Ticket) -> None:
+        if ticket.support_chat_id is not None:
+            self.outbox.rename_topic(self.support_chat_id, self.topic_name(ticket), ticket.id)
+
+    def post_to_topic(self, ticket: Ticket, text: str) -> None:
+        """A notice for the engineers in the ticket's topic."""
+        self.ensure_topic(ticket)
+        self.outbox.send_message(
+            self.support_chat_id, text, purpose="notice", ticket_id=ticket.id, to_topic=True
+        )
 
     # -- copies both ways -----------------------------------------------------------------
 
-    async def forward_client_message(self, ticket: Ticket, message: Message) -> None:
-        ticket = await self.ensure_topic(ticket)
+    def forward_client_message(self, ticket: Ticket, message: Message) -> None:
+        self.ensure_topic(ticket)
         assert message.chat_id is not None and message.telegram_message_id is not None
-        try:
-            copy = await self.bot.copy_message(
-                self.support_chat_id,
-                from_chat_id=message.chat_id,
-                message_id=message.telegram_message_id,
-                message_thread_id=ticket.topic_thread_id,
-                reply_to_message_id=None if ticket.topic_thread_id else ticket.header_message_id,
-            )
-        except TelegramAPIError as error:
-            await self.tickets.mark_failed(message.id, str(error))
-            log.error("client_message_not_copied", ticket=ticket.id, error=str(error))
-            t = self._engineer_text
-            notice = t("⚠️ The client sent a {kind} that could not be copied here ({error}).")
-            notice = notice.format(kind=message.content_type, error=error.message)
-            if message.text:
-                notice += "\n" + t("Text: {text}").format(text=message.text)
-            if message.file_ids:
-                notice += "\n" + t("File id: {file_id}").format(file_id=message.file_ids[0])
-            await self.post_to_topic(ticket, notice)
-            return
-        await self.tickets.mark_delivered(message.id, self.support_chat_id, copy.message_id)
+        self.outbox.copy_message(
+            self.support_chat_id,
+            message.chat_id,
+            message.telegram_message_id,
+            purpose="copy_in",
+            message_row_id=message.id,
+            ticket_id=ticket.id,
+            to_topic=True,
+            plain_text=message.text if message.content_type == "text" else None,
+        )
 
-    async def deliver_to_client(self, ticket: Ticket, message: Message) -> bool:
+    def deliver_to_client(self, ticket: Ticket, message: Message) -> None:
         assert ticket.client_chat_id is not None and message.telegram_message_id is not None
-        try:
-            copy = await self.bot.copy_message(
-                ticket.client_chat_id,
-                from_chat_id=self.support_chat_id,
-                message_id=message.telegram_message_id,
-            )
-        except TelegramAPIError as error:
-            await self.tickets.mark_failed(message.id, str(error))
-            log.error("reply_not_delivered", ticket=ticket.id, error=str(error))
-            notice = self._engineer_text("⚠️ Not delivered to the client: {error}")
-            await self.post_to_topic(ticket, notice.format(error=error.message))
-            return False
-        await self.tickets.mark_delivered(message.id, ticket.client_chat_id, copy.message_id)
-        return True
+        self.outbox.copy_message(
+            ticket.client_chat_id,
+            self.support_chat_id,
+            message.telegram_message_id,
+            purpose="copy_out",
+            message_row_id=message.id,
+            ticket_id=ticket.id,
+        )
 
     async def tell_client(
         self, ticket: Ticket, text: str, reply_markup: InlineKeyboardMarkup | None = None
-    ) -> int | None:
+    ) -> None:
         """A message from the bot itself to the client, recorded with its fate."""
         if ticket.client_chat_id is None:
-            return None
-        sent_id: int | None = None
-        error_text: str | None = None
-        try:
-            sent = await self.bot.send_message(
-                ticket.client_chat_id, text, reply_markup=reply_markup
-            )
-            sent_id = sent.message_id
-        except TelegramAPIError as error:
-            error_text = str(error)
-            log.error("client_notice_failed", ticket=ticket.id, error=error_text)
-        await self.tickets.record_bot_message(
-            ticket.id, ticket.client_chat_id, sent_id, text, error_text
+            return
+        row = await self.tickets.record_bot_message(ticket.id, ticket.client_chat_id, text)
+        self.outbox.send_message(
+            ticket.client_chat_id,
+            text,
+            purpose="bot",
+            reply_markup=reply_markup.model_dump(exclude_none=True) if reply_markup else None,
+            ticket_id=ticket.id,
+            message_row_id=row.id,
         )
-        return sent_id
 
-    async def redeliver_pending(self) -> int:
-        """After a crash: copies recorded but never sent are sent now, in order."""
-        count = 0
-        for message in await self.tickets.undelivered():
-            ticket = await self.tickets.tickets.get(message.ticket_id)
-            if ticket is None:
-                continue
-            if message.direction is Direction.FROM_CLIENT:
-                await self.forward_client_message(ticket, message)
-            elif ticket.client_chat_id is not None:
-                await self.deliver_to_client(ticket, message)
-            count += 1
-        return count
+    def answer(
+        self,
+        message: TelegramMessage,
+        text: str,
+        reply_markup: InlineKeyboardMarkup | None = None,
+    ) -> None:
+        """A reply to a command, in the chat (and topic) the command came from."""
+        in_group = message.chat.id < 0
+        self.outbox.send_message(
+            message.chat.id,
+            text,
+            purpose="reply",
+            reply_markup=reply_markup.model_dump(exclude_none=True) if reply_markup else None,
+            thread_id=message.message_thread_id if message.is_topic_message else None,
+            reply_to_message_id=message.message_id if in_group else None,
+        )
+
+    def send_to(self, chat_id: int, text: str, purpose: str = "notice") -> None:
+        self.outbox.send_message(chat_id, text, purpose=purpose)

@@ -7,15 +7,17 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
-from aiogram import BaseMiddleware, Bot
+from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject, Update
 from aiogram.utils.i18n import I18n
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.desk import Desk
 from bot.lifecycle import Lifecycle
 from bot.settings import BotSettings
 from crm.incidents import ClaimService, EmergencyService, IncidentService, MaintenanceService
+from crm.outbox import Outbox
 from crm.services import ContactService, TicketService, UpdateLog
 
 log = structlog.get_logger()
@@ -30,17 +32,21 @@ def ticket_service(session: AsyncSession, settings: BotSettings) -> TicketServic
 
 
 class DatabaseMiddleware(BaseMiddleware):
+    """One transaction per update: the update's events and its outbox rows commit together."""
+
     def __init__(
         self,
         sessionmaker: async_sessionmaker[AsyncSession],
         settings: BotSettings,
         i18n: I18n,
         lifecycle: Lifecycle,
+        on_commit: Callable[[], None],
     ) -> None:
         self.sessionmaker = sessionmaker
         self.settings = settings
         self.i18n = i18n
         self.lifecycle = lifecycle
+        self.on_commit = on_commit
 
     async def __call__(
         self,
@@ -58,7 +64,6 @@ class DatabaseMiddleware(BaseMiddleware):
                     log.info("duplicate_update_ignored", update_id=event.update_id)
                     return None
                 tickets = ticket_service(session, self.settings)
-                bot: Bot = data["bot"]
                 data["session"] = session
                 data["tickets"] = tickets
                 data["contacts"] = ContactService(session)
@@ -66,7 +71,16 @@ class DatabaseMiddleware(BaseMiddleware):
                 data["maintenance"] = MaintenanceService(session)
                 data["emergencies"] = EmergencyService(session)
                 data["claims"] = ClaimService(session)
-                data["desk"] = Desk(bot, self.settings, tickets, self.i18n)
-                result = await handler(event, data)
-                await updates.remember(event.update_id)
-                return result
+                data["desk"] = Desk(self.settings, tickets, Outbox(session), self.i18n)
+                try:
+                    result = await handler(event, data)
+                    await updates.remember(event.update_id)
+                    await session.commit()
+                except IntegrityError:
+                    # The same Telegram message or update, recorded meanwhile by another
+                    # instance: theirs stands, ours is dropped whole.
+                    await session.rollback()
+                    log.info("concurrent_duplicate_dropped", update_id=event.update_id)
+                    return None
+        self.on_commit()
+        return result

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import structlog
-from aiogram import Bot
-from aiogram.exceptions import TelegramAPIError
-from aiogram.types import BufferedInputFile
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.settings import BotSettings
 from crm.exports import report_chart, report_workbook
+from crm.outbox import Outbox
 from crm.report_cli import previous_month
 from crm.reporting import monthly_report
 from sla import report_to_dict, report_to_text
@@ -23,8 +22,8 @@ log = structlog.get_logger()
 TELEGRAM_TEXT_LIMIT = 4096
 
 
-async def send_report(
-    bot: Bot,
+async def queue_report(
+    outbox: Outbox,
     chat_id: int,
     session: AsyncSession,
     settings: BotSettings,
@@ -32,7 +31,7 @@ async def send_report(
     now: datetime,
     customer_id: int | None = None,
 ) -> None:
-    """Builds everything first, so a bad month or customer sends nothing half-way."""
+    """Builds everything first, so a bad month or customer queues nothing half-way."""
     config = settings.sla_config()
     report, evidence = await monthly_report(session, month, config, now, customer_id)
     data = report_to_dict(report)
@@ -43,35 +42,40 @@ async def send_report(
     )
     if len(summary) > TELEGRAM_TEXT_LIMIT:
         summary = summary[: TELEGRAM_TEXT_LIMIT - 40] + "\n… (full figures in the spreadsheet)"
-    await bot.send_message(chat_id, summary)
-    await bot.send_document(
-        chat_id, BufferedInputFile(workbook, filename=f"sla-report-{month}.xlsx")
+    outbox.send_message(chat_id, summary, purpose="report")
+    outbox.send_file(
+        chat_id, "sendDocument", f"sla-report-{month}.xlsx", workbook, purpose="report"
     )
-    await bot.send_photo(chat_id, BufferedInputFile(chart, filename=f"sla-chart-{month}.png"))
+    outbox.send_file(chat_id, "sendPhoto", f"sla-chart-{month}.png", chart, purpose="report")
 
 
-async def send_monthly_reports(
-    bot: Bot, settings: BotSettings, sessionmaker: async_sessionmaker[AsyncSession]
+async def queue_monthly_reports(
+    settings: BotSettings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    on_queued: Callable[[], None],
 ) -> None:
-    """On the 1st: last month's report to every manager."""
+    """On the 1st: last month's report to every manager, queued in one transaction."""
     now = datetime.now(UTC)
     month = previous_month(now, settings.zone)
-    for manager_id in sorted(settings.manager_ids):
-        try:
-            async with sessionmaker() as session:
-                await send_report(bot, manager_id, session, settings, month, now)
-        except TelegramAPIError as error:
-            log.error("monthly_report_not_sent", manager=manager_id, error=str(error))
+    async with sessionmaker() as session:
+        outbox = Outbox(session)
+        for manager_id in sorted(settings.manager_ids):
+            await queue_report(outbox, manager_id, session, settings, month, now)
+        await session.commit()
+    log.info("monthly_reports_queued", month=month, managers=len(settings.manager_ids))
+    on_queued()
 
 
 def make_scheduler(
-    bot: Bot, settings: BotSettings, sessionmaker: async_sessionmaker[AsyncSession]
+    settings: BotSettings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    on_queued: Callable[[], None],
 ) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(timezone=settings.zone)
     scheduler.add_job(
-        send_monthly_reports,
+        queue_monthly_reports,
         CronTrigger(day=1, hour=settings.monthly_report_hour, minute=0, timezone=settings.zone),
-        args=(bot, settings, sessionmaker),
+        args=(settings, sessionmaker, on_queued),
         id="monthly_sla_report",
         replace_existing=True,
         misfire_grace_time=6 * 3600,

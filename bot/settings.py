@@ -45,6 +45,10 @@ class BotSettings(TelegramSettings):
     monthly_report_hour: int = Field(default=9, ge=0, le=23)
     reopen_window_hours: float = Field(default=72, ge=0)
     send_attempts: int = Field(default=5, ge=1)
+    # Telegram's limits: ~30 messages/s overall, 1/s per private chat, 20/min per group.
+    outbox_overall_per_second: float = Field(default=30, gt=0)
+    outbox_private_per_second: float = Field(default=1, gt=0)
+    outbox_group_per_minute: float = Field(default=20, gt=0)
     send_backoff_seconds: float = Field(default=0.5, ge=0)
     polling_timeout_seconds: int = Field(default=30, ge=0)
     shutdown_grace_seconds: float = Field(default=20, ge=0)

@@ -126,8 +126,9 @@ async def run(args: argparse.Namespace, settings: CrmSettings) -> tuple[dict[str
     engine = make_engine(settings.database_url)
     try:
         async with make_sessionmaker(engine)() as session:
-            service = CustomerService(session)
-            return await _dispatch(args, service, settings)
+            result = await _dispatch(args, CustomerService(session), settings)
+            await session.commit()
+            return result
     finally:
         await engine.dispose()
 

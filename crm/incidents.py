@@ -11,7 +11,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.dto import TelegramUser
@@ -101,7 +100,7 @@ class IncidentService:
             role=role,
             channel=ticket.channel.value,
         )
-        await self.session.commit()
+        await self.session.flush()
         return await self._fresh(incident.id), True
 
     async def confirm(
@@ -121,7 +120,7 @@ class IncidentService:
             role="engineer",
             layer=layer.value,
         )
-        await self.session.commit()
+        await self.session.flush()
         return incident
 
     async def reject(
@@ -132,7 +131,7 @@ class IncidentService:
         self._event(
             incident, "rejected", evidence_at=when, actor=engineer, role="engineer", reason=reason
         )
-        await self.session.commit()
+        await self.session.flush()
         return incident
 
     async def restore(
@@ -160,7 +159,7 @@ class IncidentService:
             stated=stated,
             stated_at=message_time.isoformat() if stated else None,
         )
-        await self.session.commit()
+        await self.session.flush()
         return incident
 
     async def exclude(
@@ -181,7 +180,7 @@ class IncidentService:
             exclusion=exclusion.value,
             note=note,
         )
-        await self.session.commit()
+        await self.session.flush()
         return incident
 
     async def set_restoration_type(
@@ -200,7 +199,7 @@ class IncidentService:
             role="engineer",
             restoration=restoration.value,
         )
-        await self.session.commit()
+        await self.session.flush()
         return incident
 
     async def mark_data_loss(
@@ -208,7 +207,7 @@ class IncidentService:
     ) -> Incident:
         incident.data_loss = True
         self._event(incident, "data_loss", evidence_at=when, actor=engineer, role="engineer")
-        await self.session.commit()
+        await self.session.flush()
         return incident
 
     async def _fresh(self, incident_id: int) -> Incident:
@@ -249,7 +248,7 @@ class MaintenanceService:
             created_at=self.clock(),
         )
         self.session.add(window)
-        await self.session.commit()
+        await self.session.flush()
         return window
 
     async def upcoming(self, now: datetime) -> Sequence[MaintenanceWindow]:
@@ -267,7 +266,7 @@ class MaintenanceService:
             raise CrmError("unknown_maintenance", window_id=window_id)
         if window.cancelled_at is None:
             window.cancelled_at = self.clock()
-            await self.session.commit()
+            await self.session.flush()
         return window
 
     async def affected_contacts(self, service_id: int | None) -> Sequence[Contact]:
@@ -296,7 +295,7 @@ class EmergencyService:
             return current
         emergency = Emergency(started_at=when, note=note, started_by=manager_id)
         self.session.add(emergency)
-        await self.session.commit()
+        await self.session.flush()
         return emergency
 
     async def end(self, manager_id: int, when: datetime) -> Emergency | None:
@@ -305,7 +304,7 @@ class EmergencyService:
             return None
         current.ended_at = when
         current.ended_by = manager_id
-        await self.session.commit()
+        await self.session.flush()
         return current
 
 
@@ -338,8 +337,5 @@ class ClaimService:
                         claimed_at=self.clock(),
                     )
                 )
-        try:
-            await self.session.commit()
-        except IntegrityError:
-            await self.session.rollback()
+        await self.session.flush()
         return list(services)

@@ -1,4 +1,9 @@
-"""Use cases of the CRM. Each public method is one transaction and commits it."""
+"""Use cases of the CRM.
+
+Services flush but never commit: the caller owns the unit of work (one transaction per
+Telegram update, or per CLI command), so an event and the outbox messages it causes are
+committed together or not at all.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,6 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.dto import IncomingMessage, TelegramUser
@@ -76,7 +80,7 @@ class CustomerService:
             raise CrmError("empty_name")
         customer = Customer(name=name, created_at=self.clock())
         self.session.add(customer)
-        await self.session.commit()
+        await self.session.flush()
         return customer
 
     async def add_service(
@@ -110,7 +114,7 @@ class CustomerService:
             created_at=now,
         )
         self.session.add(service)
-        await self.session.commit()
+        await self.session.flush()
         return service
 
     async def list_customers(self) -> Sequence[Customer]:
@@ -128,7 +132,7 @@ class CustomerService:
             customer_id=customer_id, token=secrets.token_urlsafe(16), created_at=self.clock()
         )
         self.session.add(invitation)
-        await self.session.commit()
+        await self.session.flush()
         return invitation
 
     async def revoke_invitation(self, token: str) -> Invitation:
@@ -137,7 +141,7 @@ class CustomerService:
             raise CrmError("unknown_invitation")
         if invitation.revoked_at is None:
             invitation.revoked_at = self.clock()
-            await self.session.commit()
+            await self.session.flush()
         return invitation
 
 
@@ -177,14 +181,14 @@ class ContactService:
         contact = await self.ensure(user)
         contact.customer_id = invitation.customer_id
         contact.linked_at = self.clock()
-        await self.session.commit()
+        await self.session.flush()
         await self.session.refresh(contact, ["customer"])
         return contact
 
     async def set_language(self, user: TelegramUser, language: str) -> Contact:
         contact = await self.ensure(user)
         contact.chosen_language = language
-        await self.session.commit()
+        await self.session.flush()
         return contact
 
 
@@ -303,17 +307,8 @@ class TicketService:
             opened = True
         message = self._message_row(ticket, incoming, Direction.FROM_CLIENT, Delivery.PENDING)
         self.session.add(message)
-        try:
-            await self.session.commit()
-        except IntegrityError:
-            # Another worker recorded the same Telegram message first: theirs stands.
-            await self.session.rollback()
-            existing = await self.tickets.message(incoming.chat_id, incoming.message_id)
-            if existing is None:
-                raise
-            ticket = await self.tickets.get(existing.ticket_id)
-            assert ticket is not None
-            return ClientMessageOutcome(ticket, existing, False, False, duplicate=True)
+        # A concurrent duplicate fails here on the unique Telegram ids; the caller rolls back.
+        await self.session.flush()
         ticket = await self._fresh(ticket.id)
         return ClientMessageOutcome(ticket, message, opened, reopened, duplicate=False)
 
@@ -354,7 +349,7 @@ class TicketService:
                 role=role,
                 category=category.value,
             )
-            await self.session.commit()
+            await self.session.flush()
         return ticket
 
     async def set_service(self, ticket_id: int, service_id: int, actor: TelegramUser) -> Ticket:
@@ -371,7 +366,7 @@ class TicketService:
             role="client",
             service_id=service_id,
         )
-        await self.session.commit()
+        await self.session.flush()
         return await self._fresh(ticket.id)
 
     async def down_reported_at(self, ticket_id: int) -> datetime | None:
@@ -394,7 +389,7 @@ class TicketService:
         if ticket is None:
             return None
         self._close(ticket, when, user, "client")
-        await self.session.commit()
+        await self.session.flush()
         return ticket
 
     async def rate(self, ticket_id: int, user: TelegramUser, rating: int) -> Ticket:
@@ -410,7 +405,7 @@ class TicketService:
         )
         if ticket.status is TicketStatus.RESOLVED:
             self._close(ticket, self.clock(), user, "client")
-        await self.session.commit()
+        await self.session.flush()
         return ticket
 
     # -- engineer side ----------------------------------------------------------------
@@ -428,7 +423,7 @@ class TicketService:
         ticket.support_chat_id = chat_id
         ticket.topic_thread_id = thread_id
         ticket.header_message_id = header_message_id
-        await self.session.commit()
+        await self.session.flush()
         return await self._fresh(ticket.id)
 
     async def record_engineer_message(
@@ -446,11 +441,7 @@ class TicketService:
             Delivery.PENDING if deliverable else Delivery.NOT_APPLICABLE,
         )
         self.session.add(message)
-        try:
-            await self.session.commit()
-        except IntegrityError:
-            await self.session.rollback()
-            return None
+        await self.session.flush()
         return message
 
     async def mark_delivered(
@@ -477,41 +468,30 @@ class TicketService:
                     role="engineer",
                     message_id=message.telegram_message_id,
                 )
-        await self.session.commit()
+        await self.session.flush()
         return message
 
     async def mark_failed(self, message_row_id: int, error: str) -> Message:
         message = await self._message(message_row_id)
         message.delivery = Delivery.FAILED
         message.delivery_error = error[:2000]
-        await self.session.commit()
+        await self.session.flush()
         return message
 
-    async def record_bot_message(
-        self,
-        ticket_id: int,
-        chat_id: int,
-        sent_message_id: int | None,
-        text: str,
-        error: str | None,
-    ) -> Message:
-        """The bot's own words to a client (acknowledgements, notices), delivered or not."""
-        now = self.clock()
+    async def record_bot_message(self, ticket_id: int, chat_id: int, text: str) -> Message:
+        """The bot's own words to a client (acknowledgements, notices), pending delivery."""
         message = Message(
             ticket_id=ticket_id,
             direction=Direction.BOT,
             copy_chat_id=chat_id,
-            copy_message_id=sent_message_id,
             content_type="text",
             text=text,
             file_ids=[],
-            received_at=now,
-            delivered_at=now if error is None else None,
-            delivery=Delivery.FAILED if error else Delivery.DELIVERED,
-            delivery_error=error,
+            received_at=self.clock(),
+            delivery=Delivery.PENDING,
         )
         self.session.add(message)
-        await self.session.commit()
+        await self.session.flush()
         return message
 
     async def undelivered(self) -> Sequence[Message]:
@@ -522,7 +502,7 @@ class TicketService:
         ticket.assignee_telegram_id = engineer.id
         ticket.assignee_name = engineer.full_name
         self._event(ticket, "assigned", evidence_at=when, actor=engineer, role="engineer")
-        await self.session.commit()
+        await self.session.flush()
         return ticket
 
     async def resolve(self, ticket_id: int, engineer: TelegramUser, when: datetime) -> Ticket:
@@ -532,7 +512,7 @@ class TicketService:
         ticket.status = TicketStatus.RESOLVED
         ticket.resolved_at = when
         self._event(ticket, "resolved", evidence_at=when, actor=engineer, role="engineer")
-        await self.session.commit()
+        await self.session.flush()
         return ticket
 
     async def reopen(self, ticket_id: int, engineer: TelegramUser, when: datetime) -> Ticket:
@@ -540,7 +520,7 @@ class TicketService:
         if ticket.status is TicketStatus.OPEN:
             raise CrmError("already_open", ticket_id=ticket_id)
         self._reopen(ticket, when, engineer, "engineer")
-        await self.session.commit()
+        await self.session.flush()
         return ticket
 
     async def open_offline_ticket(
@@ -578,7 +558,7 @@ class TicketService:
                 delivery=Delivery.NOT_APPLICABLE,
             )
         )
-        await self.session.commit()
+        await self.session.flush()
         return await self._fresh(ticket.id)
 
     # -- shared -----------------------------------------------------------------------
@@ -627,7 +607,4 @@ class UpdateLog:
 
     async def remember(self, update_id: int) -> None:
         self.session.add(ProcessedUpdate(update_id=update_id, processed_at=self.clock()))
-        try:
-            await self.session.commit()
-        except IntegrityError:
-            await self.session.rollback()
+        await self.session.flush()

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.app import build_dispatcher
 from bot.i18n import make_i18n
+from bot.outbox import OutboxWorker, RateLimits
 from bot.settings import BotSettings
 from crm.db import make_engine, make_sessionmaker, upgrade_database_async
 from tests.mocked_bot import MockedBot
@@ -60,11 +61,39 @@ def bot() -> MockedBot:
     return MockedBot()
 
 
+class Desk:
+    """A fresh Dispatcher plus the real outbox worker, drained after every update so a
+    test sees what the bot said (limits raised: timing is the e2e tests' business)."""
+
+    def __init__(
+        self,
+        settings: BotSettings,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        i18n: I18n,
+        bot: MockedBot,
+    ) -> None:
+        self.worker = OutboxWorker(
+            bot, sessionmaker, i18n, settings.engineer_language,
+            RateLimits(overall_per_second=1000, private_per_second=1000, group_per_minute=1000),
+            backoff_seconds=0,
+        )
+        self.dispatcher: Dispatcher = build_dispatcher(
+            settings, sessionmaker, i18n, self.worker.kick
+        )
+
+    async def feed_update(self, bot: MockedBot, update: Update) -> None:
+        await self.dispatcher.feed_update(bot, update)
+        await self.worker.drain(timeout=10)
+
+
 @pytest.fixture
 def dispatcher(
-    settings: BotSettings, sessionmaker: async_sessionmaker[AsyncSession], i18n: I18n
-) -> Dispatcher:
-    return build_dispatcher(settings, sessionmaker, i18n)
+    settings: BotSettings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    i18n: I18n,
+    bot: MockedBot,
+) -> Desk:
+    return Desk(settings, sessionmaker, i18n, bot)
 
 
 class Updates:

@@ -61,43 +61,49 @@ def make_router(settings: BotSettings) -> Router:
 
     @router.message(CommandStart(deep_link=True))
     async def start_with_token(
-        message: Message, command: CommandObject, contacts: ContactService
+        message: Message,
+        command: CommandObject,
+        contacts: ContactService,
+        desk: Desk,
     ) -> None:
         assert message.from_user is not None
         try:
             contact = await contacts.link(telegram_user(message.from_user), command.args or "")
         except CrmError:
-            await message.answer(
+            desk.answer(
+                message,
                 _("This invitation link is not valid any more. Ask your manager for a new one.")
                 + "\n\n"
-                + help_text()
+                + help_text(),
             )
             return
         assert contact.customer is not None
-        await message.answer(
+        desk.answer(
+            message,
             _("Hello, {name}! Your account is now linked to {customer}.").format(
                 name=message.from_user.first_name, customer=contact.customer.name
             )
             + "\n\n"
-            + help_text()
+            + help_text(),
         )
 
     @router.message(CommandStart())
-    async def start(message: Message) -> None:
+    async def start(message: Message, desk: Desk) -> None:
         assert message.from_user is not None
-        await message.answer(
+        desk.answer(
+            message,
             _("Hello, {name}! This is the support desk.").format(name=message.from_user.first_name)
             + "\n\n"
-            + help_text()
+            + help_text(),
         )
 
     @router.message(Command("help"))
-    async def show_help(message: Message) -> None:
-        await message.answer(help_text())
+    async def show_help(message: Message, desk: Desk) -> None:
+        desk.answer(message, help_text())
 
     @router.message(Command("lang"))
-    async def choose_language(message: Message) -> None:
-        await message.answer(_("Choose your language:"), reply_markup=keyboards.languages())
+    async def choose_language(message: Message, desk: Desk) -> None:
+        desk.answer(message, _("Choose your language:"), reply_markup=keyboards.languages())
 
     @router.callback_query(keyboards.LanguageChoice.filter())
     async def language_chosen(
@@ -119,20 +125,20 @@ def make_router(settings: BotSettings) -> Router:
         assert message.from_user is not None
         mine = await tickets.client_tickets(telegram_user(message.from_user))
         if not mine:
-            await message.answer(_("You have no tickets yet. Just write to open one."))
+            desk.answer(message, _("You have no tickets yet. Just write to open one."))
             return
         lines = [_("Your tickets:")]
         for ticket in mine:
             label = category_label(i18n, ticket.category, i18n.current_locale)
             status = status_label(ticket.status)
             lines.append(f"#{ticket.id} · {status} · {label} · {desk.local(ticket.opened_at)}")
-        await message.answer("\n".join(lines))
+        desk.answer(message, "\n".join(lines))
 
     @router.message(Command("new"))
-    async def new_ticket(message: Message, state: FSMContext) -> None:
+    async def new_ticket(message: Message, state: FSMContext, desk: Desk) -> None:
         await state.set_state(NewTicket.waiting_for_text)
-        await message.answer(
-            _("Describe the new request in your next message: it opens a new ticket.")
+        desk.answer(
+            message, _("Describe the new request in your next message: it opens a new ticket.")
         )
 
     @router.message(Command("close"))
@@ -140,17 +146,18 @@ def make_router(settings: BotSettings) -> Router:
         assert message.from_user is not None
         ticket = await tickets.close_by_client(telegram_user(message.from_user), message.date)
         if ticket is None:
-            await message.answer(_("You have no open ticket."))
+            desk.answer(message, _("You have no open ticket."))
             return
-        await message.answer(_("Ticket #{number} is closed. Thank you!").format(number=ticket.id))
-        await desk.post_to_topic(ticket, _engineer(desk, "🔒 The client closed the ticket."))
+        desk.answer(message, _("Ticket #{number} is closed. Thank you!").format(number=ticket.id))
+        desk.post_to_topic(ticket, _engineer(desk, "🔒 The client closed the ticket."))
 
     @router.message(Command(*ENGINEER_COMMANDS))
-    async def engineer_command_refused(message: Message) -> None:
-        await message.answer(
+    async def engineer_command_refused(message: Message, desk: Desk) -> None:
+        desk.answer(
+            message,
             _("This command is for support engineers in the support group. {help}").format(
                 help=_("Send /help to see what you can do here.")
-            )
+            ),
         )
 
     @router.message(Command("down"))
@@ -182,38 +189,41 @@ def make_router(settings: BotSettings) -> Router:
         assert message.from_user is not None
         parsed = parse_month_argument(command.args)
         if isinstance(parsed, ParseError):
-            await message.answer(
+            desk.answer(
+                message,
                 _("«{value}» is not a month. Write it as: /claim [YYYY-MM]").format(
                     value=parsed.value
-                )
+                ),
             )
             return
         month = parsed or previous_month(message.date, desk.zone)
         contact = await contacts.find(message.from_user.id)
         if contact is None or contact.customer_id is None:
-            await message.answer(
+            desk.answer(
+                message,
                 _(
                     "Credits are for linked customers: "
                     "open the invitation link from your manager first."
-                )
+                ),
             )
             return
         services = await claims.claim(contact, month)
         if not services:
-            await message.answer(_("Your company has no services registered yet."))
+            desk.answer(message, _("Your company has no services registered yet."))
             return
-        await message.answer(
+        desk.answer(
+            message,
             _(
                 "Your request for the service credits of {month} is recorded for: {services}. "
                 "Credits are applied as a discount (terms A 5.13 / B 5.9)."
-            ).format(month=month, services=", ".join(s.name for s in services))
+            ).format(month=month, services=", ".join(s.name for s in services)),
         )
 
     @router.message(F.text.startswith("/"))
-    async def unknown_command(message: Message) -> None:
+    async def unknown_command(message: Message, desk: Desk) -> None:
         command = (message.text or "").split()[0]
-        await message.answer(
-            _("Unknown command {command}.").format(command=command) + "\n\n" + help_text()
+        desk.answer(
+            message, _("Unknown command {command}.").format(command=command) + "\n\n" + help_text()
         )
 
     @router.message(StateFilter(NewTicket.waiting_for_text))
@@ -278,7 +288,7 @@ def make_router(settings: BotSettings) -> Router:
             await query.message.edit_text(
                 _("Noted: {service}. Engineers are on it.").format(service=ticket.service.name)
             )
-        await desk.post_to_topic(
+        desk.post_to_topic(
             ticket,
             _engineer(desk, "Service chosen by the client: {service_id} «{name}»").format(
                 service_id=ticket.service.id, name=ticket.service.name
@@ -316,7 +326,7 @@ def make_router(settings: BotSettings) -> Router:
         await query.answer()
         if isinstance(query.message, Message):
             await query.message.edit_text(_("Thank you for your rating!"))
-        await desk.post_to_topic(
+        desk.post_to_topic(
             ticket,
             _engineer(desk, "The client rated the ticket: {stars}/5").format(stars=ticket.rating),
         )
@@ -369,8 +379,8 @@ async def _record(
         await desk.tell_client(
             ticket, _("Ticket #{number} is open again.").format(number=ticket.id)
         )
-        await desk.post_to_topic(ticket, _engineer(desk, "🔄 Reopened by a new client message."))
-    await desk.forward_client_message(ticket, outcome.message)
+        desk.post_to_topic(ticket, _engineer(desk, "🔄 Reopened by a new client message."))
+    desk.forward_client_message(ticket, outcome.message)
     return ticket
 
 
@@ -385,10 +395,10 @@ async def _choose_category(
     i18n: I18n,
 ) -> None:
     ticket = await tickets.set_category(ticket.id, category, user, "client", notice_at)
-    await desk.rename_topic(ticket)
+    desk.rename_topic(ticket)
     label = category_label(i18n, category, i18n.current_locale)
     await desk.tell_client(ticket, _("Category: {category}.").format(category=label))
-    await desk.post_to_topic(
+    desk.post_to_topic(
         ticket,
         _engineer(desk, "Category chosen by the client: {category}").format(
             category=category_label(i18n, category, desk.settings.engineer_language)
@@ -428,7 +438,7 @@ async def _open_incident(
             service=incident.service.name, time=desk.local(notice_at)
         ),
     )
-    await desk.post_to_topic(
+    desk.post_to_topic(
         ticket,
         _engineer(
             desk,

@@ -29,21 +29,26 @@ def make_router(settings: BotSettings) -> Router:
     router.message.filter(lambda message: message.chat.id == settings.support_chat_id)
 
     async def ticket_and_incident(
-        message: Message, tickets: TicketService, incidents: IncidentService
+        message: Message,
+        tickets: TicketService,
+        incidents: IncidentService,
+        desk: Desk,
     ) -> tuple[Ticket, Incident] | None:
         ticket = await ticket_of(message, tickets)
         if ticket is None:
-            await message.reply(
-                _("Use this command inside a ticket's topic (or as a reply to a ticket message).")
+            desk.answer(
+                message,
+                _("Use this command inside a ticket's topic (or as a reply to a ticket message)."),
             )
             return None
         incident = await incidents.for_ticket(ticket.id)
         if incident is None:
-            await message.reply(
+            desk.answer(
+                message,
                 _(
                     "#{number} has no outage yet. The client reports one with /down, "
                     "or open it here with /outage SERVICE_ID."
-                ).format(number=ticket.id)
+                ).format(number=ticket.id),
             )
             return None
         return ticket, incident
@@ -65,11 +70,11 @@ def make_router(settings: BotSettings) -> Router:
     ) -> None:
         ticket = await ticket_of(message, tickets)
         if ticket is None or message.from_user is None:
-            await message.reply(_("Use /outage SERVICE_ID inside the ticket's topic."))
+            desk.answer(message, _("Use /outage SERVICE_ID inside the ticket's topic."))
             return
         argument = (command.args or "").strip()
         if not argument.isdigit():
-            await message.reply(_("Write it as: /outage SERVICE_ID, e.g. /outage 7"))
+            desk.answer(message, _("Write it as: /outage SERVICE_ID, e.g. /outage 7"))
             return
         try:
             incident, created = await incidents.open_for_ticket(
@@ -80,13 +85,15 @@ def make_router(settings: BotSettings) -> Router:
                 "engineer",
             )
         except CrmError:
-            await message.reply(
+            desk.answer(
+                message,
                 _("Service {service_id} does not belong to this ticket's customer.").format(
                     service_id=argument
-                )
+                ),
             )
             return
-        await message.reply(
+        desk.answer(
+            message,
             _(
                 "⚡ Outage #{incident} of service {service_id} opened; start evidence {time}."
             ).format(
@@ -97,7 +104,7 @@ def make_router(settings: BotSettings) -> Router:
             if created
             else _("This ticket already has outage #{incident} for that service.").format(
                 incident=incident.id
-            )
+            ),
         )
 
     @router.message(Command("confirm"))
@@ -109,26 +116,28 @@ def make_router(settings: BotSettings) -> Router:
         desk: Desk,
         i18n: I18n,
     ) -> None:
-        found = await ticket_and_incident(message, tickets, incidents)
+        found = await ticket_and_incident(message, tickets, incidents, desk)
         if found is None or message.from_user is None:
             return
         ticket, incident = found
         try:
             layer = Layer((command.args or "").strip().lower())
         except ValueError:
-            await message.reply(
+            desk.answer(
+                message,
                 _("Write it as: /confirm LAYER, where LAYER is one of: {layers}").format(
                     layers=LAYERS
-                )
+                ),
             )
             return
         incident = await incidents.confirm(
             incident, layer, telegram_user(message.from_user), message.date
         )
-        await message.reply(
+        desk.answer(
+            message,
             _("✅ Outage #{incident} confirmed, layer {layer}.").format(
                 incident=incident.id, layer=layer.value
-            )
+            ),
         )
         await tell_client(
             desk,
@@ -147,16 +156,16 @@ def make_router(settings: BotSettings) -> Router:
         desk: Desk,
         i18n: I18n,
     ) -> None:
-        found = await ticket_and_incident(message, tickets, incidents)
+        found = await ticket_and_incident(message, tickets, incidents, desk)
         if found is None or message.from_user is None:
             return
         ticket, incident = found
         reason = (command.args or "").strip()
         if not reason:
-            await message.reply(_("Write it as: /reject REASON, e.g. /reject client-side DNS"))
+            desk.answer(message, _("Write it as: /reject REASON, e.g. /reject client-side DNS"))
             return
         await incidents.reject(incident, reason, telegram_user(message.from_user), message.date)
-        await message.reply(_("Outage #{incident} rejected.").format(incident=incident.id))
+        desk.answer(message, _("Outage #{incident} rejected.").format(incident=incident.id))
         await tell_client(
             desk,
             ticket,
@@ -177,16 +186,17 @@ def make_router(settings: BotSettings) -> Router:
         desk: Desk,
         i18n: I18n,
     ) -> None:
-        found = await ticket_and_incident(message, tickets, incidents)
+        found = await ticket_and_incident(message, tickets, incidents, desk)
         if found is None or message.from_user is None:
             return
         ticket, incident = found
         parsed = parse_stated_time(command.args, message.date, desk.zone)
         if isinstance(parsed, ParseError):
-            await message.reply(
+            desk.answer(
+                message,
                 _(
                     "«{value}» is not a time. Write it as: /restored [HH:MM | YYYY-MM-DD HH:MM]"
-                ).format(value=parsed.value)
+                ).format(value=parsed.value),
             )
             return
         restored_at, stated = parsed
@@ -207,14 +217,15 @@ def make_router(settings: BotSettings) -> Router:
                 text = _("{time} is in the future: not recorded.").format(
                     time=desk.local(restored_at)
                 )
-            await message.reply(text)
+            desk.answer(message, text)
             return
         start = incident_start(incident)
         minutes = (restored_at - start).total_seconds() / 60 if start else 0.0
-        await message.reply(
+        desk.answer(
+            message,
             _(
                 "🟢 Outage #{incident} restored at {time}; {minutes} min from the first evidence."
-            ).format(incident=incident.id, time=desk.local(restored_at), minutes=f"{minutes:.0f}")
+            ).format(incident=incident.id, time=desk.local(restored_at), minutes=f"{minutes:.0f}"),
         )
         await tell_client(
             desk,
@@ -232,9 +243,13 @@ def make_router(settings: BotSettings) -> Router:
 
     @router.message(Command("exclude"))
     async def exclude(
-        message: Message, command: CommandObject, tickets: TicketService, incidents: IncidentService
+        message: Message,
+        command: CommandObject,
+        tickets: TicketService,
+        incidents: IncidentService,
+        desk: Desk,
     ) -> None:
-        found = await ticket_and_incident(message, tickets, incidents)
+        found = await ticket_and_incident(message, tickets, incidents, desk)
         if found is None or message.from_user is None:
             return
         _ticket, incident = found
@@ -242,7 +257,7 @@ def make_router(settings: BotSettings) -> Router:
         try:
             exclusion = Exclusion(kind.lower())
         except ValueError:
-            await message.reply(_("Write it as: /exclude {kinds} [NOTE]").format(kinds=EXCLUSIONS))
+            desk.answer(message, _("Write it as: /exclude {kinds} [NOTE]").format(kinds=EXCLUSIONS))
             return
         await incidents.exclude(
             incident,
@@ -251,33 +266,39 @@ def make_router(settings: BotSettings) -> Router:
             telegram_user(message.from_user),
             message.date,
         )
-        await message.reply(
+        desk.answer(
+            message,
             _("Outage #{incident} marked {exclusion}: its downtime is not counted.").format(
                 incident=incident.id, exclusion=exclusion.value
-            )
+            ),
         )
 
     @router.message(Command("restoration"))
     async def restoration(
-        message: Message, command: CommandObject, tickets: TicketService, incidents: IncidentService
+        message: Message,
+        command: CommandObject,
+        tickets: TicketService,
+        incidents: IncidentService,
+        desk: Desk,
     ) -> None:
-        found = await ticket_and_incident(message, tickets, incidents)
+        found = await ticket_and_incident(message, tickets, incidents, desk)
         if found is None or message.from_user is None:
             return
         _ticket, incident = found
         try:
             kind = RestorationType((command.args or "").strip().lower())
         except ValueError:
-            await message.reply(_("Write it as: /restoration reboot|repair"))
+            desk.answer(message, _("Write it as: /restoration reboot|repair"))
             return
         await incidents.set_restoration_type(
             incident, kind, telegram_user(message.from_user), message.date
         )
         target = _("45 minutes") if kind is RestorationType.REBOOT else _("8 hours")
-        await message.reply(
+        desk.answer(
+            message,
             _(
                 "Outage #{incident}: restoration by {kind}, target {target} from confirmation."
-            ).format(incident=incident.id, kind=kind.value, target=target)
+            ).format(incident=incident.id, kind=kind.value, target=target),
         )
 
     @router.message(Command("dataloss"))
@@ -288,15 +309,16 @@ def make_router(settings: BotSettings) -> Router:
         desk: Desk,
         i18n: I18n,
     ) -> None:
-        found = await ticket_and_incident(message, tickets, incidents)
+        found = await ticket_and_incident(message, tickets, incidents, desk)
         if found is None or message.from_user is None:
             return
         ticket, incident = found
         await incidents.mark_data_loss(incident, telegram_user(message.from_user), message.date)
-        await message.reply(
+        desk.answer(
+            message,
             _(
                 "Outage #{incident}: client data lost or damaged through our fault (50 % credit)."
-            ).format(incident=incident.id)
+            ).format(incident=incident.id),
         )
         await tell_client(
             desk,

@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 
 import structlog
 from aiogram import Bot, F, Router
-from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 from aiogram.utils.i18n import I18n
@@ -16,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.commands import ParseError, parse_maintenance, parse_month_argument
 from bot.desk import Desk
 from bot.i18n import pick_locale
-from bot.reports import send_report
+from bot.reports import queue_report
 from bot.settings import BotSettings
 from crm.incidents import EmergencyService, MaintenanceService
 from crm.report_cli import previous_month
@@ -33,8 +32,8 @@ def make_router(settings: BotSettings) -> Router:
     router.message.filter(F.chat.type == "private")
 
     @router.message(Command(*MANAGER_COMMANDS), F.from_user.id.not_in(settings.manager_ids))
-    async def refuse(message: Message) -> None:
-        await message.answer(_("This command is for managers only."))
+    async def refuse(message: Message, desk: Desk) -> None:
+        desk.answer(message, _("This command is for managers only."))
 
     @router.message(Command("maintenance"))
     async def maintenance(
@@ -50,33 +49,34 @@ def make_router(settings: BotSettings) -> Router:
         if action == "list":
             windows = await maintenance.upcoming(message.date)
             if not windows:
-                await message.answer(_("No planned maintenance."))
+                desk.answer(message, _("No planned maintenance."))
                 return
             lines = [
                 f"#{w.id} · {w.service_id or _('all services')} · {desk.local(w.starts_at)} – "
                 f"{desk.local(w.ends_at)} · {w.description}"
                 for w in windows
             ]
-            await message.answer("\n".join(lines))
+            desk.answer(message, "\n".join(lines))
             return
         if action == "cancel":
             if not rest.strip().isdigit():
-                await message.answer(_("Write it as: /maintenance cancel ID"))
+                desk.answer(message, _("Write it as: /maintenance cancel ID"))
                 return
             try:
                 window = await maintenance.cancel(int(rest))
             except CrmError:
-                await message.answer(_("There is no maintenance #{id}.").format(id=rest.strip()))
+                desk.answer(message, _("There is no maintenance #{id}.").format(id=rest.strip()))
                 return
-            await message.answer(_("Maintenance #{id} cancelled.").format(id=window.id))
+            desk.answer(message, _("Maintenance #{id} cancelled.").format(id=window.id))
             return
         parsed = parse_maintenance(command.args, desk.zone)
         if isinstance(parsed, ParseError):
-            await message.answer(
+            desk.answer(
+                message,
                 explain_maintenance(parsed)
                 + "\n"
                 + _("Write it as: {usage}").format(usage=MAINTENANCE_USAGE)
-                + "\n/maintenance list · /maintenance cancel ID"
+                + "\n/maintenance list · /maintenance cancel ID",
             )
             return
         try:
@@ -88,8 +88,8 @@ def make_router(settings: BotSettings) -> Router:
                 message.from_user.id,
             )
         except CrmError:
-            await message.answer(
-                _("There is no service {service_id}.").format(service_id=parsed.service_id)
+            desk.answer(
+                message, _("There is no service {service_id}.").format(service_id=parsed.service_id)
             )
             return
         notified = 0
@@ -102,61 +102,65 @@ def make_router(settings: BotSettings) -> Router:
                     zone=settings.timezone,
                     text=window.description,
                 )
-            try:
-                await bot.send_message(contact.telegram_user_id, text)
-                notified += 1
-            except TelegramAPIError as error:
-                log.warning("maintenance_notice_failed", contact=contact.id, error=str(error))
-        await message.answer(
-            _("Maintenance #{id} registered; {count} clients notified.").format(
+            desk.send_to(contact.telegram_user_id, text, purpose="maintenance")
+            notified += 1
+        desk.answer(
+            message,
+            _("Maintenance #{id} registered; {count} clients will be notified.").format(
                 id=window.id, count=notified
-            )
+            ),
         )
 
     @router.message(Command("emergency"))
     async def emergency(
-        message: Message, command: CommandObject, emergencies: EmergencyService
+        message: Message,
+        command: CommandObject,
+        emergencies: EmergencyService,
+        desk: Desk,
     ) -> None:
         assert message.from_user is not None
         switch, _sep, note = (command.args or "").strip().partition(" ")
         if switch == "on":
             await emergencies.declare(note.strip() or None, message.from_user.id, message.date)
-            await message.answer(
+            desk.answer(
+                message,
                 _(
                     "🚨 Emergency declared: new tickets get the emergency target of {minutes} min."
-                ).format(minutes=f"{settings.emergency_response_minutes:g}")
+                ).format(minutes=f"{settings.emergency_response_minutes:g}"),
             )
         elif switch == "off":
             ended = await emergencies.end(message.from_user.id, message.date)
-            await message.answer(
+            desk.answer(
+                message,
                 _("Emergency ended: new tickets are back to {minutes} min.").format(
                     minutes=f"{settings.first_response_minutes:g}"
                 )
                 if ended
-                else _("There is no emergency declared.")
+                else _("There is no emergency declared."),
             )
         else:
-            await message.answer(_("Write it as: /emergency on [NOTE] or /emergency off"))
+            desk.answer(message, _("Write it as: /emergency on [NOTE] or /emergency off"))
 
     @router.message(Command("report"))
-    async def report(message: Message, command: CommandObject, bot: Bot, session: object) -> None:
-
-        assert isinstance(session, AsyncSession)
+    async def report(
+        message: Message, command: CommandObject, session: AsyncSession, desk: Desk
+    ) -> None:
         parsed = parse_month_argument(command.args)
         if isinstance(parsed, ParseError):
-            await message.answer(
+            desk.answer(
+                message,
                 _("«{value}» is not a month. Write it as: /report [YYYY-MM]").format(
                     value=parsed.value
-                )
+                ),
             )
             return
         now = datetime.now(UTC)
         month = parsed or previous_month(now, settings.zone)
         try:
-            await send_report(bot, message.chat.id, session, settings, month, now)
+            await queue_report(desk.outbox, message.chat.id, session, settings, month, now)
         except ValueError as error:
-            await message.answer(
-                _("No report for {month}: {reason}").format(month=month, reason=str(error))
+            desk.answer(
+                message, _("No report for {month}: {reason}").format(month=month, reason=str(error))
             )
 
     return router

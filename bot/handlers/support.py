@@ -68,47 +68,53 @@ def make_router(settings: BotSettings) -> Router:
     router = Router(name="support")
     router.message.filter(F.chat.id == settings.support_chat_id)
 
-    async def require_ticket(message: Message, tickets: TicketService) -> Ticket | None:
+    async def require_ticket(message: Message, tickets: TicketService, desk: Desk) -> Ticket | None:
         ticket = await ticket_of(message, tickets)
         if ticket is None:
-            await message.reply(
-                _("Use this command inside a ticket's topic (or as a reply to a ticket message).")
+            desk.answer(
+                message,
+                _("Use this command inside a ticket's topic (or as a reply to a ticket message)."),
             )
         return ticket
 
     @router.message(Command("help"))
-    async def show_help(message: Message) -> None:
-        await message.reply(engineer_help())
+    async def show_help(message: Message, desk: Desk) -> None:
+        desk.answer(message, engineer_help())
 
     @router.message(Command("note"))
     async def note(
-        message: Message, command: CommandObject, event_update: Update, tickets: TicketService
+        message: Message,
+        command: CommandObject,
+        event_update: Update,
+        tickets: TicketService,
+        desk: Desk,
     ) -> None:
-        ticket = await require_ticket(message, tickets)
+        ticket = await require_ticket(message, tickets, desk)
         if ticket is None:
             return
         if not command.args:
-            await message.reply(_("Write the note after the command: /note TEXT"))
+            desk.answer(message, _("Write the note after the command: /note TEXT"))
             return
         await tickets.record_engineer_message(
             ticket.id, incoming_message(message, event_update.update_id), internal=True
         )
 
     @router.message(Command("take"))
-    async def take(message: Message, tickets: TicketService) -> None:
-        ticket = await require_ticket(message, tickets)
+    async def take(message: Message, tickets: TicketService, desk: Desk) -> None:
+        ticket = await require_ticket(message, tickets, desk)
         if ticket is None or message.from_user is None:
             return
         await tickets.take(ticket.id, telegram_user(message.from_user), message.date)
-        await message.reply(
+        desk.answer(
+            message,
             _("👤 #{number} taken by {name}.").format(
                 number=ticket.id, name=message.from_user.full_name
-            )
+            ),
         )
 
     @router.message(Command("resolve"))
     async def resolve(message: Message, tickets: TicketService, desk: Desk, i18n: I18n) -> None:
-        ticket = await require_ticket(message, tickets)
+        ticket = await require_ticket(message, tickets, desk)
         if ticket is None or message.from_user is None:
             return
         try:
@@ -116,9 +122,9 @@ def make_router(settings: BotSettings) -> Router:
                 ticket.id, telegram_user(message.from_user), message.date
             )
         except CrmError:
-            await message.reply(_("#{number} is not open.").format(number=ticket.id))
+            desk.answer(message, _("#{number} is not open.").format(number=ticket.id))
             return
-        await message.reply(_("✅ #{number} resolved.").format(number=ticket.id))
+        desk.answer(message, _("✅ #{number} resolved.").format(number=ticket.id))
         with i18n.use_locale(client_locale(ticket, i18n)):
             await desk.tell_client(
                 ticket,
@@ -130,15 +136,15 @@ def make_router(settings: BotSettings) -> Router:
 
     @router.message(Command("reopen"))
     async def reopen(message: Message, tickets: TicketService, desk: Desk, i18n: I18n) -> None:
-        ticket = await require_ticket(message, tickets)
+        ticket = await require_ticket(message, tickets, desk)
         if ticket is None or message.from_user is None:
             return
         try:
             ticket = await tickets.reopen(ticket.id, telegram_user(message.from_user), message.date)
         except CrmError:
-            await message.reply(_("#{number} is already open.").format(number=ticket.id))
+            desk.answer(message, _("#{number} is already open.").format(number=ticket.id))
             return
-        await message.reply(_("🔄 #{number} reopened.").format(number=ticket.id))
+        desk.answer(message, _("🔄 #{number} reopened.").format(number=ticket.id))
         with i18n.use_locale(client_locale(ticket, i18n)):
             await desk.tell_client(
                 ticket, _("Ticket #{number} is open again.").format(number=ticket.id)
@@ -152,7 +158,7 @@ def make_router(settings: BotSettings) -> Router:
             return
         parsed = parse_offline_request(command.args)
         if isinstance(parsed, ParseError):
-            await message.reply(explain(parsed) + "\n" + offline_usage(command.command))
+            desk.answer(message, explain(parsed) + "\n" + offline_usage(command.command))
             return
         stated_at = (
             stated_moment(parsed.stated_time, message.date, desk.zone)
@@ -169,29 +175,32 @@ def make_router(settings: BotSettings) -> Router:
                 logged_at=message.date,
             )
         except CrmError:
-            await message.reply(
+            desk.answer(
+                message,
                 _("There is no customer with id {customer_id}.").format(
                     customer_id=parsed.customer_id
                 )
                 + "\n"
-                + offline_usage(command.command)
+                + offline_usage(command.command),
             )
             return
-        ticket = await desk.ensure_topic(ticket)
-        await desk.post_to_topic(ticket, f"{parsed.text}")
-        await message.reply(
+        ticket = desk.ensure_topic(ticket)
+        desk.post_to_topic(ticket, f"{parsed.text}")
+        desk.answer(
+            message,
             _("#{number} opened for {customer}, received at {time}.").format(
                 number=ticket.id,
                 customer=ticket.customer.name if ticket.customer else "?",
                 time=desk.local(stated_at),
-            )
+            ),
         )
 
     @router.message(F.text.startswith("/"))
-    async def unknown_command(message: Message) -> None:
+    async def unknown_command(message: Message, desk: Desk) -> None:
         command = (message.text or "").split()[0]
-        await message.reply(
-            _("Unknown command {command}.").format(command=command) + "\n" + engineer_help()
+        desk.answer(
+            message,
+            _("Unknown command {command}.").format(command=command) + "\n" + engineer_help(),
         )
 
     @router.message(F.content_type.in_(CONVERSATION_CONTENT))
@@ -207,7 +216,7 @@ def make_router(settings: BotSettings) -> Router:
         )
         if recorded is None or recorded.delivery.value != "pending":
             return
-        await desk.deliver_to_client(ticket, recorded)
+        desk.deliver_to_client(ticket, recorded)
 
     return router
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import sqlite3
 
-from aiogram import Dispatcher
 from aiogram.methods import CopyMessage, CreateForumTopic, SendMessage
 
-from tests.conftest import SUPPORT_CHAT_ID, Updates
+from tests.conftest import SUPPORT_CHAT_ID, Desk, Updates
 from tests.mocked_bot import MockedBot
 
 CLIENT = 700001
@@ -20,7 +19,7 @@ def rows(database_url: str, query: str) -> list[tuple]:
 
 
 async def test_first_message_opens_ticket_topic_and_copy(
-    dispatcher: Dispatcher, bot: MockedBot, updates: Updates, database_url: str
+    dispatcher: Desk, bot: MockedBot, updates: Updates, database_url: str
 ) -> None:
     await dispatcher.feed_update(bot, updates.private(CLIENT, "Our server does not answer"))
 
@@ -45,7 +44,7 @@ async def test_first_message_opens_ticket_topic_and_copy(
 
 
 async def test_same_update_twice_makes_one_ticket_and_one_copy(
-    dispatcher: Dispatcher, bot: MockedBot, updates: Updates, database_url: str
+    dispatcher: Desk, bot: MockedBot, updates: Updates, database_url: str
 ) -> None:
     update = updates.private(CLIENT, "hello")
     await dispatcher.feed_update(bot, update)

@@ -7,10 +7,9 @@ from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
 import pytest
-from aiogram import Dispatcher
 
 from bot.commands import OfflineRequest, ParseError, parse_offline_request, stated_moment
-from tests.conftest import SUPPORT_CHAT_ID, Updates
+from tests.conftest import SUPPORT_CHAT_ID, Desk, Updates
 from tests.mocked_bot import MockedBot
 
 CLIENT = 700001
@@ -62,7 +61,7 @@ def test_a_stated_time_later_than_now_means_yesterday() -> None:
     ],
 )
 async def test_malformed_offline_request_is_explained_and_records_nothing(
-    dispatcher: Dispatcher,
+    dispatcher: Desk,
     bot: MockedBot,
     updates: Updates,
     database_url: str,
@@ -78,7 +77,7 @@ async def test_malformed_offline_request_is_explained_and_records_nothing(
 
 
 async def test_unknown_command_in_private_chat_lists_the_real_ones(
-    dispatcher: Dispatcher, bot: MockedBot, updates: Updates, database_url: str
+    dispatcher: Desk, bot: MockedBot, updates: Updates, database_url: str
 ) -> None:
     await dispatcher.feed_update(bot, updates.private(CLIENT, "/frobnicate now"))
 
@@ -90,7 +89,7 @@ async def test_unknown_command_in_private_chat_lists_the_real_ones(
 
 @pytest.mark.parametrize("command", ["/take", "/resolve", "/note hi", "/phone 1 x"])
 async def test_engineer_commands_from_a_client_are_refused(
-    dispatcher: Dispatcher, bot: MockedBot, updates: Updates, database_url: str, command: str
+    dispatcher: Desk, bot: MockedBot, updates: Updates, database_url: str, command: str
 ) -> None:
     await dispatcher.feed_update(bot, updates.private(CLIENT, command))
 
@@ -99,7 +98,7 @@ async def test_engineer_commands_from_a_client_are_refused(
 
 
 async def test_ticket_commands_outside_a_topic_say_where_to_use_them(
-    dispatcher: Dispatcher, bot: MockedBot, updates: Updates
+    dispatcher: Desk, bot: MockedBot, updates: Updates
 ) -> None:
     await dispatcher.feed_update(bot, updates.group("/resolve"))
 
@@ -107,7 +106,7 @@ async def test_ticket_commands_outside_a_topic_say_where_to_use_them(
 
 
 async def test_clients_cannot_rate_or_categorise_someone_elses_ticket(
-    dispatcher: Dispatcher, bot: MockedBot, updates: Updates, database_url: str
+    dispatcher: Desk, bot: MockedBot, updates: Updates, database_url: str
 ) -> None:
     await dispatcher.feed_update(bot, updates.private(CLIENT, "help"))
     await dispatcher.feed_update(bot, updates.callback(700002, "cat:1:billing"))
@@ -119,7 +118,7 @@ async def test_clients_cannot_rate_or_categorise_someone_elses_ticket(
 
 
 async def test_other_groups_are_ignored(
-    dispatcher: Dispatcher, bot: MockedBot, updates: Updates, database_url: str
+    dispatcher: Desk, bot: MockedBot, updates: Updates, database_url: str
 ) -> None:
     update = updates.group("/phone 1 hello")
     assert update.message is not None

@@ -5,10 +5,9 @@ from __future__ import annotations
 import sqlite3
 from datetime import timedelta
 
-from aiogram import Dispatcher
 from aiogram.methods import CopyMessage, SendMessage
 
-from tests.conftest import SUPPORT_CHAT_ID, Updates
+from tests.conftest import SUPPORT_CHAT_ID, Desk, Updates
 from tests.mocked_bot import MockedBot
 
 CLIENT = 700001
@@ -29,12 +28,12 @@ def texts_to(bot: MockedBot, chat_id: int) -> list[str]:
     ]
 
 
-async def open_ticket(dispatcher: Dispatcher, bot: MockedBot, updates: Updates) -> None:
+async def open_ticket(dispatcher: Desk, bot: MockedBot, updates: Updates) -> None:
     await dispatcher.feed_update(bot, updates.private(CLIENT, "Server is down"))
 
 
 async def test_engineer_reply_is_copied_to_client_and_is_the_first_response(
-    dispatcher: Dispatcher, bot: MockedBot, updates: Updates, database_url: str
+    dispatcher: Desk, bot: MockedBot, updates: Updates, database_url: str
 ) -> None:
     await open_ticket(dispatcher, bot, updates)
     replied_at = updates.now + timedelta(minutes=4)
@@ -55,7 +54,7 @@ async def test_engineer_reply_is_copied_to_client_and_is_the_first_response(
 
 
 async def test_notes_never_reach_the_client_and_do_not_count_as_a_response(
-    dispatcher: Dispatcher, bot: MockedBot, updates: Updates, database_url: str
+    dispatcher: Desk, bot: MockedBot, updates: Updates, database_url: str
 ) -> None:
     await open_ticket(dispatcher, bot, updates)
     await dispatcher.feed_update(bot, updates.group("/note checking the switch", thread_id=TOPIC))
@@ -70,7 +69,7 @@ async def test_notes_never_reach_the_client_and_do_not_count_as_a_response(
 
 
 async def test_resolve_tells_client_and_offers_rating_then_rating_closes(
-    dispatcher: Dispatcher, bot: MockedBot, updates: Updates, database_url: str
+    dispatcher: Desk, bot: MockedBot, updates: Updates, database_url: str
 ) -> None:
     await open_ticket(dispatcher, bot, updates)
     await dispatcher.feed_update(bot, updates.group("/take", thread_id=TOPIC))
@@ -88,7 +87,7 @@ async def test_resolve_tells_client_and_offers_rating_then_rating_closes(
 
 
 async def test_client_message_on_resolved_ticket_reopens_it(
-    dispatcher: Dispatcher, bot: MockedBot, updates: Updates, database_url: str
+    dispatcher: Desk, bot: MockedBot, updates: Updates, database_url: str
 ) -> None:
     await open_ticket(dispatcher, bot, updates)
     await dispatcher.feed_update(bot, updates.group("/resolve", thread_id=TOPIC))
@@ -99,7 +98,7 @@ async def test_client_message_on_resolved_ticket_reopens_it(
 
 
 async def test_a_reply_that_cannot_be_delivered_is_recorded_and_shown_to_engineers(
-    dispatcher: Dispatcher, bot: MockedBot, updates: Updates, database_url: str
+    dispatcher: Desk, bot: MockedBot, updates: Updates, database_url: str
 ) -> None:
     await open_ticket(dispatcher, bot, updates)
     bot.session.fail("copyMessage", 403, "Forbidden: bot was blocked by the user")

@@ -7,14 +7,13 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from aiogram import Dispatcher
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm.models import ServiceType
 from crm.reporting import monthly_report
 from crm.services import CustomerService
 from sla import SlaConfig, report_to_dict
-from tests.conftest import MANAGER_ID, SUPPORT_CHAT_ID, Updates
+from tests.conftest import MANAGER_ID, SUPPORT_CHAT_ID, Desk, Updates
 from tests.mocked_bot import MockedBot
 
 CLIENT = 700001
@@ -34,7 +33,7 @@ def replies(bot: MockedBot, chat_id: int) -> list[str]:
 
 async def linked_client(
     sessionmaker: async_sessionmaker[AsyncSession],
-    dispatcher: Dispatcher,
+    dispatcher: Desk,
     bot: MockedBot,
     updates: Updates,
     service_type: ServiceType = ServiceType.DEDICATED,
@@ -50,11 +49,12 @@ async def linked_client(
             active_from=datetime(2026, 1, 1, tzinfo=UTC),
         )
         token = (await crm.create_invitation(customer.id)).token
+        await session.commit()
     await dispatcher.feed_update(bot, updates.private(CLIENT, f"/start {token}", date=OCT_2))
 
 
 async def test_down_opens_an_incident_at_the_clients_message_time(
-    dispatcher: Dispatcher,
+    dispatcher: Desk,
     bot: MockedBot,
     updates: Updates,
     database_url: str,
@@ -71,7 +71,7 @@ async def test_down_opens_an_incident_at_the_clients_message_time(
 
 
 async def test_confirm_restore_and_report_count_the_downtime(
-    dispatcher: Dispatcher,
+    dispatcher: Desk,
     bot: MockedBot,
     updates: Updates,
     database_url: str,
@@ -107,7 +107,7 @@ async def test_confirm_restore_and_report_count_the_downtime(
 
 
 async def test_restoration_before_the_start_or_in_the_future_is_refused(
-    dispatcher: Dispatcher,
+    dispatcher: Desk,
     bot: MockedBot,
     updates: Updates,
     database_url: str,
@@ -130,7 +130,7 @@ async def test_restoration_before_the_start_or_in_the_future_is_refused(
 
 
 async def test_confirm_needs_a_known_layer(
-    dispatcher: Dispatcher,
+    dispatcher: Desk,
     bot: MockedBot,
     updates: Updates,
     database_url: str,
@@ -145,7 +145,7 @@ async def test_confirm_needs_a_known_layer(
 
 
 async def test_engineer_commands_on_a_ticket_without_outage_explain_how_to_open_one(
-    dispatcher: Dispatcher, bot: MockedBot, updates: Updates
+    dispatcher: Desk, bot: MockedBot, updates: Updates
 ) -> None:
     await dispatcher.feed_update(bot, updates.private(CLIENT, "question"))
     await dispatcher.feed_update(bot, updates.group("/confirm network", thread_id=TOPIC))
@@ -154,7 +154,7 @@ async def test_engineer_commands_on_a_ticket_without_outage_explain_how_to_open_
 
 
 async def test_phone_outage_starts_at_the_stated_call_time(
-    dispatcher: Dispatcher,
+    dispatcher: Desk,
     bot: MockedBot,
     updates: Updates,
     database_url: str,
@@ -177,7 +177,7 @@ async def test_phone_outage_starts_at_the_stated_call_time(
 
 
 async def test_maintenance_is_announced_to_the_customers_clients(
-    dispatcher: Dispatcher,
+    dispatcher: Desk,
     bot: MockedBot,
     updates: Updates,
     database_url: str,
@@ -191,7 +191,7 @@ async def test_maintenance_is_announced_to_the_customers_clients(
         ),
     )
 
-    assert "registered; 1 clients notified" in replies(bot, MANAGER_ID)[-1]
+    assert "registered; 1 clients will be notified" in replies(bot, MANAGER_ID)[-1]
     assert "2026-12-01 02:00" in replies(bot, CLIENT)[-1]
     assert rows(database_url, "select service_id, starts_at, ends_at from maintenance_windows") == [
         (1, "2026-11-30 21:00:00.000000", "2026-11-30 23:00:00.000000")
@@ -199,7 +199,7 @@ async def test_maintenance_is_announced_to_the_customers_clients(
 
 
 async def test_maintenance_with_bad_times_is_explained_and_not_saved(
-    dispatcher: Dispatcher, bot: MockedBot, updates: Updates, database_url: str
+    dispatcher: Desk, bot: MockedBot, updates: Updates, database_url: str
 ) -> None:
     await dispatcher.feed_update(
         bot, updates.private(MANAGER_ID, "/maintenance all 2026-12-01 04:00 2026-12-01 02:00 x")
@@ -211,7 +211,7 @@ async def test_maintenance_with_bad_times_is_explained_and_not_saved(
 
 
 async def test_manager_commands_are_refused_to_others(
-    dispatcher: Dispatcher, bot: MockedBot, updates: Updates, database_url: str
+    dispatcher: Desk, bot: MockedBot, updates: Updates, database_url: str
 ) -> None:
     for command in ("/report", "/emergency on", "/maintenance list"):
         await dispatcher.feed_update(bot, updates.private(CLIENT, command))
@@ -220,7 +220,7 @@ async def test_manager_commands_are_refused_to_others(
 
 
 async def test_emergency_gives_new_tickets_the_emergency_target(
-    dispatcher: Dispatcher, bot: MockedBot, updates: Updates, database_url: str
+    dispatcher: Desk, bot: MockedBot, updates: Updates, database_url: str
 ) -> None:
     await dispatcher.feed_update(bot, updates.private(MANAGER_ID, "/emergency on DC power"))
     await dispatcher.feed_update(bot, updates.private(CLIENT, "nothing works"))
@@ -234,7 +234,7 @@ async def test_emergency_gives_new_tickets_the_emergency_target(
 
 
 async def test_report_for_managers_sends_summary_spreadsheet_and_chart(
-    dispatcher: Dispatcher, bot: MockedBot, updates: Updates
+    dispatcher: Desk, bot: MockedBot, updates: Updates
 ) -> None:
     await dispatcher.feed_update(bot, updates.private(MANAGER_ID, "/report 2026-10"))
 
@@ -247,7 +247,7 @@ async def test_report_for_managers_sends_summary_spreadsheet_and_chart(
 
 
 async def test_report_with_a_bad_or_future_month_sends_nothing_else(
-    dispatcher: Dispatcher, bot: MockedBot, updates: Updates
+    dispatcher: Desk, bot: MockedBot, updates: Updates
 ) -> None:
     await dispatcher.feed_update(bot, updates.private(MANAGER_ID, "/report 2026-13"))
     assert "not a month" in replies(bot, MANAGER_ID)[-1]
@@ -257,7 +257,7 @@ async def test_report_with_a_bad_or_future_month_sends_nothing_else(
 
 
 async def test_claim_records_the_month_for_the_customers_services(
-    dispatcher: Dispatcher,
+    dispatcher: Desk,
     bot: MockedBot,
     updates: Updates,
     database_url: str,

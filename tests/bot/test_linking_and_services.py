@@ -5,13 +5,12 @@ from __future__ import annotations
 import sqlite3
 from decimal import Decimal
 
-from aiogram import Dispatcher
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.telegram import RetryMiddleware
 from crm.models import ServiceType
 from crm.services import CustomerService
-from tests.conftest import SUPPORT_CHAT_ID, Updates
+from tests.conftest import SUPPORT_CHAT_ID, Desk, Updates
 from tests.mocked_bot import MockedBot
 
 CLIENT = 700001
@@ -35,11 +34,13 @@ async def customer_with_services(sessionmaker: async_sessionmaker[AsyncSession],
             await crm.add_service(
                 customer.id, ServiceType.DEDICATED, Decimal("150000"), name=f"rack-{number + 1}"
             )
-        return (await crm.create_invitation(customer.id)).token
+        token = (await crm.create_invitation(customer.id)).token
+        await session.commit()
+        return token
 
 
 async def test_start_with_token_links_the_account_and_greets_by_customer(
-    dispatcher: Dispatcher,
+    dispatcher: Desk,
     bot: MockedBot,
     updates: Updates,
     sessionmaker: async_sessionmaker[AsyncSession],
@@ -53,7 +54,7 @@ async def test_start_with_token_links_the_account_and_greets_by_customer(
 
 
 async def test_start_with_a_wrong_token_explains_and_links_nothing(
-    dispatcher: Dispatcher, bot: MockedBot, updates: Updates, database_url: str
+    dispatcher: Desk, bot: MockedBot, updates: Updates, database_url: str
 ) -> None:
     await dispatcher.feed_update(bot, updates.private(CLIENT, "/start not-a-token"))
 
@@ -62,7 +63,7 @@ async def test_start_with_a_wrong_token_explains_and_links_nothing(
 
 
 async def test_unlinked_writer_gets_a_ticket_marked_unknown_customer(
-    dispatcher: Dispatcher, bot: MockedBot, updates: Updates, database_url: str
+    dispatcher: Desk, bot: MockedBot, updates: Updates, database_url: str
 ) -> None:
     await dispatcher.feed_update(bot, updates.private(CLIENT, "who am I?"))
 
@@ -73,7 +74,7 @@ async def test_unlinked_writer_gets_a_ticket_marked_unknown_customer(
 
 
 async def test_down_with_several_services_asks_which_one(
-    dispatcher: Dispatcher,
+    dispatcher: Desk,
     bot: MockedBot,
     updates: Updates,
     sessionmaker: async_sessionmaker[AsyncSession],
@@ -94,7 +95,7 @@ async def test_down_with_several_services_asks_which_one(
 
 
 async def test_down_with_one_service_picks_it(
-    dispatcher: Dispatcher,
+    dispatcher: Desk,
     bot: MockedBot,
     updates: Updates,
     sessionmaker: async_sessionmaker[AsyncSession],
@@ -110,7 +111,7 @@ async def test_down_with_one_service_picks_it(
 
 
 async def test_client_sees_only_own_tickets(
-    dispatcher: Dispatcher, bot: MockedBot, updates: Updates
+    dispatcher: Desk, bot: MockedBot, updates: Updates
 ) -> None:
     await dispatcher.feed_update(bot, updates.private(CLIENT, "mine"))
     await dispatcher.feed_update(bot, updates.private(700002, "theirs"))
@@ -121,7 +122,7 @@ async def test_client_sees_only_own_tickets(
 
 
 async def test_new_starts_a_second_ticket_while_one_is_open(
-    dispatcher: Dispatcher, bot: MockedBot, updates: Updates, database_url: str
+    dispatcher: Desk, bot: MockedBot, updates: Updates, database_url: str
 ) -> None:
     await dispatcher.feed_update(bot, updates.private(CLIENT, "first problem"))
     await dispatcher.feed_update(bot, updates.private(CLIENT, "/new"))
@@ -134,7 +135,7 @@ async def test_new_starts_a_second_ticket_while_one_is_open(
 
 
 async def test_a_client_message_that_cannot_be_copied_is_kept_and_described(
-    dispatcher: Dispatcher, bot: MockedBot, updates: Updates, database_url: str
+    dispatcher: Desk, bot: MockedBot, updates: Updates, database_url: str
 ) -> None:
     bot.session.fail("copyMessage", 400, "Bad Request: message can't be copied")
     video = {
@@ -158,7 +159,7 @@ async def test_a_client_message_that_cannot_be_copied_is_kept_and_described(
 
 
 async def test_group_without_topics_falls_back_to_replies(
-    dispatcher: Dispatcher, bot: MockedBot, updates: Updates, database_url: str
+    dispatcher: Desk, bot: MockedBot, updates: Updates, database_url: str
 ) -> None:
     bot.session.forum = False
     await dispatcher.feed_update(bot, updates.private(CLIENT, "no topics here"))
@@ -173,7 +174,7 @@ async def test_group_without_topics_falls_back_to_replies(
 
 
 async def test_rate_limited_send_is_retried_after_telegrams_delay(
-    dispatcher: Dispatcher, bot: MockedBot, updates: Updates, database_url: str
+    dispatcher: Desk, bot: MockedBot, updates: Updates, database_url: str
 ) -> None:
     bot.session.middleware(RetryMiddleware(attempts=3, backoff_seconds=0))
     bot.session.fail("copyMessage", 429, "Too Many Requests: retry after 1", retry_after=1)

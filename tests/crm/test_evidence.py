@@ -27,6 +27,7 @@ async def open_ticket(session: AsyncSession, date: datetime) -> int:
             text="down",
         )
     )
+    await session.commit()
     return outcome.ticket.id
 
 

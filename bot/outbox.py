@@ -1,0 +1,382 @@
+"""The outbox worker: delivers queued messages within Telegram's limits, in order.
+
+Guarantees, as the README states them:
+- a message is queued in the transaction that decided to send it, so none is lost;
+- rows of one chat (one forum topic, for the support group) go out in the order queued;
+- 429 waits Telegram's `retry_after`; 5xx and network errors back off and retry forever;
+  only permanent errors (400, 403, 404) give up, and the reason is recorded;
+- a row is marked sent after Telegram accepted it, so a crash in between sends it at most
+  once more, never zero times.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+from aiogram import Bot
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramNotFound,
+    TelegramRetryAfter,
+    TelegramServerError,
+    TelegramUnauthorizedError,
+)
+from aiogram.types import BufferedInputFile, InlineKeyboardMarkup
+from aiogram.utils.i18n import I18n
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from crm.models import OutboxMessage, OutboxStatus, Ticket
+from crm.outbox import Outbox
+from crm.services import TicketService
+
+log = structlog.get_logger()
+
+TEXT_LIMIT = 4096
+PERMANENT_ERRORS = (
+    TelegramBadRequest, TelegramForbiddenError, TelegramNotFound, TelegramUnauthorizedError,
+)  # fmt: skip
+TRANSIENT_ERRORS = (TelegramServerError, TelegramNetworkError)
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """Telegram's published limits (configurable, since they change and tests need speed)."""
+
+    overall_per_second: float = 30
+    private_per_second: float = 1
+    group_per_minute: float = 20
+
+
+class RateLimiter:
+    """Sliding windows: overall per second, per private chat per second, per group per minute."""
+
+    def __init__(self, limits: RateLimits, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limits = limits
+        self.clock = clock
+        self._overall: deque[float] = deque()
+        self._chats: dict[int, deque[float]] = defaultdict(deque)
+
+    def _window(self, chat_id: int) -> tuple[float, float]:
+        if chat_id < 0:
+            return 60.0, self.limits.group_per_minute
+        return 1.0, self.limits.private_per_second
+
+    def wait_time(self, chat_id: int) -> float:
+        """Seconds until one more message to this chat fits every budget (0: now)."""
+        now = self.clock()
+        waits = [0.0]
+        for stamps, span, allowed in (
+            (self._overall, 1.0, self.limits.overall_per_second),
+            (self._chats[chat_id], *self._window(chat_id)),
+        ):
+            while stamps and now - stamps[0] >= span:
+                stamps.popleft()
+            if len(stamps) >= allowed:
+                waits.append(stamps[len(stamps) - int(allowed)] + span - now)
+        return max(waits)
+
+    def record(self, chat_id: int) -> None:
+        now = self.clock()
+        self._overall.append(now)
+        self._chats[chat_id].append(now)
+
+
+def _destination(row: OutboxMessage) -> tuple[int, int | None, bool]:
+    return row.chat_id, row.ticket_id if row.to_topic else None, row.to_topic
+
+
+def _mergeable_text(row: OutboxMessage) -> str | None:
+    if row.method == "sendMessage" and "reply_markup" not in row.payload:
+        return str(row.payload.get("text", ""))
+    if row.method == "copyMessage" and row.payload.get("plain_text"):
+        return str(row.payload["plain_text"])
+    return None
+
+
+class OutboxWorker:
+    def __init__(
+        self,
+        bot: Bot,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        i18n: I18n,
+        engineer_locale: str,
+        limits: RateLimits | None = None,
+        *,
+        backoff_seconds: float = 0.5,
+        max_backoff_seconds: float = 60,
+    ) -> None:
+        self.bot = bot
+        self.sessionmaker = sessionmaker
+        self.i18n = i18n
+        self.engineer_locale = engineer_locale
+        self.limiter = RateLimiter(limits or RateLimits())
+        self.backoff_seconds = backoff_seconds
+        self.max_backoff_seconds = max_backoff_seconds
+        self._wake = asyncio.Event()
+        self._stopping = False
+
+    def kick(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        while not self._stopping:
+            wait = await self.deliver_once()
+            self._wake.clear()
+            if wait is None:
+                wait = 5.0
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=max(wait, 0.01))
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    async def drain(self, timeout: float = 30) -> None:
+        """Delivers until nothing is pending (used on shutdown and by tests)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            wait = await self.deliver_once()
+            if wait is None:
+                return
+            await asyncio.sleep(min(max(wait, 0.01), max(deadline - time.monotonic(), 0)))
+        raise TimeoutError("outbox not drained")
+
+    async def deliver_once(self) -> float | None:
+        """Sends every chat's next row that its budget allows; returns seconds until more
+        can go, or None when nothing is pending."""
+        async with self.sessionmaker() as session:
+            rows = list(await Outbox(session).pending())
+        if not rows:
+            return None
+        now = datetime.now(UTC)
+        heads: dict[tuple[int, int | None, bool], OutboxMessage] = {}
+        queued: dict[tuple[int, int | None, bool], list[OutboxMessage]] = defaultdict(list)
+        blocked_chats: set[int] = set()
+        for row in rows:
+            destination = _destination(row)
+            queued[destination].append(row)
+            # Topic creation and topic rows share one group: keep its order strict per topic,
+            # and never pass a row that is still waiting for its retry time.
+            if destination not in heads:
+                heads[destination] = row
+        next_wait = 5.0
+        to_send: list[OutboxMessage] = []
+        for destination, head in sorted(heads.items(), key=lambda item: item[1].id):
+            if head.not_before is not None and head.not_before > now:
+                next_wait = min(next_wait, (head.not_before - now).total_seconds())
+                blocked_chats.add(head.chat_id)
+                continue
+            if head.chat_id in blocked_chats:
+                continue
+            if (
+                head.method != "createForumTopic"
+                and head.to_topic
+                and await self._topic_pending(head, rows)
+            ):
+                continue
+            wait = self.limiter.wait_time(head.chat_id)
+            if wait > 0:
+                next_wait = min(next_wait, max(wait, 0.05))
+                if head.chat_id < 0:
+                    await self._merge(queued[destination])
+                continue
+            self.limiter.record(head.chat_id)
+            to_send.append(head)
+        if to_send:
+            await asyncio.gather(*(self._deliver(row.id) for row in to_send))
+            return 0.0
+        return next_wait
+
+    async def _topic_pending(self, head: OutboxMessage, rows: Sequence[OutboxMessage]) -> bool:
+        """A topic row waits while its ticket's createForumTopic is still queued."""
+        return any(
+            r.method == "createForumTopic" and r.ticket_id == head.ticket_id and r.id < head.id
+            for r in rows
+        )
+
+    async def _merge(self, waiting: list[OutboxMessage]) -> None:
+        """Several plain texts for one topic, behind an exhausted group budget: one message."""
+        texts = [_mergeable_text(row) for row in waiting]
+        run: list[OutboxMessage] = []
+        for row, text in zip(waiting, texts, strict=True):
+            if text is None or row.not_before is not None:
+                break
+            run.append(row)
+        if len(run) < 2:
+            return
+        combined: list[OutboxMessage] = []
+        length = 0
+        for row in run:
+            text = _mergeable_text(row) or ""
+            if length + len(text) + 2 > TEXT_LIMIT:
+                break
+            combined.append(row)
+            length += len(text) + 2
+        if len(combined) < 2:
+            return
+        async with self.sessionmaker() as session:
+            head = await session.get(OutboxMessage, combined[0].id)
+            assert head is not None
+            parts = [_mergeable_text(row) or "" for row in combined]
+            head.payload = {
+                **{k: v for k, v in head.payload.items() if k == "message_thread_id"},
+                "text": "\n\n".join(parts),
+                "merged_rows": [row.id for row in combined[1:]],
+            }
+            head.method = "sendMessage"
+            for row in combined[1:]:
+                merged = await session.get(OutboxMessage, row.id)
+                assert merged is not None
+                merged.status = OutboxStatus.MERGED
+                merged.merged_into = head.id
+            await session.commit()
+        log.info("outbox_merged", into=combined[0].id, rows=len(combined))
+
+    async def _deliver(self, row_id: int) -> None:
+        async with self.sessionmaker() as session:
+            row = await session.get(OutboxMessage, row_id)
+            if row is None or row.status is not OutboxStatus.PENDING:
+                return
+            ticket = await session.get(Ticket, row.ticket_id) if row.ticket_id else None
+            tickets = TicketService(session)
+            try:
+                result = await self._call(row, ticket)
+            except TelegramRetryAfter as error:
+                row.attempts += 1
+                row.not_before = datetime.now(UTC) + timedelta(seconds=error.retry_after)
+                row.error = error.message
+                await session.commit()
+                log.warning("outbox_rate_limited", row=row.id, retry_after=error.retry_after)
+                return
+            except TRANSIENT_ERRORS as error:
+                row.attempts += 1
+                delay = min(
+                    self.backoff_seconds * 2 ** (row.attempts - 1), self.max_backoff_seconds
+                )
+                row.not_before = datetime.now(UTC) + timedelta(seconds=delay)
+                row.error = str(error)
+                await session.commit()
+                log.warning("outbox_retry", row=row.id, attempt=row.attempts, error=str(error))
+                return
+            except PERMANENT_ERRORS as error:
+                row.attempts += 1
+                row.status = OutboxStatus.FAILED
+                row.error = error.message
+                await self._after_failure(session, row, ticket, tickets, error)
+                await session.commit()
+                log.error("outbox_failed", row=row.id, purpose=row.purpose, error=error.message)
+                return
+            row.attempts += 1
+            row.status = OutboxStatus.SENT
+            row.sent_at = datetime.now(UTC)
+            row.error = None
+            row.telegram_message_id = getattr(result, "message_id", None)
+            await self._after_success(session, row, ticket, tickets, result)
+            await session.commit()
+
+    async def _call(self, row: OutboxMessage, ticket: Ticket | None) -> Any:
+        payload = dict(row.payload)
+        payload.pop("plain_text", None)
+        payload.pop("merged_rows", None)
+        if row.to_topic and ticket is not None and row.method != "createForumTopic":
+            if ticket.topic_thread_id is not None:
+                payload["message_thread_id"] = ticket.topic_thread_id
+            elif ticket.header_message_id is not None and row.purpose != "header":
+                # A group without topics: answers thread off the ticket's header message.
+                payload["reply_to_message_id"] = ticket.header_message_id
+        if "reply_markup" in payload:
+            payload["reply_markup"] = InlineKeyboardMarkup.model_validate(payload["reply_markup"])
+        chat_id = row.chat_id
+        if row.method == "sendMessage":
+            return await self.bot.send_message(chat_id, **payload)
+        if row.method == "copyMessage":
+            return await self.bot.copy_message(chat_id, **payload)
+        if row.method == "createForumTopic":
+            return await self.bot.create_forum_topic(chat_id, **payload)
+        if row.method == "editForumTopic":
+            thread = payload.pop("message_thread_id", None)
+            if thread is None:
+                return True  # No topic to rename in a group without topics.
+            return await self.bot.edit_forum_topic(chat_id, thread, **payload)
+        assert row.file_data is not None and row.file_name is not None
+        upload = BufferedInputFile(row.file_data, filename=row.file_name)
+        if row.method == "sendDocument":
+            return await self.bot.send_document(chat_id, upload)
+        if row.method == "sendPhoto":
+            return await self.bot.send_photo(chat_id, upload)
+        raise ValueError(f"outbox row {row.id}: unknown method {row.method}")
+
+    async def _after_success(
+        self,
+        session: AsyncSession,
+        row: OutboxMessage,
+        ticket: Ticket | None,
+        tickets: TicketService,
+        result: Any,
+    ) -> None:
+        if row.purpose == "topic" and ticket is not None:
+            ticket.topic_thread_id = result.message_thread_id
+        elif row.purpose == "header" and ticket is not None:
+            ticket.header_message_id = result.message_id
+        message_ids = [row.message_row_id] if row.message_row_id else []
+        if row.payload.get("merged_rows"):
+            merged = await session.scalars(
+                select(OutboxMessage.message_row_id).where(
+                    OutboxMessage.id.in_(row.payload["merged_rows"])
+                )
+            )
+            message_ids += [m for m in merged if m]
+        for message_row_id in message_ids:
+            await tickets.mark_delivered(message_row_id, row.chat_id, result.message_id)
+
+    async def _after_failure(
+        self,
+        session: AsyncSession,
+        row: OutboxMessage,
+        ticket: Ticket | None,
+        tickets: TicketService,
+        error: TelegramAPIError,
+    ) -> None:
+        if row.purpose == "topic":
+            # A group without topics: the ticket lives in the plain group from now on.
+            log.warning("no_forum_topics", ticket=row.ticket_id, error=error.message)
+            return
+        if row.message_row_id is None:
+            return
+        message = await tickets.mark_failed(row.message_row_id, str(error))
+        if ticket is None or row.purpose not in ("copy_in", "copy_out"):
+            return
+
+        def t(text: str) -> str:
+            return self.i18n.gettext(text, locale=self.engineer_locale)
+
+        if row.purpose == "copy_in":
+            notice = t("⚠️ The client sent a {kind} that could not be copied here ({error}).")
+            notice = notice.format(kind=message.content_type, error=error.message)
+            if message.text:
+                notice += "\n" + t("Text: {text}").format(text=message.text)
+            if message.file_ids:
+                notice += "\n" + t("File id: {file_id}").format(file_id=message.file_ids[0])
+        else:
+            notice = t("⚠️ Not delivered to the client: {error}").format(error=error.message)
+        if ticket.support_chat_id is not None:
+            Outbox(session).send_message(
+                ticket.support_chat_id,
+                notice,
+                purpose="notice",
+                ticket_id=ticket.id,
+                to_topic=True,
+            )
+            self.kick()

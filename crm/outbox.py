@@ -1,0 +1,128 @@
+"""The outbox: messages to send, queued in the same transaction as their cause."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crm.models import OutboxMessage, OutboxStatus
+from crm.services import Clock, utc_now
+
+
+class Outbox:
+    def __init__(self, session: AsyncSession, clock: Clock = utc_now) -> None:
+        self.session = session
+        self.clock = clock
+
+    def _add(
+        self,
+        chat_id: int,
+        method: str,
+        purpose: str,
+        payload: dict[str, Any],
+        *,
+        ticket_id: int | None = None,
+        to_topic: bool = False,
+        message_row_id: int | None = None,
+        file_name: str | None = None,
+        file_data: bytes | None = None,
+    ) -> OutboxMessage:
+        row = OutboxMessage(
+            chat_id=chat_id,
+            method=method,
+            purpose=purpose,
+            payload={k: v for k, v in payload.items() if v is not None},
+            ticket_id=ticket_id,
+            to_topic=to_topic,
+            message_row_id=message_row_id,
+            file_name=file_name,
+            file_data=file_data,
+            status=OutboxStatus.PENDING,
+            attempts=0,
+            created_at=self.clock(),
+        )
+        self.session.add(row)
+        return row
+
+    def send_message(
+        self,
+        chat_id: int,
+        text: str,
+        *,
+        purpose: str,
+        reply_markup: dict[str, Any] | None = None,
+        thread_id: int | None = None,
+        reply_to_message_id: int | None = None,
+        ticket_id: int | None = None,
+        to_topic: bool = False,
+        message_row_id: int | None = None,
+    ) -> OutboxMessage:
+        return self._add(
+            chat_id,
+            "sendMessage",
+            purpose,
+            {
+                "text": text,
+                "reply_markup": reply_markup,
+                "message_thread_id": thread_id,
+                "reply_to_message_id": reply_to_message_id,
+            },
+            ticket_id=ticket_id,
+            to_topic=to_topic,
+            message_row_id=message_row_id,
+        )
+
+    def copy_message(
+        self,
+        chat_id: int,
+        from_chat_id: int,
+        message_id: int,
+        *,
+        purpose: str,
+        message_row_id: int,
+        ticket_id: int | None = None,
+        to_topic: bool = False,
+        plain_text: str | None = None,
+    ) -> OutboxMessage:
+        # `plain_text` is set for text-only messages: those copies may be merged when a
+        # group's rate budget runs out.
+        return self._add(
+            chat_id,
+            "copyMessage",
+            purpose,
+            {"from_chat_id": from_chat_id, "message_id": message_id, "plain_text": plain_text},
+            ticket_id=ticket_id,
+            to_topic=to_topic,
+            message_row_id=message_row_id,
+        )
+
+    def create_topic(self, chat_id: int, name: str, ticket_id: int) -> OutboxMessage:
+        return self._add(chat_id, "createForumTopic", "topic", {"name": name}, ticket_id=ticket_id)
+
+    def rename_topic(self, chat_id: int, name: str, ticket_id: int) -> OutboxMessage:
+        return self._add(
+            chat_id,
+            "editForumTopic",
+            "topic_name",
+            {"name": name},
+            ticket_id=ticket_id,
+            to_topic=True,
+        )
+
+    def send_file(
+        self, chat_id: int, method: str, file_name: str, data: bytes, *, purpose: str
+    ) -> OutboxMessage:
+        return self._add(chat_id, method, purpose, {}, file_name=file_name, file_data=data)
+
+    async def pending(self, limit: int = 1000) -> Sequence[OutboxMessage]:
+        return (
+            await self.session.scalars(
+                select(OutboxMessage)
+                .where(OutboxMessage.status == OutboxStatus.PENDING)
+                .order_by(OutboxMessage.id)
+                .limit(limit)
+            )
+        ).all()
