@@ -159,7 +159,7 @@ async def run_bot(settings: BotSettings) -> None:
         await bot.delete_webhook(drop_pending_updates=False)
         await register_commands(bot, settings, i18n)
         delivery = asyncio.create_task(worker.run())
-        scheduler = make_scheduler(settings, sessionmaker, worker.kick)
+        scheduler = make_scheduler(settings, sessionmaker, i18n, worker.kick)
         scheduler.start()
         # Updates are handled one at a time inside the polling loop, so Telegram's offset
         # only moves past an update after it is committed: a crash makes it come again.

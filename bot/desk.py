@@ -53,20 +53,20 @@ class Desk:
             return "—"
         return moment.astimezone(self.zone).strftime("%Y-%m-%d %H:%M")
 
-    def _engineer_text(self, text: str) -> str:
+    def engineer_text(self, text: str) -> str:
         return self.i18n.gettext(text, locale=self.settings.engineer_language)
 
     # -- the topic ------------------------------------------------------------------------
 
     def topic_name(self, ticket: Ticket) -> str:
         customer = (
-            ticket.customer.name if ticket.customer else self._engineer_text("unknown customer")
+            ticket.customer.name if ticket.customer else self.engineer_text("unknown customer")
         )
         label = category_label(self.i18n, ticket.category, self.settings.engineer_language)
         return f"#{ticket.id} · {customer} · {label}"[:TOPIC_NAME_LIMIT]
 
     def header_text(self, ticket: Ticket) -> str:
-        t = self._engineer_text
+        t = self.engineer_text
         lines = [
             t("#{number} · channel: {channel}").format(
                 number=ticket.id, channel=ticket.channel.value

@@ -6,11 +6,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import structlog
+from aiogram.utils.i18n import I18n
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.settings import BotSettings
+from bot.timers import scan_clocks
 from crm.exports import report_chart, report_workbook
 from crm.outbox import Outbox
 from crm.report_cli import previous_month
@@ -69,9 +72,20 @@ async def queue_monthly_reports(
 def make_scheduler(
     settings: BotSettings,
     sessionmaker: async_sessionmaker[AsyncSession],
+    i18n: I18n,
     on_queued: Callable[[], None],
 ) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(timezone=settings.zone)
+    scheduler.add_job(
+        scan_clocks,
+        IntervalTrigger(seconds=settings.timer_scan_seconds),
+        args=(settings, sessionmaker, i18n, on_queued),
+        id="sla_clocks",
+        next_run_time=datetime.now(UTC),  # at start: catch up on what fell due while down
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=None,
+    )
     scheduler.add_job(
         queue_monthly_reports,
         CronTrigger(day=1, hour=settings.monthly_report_hour, minute=0, timezone=settings.zone),

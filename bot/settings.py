@@ -43,6 +43,11 @@ class BotSettings(TelegramSettings):
     manager_ids: Annotated[frozenset[int], NoDecode] = frozenset()
     engineer_language: str = "en"
     monthly_report_hour: int = Field(default=9, ge=0, le=23)
+    # Live clocks: scan period, the share of the target left at the warning (3 of 10 min),
+    # and who is mentioned in breach alerts (comma-separated @usernames).
+    timer_scan_seconds: float = Field(default=15, gt=0)
+    warn_when_left_share: float = Field(default=0.3, gt=0, lt=1)
+    duty_engineers: Annotated[tuple[str, ...], NoDecode] = ()
     reopen_window_hours: float = Field(default=72, ge=0)
     send_attempts: int = Field(default=5, ge=1)
     # Telegram's limits: ~30 messages/s overall, 1/s per private chat, 20/min per group.
@@ -58,6 +63,13 @@ class BotSettings(TelegramSettings):
     def _is_group(cls, value: int) -> int:
         if value >= 0:
             raise ValueError("a supergroup id is negative, like -1001234567890")
+        return value
+
+    @field_validator("duty_engineers", mode="before")
+    @classmethod
+    def _mentions(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
 
     @field_validator("manager_ids", mode="before")

@@ -363,7 +363,8 @@ async def _record(
         incoming_message(message, update.update_id), force_new=force_new
     )
     ticket = outcome.ticket
-    if outcome.duplicate and outcome.message.delivery.value != "pending":
+    if outcome.duplicate:
+        # Its copy was queued with it, in the same transaction.
         return None
     if outcome.opened:
         minutes = f"{desk.settings.first_response_minutes:g}"
@@ -381,6 +382,15 @@ async def _record(
         )
         desk.post_to_topic(ticket, _engineer(desk, "🔄 Reopened by a new client message."))
     desk.forward_client_message(ticket, outcome.message)
+    if not (outcome.opened or outcome.reopened) and ticket.first_response_at is None:
+        # No new clock: the engineers see the client is still waiting, and for how long.
+        waited = (message.date - ticket.opened_at).total_seconds() / 60
+        desk.post_to_topic(
+            ticket,
+            _engineer(desk, "⏳ The client wrote again, waiting {minutes} min.").format(
+                minutes=f"{waited:.0f}"
+            ),
+        )
     return ticket
 
 

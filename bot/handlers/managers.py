@@ -17,13 +17,15 @@ from bot.desk import Desk
 from bot.i18n import pick_locale
 from bot.reports import queue_report
 from bot.settings import BotSettings
+from bot.timers import board_text
+from crm.alerts import SlaClockScanner
 from crm.incidents import EmergencyService, MaintenanceService
 from crm.report_cli import previous_month
 from crm.services import CrmError
 
 log = structlog.get_logger()
 
-MANAGER_COMMANDS = ("maintenance", "emergency", "report")
+MANAGER_COMMANDS = ("maintenance", "emergency", "report", "board")
 MAINTENANCE_USAGE = "/maintenance SERVICE_ID|all YYYY-MM-DD HH:MM YYYY-MM-DD HH:MM TEXT"
 
 
@@ -140,6 +142,11 @@ def make_router(settings: BotSettings) -> Router:
             )
         else:
             desk.answer(message, _("Write it as: /emergency on [NOTE] or /emergency off"))
+
+    @router.message(Command("board"))
+    async def board(message: Message, session: AsyncSession, desk: Desk) -> None:
+        scanner = SlaClockScanner(session, settings.sla_config())
+        desk.answer(message, board_text(await scanner.board(), desk, datetime.now(UTC)))
 
     @router.message(Command("report"))
     async def report(

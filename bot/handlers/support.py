@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from aiogram import F, Router
 from aiogram.enums import ContentType
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message, Update
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import keyboards
 from bot.commands import ParseError, parse_offline_request, stated_moment
@@ -15,6 +18,8 @@ from bot.desk import Desk
 from bot.i18n import pick_locale
 from bot.incoming import incoming_message, telegram_user
 from bot.settings import BotSettings
+from bot.timers import board_text
+from crm.alerts import SlaClockScanner
 from crm.models import Channel, Ticket
 from crm.services import CrmError, TicketService
 
@@ -30,7 +35,7 @@ CONVERSATION_CONTENT = {
 def engineer_help() -> str:
     return _(
         "In a ticket's topic: write to answer the client; /note TEXT or a message starting "
-        "with ! stays internal; /take, /resolve, /reopen.\n"
+        "with ! stays internal; /take, /resolve, /reopen; /board lists open tickets.\n"
         "In the general topic: /phone CUSTOMER_ID [HH:MM] TEXT and "
         "/email CUSTOMER_ID [HH:MM] TEXT log a request received by phone or e-mail."
     )
@@ -149,6 +154,12 @@ def make_router(settings: BotSettings) -> Router:
             await desk.tell_client(
                 ticket, _("Ticket #{number} is open again.").format(number=ticket.id)
             )
+
+    @router.message(Command("board"))
+    async def board(message: Message, session: AsyncSession, desk: Desk) -> None:
+        scanner = SlaClockScanner(session, desk.settings.sla_config())
+        now = datetime.now(UTC)
+        desk.answer(message, board_text(await scanner.board(), desk, now))
 
     @router.message(Command("phone", "email"))
     async def offline_request(

@@ -1,0 +1,139 @@
+"""Live SLA clocks: warnings, breach alerts and escalations, queued from a periodic scan.
+
+Due times live in the database (tickets, incidents), so a scan after a restart finds the
+alerts that fell due while the bot was down and sends them, marked late, exactly once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import structlog
+from aiogram.utils.i18n import I18n
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.desk import Desk, category_label
+from bot.middlewares import ticket_service
+from bot.settings import BotSettings
+from crm.alerts import BREACH, ESCALATION, WARNING, RaisedAlert, SlaClockScanner
+from crm.models import Ticket
+from crm.outbox import Outbox
+
+log = structlog.get_logger()
+
+
+def _minutes(delta: timedelta) -> str:
+    return f"{max(delta.total_seconds(), 0) / 60:.0f}"
+
+
+def alert_text(alert: RaisedAlert, desk: Desk, now: datetime) -> str:
+    t = desk.engineer_text
+    number = (
+        alert.ticket.id if alert.ticket else alert.incident.ticket_id if alert.incident else None
+    )
+    subject = {
+        "response": t("first response"),
+        "processing": t("processing (24 h)"),
+        "restoration": t("restoration"),
+    }[alert.subject]
+    values = {
+        "number": number if number is not None else "—",
+        "subject": subject,
+        "due": desk.local(alert.deadline),
+        "left": _minutes(alert.deadline - now),
+        "over": _minutes(now - alert.deadline),
+    }
+    if alert.kind == WARNING:
+        text = t("⏳ #{number}: {left} min left for the {subject} target (due {due}).")
+    elif alert.kind == BREACH:
+        text = t("🔴 #{number}: the {subject} target is missed (due {due}).")
+    else:
+        text = t("🚨 #{number}: the {subject} target was missed {over} min ago (due {due}).")
+    text = text.format(**values)
+    if alert.ticket is not None and alert.ticket.emergency:
+        text = "🚨 " + t("emergency") + " · " + text
+    if alert.late:
+        text += " " + t("(late: the bot was not running when this fell due)")
+    return text
+
+
+async def queue_alerts(
+    session: AsyncSession, settings: BotSettings, i18n: I18n, now: datetime
+) -> int:
+    scanner = SlaClockScanner(
+        session,
+        settings.sla_config(),
+        warn_when_left=settings.warn_when_left_share,
+        late_after=timedelta(seconds=2 * settings.timer_scan_seconds + 5),
+    )
+    alerts = await scanner.scan(now)
+    if not alerts:
+        return 0
+    desk = Desk(settings, ticket_service(session, settings), Outbox(session), i18n)
+    mentions = " ".join(settings.duty_engineers)
+    for alert in alerts:
+        text = alert_text(alert, desk, now)
+        ticket = alert.ticket
+        if ticket is None and alert.incident is not None and alert.incident.ticket_id:
+            ticket = await session.get(Ticket, alert.incident.ticket_id)
+        if ticket is not None:
+            desk.post_to_topic(ticket, text)
+        if alert.kind == BREACH or ticket is None:
+            # The general topic is where the engineers on duty look first.
+            desk.send_to(settings.support_chat_id, f"{text} {mentions}".strip(), purpose="alert")
+        if alert.kind == ESCALATION:
+            for manager_id in sorted(settings.manager_ids):
+                desk.send_to(manager_id, text, purpose="alert")
+        log.info(
+            "sla_alert",
+            subject=alert.subject,
+            kind=alert.kind,
+            late=alert.late,
+            ticket=ticket.id if ticket else None,
+        )
+    return len(alerts)
+
+
+async def scan_clocks(
+    settings: BotSettings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    i18n: I18n,
+    on_queued: Callable[[], None],
+) -> None:
+    async with sessionmaker() as session:
+        count = await queue_alerts(session, settings, i18n, datetime.now(UTC))
+        await session.commit()
+    if count:
+        on_queued()
+
+
+def board_text(tickets: list[Ticket], desk: Desk, now: datetime) -> str:
+    """`/board`: open tickets by time left, with who took them."""
+    t = desk.engineer_text
+    if not tickets:
+        return t("No open tickets.")
+    lines = [t("Open tickets: {count}").format(count=len(tickets))]
+    for ticket in tickets:
+        customer = ticket.customer.name if ticket.customer else t("unknown customer")
+        label = category_label(desk.i18n, ticket.category, desk.settings.engineer_language)
+        if ticket.first_response_at is not None:
+            clock = t("answered")
+        elif ticket.response_due_at is None:
+            clock = t("no target")
+        elif ticket.response_due_at >= now:
+            clock = t("⏰ {minutes} min left").format(
+                minutes=_minutes(ticket.response_due_at - now)
+            )
+        else:
+            clock = t("🔴 {minutes} min overdue").format(
+                minutes=_minutes(now - ticket.response_due_at)
+            )
+        owner = (
+            t("taken by {name}").format(name=ticket.assignee_name)
+            if ticket.assignee_name
+            else t("unassigned")
+        )
+        emergency = "🚨 " if ticket.emergency else ""
+        lines.append(f"{emergency}#{ticket.id} · {customer} · {label} · {clock} · {owner}")
+    return "\n".join(lines)
