@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from bot.i18n import make_i18n
 from bot.outbox import OutboxWorker, RateLimits
 from bot.settings import BotSettings
 from crm.db import make_engine, make_sessionmaker, upgrade_database_async
+from tests.db import create_database, drop_database
 from tests.mocked_bot import MockedBot
 
 SUPPORT_CHAT_ID = -1001000000001
@@ -27,8 +28,10 @@ ENGINEER_ID = 500001
 
 
 @pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path}/support.db"
+def database_url(tmp_path: Path) -> Iterator[str]:
+    url = create_database(tmp_path)
+    yield url
+    drop_database(url)
 
 
 @pytest.fixture

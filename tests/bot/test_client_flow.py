@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 from aiogram.methods import CopyMessage, CreateForumTopic, SendMessage
 
 from tests.conftest import SUPPORT_CHAT_ID, Desk, Updates
+from tests.db import rows
 from tests.mocked_bot import MockedBot
 
 CLIENT = 700001
 
-
-def rows(database_url: str, query: str) -> list[tuple]:
-    path = database_url.removeprefix("sqlite+aiosqlite:///")
-    with sqlite3.connect(path) as connection:
-        return connection.execute(query).fetchall()
 
 
 async def test_first_message_opens_ticket_topic_and_copy(

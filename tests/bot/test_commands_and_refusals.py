@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
@@ -10,16 +9,12 @@ import pytest
 
 from bot.commands import OfflineRequest, ParseError, parse_offline_request, stated_moment
 from tests.conftest import SUPPORT_CHAT_ID, Desk, Updates
+from tests.db import rows
 from tests.mocked_bot import MockedBot
 
 CLIENT = 700001
 ALMATY = ZoneInfo("Asia/Almaty")
 
-
-def rows(database_url: str, query: str) -> list[tuple]:
-    path = database_url.removeprefix("sqlite+aiosqlite:///")
-    with sqlite3.connect(path) as connection:
-        return connection.execute(query).fetchall()
 
 
 def replies(bot: MockedBot, chat_id: int) -> list[str]:

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import timedelta
 
 from aiogram.methods import CopyMessage, SendMessage
 
 from tests.conftest import SUPPORT_CHAT_ID, Desk, Updates
+from tests.db import rows
 from tests.mocked_bot import MockedBot
 
 CLIENT = 700001
 TOPIC = 100  # the first thread id the mocked session hands out
 
-
-def rows(database_url: str, query: str) -> list[tuple]:
-    path = database_url.removeprefix("sqlite+aiosqlite:///")
-    with sqlite3.connect(path) as connection:
-        return connection.execute(query).fetchall()
 
 
 def texts_to(bot: MockedBot, chat_id: int) -> list[str]:

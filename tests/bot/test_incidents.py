@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -14,17 +13,13 @@ from crm.reporting import monthly_report
 from crm.services import CustomerService
 from sla import SlaConfig, report_to_dict
 from tests.conftest import MANAGER_ID, SUPPORT_CHAT_ID, Desk, Updates
+from tests.db import rows
 from tests.mocked_bot import MockedBot
 
 CLIENT = 700001
 TOPIC = 100
 OCT_2 = datetime(2026, 10, 2, 4, 0, tzinfo=UTC)  # 09:00 in Almaty
 
-
-def rows(database_url: str, query: str) -> list[tuple]:
-    path = database_url.removeprefix("sqlite+aiosqlite:///")
-    with sqlite3.connect(path) as connection:
-        return connection.execute(query).fetchall()
 
 
 def replies(bot: MockedBot, chat_id: int) -> list[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -11,15 +10,11 @@ from bot.telegram import RetryMiddleware
 from crm.models import ServiceType
 from crm.services import CustomerService
 from tests.conftest import SUPPORT_CHAT_ID, Desk, Updates
+from tests.db import rows
 from tests.mocked_bot import MockedBot
 
 CLIENT = 700001
 
-
-def rows(database_url: str, query: str) -> list[tuple]:
-    path = database_url.removeprefix("sqlite+aiosqlite:///")
-    with sqlite3.connect(path) as connection:
-        return connection.execute(query).fetchall()
 
 
 def replies(bot: MockedBot, chat_id: int) -> list[str]:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 from aiogram.utils.i18n import I18n
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.outbox import OutboxWorker, RateLimiter, RateLimits
 from crm.outbox import Outbox
 from tests.conftest import SUPPORT_CHAT_ID, Desk, Updates
+from tests.db import rows
 from tests.mocked_bot import MockedBot
 
 CLIENT = 700001
@@ -22,11 +21,6 @@ class FakeClock:
     def __call__(self) -> float:
         return self.now
 
-
-def rows(database_url: str, query: str) -> list[tuple]:
-    path = database_url.removeprefix("sqlite+aiosqlite:///")
-    with sqlite3.connect(path) as connection:
-        return connection.execute(query).fetchall()
 
 
 def test_a_private_chat_gets_at_most_one_message_per_second() -> None:

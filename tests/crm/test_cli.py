@@ -12,10 +12,10 @@ import pytest
 
 
 @pytest.fixture
-def crm(tmp_path: Path):
+def crm(tmp_path: Path, database_url: str):
     env = {
         **os.environ,
-        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/crm.db",
+        "DATABASE_URL": database_url,
         "BOT_USERNAME": "steppe_support_bot",
     }
     env.pop("BOT_TOKEN", None)

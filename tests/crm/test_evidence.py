@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import DatabaseError, StatementError
+from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm.dto import IncomingMessage, TelegramUser
@@ -38,7 +38,7 @@ async def test_ticket_events_cannot_be_edited_or_deleted(
         await open_ticket(session, datetime(2026, 11, 2, 9, 0, tzinfo=UTC))
     for statement in ("UPDATE ticket_events SET kind = 'forged'", "DELETE FROM ticket_events"):
         async with sessionmaker() as session:
-            with pytest.raises(DatabaseError, match="append-only"):
+            with pytest.raises(DBAPIError, match="append-only"):
                 await session.execute(text(statement))
     async with sessionmaker() as session:
         kinds = (await session.scalars(text("SELECT kind FROM ticket_events"))).all()

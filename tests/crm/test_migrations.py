@@ -21,8 +21,8 @@ def test_there_is_one_line_of_revisions(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("revision", revisions("sqlite+aiosqlite:///unused.db"))
-def test_stairway(tmp_path: Path, revision: str) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path}/stairway.db"
+def test_stairway(database_url: str, revision: str) -> None:
+    url = database_url
     script = ScriptDirectory.from_config(alembic_config(url))
     previous = script.get_revision(revision).down_revision or "base"
     upgrade_database(url, revision)

@@ -22,6 +22,7 @@ from typing import IO, Any
 
 import pytest
 
+from tests.db import create_database, drop_database, rows
 from tests.fake_bot_api import FakeBotAPI
 
 __all__ = [
@@ -64,8 +65,10 @@ class BotProcess:
         command: Sequence[str] | None = None,
         database_path: Path | None = None,
         cwd: Path | None = None,
+        database_url: str | None = None,
     ) -> None:
         self.api = api
+        self._database_url = database_url
         self.cwd = cwd or PROJECT_ROOT
         self.tmp_path = tmp_path
         self.name = name
@@ -81,8 +84,8 @@ class BotProcess:
 
     @property
     def database_url(self) -> str:
-        """SQLAlchemy URL of the bot's database."""
-        return f"sqlite+aiosqlite:///{self.database_path}"
+        """SQLAlchemy URL of the bot's database (PostgreSQL when the suite runs on it)."""
+        return self._database_url or f"sqlite+aiosqlite:///{self.database_path}"
 
     def build_env(self) -> dict[str, str]:
         """os.environ + test defaults + per-test overrides (None removes a variable)."""
@@ -265,7 +268,9 @@ class BotProcess:
     def query(
         self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()
     ) -> list[tuple[Any, ...]]:
-        """Run a read-only SQL query on the bot's SQLite database."""
+        """Run a read-only SQL query on the bot's database (values normalised as SQLite's)."""
+        if not self.database_url.startswith("sqlite"):
+            return rows(self.database_url, sql, tuple(params))  # type: ignore[arg-type]
         uri = f"file:{self.database_path}?mode=ro"
         with sqlite3.connect(uri, uri=True, timeout=5) as connection:
             return list(connection.execute(sql, params).fetchall())
@@ -303,6 +308,9 @@ async def bot_process_factory(
     ``await process.start()``. Processes share tmp_path/support.db unless told otherwise.
     """
     created: list[BotProcess] = []
+    # One database per test, shared by its processes: a file, or a fresh PostgreSQL database.
+    shared_url = create_database(tmp_path)
+    shared_url = None if shared_url.startswith("sqlite") else shared_url
 
     def factory(
         env: Mapping[str, str | None] | None = None,
@@ -320,6 +328,7 @@ async def bot_process_factory(
             command=command,
             database_path=database_path,
             cwd=cwd,
+            database_url=None if database_path else shared_url,
         )
         created.append(process)
         return process
@@ -331,5 +340,7 @@ async def bot_process_factory(
             await process.stop()
         except AssertionError as exc:
             problems.append(str(exc))
+    if shared_url:
+        drop_database(shared_url)
     if problems:
         pytest.fail("\n\n".join(problems), pytrace=False)
