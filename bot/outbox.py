@@ -246,8 +246,14 @@ class OutboxWorker:
 
     async def _deliver(self, row_id: int) -> None:
         async with self.sessionmaker() as session:
-            row = await session.get(OutboxMessage, row_id)
-            if row is None or row.status is not OutboxStatus.PENDING:
+            # Several instances may run a worker: the row lock, held across the send, makes
+            # the others skip this row (and, since it heads its chat, the rows behind it).
+            row = await session.scalar(
+                select(OutboxMessage)
+                .where(OutboxMessage.id == row_id, OutboxMessage.status == OutboxStatus.PENDING)
+                .with_for_update(skip_locked=True)
+            )
+            if row is None:
                 return
             ticket = await session.get(Ticket, row.ticket_id) if row.ticket_id else None
             tickets = TicketService(session)

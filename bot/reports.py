@@ -10,11 +10,13 @@ from aiogram.utils.i18n import I18n
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.settings import BotSettings
 from bot.timers import scan_clocks
 from crm.exports import report_chart, report_workbook
+from crm.models import JobRun
 from crm.outbox import Outbox
 from crm.report_cli import previous_month
 from crm.reporting import monthly_report
@@ -61,10 +63,16 @@ async def queue_monthly_reports(
     now = datetime.now(UTC)
     month = previous_month(now, settings.zone)
     async with sessionmaker() as session:
+        # The job's row is the lease: another instance that ran it first makes this fail.
+        session.add(JobRun(job="monthly_report", period=month, done_at=now))
         outbox = Outbox(session)
         for manager_id in sorted(settings.manager_ids):
             await queue_report(outbox, manager_id, session, settings, month, now)
-        await session.commit()
+        try:
+            await session.commit()
+        except IntegrityError:
+            log.info("monthly_reports_already_sent", month=month)
+            return
     log.info("monthly_reports_queued", month=month, managers=len(settings.manager_ids))
     on_queued()
 

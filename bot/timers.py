@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import structlog
 from aiogram.utils.i18n import I18n
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.desk import Desk, category_label
@@ -102,8 +103,13 @@ async def scan_clocks(
     on_queued: Callable[[], None],
 ) -> None:
     async with sessionmaker() as session:
-        count = await queue_alerts(session, settings, i18n, datetime.now(UTC))
-        await session.commit()
+        try:
+            count = await queue_alerts(session, settings, i18n, datetime.now(UTC))
+            await session.commit()
+        except IntegrityError:
+            # Another instance raised the same alert first (unique per subject and kind).
+            log.info("sla_alerts_raised_elsewhere")
+            return
     if count:
         on_queued()
 

@@ -258,6 +258,8 @@ class Incident(Base):
         _enum(RestorationType, "restoration_type"), nullable=True
     )
     data_loss: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The monitoring alert behind it (Alertmanager fingerprint or an import reference).
+    monitoring_ref: Mapped[str | None] = mapped_column(String(200), nullable=True, index=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
     service: Mapped[Service] = relationship(lazy="joined")
@@ -376,3 +378,16 @@ class SlaAlert(Base):
     late: Mapped[bool] = mapped_column(Boolean, default=False)
 
     __table_args__ = (UniqueConstraint("subject", "subject_id", "kind"),)
+
+
+class JobRun(Base):
+    """A scheduled job done for a period; unique, so several instances run it once."""
+
+    __tablename__ = "job_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job: Mapped[str] = mapped_column(String(64))
+    period: Mapped[str] = mapped_column(String(32))
+    done_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (UniqueConstraint("job", "period"),)
