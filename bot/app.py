@@ -8,12 +8,16 @@ from collections.abc import Callable
 
 import structlog
 from aiogram import Bot, Dispatcher
+from aiogram.fsm.storage.base import BaseStorage
+from aiogram.fsm.storage.memory import MemoryStorage
+from aiogram.fsm.storage.redis import RedisStorage
 from aiogram.types import (
     BotCommand,
     BotCommandScopeAllPrivateChats,
     BotCommandScopeChat,
 )
 from aiogram.utils.i18n import I18n
+from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -25,6 +29,7 @@ from bot.outbox import OutboxWorker, RateLimits
 from bot.reports import make_scheduler
 from bot.settings import BotSettings
 from bot.telegram import make_bot
+from bot.web import make_web_app
 from crm.db import make_engine, make_sessionmaker, upgrade_database_async
 
 log = structlog.get_logger()
@@ -36,8 +41,11 @@ def build_dispatcher(
     i18n: I18n,
     on_commit: Callable[[], None],
     lifecycle: Lifecycle | None = None,
+    storage: BaseStorage | None = None,
 ) -> Dispatcher:
-    dispatcher = Dispatcher()
+    # With Redis, FSM state and per-chat event isolation are shared by every instance.
+    isolation = storage.create_isolation() if isinstance(storage, RedisStorage) else None
+    dispatcher = Dispatcher(storage=storage or MemoryStorage(), events_isolation=isolation)
     dispatcher.update.outer_middleware(
         DatabaseMiddleware(sessionmaker, settings, i18n, lifecycle or Lifecycle(), on_commit)
     )
@@ -103,6 +111,12 @@ async def register_commands(bot: Bot, settings: BotSettings, i18n: I18n) -> None
         log.warning("commands_not_registered", error=str(error))
 
 
+def make_fsm_storage(settings: BotSettings) -> BaseStorage:
+    if settings.redis_url:
+        return RedisStorage.from_url(settings.redis_url)
+    return MemoryStorage()
+
+
 def make_outbox_worker(
     bot: Bot, settings: BotSettings, sessionmaker: async_sessionmaker[AsyncSession], i18n: I18n
 ) -> OutboxWorker:
@@ -136,46 +150,85 @@ async def run_bot(settings: BotSettings) -> None:
     # The outbox retries on its own terms, so its sends go through a session without retries.
     sender = make_bot(settings.bot_token.get_secret_value(), settings.telegram_api_url, attempts=1)
     worker = make_outbox_worker(sender, settings, sessionmaker, i18n)
-    dispatcher = build_dispatcher(settings, sessionmaker, i18n, worker.kick, lifecycle)
+    storage = make_fsm_storage(settings)
+    dispatcher = build_dispatcher(settings, sessionmaker, i18n, worker.kick, lifecycle, storage)
+    stop_requested = asyncio.Event()
 
-    async def stop(signame: str) -> None:
-        log.info("stopping", signal=signame)
+    def on_signal(signum: signal.Signals) -> None:
+        log.info("stopping", signal=signum.name)
+        stop_requested.set()
+
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+
+    runner: web.AppRunner | None = None
+    scheduler: AsyncIOScheduler | None = None
+    delivery: asyncio.Task[None] | None = None
+    try:
+        await register_commands(bot, settings, i18n)
+        delivery = asyncio.create_task(worker.run())
+        scheduler = make_scheduler(settings, sessionmaker, i18n, worker.kick)
+        scheduler.start()
+        if settings.webhook_url or settings.monitoring_token:
+            app = make_web_app(settings, sessionmaker, i18n, worker.kick, dispatcher, bot)
+            runner = web.AppRunner(app, shutdown_timeout=settings.shutdown_grace_seconds)
+            await runner.setup()
+            await web.TCPSite(runner, settings.http_host, settings.http_port).start()
+            log.info("http_listening", host=settings.http_host, port=settings.http_port)
+        if settings.webhook_url:
+            await bot.set_webhook(
+                settings.webhook_url,
+                secret_token=settings.webhook_secret.get_secret_value()
+                if settings.webhook_secret
+                else None,
+                allowed_updates=dispatcher.resolve_used_update_types(),
+            )
+            log.info("webhook_mode", url=settings.webhook_url)
+            await stop_requested.wait()
+        else:
+            await bot.delete_webhook(drop_pending_updates=False)
+            await poll_until_stopped(dispatcher, bot, settings, lifecycle, stop_requested)
+    finally:
+        if runner is not None:
+            # Stops taking requests, then waits for those in flight: Telegram retries the rest.
+            await runner.cleanup()
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
+        if delivery is not None:
+            worker.stop()
+            await delivery
+        await storage.close()
+        await bot.session.close()
+        await sender.session.close()
+        await engine.dispose()
+        log.info("stopped")
+
+
+async def poll_until_stopped(
+    dispatcher: Dispatcher,
+    bot: Bot,
+    settings: BotSettings,
+    lifecycle: Lifecycle,
+    stop_requested: asyncio.Event,
+) -> None:
+    async def stop_when_asked() -> None:
+        await stop_requested.wait()
         finished = await lifecycle.drain(settings.shutdown_grace_seconds)
         if not finished:
             log.warning("stopped_with_updates_in_flight")
         await dispatcher.stop_polling()
 
-    scheduler: AsyncIOScheduler | None = None
-    delivery: asyncio.Task[None] | None = None
-    loop = asyncio.get_running_loop()
-    stopping: set[asyncio.Task[None]] = set()
-
-    def on_signal(signum: signal.Signals) -> None:
-        stopping.add(loop.create_task(stop(signum.name)))
-
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, on_signal, signum)
+    stopper = asyncio.create_task(stop_when_asked())
     try:
-        await bot.delete_webhook(drop_pending_updates=False)
-        await register_commands(bot, settings, i18n)
-        delivery = asyncio.create_task(worker.run())
-        scheduler = make_scheduler(settings, sessionmaker, i18n, worker.kick)
-        scheduler.start()
         # Updates are handled one at a time inside the polling loop, so Telegram's offset
         # only moves past an update after it is committed: a crash makes it come again.
         await dispatcher.start_polling(
             bot,
             handle_as_tasks=False,
             handle_signals=False,
+            close_bot_session=False,
             polling_timeout=settings.polling_timeout_seconds,
         )
     finally:
-        if scheduler is not None:
-            scheduler.shutdown(wait=False)
-        if delivery is not None:
-            worker.stop()
-            await delivery
-        await bot.session.close()
-        await sender.session.close()
-        await engine.dispose()
-        log.info("stopped")
+        stopper.cancel()

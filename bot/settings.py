@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import NoDecode
 
 from crm.settings import CrmSettings, SettingsError, describe_validation_error
@@ -46,6 +46,15 @@ class BotSettings(TelegramSettings):
     # Live clocks: scan period, the share of the target left at the warning (3 of 10 min),
     # and who is mentioned in breach alerts (comma-separated @usernames).
     timer_scan_seconds: float = Field(default=15, gt=0)
+    # Webhook mode (polling when WEBHOOK_URL is unset) and the HTTP endpoints.
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    webhook_path: str = "/telegram/webhook"
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=0, le=65535)
+    monitoring_token: SecretStr | None = None
+    monitoring_service_label: str = "service_id"
+    redis_url: str | None = None
     warn_when_left_share: float = Field(default=0.3, gt=0, lt=1)
     duty_engineers: Annotated[tuple[str, ...], NoDecode] = ()
     reopen_window_hours: float = Field(default=72, ge=0)
@@ -64,6 +73,30 @@ class BotSettings(TelegramSettings):
         if value >= 0:
             raise ValueError("a supergroup id is negative, like -1001234567890")
         return value
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith("https://") and not value.startswith("http://127.0.0.1"):
+            raise ValueError("Telegram delivers webhooks only to https:// URLs")
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not re.fullmatch(
+            r"[A-Za-z0-9_-]{1,256}", value.get_secret_value()
+        ):
+            raise ValueError("1-256 characters A-Z, a-z, 0-9, _ and - (Telegram's rule)")
+        return value
+
+    @model_validator(mode="after")
+    def _webhook_needs_secret(self) -> BotSettings:
+        if self.webhook_url and self.webhook_secret is None:
+            raise ValueError("WEBHOOK_SECRET must be set with WEBHOOK_URL")
+        return self
 
     @field_validator("duty_engineers", mode="before")
     @classmethod

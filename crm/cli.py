@@ -9,12 +9,14 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from crm.db import make_engine, make_sessionmaker, upgrade_database_async
 from crm.models import Customer, Service, ServiceType
+from crm.monitoring import MonitoringInputError, MonitoringService, parse_csv
 from crm.services import CrmError, CustomerService
 from crm.settings import CrmSettings, SettingsError, describe_validation_error
 
@@ -24,6 +26,7 @@ ERROR_TEXTS = {
     "negative_fee": "the fee must not be negative",
     "object_storage_outside_dc": "object storage is always hosted in the provider's data centre",
     "unknown_invitation": "no such invitation token",
+    "unknown_service": "no service with id {service_id} (see: python -m crm service list)",
 }
 
 
@@ -87,12 +90,20 @@ def build_parser() -> argparse.ArgumentParser:
     service_list = service.add_parser("list", help="list services")
     service_list.add_argument("--customer", type=int)
 
+    incident = commands.add_parser("incident", help="outage incidents").add_subparsers(
+        dest="action", required=True
+    )
+    incident_import = incident.add_parser(
+        "import", help="monitoring history: CSV with service_id, starts_at, ends_at[, ref]"
+    )
+    incident_import.add_argument("file", type=Path)
+
     invite = commands.add_parser("invite", help="a link that ties a Telegram account to a customer")
     invite.add_argument("--customer", type=int, help="customer id to invite")
     invite.add_argument("--revoke", metavar="TOKEN", help="revoke an invitation token")
 
     # `--json` is accepted after the command too, where people naturally type it.
-    for leaf in (add, customer.choices["list"], service_add, service_list, invite):
+    for leaf in (add, customer.choices["list"], service_add, service_list, incident_import, invite):
         leaf.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
     return parser
 
@@ -165,6 +176,22 @@ async def _dispatch(
             for s in services
         ] or ["no services"]
         return {"services": services}, "\n".join(lines)
+    if args.command == "incident":
+        try:
+            text = args.file.read_text(encoding="utf-8-sig")
+        except OSError as error:
+            raise CliError(f"cannot read {args.file}: {error.strerror}") from error
+        try:
+            signals = parse_csv(text, settings.zone)
+        except MonitoringInputError as error:
+            raise CliError(f"{args.file}: {error}") from error
+        applied = await MonitoringService(crm.session).apply(signals)
+        rows = [
+            {"incident_id": a.incident.id, "service_id": a.signal.service_id, "opened": a.opened}
+            for a in applied
+        ]
+        opened = sum(1 for row in rows if row["opened"])
+        return {"incidents": rows}, f"{len(rows)} rows imported, {opened} new incidents"
     if args.command == "invite":
         if args.revoke:
             invitation = await crm.revoke_invitation(args.revoke)

@@ -63,7 +63,9 @@ class CrmSettings(BaseSettings):
 def describe_validation_error(error: ValidationError) -> str:
     """One line naming the first bad setting, as an operator needs it at start-up."""
     first = error.errors()[0]
-    name = str(first["loc"][0]).upper() if first["loc"] else "settings"
+    if not first["loc"]:
+        return f"configuration error: {str(first['msg']).removeprefix('Value error, ')}"
+    name = str(first["loc"][0]).upper()
     if first["type"] == "missing":
         return f"configuration error: {name} is not set (put it in the environment or .env)"
     reason = str(first["msg"]).removeprefix("Value error, ")
