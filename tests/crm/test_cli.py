@@ -31,6 +31,7 @@ def crm(tmp_path: Path, database_url: str):
             check=False,
         )
 
+    run.database_url = database_url  # type: ignore[attr-defined]
     return run
 
 
@@ -146,3 +147,54 @@ def test_bot_refuses_to_start_with_a_bad_setting(
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(line), result.stderr
+
+
+def test_monitoring_history_is_imported_from_csv_all_or_nothing(crm, tmp_path: Path) -> None:
+    crm("customer", "add", "Steppe Cloud LLP")
+    crm(
+        "service",
+        "add",
+        "--customer",
+        "1",
+        "--type",
+        "object_storage",
+        "--fee",
+        "90000",
+        "--since",
+        "2026-01-01",
+    )
+    history = tmp_path / "history.csv"
+    history.write_text(
+        "service_id,starts_at,ends_at,ref\n"
+        "1,2026-10-03 10:00,2026-10-03 10:30,probe-1\n"
+        "1,2026-10-04T01:00:00Z,,probe-2\n"
+    )
+    imported = crm("incident", "import", str(history), "--json")
+    assert imported.returncode == 0, imported.stderr
+    assert json.loads(imported.stdout) == {
+        "incidents": [
+            {"incident_id": 1, "service_id": 1, "opened": True},
+            {"incident_id": 2, "service_id": 1, "opened": True},
+        ]
+    }
+    report = subprocess.run(
+        [sys.executable, "-m", "sla", "report", "--month", "2026-10", "--format", "json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "DATABASE_URL": crm.database_url},
+    )
+    [incident, _ongoing] = json.loads(report.stdout)["services"][0]["incidents"]
+    # Local 10:00 in Almaty is 05:00 UTC: a time without an offset is the provider's.
+    assert incident["start"].startswith("2026-10-03T05:00:00")
+
+    broken = tmp_path / "broken.csv"
+    broken.write_text("service_id,starts_at,ends_at\n1,2026-10-05 10:00,\n2,soon,\n")
+    result = crm("incident", "import", str(broken))
+    assert result.returncode != 0
+    assert "line 3" in result.stderr and "not an ISO 8601 time" in result.stderr
+    assert (
+        len(json.loads(crm("incident", "import", str(history), "--json").stdout)["incidents"]) == 2
+    )  # re-importing the same history joins the same incidents
