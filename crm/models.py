@@ -171,6 +171,10 @@ class Ticket(Base):
     __table_args__ = (
         Index("ix_tickets_contact_status", "contact_id", "status"),
         Index("ix_tickets_topic", "support_chat_id", "topic_thread_id"),
+        # The live-clock scan and the board read open tickets only: their cost must follow
+        # the open work, not the history (and the monthly report cuts by opening time).
+        Index("ix_tickets_status_response", "status", "first_response_at"),
+        Index("ix_tickets_opened", "opened_at"),
     )
 
 
@@ -263,6 +267,8 @@ class Incident(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
     service: Mapped[Service] = relationship(lazy="joined")
+
+    __table_args__ = (Index("ix_incidents_running", "status", "restored_at"),)
 
 
 class IncidentEvent(Base):
