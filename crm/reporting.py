@@ -38,49 +38,18 @@ class MonthEvidence:
     claims: list[tuple[int, str]]
 
 
-def service_record(service: Service) -> ServiceRecord:
-    return ServiceRecord(
-        service_id=service.id,
-        customer_id=service.customer_id,
-        customer_name=service.customer.name,
-        service_type=service.service_type,
-        monthly_fee=service.monthly_fee,
-        currency=service.currency,
-        active_from=service.active_from,
-        active_to=service.active_to,
-        in_provider_dc=service.in_provider_dc,
-    )
-
-
-def incident_record(incident: Incident) -> IncidentRecord:
-    return IncidentRecord(
-        incident_id=incident.id,
-        service_id=incident.service_id,
-        ticket_number=incident.ticket_id,
-        client_notice_at=incident.client_notice_at,
-        monitoring_start_at=incident.monitoring_start_at,
-        monitoring_end_at=incident.monitoring_end_at,
-        status=incident.status,
-        confirmed_at=incident.confirmed_at,
-        layer=incident.layer,
-        restored_at=incident.restored_at,
-        exclusion=incident.exclusion,
-        restoration_type=incident.restoration_type,
-        data_loss=incident.data_loss,
-    )
-
-
-def ticket_record(ticket: Ticket) -> TicketRecord:
-    return TicketRecord(
-        number=ticket.id,
-        channel=ticket.channel,
-        service_type=ticket.service.service_type if ticket.service else None,
-        category=ticket.category.value if ticket.category else "",
-        opened_at=ticket.opened_at,
-        first_response_at=ticket.first_response_at,
-        resolved_at=ticket.resolved_at,
-        emergency=ticket.emergency,
-    )
+# Incident columns, in the order of IncidentRecord's fields they fill.
+INCIDENT_FIELDS = (
+    "id", "service_id", "ticket_id", "client_notice_at", "monitoring_start_at",
+    "monitoring_end_at", "status", "confirmed_at", "layer", "restored_at", "exclusion",
+    "restoration_type", "data_loss",
+)  # fmt: skip
+INCIDENT_RECORD_FIELDS = (
+    "incident_id",
+    "service_id",
+    "ticket_number",
+    *INCIDENT_FIELDS[3:],
+)
 
 
 async def load_month(
@@ -90,19 +59,50 @@ async def load_month(
     if customer_id is not None and await session.get(Customer, customer_id) is None:
         raise CrmError("unknown_customer", customer_id=customer_id)
 
-    service_query = select(Service).where(
+    active_in_month = [
         Service.active_from < period.end,
         or_(Service.active_to.is_(None), Service.active_to > period.start),
-    )
+    ]
     if customer_id is not None:
-        service_query = service_query.where(Service.customer_id == customer_id)
-    services = (await session.scalars(service_query.order_by(Service.id))).all()
-    service_ids = [s.id for s in services]
+        active_in_month.append(Service.customer_id == customer_id)
+    # Sub-selects rather than id lists: SQLite caps bound parameters, a month has 100k services.
+    service_ids = select(Service.id).where(*active_in_month)
+    services = [
+        ServiceRecord(
+            service_id=row.id,
+            customer_id=row.customer_id,
+            customer_name=row.customer_name,
+            service_type=row.service_type,
+            monthly_fee=row.monthly_fee,
+            currency=row.currency,
+            active_from=row.active_from,
+            active_to=row.active_to,
+            in_provider_dc=row.in_provider_dc,
+        )
+        for row in await session.execute(
+            select(
+                Service.id,
+                Service.customer_id,
+                Customer.name.label("customer_name"),
+                Service.service_type,
+                Service.monthly_fee,
+                Service.currency,
+                Service.active_from,
+                Service.active_to,
+                Service.in_provider_dc,
+            )
+            .join(Customer, Customer.id == Service.customer_id)
+            .where(*active_in_month)
+            .order_by(Service.id)
+        )
+    ]
 
     # An incident belongs to the month when its evidence could overlap it; the engine clips.
-    incidents = (
-        await session.scalars(
-            select(Incident)
+    incident_columns = [getattr(Incident, name) for name in INCIDENT_FIELDS]
+    incidents = [
+        IncidentRecord(**dict(zip(INCIDENT_RECORD_FIELDS, row, strict=True)))
+        for row in await session.execute(
+            select(*incident_columns)
             .where(
                 Incident.service_id.in_(service_ids),
                 or_(
@@ -119,7 +119,7 @@ async def load_month(
             )
             .order_by(Incident.id)
         )
-    ).all()
+    ]
     windows = (
         await session.scalars(
             select(MaintenanceRow).where(
@@ -131,12 +131,45 @@ async def load_month(
             )
         )
     ).all()
-    ticket_query = select(Ticket).where(
-        Ticket.opened_at >= period.start, Ticket.opened_at < period.end
+    # Plain rows, not ORM objects: a month may hold a million tickets.
+    ticket_query = (
+        select(
+            Ticket.id,
+            Ticket.channel,
+            Service.service_type,
+            Ticket.category,
+            Ticket.opened_at,
+            Ticket.first_response_at,
+            Ticket.resolved_at,
+            Ticket.emergency,
+        )
+        .outerjoin(Service, Service.id == Ticket.service_id)
+        .where(Ticket.opened_at >= period.start, Ticket.opened_at < period.end)
     )
     if customer_id is not None:
         ticket_query = ticket_query.where(Ticket.customer_id == customer_id)
-    tickets = (await session.scalars(ticket_query.order_by(Ticket.id))).all()
+    tickets = [
+        TicketRecord(
+            number=number,
+            channel=channel,
+            service_type=service_type,
+            category=category.value if category else "",
+            opened_at=opened_at,
+            first_response_at=first_response_at,
+            resolved_at=resolved_at,
+            emergency=emergency,
+        )
+        for (
+            number,
+            channel,
+            service_type,
+            category,
+            opened_at,
+            first_response_at,
+            resolved_at,
+            emergency,
+        ) in await session.execute(ticket_query.order_by(Ticket.id))
+    ]
     claims = (
         await session.execute(
             select(CreditClaim.service_id, CreditClaim.month).where(
@@ -145,13 +178,13 @@ async def load_month(
         )
     ).all()
     return MonthEvidence(
-        services=[service_record(s) for s in services],
-        incidents=[incident_record(i) for i in incidents],
+        services=services,
+        incidents=incidents,
         maintenance=[
             MaintenanceWindow(w.service_id, w.starts_at, w.ends_at, w.cancelled_at is not None)
             for w in windows
         ],
-        tickets=[ticket_record(t) for t in tickets],
+        tickets=tickets,
         claims=[(service_id, claim_month) for service_id, claim_month in claims],
     )
 
