@@ -19,7 +19,10 @@ class SettingsError(Exception):
 
 
 class CrmSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    # An empty line in .env means "not set", as a newcomer copying .env.example expects.
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True
+    )
 
     database_url: str = DEFAULT_DATABASE_URL
     timezone: str = "Asia/Almaty"

@@ -198,3 +198,26 @@ def test_monitoring_history_is_imported_from_csv_all_or_nothing(crm, tmp_path: P
     assert (
         len(json.loads(crm("incident", "import", str(history), "--json").stdout)["incidents"]) == 2
     )  # re-importing the same history joins the same incidents
+
+
+def test_the_example_env_file_starts_a_configured_bot_settings(tmp_path: Path) -> None:
+    """A newcomer copies .env.example, fills the token and the group: nothing else needed."""
+    example = (Path(__file__).resolve().parents[2] / ".env.example").read_text()
+    (tmp_path / ".env").write_text(example.replace("123456:replace-with-your-token", "1:A"))
+    clean = {k: v for k, v in os.environ.items() if k.isupper() is False or k in {"PATH", "HOME"}}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from bot.settings import load_bot_settings as l; s = l();"
+            "print(s.support_chat_id, s.webhook_url, sorted(s.manager_ids))",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=clean,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["-1001234567890", "None", "[]"]
