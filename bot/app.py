@@ -23,9 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.handlers import client, incidents, managers, support
 from bot.i18n import LOCALES, DeskLocaleMiddleware, make_i18n
-from bot.lifecycle import Lifecycle
 from bot.middlewares import DatabaseMiddleware
 from bot.outbox import OutboxWorker, RateLimits
+from bot.polling import poll_in_batches
 from bot.reports import make_scheduler
 from bot.settings import BotSettings
 from bot.telegram import make_bot
@@ -40,15 +40,12 @@ def build_dispatcher(
     sessionmaker: async_sessionmaker[AsyncSession],
     i18n: I18n,
     on_commit: Callable[[], None],
-    lifecycle: Lifecycle | None = None,
     storage: BaseStorage | None = None,
 ) -> Dispatcher:
     # With Redis, FSM state and per-chat event isolation are shared by every instance.
     isolation = storage.create_isolation() if isinstance(storage, RedisStorage) else None
     dispatcher = Dispatcher(storage=storage or MemoryStorage(), events_isolation=isolation)
-    dispatcher.update.outer_middleware(
-        DatabaseMiddleware(sessionmaker, settings, i18n, lifecycle or Lifecycle(), on_commit)
-    )
+    dispatcher.update.outer_middleware(DatabaseMiddleware(sessionmaker, settings, i18n, on_commit))
     DeskLocaleMiddleware(i18n, settings.support_chat_id, settings.engineer_language).setup(
         dispatcher
     )
@@ -140,7 +137,6 @@ async def run_bot(settings: BotSettings) -> None:
     engine = make_engine(settings.database_url)
     sessionmaker = make_sessionmaker(engine)
     i18n = make_i18n()
-    lifecycle = Lifecycle()
     bot = make_bot(
         settings.bot_token.get_secret_value(),
         settings.telegram_api_url,
@@ -151,7 +147,7 @@ async def run_bot(settings: BotSettings) -> None:
     sender = make_bot(settings.bot_token.get_secret_value(), settings.telegram_api_url, attempts=1)
     worker = make_outbox_worker(sender, settings, sessionmaker, i18n)
     storage = make_fsm_storage(settings)
-    dispatcher = build_dispatcher(settings, sessionmaker, i18n, worker.kick, lifecycle, storage)
+    dispatcher = build_dispatcher(settings, sessionmaker, i18n, worker.kick, storage)
     stop_requested = asyncio.Event()
 
     def on_signal(signum: signal.Signals) -> None:
@@ -188,7 +184,14 @@ async def run_bot(settings: BotSettings) -> None:
             await stop_requested.wait()
         else:
             await bot.delete_webhook(drop_pending_updates=False)
-            await poll_until_stopped(dispatcher, bot, settings, lifecycle, stop_requested)
+            await poll_in_batches(
+                dispatcher,
+                bot,
+                sessionmaker,
+                polling_timeout=settings.polling_timeout_seconds,
+                stop_requested=stop_requested,
+                on_commit=worker.kick,
+            )
     finally:
         if runner is not None:
             # Stops taking requests, then waits for those in flight: Telegram retries the rest.
@@ -203,32 +206,3 @@ async def run_bot(settings: BotSettings) -> None:
         await sender.session.close()
         await engine.dispose()
         log.info("stopped")
-
-
-async def poll_until_stopped(
-    dispatcher: Dispatcher,
-    bot: Bot,
-    settings: BotSettings,
-    lifecycle: Lifecycle,
-    stop_requested: asyncio.Event,
-) -> None:
-    async def stop_when_asked() -> None:
-        await stop_requested.wait()
-        finished = await lifecycle.drain(settings.shutdown_grace_seconds)
-        if not finished:
-            log.warning("stopped_with_updates_in_flight")
-        await dispatcher.stop_polling()
-
-    stopper = asyncio.create_task(stop_when_asked())
-    try:
-        # Updates are handled one at a time inside the polling loop, so Telegram's offset
-        # only moves past an update after it is committed: a crash makes it come again.
-        await dispatcher.start_polling(
-            bot,
-            handle_as_tasks=False,
-            handle_signals=False,
-            close_bot_session=False,
-            polling_timeout=settings.polling_timeout_seconds,
-        )
-    finally:
-        stopper.cancel()

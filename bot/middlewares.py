@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.desk import Desk
-from bot.lifecycle import Lifecycle
+from bot.polling import current_batch
 from bot.settings import BotSettings
 from crm.incidents import ClaimService, EmergencyService, IncidentService, MaintenanceService
 from crm.outbox import Outbox
@@ -32,20 +32,22 @@ def ticket_service(session: AsyncSession, settings: BotSettings) -> TicketServic
 
 
 class DatabaseMiddleware(BaseMiddleware):
-    """One transaction per update: the update's events and its outbox rows commit together."""
+    """One unit of work per update: its events and its outbox rows commit together.
+
+    Polled updates join their batch's transaction in a SAVEPOINT (group commit, see
+    bot/polling.py); webhook updates and tests get a transaction of their own.
+    """
 
     def __init__(
         self,
         sessionmaker: async_sessionmaker[AsyncSession],
         settings: BotSettings,
         i18n: I18n,
-        lifecycle: Lifecycle,
         on_commit: Callable[[], None],
     ) -> None:
         self.sessionmaker = sessionmaker
         self.settings = settings
         self.i18n = i18n
-        self.lifecycle = lifecycle
         self.on_commit = on_commit
 
     async def __call__(
@@ -55,32 +57,42 @@ class DatabaseMiddleware(BaseMiddleware):
         data: dict[str, Any],
     ) -> Any:
         assert isinstance(event, Update)
-        if self.lifecycle.stopping:
-            return None
-        with self.lifecycle.handling():
-            async with self.sessionmaker() as session:
-                updates = UpdateLog(session)
-                if await updates.seen(event.update_id):
-                    log.info("duplicate_update_ignored", update_id=event.update_id)
-                    return None
-                tickets = ticket_service(session, self.settings)
-                data["session"] = session
-                data["tickets"] = tickets
-                data["contacts"] = ContactService(session)
-                data["incidents"] = IncidentService(session)
-                data["maintenance"] = MaintenanceService(session)
-                data["emergencies"] = EmergencyService(session)
-                data["claims"] = ClaimService(session)
-                data["desk"] = Desk(self.settings, tickets, Outbox(session), self.i18n)
-                try:
-                    result = await handler(event, data)
-                    await updates.remember(event.update_id)
-                    await session.commit()
-                except IntegrityError:
-                    # The same Telegram message or update, recorded meanwhile by another
-                    # instance: theirs stands, ours is dropped whole.
-                    await session.rollback()
-                    log.info("concurrent_duplicate_dropped", update_id=event.update_id)
-                    return None
+        batch = current_batch.get()
+        if batch is not None:
+            return await self._handle(batch.session, handler, event, data)
+        async with self.sessionmaker() as session:
+            result = await self._handle(session, handler, event, data)
+            await session.commit()
         self.on_commit()
+        return result
+
+    async def _handle(
+        self,
+        session: AsyncSession,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: Update,
+        data: dict[str, Any],
+    ) -> Any:
+        updates = UpdateLog(session)
+        if await updates.seen(event.update_id):
+            log.info("duplicate_update_ignored", update_id=event.update_id)
+            return None
+        tickets = ticket_service(session, self.settings)
+        data["session"] = session
+        data["tickets"] = tickets
+        data["contacts"] = ContactService(session)
+        data["incidents"] = IncidentService(session)
+        data["maintenance"] = MaintenanceService(session)
+        data["emergencies"] = EmergencyService(session)
+        data["claims"] = ClaimService(session)
+        data["desk"] = Desk(self.settings, tickets, Outbox(session), self.i18n)
+        try:
+            async with session.begin_nested():
+                result = await handler(event, data)
+                await updates.remember(event.update_id)
+        except IntegrityError:
+            # The same Telegram message or update, recorded meanwhile by another instance:
+            # theirs stands, ours is dropped whole.
+            log.info("concurrent_duplicate_dropped", update_id=event.update_id)
+            return None
         return result

@@ -257,6 +257,10 @@ class OutboxWorker:
                 return
             ticket = await session.get(Ticket, row.ticket_id) if row.ticket_id else None
             tickets = TicketService(session)
+            if session.get_bind().dialect.name == "sqlite":
+                # One process owns a SQLite file, so no row lock is needed, and holding the
+                # single write lock across a network call would stall every other writer.
+                await session.commit()
             try:
                 result = await self._call(row, ticket)
             except TelegramRetryAfter as error:

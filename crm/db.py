@@ -53,7 +53,8 @@ def _prepare_sqlite_file(url: str) -> None:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
 
 
-def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
+def make_engine(url: str, *, reads_only: bool = False, **kwargs: Any) -> AsyncEngine:
+    """`reads_only` engines (reports) begin deferred transactions that never block writers."""
     if url.startswith("sqlite"):
         _prepare_sqlite_file(url)
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
@@ -66,6 +67,17 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
+            # The driver's own implicit transactions break SAVEPOINTs; SQLAlchemy's documented
+            # fix is to let it autocommit and emit BEGIN ourselves (below).
+            dbapi_connection.isolation_level = None
+
+        # A deferred transaction that reads and then writes fails at once when another
+        # connection wrote meanwhile; taking the write lock at BEGIN makes it wait instead.
+        begin = "BEGIN" if reads_only else "BEGIN IMMEDIATE"
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _sqlite_begin(connection: Any) -> None:
+            connection.exec_driver_sql(begin)
 
         return engine
     return create_async_engine(url, pool_pre_ping=True, **kwargs)

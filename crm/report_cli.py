@@ -42,7 +42,7 @@ async def render(args: argparse.Namespace, settings: CrmSettings, now: datetime)
     month = args.month or previous_month(now, config.zone)
     parse_month(month)  # a clear error before the database is touched
     await upgrade_database_async(settings.database_url)
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, reads_only=True)
     try:
         async with make_sessionmaker(engine)() as session:
             report, _ = await monthly_report(session, month, config, now, args.customer)
