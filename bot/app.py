@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from collections.abc import Callable
 
@@ -201,6 +202,9 @@ async def run_bot(settings: BotSettings) -> None:
         if delivery is not None:
             worker.stop()
             await delivery
+            # What the last updates queued goes out now rather than at the next start.
+            with contextlib.suppress(TimeoutError):
+                await worker.drain(timeout=settings.shutdown_grace_seconds)
         await storage.close()
         await bot.session.close()
         await sender.session.close()

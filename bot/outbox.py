@@ -195,7 +195,15 @@ class OutboxWorker:
             self.limiter.record(head.chat_id)
             to_send.append(head)
         if to_send:
-            await asyncio.gather(*(self._deliver(row.id) for row in to_send))
+            results = await asyncio.gather(
+                *(self._deliver(row.id) for row in to_send), return_exceptions=True
+            )
+            for row, result in zip(to_send, results, strict=True):
+                if isinstance(result, BaseException):
+                    # A bug or an unexpected error must not stop delivery for everyone:
+                    # the row stays pending and is retried after a pause.
+                    log.error("outbox_unexpected_error", row=row.id, error=repr(result))
+                    await self._postpone(row.id, repr(result))
             return 0.0
         return next_wait
 
@@ -295,6 +303,15 @@ class OutboxWorker:
             row.telegram_message_id = getattr(result, "message_id", None)
             await self._after_success(session, row, ticket, tickets, result)
             await session.commit()
+
+    async def _postpone(self, row_id: int, error: str) -> None:
+        async with self.sessionmaker() as session:
+            row = await session.get(OutboxMessage, row_id)
+            if row is not None and row.status is OutboxStatus.PENDING:
+                row.attempts += 1
+                row.error = error[:2000]
+                row.not_before = datetime.now(UTC) + timedelta(seconds=self.max_backoff_seconds)
+                await session.commit()
 
     async def _call(self, row: OutboxMessage, ticket: Ticket | None) -> Any:
         payload = dict(row.payload)

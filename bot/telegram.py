@@ -11,7 +11,12 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
 from aiogram.client.telegram import TelegramAPIServer
-from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
 from aiogram.methods.base import Response, TelegramMethod, TelegramType
 
 if TYPE_CHECKING:
@@ -42,17 +47,17 @@ class RetryMiddleware(BaseRequestMiddleware):
             return await make_request(bot, method)
         attempt = 1
         while True:
+            failure: TelegramAPIError
             try:
                 return await make_request(bot, method)
             except TelegramRetryAfter as error:
-                delay: float = error.retry_after
-                reason = "rate_limited"
+                failure, delay = error, float(error.retry_after)
             except (TelegramServerError, TelegramNetworkError) as error:
-                delay = self.backoff_seconds * 2 ** (attempt - 1)
-                reason = type(error).__name__
+                failure, delay = error, self.backoff_seconds * 2 ** (attempt - 1)
+            reason = type(failure).__name__
             if attempt >= self.attempts:
                 log.error("send_gave_up", method=method.__api_method__, attempts=attempt)
-                raise
+                raise failure
             log.warning(
                 "send_retry",
                 method=method.__api_method__,

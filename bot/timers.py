@@ -6,6 +6,7 @@ alerts that fell due while the bot was down and sends them, marked late, exactly
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -109,6 +110,11 @@ async def scan_clocks(
         except IntegrityError:
             # Another instance raised the same alert first (unique per subject and kind).
             log.info("sla_alerts_raised_elsewhere")
+            return
+        except asyncio.CancelledError:
+            # Shutdown in the middle of a scan: nothing was committed, the next start
+            # scans again. Ending quietly keeps the scheduler from logging a traceback.
+            log.info("sla_scan_cancelled")
             return
     if count:
         on_queued()
