@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Callable
+from functools import partial
 
 import structlog
 from aiogram import Bot, Dispatcher
@@ -59,9 +60,7 @@ def build_dispatcher(
 
 
 def client_commands(i18n: I18n, locale: str) -> list[BotCommand]:
-    def t(text: str) -> str:
-        return i18n.gettext(text, locale=locale)
-
+    t = partial(i18n.gettext, locale=locale)
     return [
         BotCommand(command="help", description=t("How to write to support")),
         BotCommand(command="down", description=t("Report that a service is down")),
@@ -73,9 +72,7 @@ def client_commands(i18n: I18n, locale: str) -> list[BotCommand]:
 
 
 def engineer_commands(i18n: I18n, locale: str) -> list[BotCommand]:
-    def t(text: str) -> str:
-        return i18n.gettext(text, locale=locale)
-
+    t = partial(i18n.gettext, locale=locale)
     return [
         BotCommand(command="note", description=t("Internal note (never reaches the client)")),
         BotCommand(command="take", description=t("Assign the ticket to yourself")),

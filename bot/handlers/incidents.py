@@ -12,7 +12,7 @@ from aiogram.utils.i18n.lazy_proxy import LazyProxy
 
 from bot.commands import ParseError, parse_stated_time
 from bot.desk import Desk
-from bot.handlers.support import client_locale, ticket_of
+from bot.handlers.support import client_locale, require_ticket, ticket_of
 from bot.incoming import telegram_user
 from bot.settings import BotSettings
 from crm.incidents import IncidentService, incident_start
@@ -34,12 +34,8 @@ def make_router(settings: BotSettings) -> Router:
         incidents: IncidentService,
         desk: Desk,
     ) -> tuple[Ticket, Incident] | None:
-        ticket = await ticket_of(message, tickets)
+        ticket = await require_ticket(message, tickets, desk)
         if ticket is None:
-            desk.answer(
-                message,
-                _("Use this command inside a ticket's topic (or as a reply to a ticket message)."),
-            )
             return None
         incident = await incidents.for_ticket(ticket.id)
         if incident is None:
@@ -317,7 +313,8 @@ def make_router(settings: BotSettings) -> Router:
         desk.answer(
             message,
             _(
-                "Outage #{incident}: client data lost or damaged through our fault (50 % credit)."
+                "Outage #{incident}: client data lost or damaged through our fault "
+                "(credit: half the month's fee)."
             ).format(incident=incident.id),
         )
         await tell_client(
@@ -326,7 +323,7 @@ def make_router(settings: BotSettings) -> Router:
             i18n,
             __(
                 "We have recorded that your data was lost or damaged through our fault. "
-                "A 50 % credit of this month's fee applies; ask for it with /claim."
+                "A credit of half this month's fee applies; ask for it with /claim."
             ),
         )
 

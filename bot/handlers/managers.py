@@ -53,8 +53,9 @@ def make_router(settings: BotSettings) -> Router:
             if not windows:
                 desk.answer(message, _("No planned maintenance."))
                 return
+            everywhere = _("all services")
             lines = [
-                f"#{w.id} · {w.service_id or _('all services')} · {desk.local(w.starts_at)} – "
+                f"#{w.id} · {w.service_id or everywhere} · {desk.local(w.starts_at)} – "
                 f"{desk.local(w.ends_at)} · {w.description}"
                 for w in windows
             ]

@@ -69,18 +69,20 @@ async def ticket_of(message: Message, tickets: TicketService) -> Ticket | None:
     return None
 
 
+async def require_ticket(message: Message, tickets: TicketService, desk: Desk) -> Ticket | None:
+    """The ticket a command is about, or a reply saying where the command belongs."""
+    ticket = await ticket_of(message, tickets)
+    if ticket is None:
+        desk.answer(
+            message,
+            _("Use this command inside a ticket's topic (or as a reply to a ticket message)."),
+        )
+    return ticket
+
+
 def make_router(settings: BotSettings) -> Router:
     router = Router(name="support")
     router.message.filter(F.chat.id == settings.support_chat_id)
-
-    async def require_ticket(message: Message, tickets: TicketService, desk: Desk) -> Ticket | None:
-        ticket = await ticket_of(message, tickets)
-        if ticket is None:
-            desk.answer(
-                message,
-                _("Use this command inside a ticket's topic (or as a reply to a ticket message)."),
-            )
-        return ticket
 
     @router.message(Command("help"))
     async def show_help(message: Message, desk: Desk) -> None:
