@@ -177,6 +177,9 @@ class OutboxWorker:
             if head.not_before is not None and head.not_before > now:
                 next_wait = min(next_wait, (head.not_before - now).total_seconds())
                 blocked_chats.add(head.chat_id)
+                if head.chat_id < 0:
+                    # Telegram said wait: what queues behind the head meanwhile goes as one.
+                    await self._merge(queued[destination])
                 continue
             if head.chat_id in blocked_chats:
                 continue
@@ -218,8 +221,9 @@ class OutboxWorker:
         """Several plain texts for one topic, behind an exhausted group budget: one message."""
         texts = [_mergeable_text(row) for row in waiting]
         run: list[OutboxMessage] = []
-        for row, text in zip(waiting, texts, strict=True):
-            if text is None or row.not_before is not None:
+        for index, (row, text) in enumerate(zip(waiting, texts, strict=True)):
+            # The head may be waiting out a 429; rows behind it have never been tried.
+            if text is None or (index > 0 and row.not_before is not None):
                 break
             run.append(row)
         if len(run) < 2:
@@ -241,7 +245,11 @@ class OutboxWorker:
             head.payload = {
                 **{k: v for k, v in head.payload.items() if k == "message_thread_id"},
                 "text": "\n\n".join(parts),
-                "merged_rows": [row.id for row in combined[1:]],
+                # A head merged before keeps the rows it already carries.
+                "merged_rows": [
+                    *head.payload.get("merged_rows", []),
+                    *(row.id for row in combined[1:]),
+                ],
             }
             head.method = "sendMessage"
             for row in combined[1:]:

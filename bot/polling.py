@@ -65,8 +65,7 @@ async def poll_in_batches(
     allowed_updates = dispatcher.resolve_used_update_types()
     offset: int | None = None
     failures = 0
-    me = await bot.me()
-    log.info("polling", bot=me.username)
+    log.info("polling")
     while not stop_requested.is_set():
         fetch = asyncio.ensure_future(
             bot.get_updates(
