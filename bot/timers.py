@@ -103,19 +103,19 @@ async def scan_clocks(
     i18n: I18n,
     on_queued: Callable[[], None],
 ) -> None:
-    async with sessionmaker() as session:
-        try:
+    try:
+        async with sessionmaker() as session:
             count = await queue_alerts(session, settings, i18n, datetime.now(UTC))
             await session.commit()
-        except IntegrityError:
-            # Another instance raised the same alert first (unique per subject and kind).
-            log.info("sla_alerts_raised_elsewhere")
-            return
-        except asyncio.CancelledError:
-            # Shutdown in the middle of a scan: nothing was committed, the next start
-            # scans again. Ending quietly keeps the scheduler from logging a traceback.
-            log.info("sla_scan_cancelled")
-            return
+    except IntegrityError:
+        # Another instance raised the same alert first (unique per subject and kind).
+        log.info("sla_alerts_raised_elsewhere")
+        return
+    except asyncio.CancelledError:
+        # The scheduler cancels a running scan at shutdown: nothing was committed and the
+        # next start scans again, so this ends quietly instead of logging a traceback.
+        log.info("sla_scan_cancelled")
+        return
     if count:
         on_queued()
 
