@@ -22,6 +22,9 @@ from crm.services import ContactService, TicketService, UpdateLog
 
 log = structlog.get_logger()
 
+# A unique-key conflict with another instance is retried; a third one is a bug, not a race.
+CONFLICT_ATTEMPTS = 3
+
 
 def ticket_service(session: AsyncSession, settings: BotSettings) -> TicketService:
     return TicketService(
@@ -74,9 +77,6 @@ class DatabaseMiddleware(BaseMiddleware):
         data: dict[str, Any],
     ) -> Any:
         updates = UpdateLog(session)
-        if await updates.seen(event.update_id):
-            log.info("duplicate_update_ignored", update_id=event.update_id)
-            return None
         tickets = ticket_service(session, self.settings)
         data["session"] = session
         data["tickets"] = tickets
@@ -86,13 +86,19 @@ class DatabaseMiddleware(BaseMiddleware):
         data["emergencies"] = EmergencyService(session)
         data["claims"] = ClaimService(session)
         data["desk"] = Desk(self.settings, tickets, Outbox(session), self.i18n)
-        try:
-            async with session.begin_nested():
-                result = await handler(event, data)
-                await updates.remember(event.update_id)
-        except IntegrityError:
-            # The same Telegram message or update, recorded meanwhile by another instance:
-            # theirs stands, ours is dropped whole.
-            log.info("concurrent_duplicate_dropped", update_id=event.update_id)
-            return None
-        return result
+        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+            try:
+                async with session.begin_nested():
+                    if await updates.seen(event.update_id):
+                        log.info("duplicate_update_ignored", update_id=event.update_id)
+                        return None
+                    result = await handler(event, data)
+                    await updates.remember(event.update_id)
+                return result
+            except IntegrityError:
+                # Another instance wrote the same row first: the same update (then the
+                # retry sees it as seen), the same message (recorded as a duplicate), or a
+                # new contact for both (the retry finds it). Nothing of ours was kept.
+                log.info("concurrent_write_retried", update_id=event.update_id, attempt=attempt)
+        log.error("update_dropped_after_conflicts", update_id=event.update_id)
+        return None

@@ -239,8 +239,21 @@ class OutboxWorker:
         if len(combined) < 2:
             return
         async with self.sessionmaker() as session:
-            head = await session.get(OutboxMessage, combined[0].id)
-            assert head is not None
+            # Another instance's worker may be sending one of these rows right now: merge
+            # only rows nobody holds and that are still pending, or not at all.
+            ids = [row.id for row in combined]
+            locked = (
+                await session.scalars(
+                    select(OutboxMessage)
+                    .where(OutboxMessage.id.in_(ids), OutboxMessage.status == OutboxStatus.PENDING)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            if len(locked) != len(ids):
+                return
+            by_id = {row.id: row for row in locked}
+            combined = [by_id[row_id] for row_id in ids]
+            head = combined[0]
             parts = [_mergeable_text(row) or "" for row in combined]
             head.payload = {
                 **{k: v for k, v in head.payload.items() if k == "message_thread_id"},
@@ -253,10 +266,8 @@ class OutboxWorker:
             }
             head.method = "sendMessage"
             for row in combined[1:]:
-                merged = await session.get(OutboxMessage, row.id)
-                assert merged is not None
-                merged.status = OutboxStatus.MERGED
-                merged.merged_into = head.id
+                row.status = OutboxStatus.MERGED
+                row.merged_into = head.id
             await session.commit()
         log.info("outbox_merged", into=combined[0].id, rows=len(combined))
 

@@ -283,6 +283,11 @@ class TicketService:
             return ClientMessageOutcome(ticket, existing, False, False, duplicate=True)
 
         contact = await self.contacts.ensure(incoming.sender)
+        # Serialises this contact's messages across instances (a row lock on PostgreSQL), so
+        # two messages arriving at once cannot each open a ticket.
+        await self.session.execute(
+            select(Contact.id).where(Contact.id == contact.id).with_for_update()
+        )
         ticket = None if force_new else await self.tickets.current_for_contact(contact.id)
         opened = reopened = False
         when = incoming.telegram_date

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from crm.db import make_engine
@@ -21,6 +22,10 @@ def _run(connection: Connection) -> None:
         compare_type=True,
     )
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            # Several instances may start at once on a fresh database: one migrates, the
+            # others wait here and then find nothing left to do.
+            connection.execute(text("SELECT pg_advisory_xact_lock(7274000001)"))
         context.run_migrations()
 
 

@@ -14,12 +14,14 @@ import asyncio
 import contextlib
 import os
 import signal
+import socket
 import sqlite3
 import sys
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+import aiohttp
 import pytest
 
 from tests.db import create_database, drop_database, rows
@@ -34,6 +36,7 @@ __all__ = [
     "BotProcessFactory",
     "bot_process_factory",
     "fake_api",
+    "free_port",
 ]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -46,6 +49,13 @@ DEFAULT_ENV: dict[str, str] = {
 }
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 10.0
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on right now (for a bot's HTTP_PORT in webhook mode)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
 
 
 class BotProcess:
@@ -188,6 +198,33 @@ class BotProcess:
                     f"{self.tail()}\n--- fake Bot API ---\n{self.api.describe()}"
                 )
             await asyncio.sleep(0.05)
+
+    async def wait_http(self, url: str, *, timeout: float = START_TIMEOUT) -> None:
+        """Wait until GET ``url`` answers 200 (e.g. /healthz of a bot in webhook mode, which
+        never polls); fail with the process output if the bot exits first or times out."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        last_error = "no answer yet"
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as http:
+            while True:
+                try:
+                    async with http.get(url) as response:
+                        if response.status == 200:
+                            return
+                        last_error = f"HTTP {response.status}"
+                except (aiohttp.ClientError, TimeoutError) as error:
+                    last_error = repr(error)
+                if not self.running:
+                    raise AssertionError(
+                        f"{self.name} exited with code {self.returncode} before {url} "
+                        f"answered.\n{self.tail()}\n--- fake Bot API ---\n{self.api.describe()}"
+                    )
+                if loop.time() > deadline:
+                    raise AssertionError(
+                        f"{url} did not answer 200 within {timeout}s ({last_error}).\n"
+                        f"{self.tail()}\n--- fake Bot API ---\n{self.api.describe()}"
+                    )
+                await asyncio.sleep(0.05)
 
     async def wait(self, timeout: float = STOP_TIMEOUT) -> int:
         """Wait for the process to exit by itself; returns the exit code."""
