@@ -14,8 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import defaultdict, deque
-from collections.abc import Callable, Sequence
+from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -60,13 +60,17 @@ class RateLimits:
 
 
 class RateLimiter:
-    """Sliding windows: overall per second, per private chat per second, per group per minute."""
+    """Sliding windows: overall per second, per private chat per second, per group per minute.
+
+    A send is reserved when chosen and stamped again just before the request leaves, so a
+    request delayed by the database still counts at the moment Telegram sees it.
+    """
 
     def __init__(self, limits: RateLimits, clock: Callable[[], float] = time.monotonic) -> None:
         self.limits = limits
         self.clock = clock
-        self._overall: deque[float] = deque()
-        self._chats: dict[int, deque[float]] = defaultdict(deque)
+        self._overall: list[list[float]] = []
+        self._chats: dict[int, list[list[float]]] = defaultdict(list)
 
     def _window(self, chat_id: int) -> tuple[float, float]:
         if chat_id < 0:
@@ -81,16 +85,22 @@ class RateLimiter:
             (self._overall, 1.0, self.limits.overall_per_second),
             (self._chats[chat_id], *self._window(chat_id)),
         ):
-            while stamps and now - stamps[0] >= span:
-                stamps.popleft()
+            stamps[:] = [cell for cell in stamps if now - cell[0] < span]
             if len(stamps) >= allowed:
-                waits.append(stamps[len(stamps) - int(allowed)] + span - now)
+                times = sorted(cell[0] for cell in stamps)
+                waits.append(times[len(times) - int(allowed)] + span - now)
         return max(waits)
 
-    def record(self, chat_id: int) -> None:
-        now = self.clock()
-        self._overall.append(now)
-        self._chats[chat_id].append(now)
+    def record(self, chat_id: int) -> Callable[[], None]:
+        """Reserves a send now; call the result when the request actually leaves."""
+        cell = [self.clock()]
+        self._overall.append(cell)
+        self._chats[chat_id].append(cell)
+
+        def restamp() -> None:
+            cell[0] = max(cell[0], self.clock())
+
+        return restamp
 
 
 def _destination(row: OutboxMessage) -> tuple[int, int | None, bool]:
@@ -164,7 +174,10 @@ class OutboxWorker:
         heads: dict[tuple[int, int | None, bool], OutboxMessage] = {}
         queued: dict[tuple[int, int | None, bool], list[OutboxMessage]] = defaultdict(list)
         blocked_chats: set[int] = set()
+        first_topic_row: dict[int | None, int] = {}
         for row in rows:
+            if row.method == "createForumTopic":
+                first_topic_row.setdefault(row.ticket_id, row.id)
             destination = _destination(row)
             queued[destination].append(row)
             # Topic creation and topic rows share one group: keep its order strict per topic,
@@ -172,7 +185,7 @@ class OutboxWorker:
             if destination not in heads:
                 heads[destination] = row
         next_wait = 5.0
-        to_send: list[OutboxMessage] = []
+        to_send: list[tuple[OutboxMessage, Callable[[], None]]] = []
         for destination, head in sorted(heads.items(), key=lambda item: item[1].id):
             if head.not_before is not None and head.not_before > now:
                 next_wait = min(next_wait, (head.not_before - now).total_seconds())
@@ -183,25 +196,22 @@ class OutboxWorker:
                 continue
             if head.chat_id in blocked_chats:
                 continue
-            if (
-                head.method != "createForumTopic"
-                and head.to_topic
-                and await self._topic_pending(head, rows)
-            ):
-                continue
+            topic_row = first_topic_row.get(head.ticket_id) if head.to_topic else None
+            if topic_row is not None and topic_row < head.id:
+                continue  # The ticket's topic is still being created.
             wait = self.limiter.wait_time(head.chat_id)
             if wait > 0:
                 next_wait = min(next_wait, max(wait, 0.05))
                 if head.chat_id < 0:
                     await self._merge(queued[destination])
                 continue
-            self.limiter.record(head.chat_id)
-            to_send.append(head)
+            to_send.append((head, self.limiter.record(head.chat_id)))
         if to_send:
             results = await asyncio.gather(
-                *(self._deliver(row.id) for row in to_send), return_exceptions=True
+                *(self._deliver(row.id, restamp) for row, restamp in to_send),
+                return_exceptions=True,
             )
-            for row, result in zip(to_send, results, strict=True):
+            for (row, _restamp), result in zip(to_send, results, strict=True):
                 if isinstance(result, BaseException):
                     # A bug or an unexpected error must not stop delivery for everyone:
                     # the row stays pending and is retried after a pause.
@@ -209,13 +219,6 @@ class OutboxWorker:
                     await self._postpone(row.id, repr(result))
             return 0.0
         return next_wait
-
-    async def _topic_pending(self, head: OutboxMessage, rows: Sequence[OutboxMessage]) -> bool:
-        """A topic row waits while its ticket's createForumTopic is still queued."""
-        return any(
-            r.method == "createForumTopic" and r.ticket_id == head.ticket_id and r.id < head.id
-            for r in rows
-        )
 
     async def _merge(self, waiting: list[OutboxMessage]) -> None:
         """Several plain texts for one topic, behind an exhausted group budget: one message."""
@@ -271,7 +274,7 @@ class OutboxWorker:
             await session.commit()
         log.info("outbox_merged", into=combined[0].id, rows=len(combined))
 
-    async def _deliver(self, row_id: int) -> None:
+    async def _deliver(self, row_id: int, restamp: Callable[[], None]) -> None:
         async with self.sessionmaker() as session:
             # Several instances may run a worker: the row lock, held across the send, makes
             # the others skip this row (and, since it heads its chat, the rows behind it).
@@ -289,6 +292,7 @@ class OutboxWorker:
                 # single write lock across a network call would stall every other writer.
                 await session.commit()
             try:
+                restamp()
                 result = await self._call(row, ticket)
             except TelegramRetryAfter as error:
                 row.attempts += 1

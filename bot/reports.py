@@ -15,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.settings import BotSettings
 from bot.timers import scan_clocks
-from crm.exports import report_chart, report_workbook
 from crm.models import JobRun
 from crm.outbox import Outbox
 from crm.report_cli import previous_month
@@ -37,6 +36,9 @@ async def queue_report(
     customer_id: int | None = None,
 ) -> None:
     """Builds everything first, so a bad month or customer queues nothing half-way."""
+    # matplotlib and openpyxl load on the first report, not at every start of the bot.
+    from crm.exports import report_chart, report_workbook
+
     config = settings.sla_config()
     report, evidence = await monthly_report(session, month, config, now, customer_id)
     data = report_to_dict(report)

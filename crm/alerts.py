@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.models import Incident, Service, SlaAlert, Ticket, TicketStatus
@@ -127,16 +127,19 @@ class SlaClockScanner:
         clocks = await self.running_clocks()
         if not clocks:
             return []
-        keys = [(clock.subject, clock.subject_id) for clock in clocks]
-        raised = set(
-            (
-                await self.session.execute(
-                    select(SlaAlert.subject, SlaAlert.subject_id, SlaAlert.kind).where(
-                        tuple_(SlaAlert.subject, SlaAlert.subject_id).in_(keys)
-                    )
+        # One IN list per subject keeps the lookup on the unique index (a composite IN
+        # would scan it whole, and it grows with the history).
+        ids_by_subject: dict[str, set[int]] = {}
+        for clock in clocks:
+            ids_by_subject.setdefault(clock.subject, set()).add(clock.subject_id)
+        raised: set[tuple[str, int, str]] = set()
+        for subject, ids in ids_by_subject.items():
+            result = await self.session.execute(
+                select(SlaAlert.subject, SlaAlert.subject_id, SlaAlert.kind).where(
+                    SlaAlert.subject == subject, SlaAlert.subject_id.in_(ids)
                 )
-            ).all()
-        )
+            )
+            raised.update((row[0], row[1], row[2]) for row in result)
         alerts: list[RaisedAlert] = []
         for clock in clocks:
             for kind, at in self.thresholds(clock):

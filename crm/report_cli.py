@@ -14,7 +14,6 @@ from zoneinfo import ZoneInfo
 from pydantic import ValidationError
 
 from crm.db import make_engine, make_sessionmaker, upgrade_database_async
-from crm.exports import report_workbook
 from crm.reporting import monthly_report
 from crm.services import CrmError
 from crm.settings import CrmSettings, describe_validation_error
@@ -53,6 +52,9 @@ async def render(args: argparse.Namespace, settings: CrmSettings, now: datetime)
     if args.format == "csv":
         return report_to_csv(report).encode()
     if args.format == "xlsx":
+        # openpyxl is loaded only when asked for: the start-up counts in every report run.
+        from crm.exports import report_workbook
+
         return report_workbook(report_to_dict(report))
     return (report_to_text(report) + "\n").encode()
 

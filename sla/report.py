@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -116,13 +117,16 @@ def build_monthly_report(
             raise ValueError(
                 f"incident {incident.incident_id} refers to unknown service {incident.service_id}"
             )
+    incidents_by_service: dict[int, list[IncidentRecord]] = defaultdict(list)
+    for incident in incident_list:
+        incidents_by_service[incident.service_id].append(incident)
     maintenance_list = list(maintenance)
     claimed = {(int(service_id), str(claim_month)) for service_id, claim_month in claims}
 
     service_reports: list[ServiceReport] = []
     restoration_checks: list[TargetCheck] = []
     for service in service_list:
-        own_incidents = [i for i in incident_list if i.service_id == service.service_id]
+        own_incidents = incidents_by_service[service.service_id]
         for incident in own_incidents:
             check = restoration_check(incident, service, config, now)
             if check is not None and period.contains(check.started_at):

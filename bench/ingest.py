@@ -1,0 +1,471 @@
+"""Ingest burst: N client messages from M clients pushed at once to the real ``python -m bot``.
+
+Why: the desk must record every client message durably (committed in SQLite) and copy it to
+the support group fast enough that a burst (an outage makes everyone write at once) neither
+loses messages nor leaves engineers looking at a stale topic. The figure that matters is
+messages committed per second, compared with what the same disk does for the simplest
+possible durable write (one INSERT + COMMIT per row with aiosqlite, same pragmas): a ratio
+below 1 means the bot spends more per message than the disk forces it to.
+
+    python -m bench.ingest                  # 2,000 messages from 400 clients
+    python -m bench.ingest --full           # 5,000 messages from 1,000 clients
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import re
+import shutil
+import signal
+import sqlite3
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+from sqlalchemy import create_engine
+
+from bench.common import (
+    find_py_spy,
+    machine_summary,
+    percentile,
+    summarize_collapsed,
+    verdict,
+)
+from crm.db import make_engine
+from crm.models import Base
+from tests.e2e.harness import SUPPORT_CHAT_ID, BotProcess
+from tests.fake_bot_api import FakeBotAPI
+
+GOAL_RATE = 2000.0  # messages durably recorded per second
+GOAL_RATIO = 1.0  # recorded rate / raw single-row insert rate
+FIRST_CLIENT = 810_000
+MARKER = re.compile(r"\bbench-m(\d+)\b")
+# High enough that the outbox never waits for a budget: this measures the desk, not the
+# limits Telegram imposes (30/s overall, 1/s per private chat, 20/min per group).
+RAISED_LIMITS = {
+    "OUTBOX_OVERALL_PER_SECOND": "1000000",
+    "OUTBOX_PRIVATE_PER_SECOND": "1000000",
+    "OUTBOX_GROUP_PER_MINUTE": "1000000000",
+}
+BOT_ENV = {
+    "POLLING_TIMEOUT_SECONDS": "1",
+    "SEND_BACKOFF_SECONDS": "0.1",
+    "SHUTDOWN_GRACE_SECONDS": "10",
+    **RAISED_LIMITS,
+}
+LOCKED = "database is locked"
+# Read from an engine made by crm/db.py and applied to the baseline, so both write under the
+# same durability settings even if make_engine changes.
+PRAGMAS = ("journal_mode", "synchronous", "foreign_keys", "busy_timeout", "wal_autocheckpoint")
+
+
+# -- baseline ---------------------------------------------------------------------------------
+
+
+async def bot_pragmas(path: Path) -> dict[str, str]:
+    """The pragmas in force on a connection of crm/db.py's engine (whatever it sets now)."""
+    engine = make_engine(f"sqlite+aiosqlite:///{path}")
+    try:
+        async with engine.connect() as connection:
+            return {
+                name: str((await connection.exec_driver_sql(f"PRAGMA {name}")).scalar())
+                for name in PRAGMAS
+            }
+    finally:
+        await engine.dispose()
+
+
+async def raw_insert_rate(path: Path, rows: int, pragmas: dict[str, str]) -> float:
+    """Single-row committed inserts per second into the real messages table (its schema,
+    indexes and unique constraint), through aiosqlite with the bot's pragmas."""
+    engine = create_engine(f"sqlite:///{path}")
+    Base.metadata.create_all(engine)
+    engine.dispose()
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    async with aiosqlite.connect(path, timeout=30) as db:
+        for name, value in pragmas.items():
+            await db.execute(f"PRAGMA {name}={value}")
+        await db.execute(
+            "INSERT INTO tickets (id, channel, status, opened_at, emergency, created_at) "
+            "VALUES (1, 'telegram', 'open', ?, 0, ?)",
+            (now, now),
+        )
+        await db.commit()
+        sql = (
+            "INSERT INTO messages (ticket_id, direction, sender_telegram_id, chat_id, "
+            "telegram_message_id, update_id, content_type, text, file_ids, telegram_date, "
+            "received_at, delivery) VALUES (1, 'from_client', ?, ?, ?, ?, 'text', ?, '[]', ?, ?, "
+            "'pending')"
+        )
+        started = time.perf_counter()
+        for i in range(rows):
+            chat = FIRST_CLIENT + i % 997
+            await db.execute(sql, (chat, chat, i + 1, i + 1, f"bench-m{i}", now, now))
+            await db.commit()
+        elapsed = time.perf_counter() - started
+    return rows / elapsed
+
+
+# -- the burst --------------------------------------------------------------------------------
+
+
+@dataclass
+class Burst:
+    updates: list[dict[str, Any]]
+    #: (client chat id, Telegram message id) -> message index
+    keys: dict[tuple[int, int], int]
+    pushed_at: list[float] = field(default_factory=list)
+
+
+def build_burst(api: FakeBotAPI, messages: int, clients: int) -> Burst:
+    """Round-robin over clients, as if they all typed at once; each text carries a marker
+    so a merged sendMessage still tells which messages it carries."""
+    date = int(time.time())
+    updates: list[dict[str, Any]] = []
+    keys: dict[tuple[int, int], int] = {}
+    for i in range(messages):
+        client = i % clients
+        user = FIRST_CLIENT + client
+        update = api.private_message(
+            user, f"bench-m{i} from client {client}", first_name=f"Client {client}", date=date
+        )
+        keys[(user, int(update["message"]["message_id"]))] = i
+        updates.append(update)
+    return Burst(updates, keys)
+
+
+def push(api: FakeBotAPI, burst: Burst) -> None:
+    """All at once: no await in between, so the bot sees the whole burst queued."""
+    for update in burst.updates:
+        api.push_update(update)
+        burst.pushed_at.append(time.time())
+
+
+class RecordCounter:
+    """Counts committed client messages from a read-only connection (WAL: never blocks the
+    bot's writer)."""
+
+    def __init__(self, path: Path) -> None:
+        self.connection = sqlite3.connect(
+            f"file:{path}?mode=ro", uri=True, timeout=5, check_same_thread=False
+        )
+
+    def count(self) -> int:
+        row = self.connection.execute(
+            "SELECT COUNT(*) FROM messages WHERE direction = 'from_client'"
+        ).fetchone()
+        return int(row[0])
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+async def wait_recorded(
+    counter: RecordCounter, expected: int, timeout: float, interval: float
+) -> tuple[int, float | None, list[tuple[float, int]]]:
+    """Polls the count; returns the last count, when it reached ``expected`` (None if it did
+    not within ``timeout``) and the samples."""
+    samples: list[tuple[float, int]] = []
+    deadline = time.time() + timeout
+    count = 0
+    while time.time() < deadline:
+        count = await asyncio.to_thread(counter.count)
+        now = time.time()
+        samples.append((now, count))
+        if count >= expected:
+            return count, now, samples
+        await asyncio.sleep(interval)
+    return count, None, samples
+
+
+@dataclass
+class Deliveries:
+    #: message index -> time of the first group request carrying it
+    first_seen: dict[int, float]
+    copies: int
+    merged_messages: int
+    merged_texts: int
+
+
+def group_deliveries(api: FakeBotAPI, keys: dict[tuple[int, int], int]) -> Deliveries:
+    """Successful requests to the support group that carry client messages: copyMessage by
+    (from_chat_id, message_id), merged sendMessage by the markers in its text."""
+    first_seen: dict[int, float] = {}
+    copies = merged_messages = merged_texts = 0
+    for request in list(api.requests):
+        if request.status != "ok" or request.params.get("chat_id") != SUPPORT_CHAT_ID:
+            continue
+        method = request.method.lower()
+        carried: list[int] = []
+        if method == "copymessage":
+            key = (int(request.params["from_chat_id"]), int(request.params["message_id"]))
+            if key in keys:
+                carried = [keys[key]]
+                copies += 1
+        elif method == "sendmessage":
+            carried = [int(m) for m in MARKER.findall(str(request.params.get("text", "")))]
+            if carried:
+                merged_messages += 1
+                merged_texts += len(carried)
+        for index in carried:
+            first_seen.setdefault(index, request.time)
+    return Deliveries(first_seen, copies, merged_messages, merged_texts)
+
+
+async def wait_delivered(
+    api: FakeBotAPI, keys: dict[tuple[int, int], int], timeout: float
+) -> Deliveries:
+    deadline = time.time() + timeout
+    while True:
+        found = group_deliveries(api, keys)
+        if len(found.first_seen) >= len(keys) or time.time() > deadline:
+            return found
+        await asyncio.sleep(0.2)
+
+
+async def start_py_spy(
+    py_spy: str, pid: int, output: Path, mode: str
+) -> asyncio.subprocess.Process:
+    """``cpu`` samples only the thread holding the GIL: the Python CPU time, which limits a
+    single-threaded event loop. ``wall`` samples every busy thread, so time spent inside
+    SQLite (fsync, waiting for the write lock) in aiosqlite's threads shows too."""
+    command = [py_spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "100"]
+    # Blocking mode (pauses the bot ~100 times a second): --nonblocking makes py-spy 0.4
+    # panic on half-updated code objects. Figures of a profiled run are not the benchmark's.
+    command += ["--output", str(output)]
+    if mode == "cpu":
+        command.append("--gil")
+    with output.with_suffix(".log").open("wb") as log:
+        process = await asyncio.create_subprocess_exec(
+            *command, stdout=log, stderr=asyncio.subprocess.STDOUT
+        )
+    await asyncio.sleep(1.0)  # attached before the burst starts
+    return process
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """user + system CPU of a running process (Linux /proc), to show who used the 2 cores."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+# -- the run ----------------------------------------------------------------------------------
+
+
+async def run(args: argparse.Namespace, data_dir: Path) -> int:
+    print(machine_summary(data_dir))
+    print(f"burst: {args.messages} messages from {args.clients} clients, pushed at once")
+    print(
+        "outbox limits raised for the run (delivery not capped by Telegram's 30/s, 1/s per "
+        "private chat, 20/min per group): "
+        + ", ".join(f"{k}={v}" for k, v in RAISED_LIMITS.items())
+    )
+
+    print(f"\nbaseline: {args.messages} single-row INSERT + COMMIT with aiosqlite ...", flush=True)
+    pragmas = await bot_pragmas(data_dir / "pragmas.db")
+    print(
+        "  pragmas (as crm/db.py make_engine sets them): "
+        + ", ".join(f"{k}={v}" for k, v in pragmas.items())
+    )
+    raw_before = await raw_insert_rate(data_dir / "baseline-before.db", args.messages, pragmas)
+    print(f"  raw committed inserts: {raw_before:,.0f} rows/s")
+
+    api = FakeBotAPI()
+    await api.start()
+    api.add_chat(SUPPORT_CHAT_ID, title="Support", is_forum=True)
+    env = {**BOT_ENV, "LOG_LEVEL": args.log_level}
+    bot = BotProcess(api, data_dir, env=env, name="bench-bot")
+    counter: RecordCounter | None = None
+    profiler: asyncio.subprocess.Process | None = None
+    profile_path = data_dir / "bot.pyspy.txt"
+    try:
+        await bot.start()
+        assert bot.pid is not None
+        counter = RecordCounter(bot.database_path)
+        burst = build_burst(api, args.messages, args.clients)
+        py_spy = find_py_spy(args.py_spy) if args.profile else None
+        if args.profile and py_spy is None:
+            print("  --profile: py-spy not found (pip install py-spy, or --py-spy PATH)")
+        if py_spy is not None:
+            profiler = await start_py_spy(py_spy, bot.pid, profile_path, args.profile)
+        bot_cpu_before = process_cpu_seconds(bot.pid)
+        own_cpu_before = time.process_time()
+        print("\nbot: pushing the burst ...", flush=True)
+        push(api, burst)
+        first_pushed = burst.pushed_at[0]
+        print(f"  pushed in {burst.pushed_at[-1] - first_pushed:.3f} s")
+        recorded, recorded_at, samples = await wait_recorded(
+            counter, args.messages, args.timeout, args.poll_interval
+        )
+        remaining = max(args.timeout - (time.time() - first_pushed), 1.0)
+        deliveries = await wait_delivered(api, burst.keys, remaining)
+        bot_cpu_after = process_cpu_seconds(bot.pid)
+        own_cpu = time.process_time() - own_cpu_before
+        wall = time.time() - first_pushed
+        if profiler is not None:
+            with contextlib.suppress(ProcessLookupError):
+                profiler.send_signal(signal.SIGINT)
+            await asyncio.wait_for(profiler.wait(), 30)
+        duplicates = bot.query(
+            "SELECT COUNT(*) - COUNT(DISTINCT chat_id || ':' || telegram_message_id) "
+            "FROM messages WHERE direction = 'from_client'"
+        )[0][0]
+        tickets = bot.query("SELECT COUNT(*) FROM tickets")[0][0]
+        await bot.stop(timeout=60)
+    finally:
+        if counter is not None:
+            counter.close()
+        if bot.running:
+            bot.kill()
+        await api.stop()
+
+    # fsync latency on a shared disk drifts over minutes: measure again after the burst and
+    # compare with the mean of both.
+    print("\nbaseline again after the burst ...", flush=True)
+    raw_after = await raw_insert_rate(data_dir / "baseline-after.db", args.messages, pragmas)
+    print(f"  raw committed inserts: {raw_after:,.0f} rows/s")
+    raw_rate = (raw_before + raw_after) / 2
+
+    log = bot.output()
+    locked = log.count(LOCKED)
+    errors = sum(1 for line in log.splitlines() if "level='error'" in line or " ERROR " in line)
+    loss = args.messages - recorded
+    recorded_span = recorded_at - first_pushed if recorded_at is not None else None
+    recorded_rate = args.messages / recorded_span if recorded_span else None
+    latencies = [seen - burst.pushed_at[index] for index, seen in deliveries.first_seen.items()]
+    last_copy = max(deliveries.first_seen.values(), default=None)
+    peak = peak_rate(samples)
+
+    print("\nresults")
+    if recorded_span is None or recorded_rate is None:
+        print(f"  recorded: only {recorded} of {args.messages} within {args.timeout:.0f} s")
+    else:
+        print(
+            f"  recorded: {args.messages} in {recorded_span:.2f} s "
+            f"-> {recorded_rate:,.0f} msg/s (peak 1-s window: {peak:,.0f} msg/s)"
+        )
+    print(f"  loss (pushed - recorded): {loss}; recorded twice: {duplicates}; tickets: {tickets}")
+    if last_copy is not None:
+        print(
+            f"  time to the last copy in the support group: {last_copy - first_pushed:.2f} s "
+            f"({len(deliveries.first_seen)} of {args.messages} messages reached it)"
+        )
+    print(
+        f"  group requests carrying client messages: {deliveries.copies} copyMessage, "
+        f"{deliveries.merged_messages} merged sendMessage carrying {deliveries.merged_texts} "
+        "texts"
+    )
+    if latencies:
+        print(
+            f"  latency push -> group copy: p50 {percentile(latencies, 50):.2f} s, "
+            f"p99 {percentile(latencies, 99):.2f} s, max {max(latencies):.2f} s"
+        )
+    if bot_cpu_before is not None and bot_cpu_after is not None:
+        print(
+            f"  CPU over {wall:.1f} s wall: bot process {bot_cpu_after - bot_cpu_before:.1f} s, "
+            f"fake Bot API + this script {own_cpu:.1f} s (2 cores = {2 * wall:.1f} s available)"
+        )
+    print(f"  '{LOCKED}' in the bot's log: {locked}; error lines: {errors}")
+    for line in [line for line in log.splitlines() if LOCKED in line][:3]:
+        print(f"    {line[:400]}")
+
+    ratio = recorded_rate / raw_rate if recorded_rate is not None else 0.0
+    print("\ncomparison (same run, same disk)")
+    print(
+        f"  raw single-row committed inserts: {raw_rate:,.0f} rows/s "
+        f"(mean of {raw_before:,.0f} before and {raw_after:,.0f} after)"
+    )
+    print(f"  bot recorded rate:                {recorded_rate or 0:,.0f} msg/s")
+    print(f"  ratio recorded / raw:             {ratio:.3f}")
+    print("\ngoal")
+    rate_ok = recorded_rate is not None and recorded_rate >= GOAL_RATE
+    print(f"  recorded >= {GOAL_RATE:,.0f} msg/s: {verdict(rate_ok)}")
+    print(f"  ratio >= {GOAL_RATIO:.1f}: {verdict(ratio >= GOAL_RATIO)}")
+    print(f"  zero '{LOCKED}': {verdict(locked == 0)}")
+    print(f"  zero loss: {verdict(loss == 0)}")
+
+    if profile_path.exists():
+        what = "Python CPU only" if args.profile == "cpu" else "all busy threads"
+        print(f"\nbot process profile during the burst (py-spy, {what}; this run's figures")
+        print("are slowed by the sampling):")
+        print(summarize_collapsed(profile_path, args.top))
+    elif profiler is not None:
+        failure = profile_path.with_suffix(".log").read_text(errors="replace")
+        print(f"\npy-spy wrote no profile:\n{failure[-800:]}")
+    return 0
+
+
+def peak_rate(samples: Sequence[tuple[float, int]]) -> float:
+    """Highest recorded count growth over any ~1 s between polls."""
+    best = 0.0
+    first = 0
+    for last in range(len(samples)):
+        while samples[last][0] - samples[first][0] > 1.0:
+            first += 1
+        span = samples[last][0] - samples[first][0]
+        if span >= 0.5:
+            best = max(best, (samples[last][1] - samples[first][1]) / span)
+    return best
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.ingest",
+        description="Push a burst of client messages to the real bot (fake Bot API, fresh "
+        "SQLite) and compare its recording rate with raw committed inserts on the same disk.",
+    )
+    parser.add_argument("--messages", type=int, default=2000, help="burst size (default 2000)")
+    parser.add_argument("--clients", type=int, default=400, help="distinct clients (default 400)")
+    parser.add_argument(
+        "--full", action="store_true", help="the full size: 5,000 messages from 1,000 clients"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=600, help="seconds to wait for everything (600)"
+    )
+    parser.add_argument("--poll-interval", type=float, default=0.02, help="DB count poll (s)")
+    parser.add_argument("--tmp-dir", help="where the temporary databases go (default: TMPDIR)")
+    parser.add_argument("--log-level", default="INFO", help="the bot's LOG_LEVEL (INFO)")
+    parser.add_argument("--keep", action="store_true", help="keep the database and bot logs")
+    parser.add_argument(
+        "--profile",
+        choices=("cpu", "wall"),
+        help="sample the bot with py-spy during the burst: cpu (GIL holder) or wall (all "
+        "busy threads); py-spy is not a project dependency",
+    )
+    parser.add_argument("--py-spy", help="path to py-spy (default: found on PATH)")
+    parser.add_argument("--top", type=int, default=15, help="profile lines to print (15)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.full:
+        args.messages, args.clients = 5000, 1000
+    if args.messages < 1 or not 1 <= args.clients <= args.messages:
+        print("error: need 1 <= clients <= messages", file=sys.stderr)
+        return 2
+    data_dir = Path(tempfile.mkdtemp(prefix="bench-ingest-", dir=args.tmp_dir))
+    try:
+        return asyncio.run(run(args, data_dir))
+    finally:
+        if args.keep:
+            print(f"\nkept: {data_dir} (databases, bot logs, profile)")
+        else:
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
