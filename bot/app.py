@@ -113,7 +113,11 @@ def make_fsm_storage(settings: BotSettings) -> BaseStorage:
 
 
 def make_outbox_worker(
-    bot: Bot, settings: BotSettings, sessionmaker: async_sessionmaker[AsyncSession], i18n: I18n
+    bot: Bot,
+    settings: BotSettings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    i18n: I18n,
+    write_gate: asyncio.Lock | None = None,
 ) -> OutboxWorker:
     limits = RateLimits(
         overall_per_second=settings.outbox_overall_per_second,
@@ -127,6 +131,7 @@ def make_outbox_worker(
         settings.engineer_language,
         limits,
         backoff_seconds=settings.send_backoff_seconds,
+        write_gate=write_gate,
     )
 
 
@@ -143,7 +148,9 @@ async def run_bot(settings: BotSettings) -> None:
     )
     # The outbox retries on its own terms, so its sends go through a session without retries.
     sender = make_bot(settings.bot_token.get_secret_value(), settings.telegram_api_url, attempts=1)
-    worker = make_outbox_worker(sender, settings, sessionmaker, i18n)
+    # SQLite has one writer at a time; taking turns in-process keeps waits short and fair.
+    write_gate = asyncio.Lock() if settings.database_url.startswith("sqlite") else None
+    worker = make_outbox_worker(sender, settings, sessionmaker, i18n, write_gate)
     storage = make_fsm_storage(settings)
     dispatcher = build_dispatcher(settings, sessionmaker, i18n, worker.kick, storage)
     stop_requested = asyncio.Event()
@@ -189,6 +196,7 @@ async def run_bot(settings: BotSettings) -> None:
                 polling_timeout=settings.polling_timeout_seconds,
                 stop_requested=stop_requested,
                 on_commit=worker.kick,
+                write_gate=write_gate,
             )
     finally:
         if runner is not None:

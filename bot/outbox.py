@@ -16,6 +16,7 @@ import contextlib
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -126,6 +127,7 @@ class OutboxWorker:
         *,
         backoff_seconds: float = 0.5,
         max_backoff_seconds: float = 60,
+        write_gate: AbstractAsyncContextManager[Any] | None = None,
     ) -> None:
         self.bot = bot
         self.sessionmaker = sessionmaker
@@ -134,6 +136,9 @@ class OutboxWorker:
         self.limiter = RateLimiter(limits or RateLimits())
         self.backoff_seconds = backoff_seconds
         self.max_backoff_seconds = max_backoff_seconds
+        # With SQLite, an in-process lock shared with the poller: SQLite's own busy handler
+        # is not fair, and a worker could wait out its timeout behind back-to-back batches.
+        self.write_gate = write_gate or contextlib.nullcontext()
         self._wake = asyncio.Event()
         self._stopping = False
 
@@ -166,7 +171,7 @@ class OutboxWorker:
     async def deliver_once(self) -> float | None:
         """Sends every chat's next row that its budget allows; returns seconds until more
         can go, or None when nothing is pending."""
-        async with self.sessionmaker() as session:
+        async with self.write_gate, self.sessionmaker() as session:
             rows = list(await Outbox(session).pending())
         if not rows:
             return None
@@ -241,7 +246,7 @@ class OutboxWorker:
             length += len(text) + 2
         if len(combined) < 2:
             return
-        async with self.sessionmaker() as session:
+        async with self.write_gate, self.sessionmaker() as session:
             # Another instance's worker may be sending one of these rows right now: merge
             # only rows nobody holds and that are still pending, or not at all.
             ids = [row.id for row in combined]
@@ -276,59 +281,64 @@ class OutboxWorker:
 
     async def _deliver(self, row_id: int, restamp: Callable[[], None]) -> None:
         async with self.sessionmaker() as session:
-            # Several instances may run a worker: the row lock, held across the send, makes
-            # the others skip this row (and, since it heads its chat, the rows behind it).
-            row = await session.scalar(
-                select(OutboxMessage)
-                .where(OutboxMessage.id == row_id, OutboxMessage.status == OutboxStatus.PENDING)
-                .with_for_update(skip_locked=True)
-            )
-            if row is None:
-                return
-            ticket = await session.get(Ticket, row.ticket_id) if row.ticket_id else None
-            tickets = TicketService(session)
-            if session.get_bind().dialect.name == "sqlite":
-                # One process owns a SQLite file, so no row lock is needed, and holding the
-                # single write lock across a network call would stall every other writer.
-                await session.commit()
+            async with self.write_gate:
+                # Several instances may run a worker: the row lock, held across the send,
+                # makes the others skip this row (and, as it heads its chat, those behind).
+                row = await session.scalar(
+                    select(OutboxMessage)
+                    .where(OutboxMessage.id == row_id, OutboxMessage.status == OutboxStatus.PENDING)
+                    .with_for_update(skip_locked=True)
+                )
+                if row is None:
+                    return
+                ticket = await session.get(Ticket, row.ticket_id) if row.ticket_id else None
+                if session.get_bind().dialect.name == "sqlite":
+                    # One process owns a SQLite file, so no row lock is needed, and holding
+                    # the single write lock across a network call would stall every writer.
+                    await session.commit()
+            failure: TelegramAPIError | None = None
+            result: Any = None
             try:
                 restamp()
                 result = await self._call(row, ticket)
-            except TelegramRetryAfter as error:
-                row.attempts += 1
-                row.not_before = datetime.now(UTC) + timedelta(seconds=error.retry_after)
-                row.error = error.message
+            except (TelegramRetryAfter, *TRANSIENT_ERRORS, *PERMANENT_ERRORS) as error:
+                failure = error
+            async with self.write_gate:
+                await self._record_outcome(session, row, ticket, result, failure)
                 await session.commit()
-                log.warning("outbox_rate_limited", row=row.id, retry_after=error.retry_after)
-                return
-            except TRANSIENT_ERRORS as error:
-                row.attempts += 1
-                delay = min(
-                    self.backoff_seconds * 2 ** (row.attempts - 1), self.max_backoff_seconds
-                )
-                row.not_before = datetime.now(UTC) + timedelta(seconds=delay)
-                row.error = str(error)
-                await session.commit()
-                log.warning("outbox_retry", row=row.id, attempt=row.attempts, error=str(error))
-                return
-            except PERMANENT_ERRORS as error:
-                row.attempts += 1
-                row.status = OutboxStatus.FAILED
-                row.error = error.message
-                await self._after_failure(session, row, ticket, tickets, error)
-                await session.commit()
-                log.error("outbox_failed", row=row.id, purpose=row.purpose, error=error.message)
-                return
-            row.attempts += 1
+
+    async def _record_outcome(
+        self,
+        session: AsyncSession,
+        row: OutboxMessage,
+        ticket: Ticket | None,
+        result: Any,
+        failure: TelegramAPIError | None,
+    ) -> None:
+        row.attempts += 1
+        if isinstance(failure, TelegramRetryAfter):
+            row.not_before = datetime.now(UTC) + timedelta(seconds=failure.retry_after)
+            row.error = failure.message
+            log.warning("outbox_rate_limited", row=row.id, retry_after=failure.retry_after)
+        elif isinstance(failure, TRANSIENT_ERRORS):
+            delay = min(self.backoff_seconds * 2 ** (row.attempts - 1), self.max_backoff_seconds)
+            row.not_before = datetime.now(UTC) + timedelta(seconds=delay)
+            row.error = str(failure)
+            log.warning("outbox_retry", row=row.id, attempt=row.attempts, error=str(failure))
+        elif failure is not None:
+            row.status = OutboxStatus.FAILED
+            row.error = failure.message
+            await self._after_failure(session, row, ticket, TicketService(session), failure)
+            log.error("outbox_failed", row=row.id, purpose=row.purpose, error=failure.message)
+        else:
             row.status = OutboxStatus.SENT
             row.sent_at = datetime.now(UTC)
             row.error = None
             row.telegram_message_id = getattr(result, "message_id", None)
-            await self._after_success(session, row, ticket, tickets, result)
-            await session.commit()
+            await self._after_success(session, row, ticket, TicketService(session), result)
 
     async def _postpone(self, row_id: int, error: str) -> None:
-        async with self.sessionmaker() as session:
+        async with self.write_gate, self.sessionmaker() as session:
             row = await session.get(OutboxMessage, row_id)
             if row is not None and row.status is OutboxStatus.PENDING:
                 row.attempts += 1

@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 from aiogram import Bot, Dispatcher
@@ -60,6 +62,7 @@ async def poll_in_batches(
     polling_timeout: int,
     stop_requested: asyncio.Event,
     on_commit: Callable[[], None],
+    write_gate: AbstractAsyncContextManager[Any] | None = None,
     limit: int = 100,
 ) -> None:
     allowed_updates = dispatcher.resolve_used_update_types()
@@ -99,7 +102,8 @@ async def poll_in_batches(
         if not updates:
             continue
         # A batch once started is finished and committed even if a stop is requested.
-        await handle_batch(dispatcher, bot, sessionmaker, updates)
+        async with write_gate or contextlib.nullcontext():
+            await handle_batch(dispatcher, bot, sessionmaker, updates)
         on_commit()
         offset = updates[-1].update_id + 1
     if offset is not None:
