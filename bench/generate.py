@@ -6,7 +6,7 @@ The schema comes from the real Alembic migrations (indexes, triggers), and value
 through the real column types (UtcDateTime, enums), so the report reads what the bot
 would have written.
 
-    python -m bench.generate --db /tmp/month.db --tickets 100000
+    python -m bench.generate --db month.db --tickets 100000
 """
 
 from __future__ import annotations

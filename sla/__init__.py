@@ -1,7 +1,7 @@
 """Pure SLA rules for the support desk: no I/O, no clock reads (`now` is an argument).
 
 Terms references: document A = dedicated computing environment, B = cloud object storage
-(/work/shared/spec/terms/terms-en-kk.md); AMB-n = that file's ambiguity list.
+(the provider's terms, translated in spec/terms/terms-en-kk.md); AMB-n = that file's ambiguity list.
 """
 
 from sla.config import SlaConfig
