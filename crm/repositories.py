@@ -11,8 +11,6 @@ from crm.models import (
     Channel,
     Contact,
     Customer,
-    Delivery,
-    Direction,
     Invitation,
     Message,
     ProcessedUpdate,
@@ -54,11 +52,6 @@ class ContactRepository:
         return await self.session.scalar(
             select(Contact).where(Contact.telegram_user_id == telegram_user_id)
         )
-
-    async def of_customer(self, customer_id: int) -> Sequence[Contact]:
-        return (
-            await self.session.scalars(select(Contact).where(Contact.customer_id == customer_id))
-        ).all()
 
 
 class TicketRepository:
@@ -131,19 +124,6 @@ class TicketRepository:
         return (
             await self.session.scalars(
                 select(Message).where(Message.ticket_id == ticket_id).order_by(Message.id)
-            )
-        ).all()
-
-    async def undelivered(self, limit: int = 500) -> Sequence[Message]:
-        return (
-            await self.session.scalars(
-                select(Message)
-                .where(
-                    Message.delivery == Delivery.PENDING,
-                    Message.direction.in_([Direction.FROM_CLIENT, Direction.TO_CLIENT]),
-                )
-                .order_by(Message.id)
-                .limit(limit)
             )
         ).all()
 

@@ -499,9 +499,6 @@ class TicketService:
         await self.session.flush()
         return message
 
-    async def undelivered(self) -> Sequence[Message]:
-        return await self.tickets.undelivered()
-
     async def take(self, ticket_id: int, engineer: TelegramUser, when: datetime) -> Ticket:
         ticket = await self._ticket(ticket_id)
         ticket.assignee_telegram_id = engineer.id
