@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
 from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
@@ -15,6 +18,7 @@ from bot.desk import Desk
 from bot.handlers.support import client_locale, require_ticket, ticket_of
 from bot.incoming import telegram_user
 from bot.settings import BotSettings
+from crm.dto import TelegramUser
 from crm.incidents import IncidentService, incident_start
 from crm.models import Incident, Ticket
 from crm.services import CrmError, TicketService
@@ -22,6 +26,31 @@ from sla.model import Exclusion, Layer, RestorationType
 
 LAYERS = ", ".join(layer.value for layer in Layer)
 EXCLUSIONS = "|".join(exclusion.value for exclusion in Exclusion)
+
+
+@dataclass(frozen=True)
+class IncidentCommand:
+    """An engineer's command about the outage of the ticket whose topic it was sent in."""
+
+    message: Message
+    args: str
+    ticket: Ticket
+    incident: Incident
+    engineer: TelegramUser
+    incidents: IncidentService
+    desk: Desk
+    i18n: I18n
+
+    def answer(self, text: str) -> None:
+        self.desk.answer(self.message, text)
+
+    async def tell_client(self, text: LazyProxy, **values: object) -> None:
+        # The engineer's command runs in the group's language; the client reads their own.
+        with self.i18n.use_locale(client_locale(self.ticket, self.i18n)):
+            await self.desk.tell_client(self.ticket, str(text).format(**values))
+
+
+IncidentHandler = Callable[[IncidentCommand], Awaitable[None]]
 
 
 def make_router(settings: BotSettings) -> Router:
@@ -48,13 +77,6 @@ def make_router(settings: BotSettings) -> Router:
             )
             return None
         return ticket, incident
-
-    async def tell_client(
-        desk: Desk, ticket: Ticket, i18n: I18n, text: LazyProxy, **values: object
-    ) -> None:
-        # The engineer's command runs in the group's language; the client reads their own.
-        with i18n.use_locale(client_locale(ticket, i18n)):
-            await desk.tell_client(ticket, str(text).format(**values))
 
     @router.message(Command("outage"))
     async def open_outage(
@@ -103,106 +125,92 @@ def make_router(settings: BotSettings) -> Router:
             ),
         )
 
-    @router.message(Command("confirm"))
-    async def confirm(
-        message: Message,
-        command: CommandObject,
-        tickets: TicketService,
-        incidents: IncidentService,
-        desk: Desk,
-        i18n: I18n,
-    ) -> None:
-        found = await ticket_and_incident(message, tickets, incidents, desk)
-        if found is None or message.from_user is None:
-            return
-        ticket, incident = found
+    def on_incident(name: str) -> Callable[[IncidentHandler], IncidentHandler]:
+        """Registers `/name` for a ticket's outage: the handler gets it already found."""
+
+        def register(handler: IncidentHandler) -> IncidentHandler:
+            @router.message(Command(name))
+            async def resolve_incident(
+                message: Message,
+                command: CommandObject,
+                tickets: TicketService,
+                incidents: IncidentService,
+                desk: Desk,
+                i18n: I18n,
+            ) -> None:
+                found = await ticket_and_incident(message, tickets, incidents, desk)
+                if found is None or message.from_user is None:
+                    return
+                ticket, incident = found
+                await handler(
+                    IncidentCommand(
+                        message,
+                        (command.args or "").strip(),
+                        ticket,
+                        incident,
+                        telegram_user(message.from_user),
+                        incidents,
+                        desk,
+                        i18n,
+                    )
+                )
+
+            return handler
+
+        return register
+
+    @on_incident("confirm")
+    async def confirm(c: IncidentCommand) -> None:
         try:
-            layer = Layer((command.args or "").strip().lower())
+            layer = Layer(c.args.lower())
         except ValueError:
-            desk.answer(
-                message,
+            c.answer(
                 _("Write it as: /confirm LAYER, where LAYER is one of: {layers}").format(
                     layers=LAYERS
-                ),
+                )
             )
             return
-        incident = await incidents.confirm(
-            incident, layer, telegram_user(message.from_user), message.date
-        )
-        desk.answer(
-            message,
+        incident = await c.incidents.confirm(c.incident, layer, c.engineer, c.message.date)
+        c.answer(
             _("✅ Outage #{incident} confirmed, layer {layer}.").format(
                 incident=incident.id, layer=layer.value
-            ),
+            )
         )
-        await tell_client(
-            desk,
-            ticket,
-            i18n,
+        await c.tell_client(
             __("We confirm the outage of {service}. Our engineers are restoring it."),
             service=incident.service.name,
         )
 
-    @router.message(Command("reject"))
-    async def reject(
-        message: Message,
-        command: CommandObject,
-        tickets: TicketService,
-        incidents: IncidentService,
-        desk: Desk,
-        i18n: I18n,
-    ) -> None:
-        found = await ticket_and_incident(message, tickets, incidents, desk)
-        if found is None or message.from_user is None:
+    @on_incident("reject")
+    async def reject(c: IncidentCommand) -> None:
+        if not c.args:
+            c.answer(_("Write it as: /reject REASON, e.g. /reject client-side DNS"))
             return
-        ticket, incident = found
-        reason = (command.args or "").strip()
-        if not reason:
-            desk.answer(message, _("Write it as: /reject REASON, e.g. /reject client-side DNS"))
-            return
-        await incidents.reject(incident, reason, telegram_user(message.from_user), message.date)
-        desk.answer(message, _("Outage #{incident} rejected.").format(incident=incident.id))
-        await tell_client(
-            desk,
-            ticket,
-            i18n,
+        await c.incidents.reject(c.incident, c.args, c.engineer, c.message.date)
+        c.answer(_("Outage #{incident} rejected.").format(incident=c.incident.id))
+        await c.tell_client(
             __(
                 "We checked: this is not an outage of our service ({reason}). "
                 "We keep helping you in this ticket."
             ),
-            reason=reason,
+            reason=c.args,
         )
 
-    @router.message(Command("restored"))
-    async def restored(
-        message: Message,
-        command: CommandObject,
-        tickets: TicketService,
-        incidents: IncidentService,
-        desk: Desk,
-        i18n: I18n,
-    ) -> None:
-        found = await ticket_and_incident(message, tickets, incidents, desk)
-        if found is None or message.from_user is None:
-            return
-        ticket, incident = found
-        parsed = parse_stated_time(command.args, message.date, desk.zone)
+    @on_incident("restored")
+    async def restored(c: IncidentCommand) -> None:
+        desk = c.desk
+        parsed = parse_stated_time(c.args, c.message.date, desk.zone)
         if isinstance(parsed, ParseError):
-            desk.answer(
-                message,
+            c.answer(
                 _(
                     "«{value}» is not a time. Write it as: /restored [HH:MM | YYYY-MM-DD HH:MM]"
-                ).format(value=parsed.value),
+                ).format(value=parsed.value)
             )
             return
         restored_at, stated = parsed
         try:
-            incident = await incidents.restore(
-                incident,
-                restored_at,
-                telegram_user(message.from_user),
-                stated=stated,
-                message_time=message.date,
+            incident = await c.incidents.restore(
+                c.incident, restored_at, c.engineer, stated=stated, message_time=c.message.date
             )
         except CrmError as error:
             if error.code == "restored_before_start":
@@ -213,20 +221,16 @@ def make_router(settings: BotSettings) -> Router:
                 text = _("{time} is in the future: not recorded.").format(
                     time=desk.local(restored_at)
                 )
-            desk.answer(message, text)
+            c.answer(text)
             return
         start = incident_start(incident)
-        minutes = (restored_at - start).total_seconds() / 60 if start else 0.0
-        desk.answer(
-            message,
+        minutes = f"{(restored_at - start).total_seconds() / 60 if start else 0.0:.0f}"
+        c.answer(
             _(
                 "🟢 Outage #{incident} restored at {time}; {minutes} min from the first evidence."
-            ).format(incident=incident.id, time=desk.local(restored_at), minutes=f"{minutes:.0f}"),
+            ).format(incident=incident.id, time=desk.local(restored_at), minutes=minutes)
         )
-        await tell_client(
-            desk,
-            ticket,
-            i18n,
+        await c.tell_client(
             __(
                 "{service} is restored ({time}). Recorded downtime: {minutes} min, "
                 "from {start} to {time}."
@@ -234,97 +238,55 @@ def make_router(settings: BotSettings) -> Router:
             service=incident.service.name,
             time=desk.local(restored_at),
             start=desk.local(start),
-            minutes=f"{minutes:.0f}",
+            minutes=minutes,
         )
 
-    @router.message(Command("exclude"))
-    async def exclude(
-        message: Message,
-        command: CommandObject,
-        tickets: TicketService,
-        incidents: IncidentService,
-        desk: Desk,
-    ) -> None:
-        found = await ticket_and_incident(message, tickets, incidents, desk)
-        if found is None or message.from_user is None:
-            return
-        _ticket, incident = found
-        kind, _sep, note = (command.args or "").strip().partition(" ")
+    @on_incident("exclude")
+    async def exclude(c: IncidentCommand) -> None:
+        kind, _sep, note = c.args.partition(" ")
         try:
             exclusion = Exclusion(kind.lower())
         except ValueError:
-            desk.answer(message, _("Write it as: /exclude {kinds} [NOTE]").format(kinds=EXCLUSIONS))
+            c.answer(_("Write it as: /exclude {kinds} [NOTE]").format(kinds=EXCLUSIONS))
             return
-        await incidents.exclude(
-            incident,
-            exclusion,
-            note.strip() or None,
-            telegram_user(message.from_user),
-            message.date,
+        await c.incidents.exclude(
+            c.incident, exclusion, note.strip() or None, c.engineer, c.message.date
         )
-        desk.answer(
-            message,
+        c.answer(
             _("Outage #{incident} marked {exclusion}: its downtime is not counted.").format(
-                incident=incident.id, exclusion=exclusion.value
-            ),
+                incident=c.incident.id, exclusion=exclusion.value
+            )
         )
 
-    @router.message(Command("restoration"))
-    async def restoration(
-        message: Message,
-        command: CommandObject,
-        tickets: TicketService,
-        incidents: IncidentService,
-        desk: Desk,
-    ) -> None:
-        found = await ticket_and_incident(message, tickets, incidents, desk)
-        if found is None or message.from_user is None:
-            return
-        _ticket, incident = found
+    @on_incident("restoration")
+    async def restoration(c: IncidentCommand) -> None:
         try:
-            kind = RestorationType((command.args or "").strip().lower())
+            kind = RestorationType(c.args.lower())
         except ValueError:
-            desk.answer(message, _("Write it as: /restoration reboot|repair"))
+            c.answer(_("Write it as: /restoration reboot|repair"))
             return
-        await incidents.set_restoration_type(
-            incident, kind, telegram_user(message.from_user), message.date
-        )
+        await c.incidents.set_restoration_type(c.incident, kind, c.engineer, c.message.date)
         target = _("45 minutes") if kind is RestorationType.REBOOT else _("8 hours")
-        desk.answer(
-            message,
+        c.answer(
             _(
                 "Outage #{incident}: restoration by {kind}, target {target} from confirmation."
-            ).format(incident=incident.id, kind=kind.value, target=target),
+            ).format(incident=c.incident.id, kind=kind.value, target=target)
         )
 
-    @router.message(Command("dataloss"))
-    async def data_loss(
-        message: Message,
-        tickets: TicketService,
-        incidents: IncidentService,
-        desk: Desk,
-        i18n: I18n,
-    ) -> None:
-        found = await ticket_and_incident(message, tickets, incidents, desk)
-        if found is None or message.from_user is None:
-            return
-        ticket, incident = found
-        await incidents.mark_data_loss(incident, telegram_user(message.from_user), message.date)
-        desk.answer(
-            message,
+    @on_incident("dataloss")
+    async def data_loss(c: IncidentCommand) -> None:
+        await c.incidents.mark_data_loss(c.incident, c.engineer, c.message.date)
+        c.answer(
             _(
                 "Outage #{incident}: client data lost or damaged through our fault "
                 "(credit: half the month's fee)."
-            ).format(incident=incident.id),
+            ).format(incident=c.incident.id)
         )
-        await tell_client(
-            desk,
-            ticket,
-            i18n,
+        await c.tell_client(
             __(
                 "We have recorded that your data was lost or damaged through our fault. "
                 "A credit of half this month's fee applies; ask for it with /claim."
-            ),
+            )
         )
 
     return router
