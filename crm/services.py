@@ -421,16 +421,6 @@ class TicketService:
     async def ticket_for_group_message(self, chat_id: int, message_id: int) -> Ticket | None:
         return await self.tickets.by_group_message(chat_id, message_id)
 
-    async def attach_topic(
-        self, ticket_id: int, chat_id: int, thread_id: int | None, header_message_id: int | None
-    ) -> Ticket:
-        ticket = await self._ticket(ticket_id)
-        ticket.support_chat_id = chat_id
-        ticket.topic_thread_id = thread_id
-        ticket.header_message_id = header_message_id
-        await self.session.flush()
-        return await self._fresh(ticket.id)
-
     async def record_engineer_message(
         self, ticket_id: int, incoming: IncomingMessage, *, internal: bool
     ) -> Message | None:

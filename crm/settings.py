@@ -73,10 +73,3 @@ def describe_validation_error(error: ValidationError) -> str:
         return f"configuration error: {name} is not set (put it in the environment or .env)"
     reason = str(first["msg"]).removeprefix("Value error, ")
     return f"configuration error: {name} is malformed: {reason}"
-
-
-def load_crm_settings() -> CrmSettings:
-    try:
-        return CrmSettings()
-    except ValidationError as error:
-        raise SettingsError(describe_validation_error(error)) from error
