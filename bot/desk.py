@@ -16,7 +16,7 @@ from aiogram.utils.i18n import I18n
 from bot.settings import BotSettings
 from crm.models import Category, Channel, Message, Ticket
 from crm.outbox import Outbox
-from crm.services import TicketService
+from crm.tickets import TicketService
 
 TOPIC_NAME_LIMIT = 128
 

@@ -16,9 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.desk import Desk
 from bot.polling import current_batch
 from bot.settings import BotSettings
-from crm.incidents import ClaimService, EmergencyService, IncidentService, MaintenanceService
+from crm.claims import ClaimService
+from crm.contacts import ContactService
+from crm.emergencies import EmergencyService
+from crm.incidents import IncidentService
+from crm.maintenance import MaintenanceService
 from crm.outbox import Outbox
-from crm.services import ContactService, TicketService, UpdateLog
+from crm.tickets import TicketService
+from crm.updates import UpdateLog
 
 log = structlog.get_logger()
 

@@ -40,7 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm.models import OutboxMessage, OutboxStatus, Ticket
 from crm.outbox import Outbox
-from crm.services import TicketService
+from crm.tickets import TicketService
 
 log = structlog.get_logger()
 

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.desk import Desk
 from bot.middlewares import ticket_service
 from bot.settings import BotSettings
+from crm.errors import CrmError
 from crm.monitoring import (
     AppliedSignal,
     MonitoringInputError,
@@ -22,7 +23,6 @@ from crm.monitoring import (
     parse_alertmanager,
 )
 from crm.outbox import Outbox
-from crm.services import CrmError
 
 log = structlog.get_logger()
 

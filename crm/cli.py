@@ -14,10 +14,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from crm.customers import CustomerService
 from crm.db import make_engine, make_sessionmaker, upgrade_database_async
+from crm.errors import CrmError
 from crm.models import Customer, Service, ServiceType
 from crm.monitoring import MonitoringInputError, MonitoringService, parse_csv
-from crm.services import CrmError, CustomerService
 from crm.settings import CrmSettings, SettingsError, describe_validation_error
 
 ERROR_TEXTS = {

@@ -1,30 +1,24 @@
-"""Outage incidents, planned maintenance, emergencies and credit claims.
+"""Outage incidents.
 
 Every change is an `incident_events` row (append-only, with who and the evidence time);
 the `incidents` columns are the current reading of those events, kept for fast reports.
 """
 
-from __future__ import annotations
-
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from crm.clock import Clock, utc_now
 from crm.dto import TelegramUser
+from crm.errors import CrmError
 from crm.models import (
-    Contact,
-    CreditClaim,
-    Emergency,
     Incident,
     IncidentEvent,
-    MaintenanceWindow,
     Service,
     Ticket,
 )
-from crm.services import Clock, CrmError, utc_now
 from sla.model import Exclusion, IncidentStatus, Layer, RestorationType
 
 
@@ -220,122 +214,3 @@ def incident_start(incident: Incident) -> datetime | None:
     """Earliest evidence wins: the client's notice or the provider's monitoring."""
     starts = [t for t in (incident.client_notice_at, incident.monitoring_start_at) if t]
     return min(starts) if starts else None
-
-
-class MaintenanceService:
-    def __init__(self, session: AsyncSession, clock: Clock = utc_now) -> None:
-        self.session = session
-        self.clock = clock
-
-    async def add(
-        self,
-        service_id: int | None,
-        starts_at: datetime,
-        ends_at: datetime,
-        description: str,
-        manager_id: int,
-    ) -> MaintenanceWindow:
-        if ends_at <= starts_at:
-            raise CrmError("maintenance_ends_before_start")
-        if service_id is not None and await self.session.get(Service, service_id) is None:
-            raise CrmError("unknown_service", service_id=service_id)
-        window = MaintenanceWindow(
-            service_id=service_id,
-            starts_at=starts_at,
-            ends_at=ends_at,
-            description=description,
-            created_by=manager_id,
-            created_at=self.clock(),
-        )
-        self.session.add(window)
-        await self.session.flush()
-        return window
-
-    async def upcoming(self, now: datetime) -> Sequence[MaintenanceWindow]:
-        return (
-            await self.session.scalars(
-                select(MaintenanceWindow)
-                .where(MaintenanceWindow.ends_at > now, MaintenanceWindow.cancelled_at.is_(None))
-                .order_by(MaintenanceWindow.starts_at)
-            )
-        ).all()
-
-    async def cancel(self, window_id: int) -> MaintenanceWindow:
-        window = await self.session.get(MaintenanceWindow, window_id)
-        if window is None:
-            raise CrmError("unknown_maintenance", window_id=window_id)
-        if window.cancelled_at is None:
-            window.cancelled_at = self.clock()
-            await self.session.flush()
-        return window
-
-    async def affected_contacts(self, service_id: int | None) -> Sequence[Contact]:
-        """Linked contacts of the customers whose service the window touches."""
-        query = select(Contact).where(Contact.customer_id.is_not(None))
-        if service_id is not None:
-            query = query.join(Service, Service.customer_id == Contact.customer_id).where(
-                Service.id == service_id
-            )
-        return (await self.session.scalars(query.order_by(Contact.id))).unique().all()
-
-
-class EmergencyService:
-    def __init__(self, session: AsyncSession, clock: Clock = utc_now) -> None:
-        self.session = session
-        self.clock = clock
-
-    async def active(self) -> Emergency | None:
-        return await self.session.scalar(
-            select(Emergency).where(Emergency.ended_at.is_(None)).order_by(Emergency.id.desc())
-        )
-
-    async def declare(self, note: str | None, manager_id: int, when: datetime) -> Emergency:
-        current = await self.active()
-        if current is not None:
-            return current
-        emergency = Emergency(started_at=when, note=note, started_by=manager_id)
-        self.session.add(emergency)
-        await self.session.flush()
-        return emergency
-
-    async def end(self, manager_id: int, when: datetime) -> Emergency | None:
-        current = await self.active()
-        if current is None:
-            return None
-        current.ended_at = when
-        current.ended_by = manager_id
-        await self.session.flush()
-        return current
-
-
-class ClaimService:
-    def __init__(self, session: AsyncSession, clock: Clock = utc_now) -> None:
-        self.session = session
-        self.clock = clock
-
-    async def claim(self, contact: Contact, month: str) -> list[Service]:
-        """Asks for the credit of every service of the contact's customer for that month."""
-        if contact.customer_id is None:
-            raise CrmError("not_linked")
-        services = (
-            await self.session.scalars(
-                select(Service).where(Service.customer_id == contact.customer_id)
-            )
-        ).all()
-        for service in services:
-            exists = await self.session.scalar(
-                select(CreditClaim.id).where(
-                    CreditClaim.service_id == service.id, CreditClaim.month == month
-                )
-            )
-            if exists is None:
-                self.session.add(
-                    CreditClaim(
-                        service_id=service.id,
-                        month=month,
-                        contact_id=contact.id,
-                        claimed_at=self.clock(),
-                    )
-                )
-        await self.session.flush()
-        return list(services)

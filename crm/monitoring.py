@@ -15,8 +15,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from crm.clock import Clock, utc_now
+from crm.errors import CrmError
 from crm.models import Incident, IncidentEvent, Service
-from crm.services import Clock, CrmError, utc_now
 from sla.model import IncidentStatus
 
 # Alertmanager sends this for "no end yet".

@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from crm.clock import Clock, utc_now
 from crm.models import OutboxMessage, OutboxStatus
-from crm.services import Clock, utc_now
 
 
 class Outbox:

@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 from pydantic import ValidationError
 
 from crm.db import make_engine, make_sessionmaker, upgrade_database_async
+from crm.errors import CrmError
 from crm.reporting import monthly_report
-from crm.services import CrmError
 from crm.settings import CrmSettings, describe_validation_error
 from sla import parse_month, report_to_csv, report_to_dict, report_to_text
 

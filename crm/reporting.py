@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from crm.errors import CrmError
 from crm.models import (
     CreditClaim,
     Customer,
@@ -16,7 +17,6 @@ from crm.models import (
     Ticket,
 )
 from crm.models import MaintenanceWindow as MaintenanceRow
-from crm.services import CrmError
 from sla import (
     IncidentRecord,
     MaintenanceWindow,

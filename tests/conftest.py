@@ -76,7 +76,10 @@ class Desk:
         bot: MockedBot,
     ) -> None:
         self.worker = OutboxWorker(
-            bot, sessionmaker, i18n, settings.engineer_language,
+            bot,
+            sessionmaker,
+            i18n,
+            settings.engineer_language,
             RateLimits(overall_per_second=1000, private_per_second=1000, group_per_minute=1000),
             backoff_seconds=0,
         )

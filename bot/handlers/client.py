@@ -17,11 +17,14 @@ from bot.commands import ParseError, parse_month_argument
 from bot.desk import Desk, category_label
 from bot.incoming import incoming_message, telegram_user
 from bot.settings import BotSettings
+from crm.claims import ClaimService
+from crm.contacts import ContactService
 from crm.dto import TelegramUser
-from crm.incidents import ClaimService, IncidentService
+from crm.errors import CrmError
+from crm.incidents import IncidentService
 from crm.models import Category, Ticket, TicketStatus
 from crm.report_cli import previous_month
-from crm.services import ContactService, CrmError, TicketService
+from crm.tickets import TicketService
 
 ENGINEER_COMMANDS = (
     "take", "resolve", "reopen", "note", "phone", "email", "outage", "confirm", "reject",

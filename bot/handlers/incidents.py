@@ -19,9 +19,10 @@ from bot.handlers.support import client_locale, require_ticket, ticket_of
 from bot.incoming import telegram_user
 from bot.settings import BotSettings
 from crm.dto import TelegramUser
+from crm.errors import CrmError
 from crm.incidents import IncidentService, incident_start
 from crm.models import Incident, Ticket
-from crm.services import CrmError, TicketService
+from crm.tickets import TicketService
 from sla.model import Exclusion, Layer, RestorationType
 
 LAYERS = ", ".join(layer.value for layer in Layer)

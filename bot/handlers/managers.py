@@ -19,9 +19,10 @@ from bot.reports import queue_report
 from bot.settings import BotSettings
 from bot.timers import board_text
 from crm.alerts import SlaClockScanner
-from crm.incidents import EmergencyService, MaintenanceService
+from crm.emergencies import EmergencyService
+from crm.errors import CrmError
+from crm.maintenance import MaintenanceService
 from crm.report_cli import previous_month
-from crm.services import CrmError
 
 log = structlog.get_logger()
 

@@ -20,8 +20,9 @@ from bot.incoming import incoming_message, telegram_user
 from bot.settings import BotSettings
 from bot.timers import board_text
 from crm.alerts import SlaClockScanner
+from crm.errors import CrmError
 from crm.models import Channel, Ticket
-from crm.services import CrmError, TicketService
+from crm.tickets import TicketService
 
 # Service messages (topic created, member joined...) are not anybody's words.
 CONVERSATION_CONTENT = {

@@ -11,7 +11,6 @@ from tests.mocked_bot import MockedBot
 CLIENT = 700001
 
 
-
 async def test_first_message_opens_ticket_topic_and_copy(
     dispatcher: Desk, bot: MockedBot, updates: Updates, database_url: str
 ) -> None:

@@ -16,7 +16,6 @@ CLIENT = 700001
 ALMATY = ZoneInfo("Asia/Almaty")
 
 
-
 def replies(bot: MockedBot, chat_id: int) -> list[str]:
     return [m.text for m in bot.session.sent("sendMessage") if m.chat_id == chat_id]
 

@@ -14,7 +14,6 @@ CLIENT = 700001
 TOPIC = 100  # the first thread id the mocked session hands out
 
 
-
 def texts_to(bot: MockedBot, chat_id: int) -> list[str]:
     return [
         m.text

@@ -8,9 +8,9 @@ from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from crm.customers import CustomerService
 from crm.models import ServiceType
 from crm.reporting import monthly_report
-from crm.services import CustomerService
 from sla import SlaConfig, report_to_dict
 from tests.conftest import MANAGER_ID, SUPPORT_CHAT_ID, Desk, Updates
 from tests.db import rows
@@ -19,7 +19,6 @@ from tests.mocked_bot import MockedBot
 CLIENT = 700001
 TOPIC = 100
 OCT_2 = datetime(2026, 10, 2, 4, 0, tzinfo=UTC)  # 09:00 in Almaty
-
 
 
 def replies(bot: MockedBot, chat_id: int) -> list[str]:

@@ -7,14 +7,13 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.telegram import RetryMiddleware
+from crm.customers import CustomerService
 from crm.models import ServiceType
-from crm.services import CustomerService
 from tests.conftest import SUPPORT_CHAT_ID, Desk, Updates
 from tests.db import rows
 from tests.mocked_bot import MockedBot
 
 CLIENT = 700001
-
 
 
 def replies(bot: MockedBot, chat_id: int) -> list[str]:

@@ -22,7 +22,6 @@ class FakeClock:
         return self.now
 
 
-
 def test_a_private_chat_gets_at_most_one_message_per_second() -> None:
     clock = FakeClock()
     limiter = RateLimiter(RateLimits(), clock)

@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.settings import BotSettings
 from bot.web import ALERTMANAGER_PATH, make_web_app
+from crm.customers import CustomerService
 from crm.models import ServiceType
-from crm.services import CustomerService
 from tests.conftest import SUPPORT_CHAT_ID, Desk, Updates
 from tests.db import rows
 from tests.mocked_bot import MockedBot

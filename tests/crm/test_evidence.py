@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm.dto import IncomingMessage, TelegramUser
 from crm.models import Customer
-from crm.services import TicketService
+from crm.tickets import TicketService
 
 CLIENT = TelegramUser(id=700001, full_name="Aigerim", language_code="en")
 

@@ -1,4 +1,4 @@
-"""Use cases of the CRM.
+"""Tickets and their messages: opened, answered, resolved, closed, rated.
 
 Services flush but never commit: the caller owns the unit of work (one transaction per
 Telegram update, or per CLI command), so an event and the outbox messages it causes are
@@ -7,55 +7,37 @@ committed together or not at all.
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from crm.clock import Clock, utc_now
+from crm.contacts import ContactService
 from crm.dto import IncomingMessage, TelegramUser
+from crm.errors import CrmError
 from crm.models import (
     Category,
     Channel,
     Contact,
-    Customer,
     Delivery,
     Direction,
     Emergency,
-    Invitation,
     Message,
-    ProcessedUpdate,
-    Service,
-    ServiceType,
     Ticket,
     TicketEvent,
     TicketStatus,
 )
-from crm.repositories import ContactRepository, CustomerRepository, TicketRepository
+from crm.repositories import CustomerRepository, TicketRepository
 from sla.config import SlaConfig
 from sla.model import TicketRecord
 from sla.targets import first_response_target
 
-Clock = Callable[[], datetime]
 # A resolved ticket the client writes to within this window is reopened, not replaced.
 DEFAULT_REOPEN_WINDOW = timedelta(hours=72)
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-class CrmError(Exception):
-    """A request the CRM refuses; `code` lets the bot pick a translated reply."""
-
-    def __init__(self, code: str, **params: Any) -> None:
-        super().__init__(code, params)
-        self.code = code
-        self.params = params
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,131 +47,6 @@ class ClientMessageOutcome:
     opened: bool
     reopened: bool
     duplicate: bool
-
-
-class CustomerService:
-    def __init__(self, session: AsyncSession, clock: Clock = utc_now) -> None:
-        self.session = session
-        self.clock = clock
-        self.customers = CustomerRepository(session)
-        self.contacts = ContactRepository(session)
-
-    async def add_customer(self, name: str) -> Customer:
-        name = name.strip()
-        if not name:
-            raise CrmError("empty_name")
-        customer = Customer(name=name, created_at=self.clock())
-        self.session.add(customer)
-        await self.session.flush()
-        return customer
-
-    async def add_service(
-        self,
-        customer_id: int,
-        service_type: ServiceType,
-        monthly_fee: Decimal,
-        *,
-        currency: str = "KZT",
-        name: str | None = None,
-        active_from: datetime | None = None,
-        in_provider_dc: bool = True,
-    ) -> Service:
-        customer = await self.customers.get(customer_id)
-        if customer is None:
-            raise CrmError("unknown_customer", customer_id=customer_id)
-        if monthly_fee < 0:
-            raise CrmError("negative_fee")
-        if service_type is ServiceType.OBJECT_STORAGE and not in_provider_dc:
-            # Terms B [1]: object storage lives only at the provider's site.
-            raise CrmError("object_storage_outside_dc")
-        now = self.clock()
-        service = Service(
-            customer_id=customer_id,
-            service_type=service_type,
-            name=name or service_type.value.replace("_", " "),
-            monthly_fee=monthly_fee,
-            currency=currency.upper(),
-            active_from=active_from or now,
-            in_provider_dc=in_provider_dc,
-            created_at=now,
-        )
-        self.session.add(service)
-        await self.session.flush()
-        return service
-
-    async def list_customers(self) -> Sequence[Customer]:
-        return await self.customers.list()
-
-    async def list_services(self, customer_id: int | None = None) -> Sequence[Service]:
-        if customer_id is not None and await self.customers.get(customer_id) is None:
-            raise CrmError("unknown_customer", customer_id=customer_id)
-        return await self.customers.services(customer_id)
-
-    async def create_invitation(self, customer_id: int) -> Invitation:
-        if await self.customers.get(customer_id) is None:
-            raise CrmError("unknown_customer", customer_id=customer_id)
-        invitation = Invitation(
-            customer_id=customer_id, token=secrets.token_urlsafe(16), created_at=self.clock()
-        )
-        self.session.add(invitation)
-        await self.session.flush()
-        return invitation
-
-    async def revoke_invitation(self, token: str) -> Invitation:
-        invitation = await self.customers.invitation(token)
-        if invitation is None:
-            raise CrmError("unknown_invitation")
-        if invitation.revoked_at is None:
-            invitation.revoked_at = self.clock()
-            await self.session.flush()
-        return invitation
-
-
-class ContactService:
-    def __init__(self, session: AsyncSession, clock: Clock = utc_now) -> None:
-        self.session = session
-        self.clock = clock
-        self.contacts = ContactRepository(session)
-        self.customers = CustomerRepository(session)
-
-    async def ensure(self, user: TelegramUser) -> Contact:
-        """The contact row of a Telegram user, created on first sight; flushed, not committed."""
-        contact = await self.contacts.by_telegram_id(user.id)
-        if contact is None:
-            contact = Contact(
-                telegram_user_id=user.id,
-                full_name=user.full_name,
-                username=user.username,
-                telegram_language=user.language_code,
-                created_at=self.clock(),
-            )
-            self.session.add(contact)
-            await self.session.flush()
-        else:
-            contact.full_name = user.full_name
-            contact.username = user.username
-            contact.telegram_language = user.language_code
-        return contact
-
-    async def find(self, telegram_user_id: int) -> Contact | None:
-        return await self.contacts.by_telegram_id(telegram_user_id)
-
-    async def link(self, user: TelegramUser, token: str) -> Contact:
-        invitation = await self.customers.invitation(token)
-        if invitation is None or invitation.revoked_at is not None:
-            raise CrmError("invalid_invitation")
-        contact = await self.ensure(user)
-        contact.customer_id = invitation.customer_id
-        contact.linked_at = self.clock()
-        await self.session.flush()
-        await self.session.refresh(contact, ["customer"])
-        return contact
-
-    async def set_language(self, user: TelegramUser, language: str) -> Contact:
-        contact = await self.ensure(user)
-        contact.chosen_language = language
-        await self.session.flush()
-        return contact
 
 
 class TicketService:
@@ -585,18 +442,3 @@ class TicketService:
         if message is None:
             raise CrmError("unknown_message", message_id=row_id)
         return message
-
-
-class UpdateLog:
-    """Remembers handled Telegram update ids so a redelivered update does nothing."""
-
-    def __init__(self, session: AsyncSession, clock: Clock = utc_now) -> None:
-        self.session = session
-        self.clock = clock
-
-    async def seen(self, update_id: int) -> bool:
-        return await TicketRepository(self.session).update_seen(update_id)
-
-    async def remember(self, update_id: int) -> None:
-        self.session.add(ProcessedUpdate(update_id=update_id, processed_at=self.clock()))
-        await self.session.flush()

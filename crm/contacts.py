@@ -1,0 +1,60 @@
+"""Contacts: the Telegram accounts that write to the desk."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crm.clock import Clock, utc_now
+from crm.dto import TelegramUser
+from crm.errors import CrmError
+from crm.models import (
+    Contact,
+)
+from crm.repositories import ContactRepository, CustomerRepository
+
+
+class ContactService:
+    def __init__(self, session: AsyncSession, clock: Clock = utc_now) -> None:
+        self.session = session
+        self.clock = clock
+        self.contacts = ContactRepository(session)
+        self.customers = CustomerRepository(session)
+
+    async def ensure(self, user: TelegramUser) -> Contact:
+        """The contact row of a Telegram user, created on first sight; flushed, not committed."""
+        contact = await self.contacts.by_telegram_id(user.id)
+        if contact is None:
+            contact = Contact(
+                telegram_user_id=user.id,
+                full_name=user.full_name,
+                username=user.username,
+                telegram_language=user.language_code,
+                created_at=self.clock(),
+            )
+            self.session.add(contact)
+            await self.session.flush()
+        else:
+            contact.full_name = user.full_name
+            contact.username = user.username
+            contact.telegram_language = user.language_code
+        return contact
+
+    async def find(self, telegram_user_id: int) -> Contact | None:
+        return await self.contacts.by_telegram_id(telegram_user_id)
+
+    async def link(self, user: TelegramUser, token: str) -> Contact:
+        invitation = await self.customers.invitation(token)
+        if invitation is None or invitation.revoked_at is not None:
+            raise CrmError("invalid_invitation")
+        contact = await self.ensure(user)
+        contact.customer_id = invitation.customer_id
+        contact.linked_at = self.clock()
+        await self.session.flush()
+        await self.session.refresh(contact, ["customer"])
+        return contact
+
+    async def set_language(self, user: TelegramUser, language: str) -> Contact:
+        contact = await self.ensure(user)
+        contact.chosen_language = language
+        await self.session.flush()
+        return contact

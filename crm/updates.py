@@ -1,0 +1,26 @@
+"""Telegram update ids already handled, so a redelivered update does nothing."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crm.clock import Clock, utc_now
+from crm.models import (
+    ProcessedUpdate,
+)
+from crm.repositories import TicketRepository
+
+
+class UpdateLog:
+    """Remembers handled Telegram update ids so a redelivered update does nothing."""
+
+    def __init__(self, session: AsyncSession, clock: Clock = utc_now) -> None:
+        self.session = session
+        self.clock = clock
+
+    async def seen(self, update_id: int) -> bool:
+        return await TicketRepository(self.session).update_seen(update_id)
+
+    async def remember(self, update_id: int) -> None:
+        self.session.add(ProcessedUpdate(update_id=update_id, processed_at=self.clock()))
+        await self.session.flush()
