@@ -14,7 +14,7 @@ from aiogram.types import Message as TelegramMessage
 from aiogram.utils.i18n import I18n
 
 from bot.settings import BotSettings
-from crm.models import Category, Channel, Message, Ticket
+from crm.models import Category, Channel, Message, Purpose, Ticket
 from crm.outbox import Outbox
 from crm.tickets import TicketService
 
@@ -121,7 +121,7 @@ class Desk:
             self.outbox.send_message(
                 self.support_chat_id,
                 self.header_text(ticket),
-                purpose="header",
+                purpose=Purpose.HEADER,
                 ticket_id=ticket.id,
                 to_topic=True,
             )
@@ -135,7 +135,7 @@ class Desk:
         """A notice for the engineers in the ticket's topic."""
         self.ensure_topic(ticket)
         self.outbox.send_message(
-            self.support_chat_id, text, purpose="notice", ticket_id=ticket.id, to_topic=True
+            self.support_chat_id, text, purpose=Purpose.NOTICE, ticket_id=ticket.id, to_topic=True
         )
 
     # -- copies both ways -----------------------------------------------------------------
@@ -147,7 +147,7 @@ class Desk:
             self.support_chat_id,
             message.chat_id,
             message.telegram_message_id,
-            purpose="copy_in",
+            purpose=Purpose.COPY_IN,
             message_row_id=message.id,
             ticket_id=ticket.id,
             to_topic=True,
@@ -160,7 +160,7 @@ class Desk:
             ticket.client_chat_id,
             self.support_chat_id,
             message.telegram_message_id,
-            purpose="copy_out",
+            purpose=Purpose.COPY_OUT,
             message_row_id=message.id,
             ticket_id=ticket.id,
         )
@@ -175,7 +175,7 @@ class Desk:
         self.outbox.send_message(
             ticket.client_chat_id,
             text,
-            purpose="bot",
+            purpose=Purpose.BOT,
             reply_markup=reply_markup.model_dump(exclude_none=True) if reply_markup else None,
             ticket_id=ticket.id,
             message_row_id=row.id,
@@ -192,11 +192,11 @@ class Desk:
         self.outbox.send_message(
             message.chat.id,
             text,
-            purpose="reply",
+            purpose=Purpose.REPLY,
             reply_markup=reply_markup.model_dump(exclude_none=True) if reply_markup else None,
             thread_id=message.message_thread_id if message.is_topic_message else None,
             reply_to_message_id=message.message_id if in_group else None,
         )
 
-    def send_to(self, chat_id: int, text: str, purpose: str = "notice") -> None:
+    def send_to(self, chat_id: int, text: str, purpose: Purpose = Purpose.NOTICE) -> None:
         self.outbox.send_message(chat_id, text, purpose=purpose)

@@ -38,7 +38,7 @@ from aiogram.utils.i18n import I18n
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from crm.models import OutboxMessage, OutboxStatus, Ticket
+from crm.models import OutboxMessage, OutboxStatus, Purpose, Ticket
 from crm.outbox import Outbox
 from crm.tickets import TicketService
 
@@ -353,7 +353,7 @@ class OutboxWorker:
         if row.to_topic and ticket is not None and row.method != "createForumTopic":
             if ticket.topic_thread_id is not None:
                 payload["message_thread_id"] = ticket.topic_thread_id
-            elif ticket.header_message_id is not None and row.purpose != "header":
+            elif ticket.header_message_id is not None and row.purpose is not Purpose.HEADER:
                 # A group without topics: answers thread off the ticket's header message.
                 payload["reply_to_message_id"] = ticket.header_message_id
         if "reply_markup" in payload:
@@ -363,6 +363,8 @@ class OutboxWorker:
             return await self.bot.send_message(chat_id, **payload)
         if row.method == "copyMessage":
             return await self.bot.copy_message(chat_id, **payload)
+        if row.method == "editMessageText":
+            return await self.bot.edit_message_text(chat_id=chat_id, **payload)
         if row.method == "createForumTopic":
             return await self.bot.create_forum_topic(chat_id, **payload)
         if row.method == "editForumTopic":
@@ -386,9 +388,9 @@ class OutboxWorker:
         tickets: TicketService,
         result: Any,
     ) -> None:
-        if row.purpose == "topic" and ticket is not None:
+        if row.purpose is Purpose.TOPIC and ticket is not None:
             ticket.topic_thread_id = result.message_thread_id
-        elif row.purpose == "header" and ticket is not None:
+        elif row.purpose is Purpose.HEADER and ticket is not None:
             ticket.header_message_id = result.message_id
         message_ids = [row.message_row_id] if row.message_row_id else []
         if row.payload.get("merged_rows"):
@@ -409,20 +411,20 @@ class OutboxWorker:
         tickets: TicketService,
         error: TelegramAPIError,
     ) -> None:
-        if row.purpose == "topic":
+        if row.purpose is Purpose.TOPIC:
             # A group without topics: the ticket lives in the plain group from now on.
             log.warning("no_forum_topics", ticket=row.ticket_id, error=error.message)
             return
         if row.message_row_id is None:
             return
         message = await tickets.mark_failed(row.message_row_id, str(error))
-        if ticket is None or row.purpose not in ("copy_in", "copy_out"):
+        if ticket is None or row.purpose not in (Purpose.COPY_IN, Purpose.COPY_OUT):
             return
 
         def t(text: str) -> str:
             return self.i18n.gettext(text, locale=self.engineer_locale)
 
-        if row.purpose == "copy_in":
+        if row.purpose is Purpose.COPY_IN:
             notice = t("⚠️ The client sent a {kind} that could not be copied here ({error}).")
             notice = notice.format(kind=message.content_type, error=error.message)
             if message.text:
@@ -435,7 +437,7 @@ class OutboxWorker:
             Outbox(session).send_message(
                 ticket.support_chat_id,
                 notice,
-                purpose="notice",
+                purpose=Purpose.NOTICE,
                 ticket_id=ticket.id,
                 to_topic=True,
             )

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.settings import BotSettings
 from bot.timers import scan_clocks
-from crm.models import JobRun
+from crm.models import JobRun, Purpose
 from crm.outbox import Outbox
 from crm.report_cli import previous_month
 from crm.reporting import monthly_report
@@ -49,11 +49,11 @@ async def queue_report(
     )
     if len(summary) > TELEGRAM_TEXT_LIMIT:
         summary = summary[: TELEGRAM_TEXT_LIMIT - 40] + "\n… (full figures in the spreadsheet)"
-    outbox.send_message(chat_id, summary, purpose="report")
+    outbox.send_message(chat_id, summary, purpose=Purpose.REPORT)
     outbox.send_file(
-        chat_id, "sendDocument", f"sla-report-{month}.xlsx", workbook, purpose="report"
+        chat_id, "sendDocument", f"sla-report-{month}.xlsx", workbook, purpose=Purpose.REPORT
     )
-    outbox.send_file(chat_id, "sendPhoto", f"sla-chart-{month}.png", chart, purpose="report")
+    outbox.send_file(chat_id, "sendPhoto", f"sla-chart-{month}.png", chart, purpose=Purpose.REPORT)
 
 
 async def queue_monthly_reports(

@@ -19,7 +19,7 @@ from bot.desk import Desk, category_label
 from bot.middlewares import ticket_service
 from bot.settings import BotSettings
 from crm.alerts import BREACH, ESCALATION, WARNING, RaisedAlert, SlaClockScanner
-from crm.models import Ticket
+from crm.models import Purpose, Ticket
 from crm.outbox import Outbox
 
 log = structlog.get_logger()
@@ -83,10 +83,12 @@ async def queue_alerts(
             desk.post_to_topic(ticket, text)
         if alert.kind == BREACH or ticket is None:
             # The general topic is where the engineers on duty look first.
-            desk.send_to(settings.support_chat_id, f"{text} {mentions}".strip(), purpose="alert")
+            desk.send_to(
+                settings.support_chat_id, f"{text} {mentions}".strip(), purpose=Purpose.ALERT
+            )
         if alert.kind == ESCALATION:
             for manager_id in sorted(settings.manager_ids):
-                desk.send_to(manager_id, text, purpose="alert")
+                desk.send_to(manager_id, text, purpose=Purpose.ALERT)
         log.info(
             "sla_alert",
             subject=alert.subject,

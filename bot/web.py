@@ -16,6 +16,7 @@ from bot.desk import Desk
 from bot.middlewares import ticket_service
 from bot.settings import BotSettings
 from crm.errors import CrmError
+from crm.models import Purpose
 from crm.monitoring import (
     AppliedSignal,
     MonitoringInputError,
@@ -85,7 +86,9 @@ def make_web_app(
             desk = Desk(settings, ticket_service(session, settings), Outbox(session), i18n)
             for item in applied:
                 await session.refresh(item.incident, ["service"])
-                desk.send_to(settings.support_chat_id, monitoring_notice(item, desk), "monitoring")
+                desk.send_to(
+                    settings.support_chat_id, monitoring_notice(item, desk), Purpose.MONITORING
+                )
             await session.commit()
         on_commit()
         log.info("monitoring_applied", alerts=len(applied))

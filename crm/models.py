@@ -331,6 +331,28 @@ class CreditClaim(Base):
     __table_args__ = (UniqueConstraint("service_id", "month"),)
 
 
+class Purpose(enum.StrEnum):
+    """Why a message is sent: it decides what its delivery records (see crm/delivery.py).
+
+    The values are stored in `outbox.purpose`; they are the contract between whoever queues
+    a message and the worker that sends it, so they are never spelled as bare strings.
+    """
+
+    TOPIC = "topic"  # createForumTopic: its thread id becomes the ticket's topic
+    TOPIC_NAME = "topic_name"  # editForumTopic
+    HEADER = "header"  # the ticket card at the top of its topic
+    COPY_IN = "copy_in"  # a client's message copied into the topic
+    COPY_OUT = "copy_out"  # an engineer's message copied to the client: may be a response
+    BOT = "bot"  # the bot's own words to a client, recorded as a message of the ticket
+    EDIT = "edit"  # an edit of a message the bot sent before (buttons answered, ...)
+    NOTICE = "notice"  # a note for the engineers in a topic
+    REPLY = "reply"  # an answer to a command, where it was given
+    ALERT = "alert"  # live SLA clock alerts
+    MAINTENANCE = "maintenance"  # planned maintenance told to clients
+    MONITORING = "monitoring"  # what the monitoring system reported, for the engineers
+    REPORT = "report"  # the monthly report (summary, spreadsheet, chart)
+
+
 class OutboxStatus(enum.StrEnum):
     PENDING = "pending"
     SENT = "sent"
@@ -350,7 +372,7 @@ class OutboxMessage(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     chat_id: Mapped[int] = mapped_column(BigInteger)
     method: Mapped[str] = mapped_column(String(32))
-    purpose: Mapped[str] = mapped_column(String(32))
+    purpose: Mapped[Purpose] = mapped_column(_enum(Purpose, "outbox_purpose"))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # Sent into the ticket's topic, whose thread id may only be known at delivery time.
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), nullable=True)

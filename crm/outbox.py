@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.clock import Clock, utc_now
-from crm.models import OutboxMessage, OutboxStatus
+from crm.models import OutboxMessage, OutboxStatus, Purpose
 
 
 class Outbox:
@@ -21,7 +21,7 @@ class Outbox:
         self,
         chat_id: int,
         method: str,
-        purpose: str,
+        purpose: Purpose,
         payload: dict[str, Any],
         *,
         ticket_id: int | None = None,
@@ -52,7 +52,7 @@ class Outbox:
         chat_id: int,
         text: str,
         *,
-        purpose: str,
+        purpose: Purpose,
         reply_markup: dict[str, Any] | None = None,
         thread_id: int | None = None,
         reply_to_message_id: int | None = None,
@@ -81,7 +81,7 @@ class Outbox:
         from_chat_id: int,
         message_id: int,
         *,
-        purpose: str,
+        purpose: Purpose,
         message_row_id: int,
         ticket_id: int | None = None,
         to_topic: bool = False,
@@ -99,21 +99,42 @@ class Outbox:
             message_row_id=message_row_id,
         )
 
+    def edit_message_text(
+        self,
+        chat_id: int,
+        message_id: int,
+        text: str,
+        *,
+        reply_markup: dict[str, Any] | None = None,
+        ticket_id: int | None = None,
+    ) -> OutboxMessage:
+        """Edits a message the bot sent before (an answered button, say): like any send,
+        it leaves after the transaction that decided it has committed."""
+        return self._add(
+            chat_id,
+            "editMessageText",
+            Purpose.EDIT,
+            {"message_id": message_id, "text": text, "reply_markup": reply_markup},
+            ticket_id=ticket_id,
+        )
+
     def create_topic(self, chat_id: int, name: str, ticket_id: int) -> OutboxMessage:
-        return self._add(chat_id, "createForumTopic", "topic", {"name": name}, ticket_id=ticket_id)
+        return self._add(
+            chat_id, "createForumTopic", Purpose.TOPIC, {"name": name}, ticket_id=ticket_id
+        )
 
     def rename_topic(self, chat_id: int, name: str, ticket_id: int) -> OutboxMessage:
         return self._add(
             chat_id,
             "editForumTopic",
-            "topic_name",
+            Purpose.TOPIC_NAME,
             {"name": name},
             ticket_id=ticket_id,
             to_topic=True,
         )
 
     def send_file(
-        self, chat_id: int, method: str, file_name: str, data: bytes, *, purpose: str
+        self, chat_id: int, method: str, file_name: str, data: bytes, *, purpose: Purpose
     ) -> OutboxMessage:
         return self._add(chat_id, method, purpose, {}, file_name=file_name, file_data=data)
 

@@ -22,6 +22,7 @@ from crm.alerts import SlaClockScanner
 from crm.emergencies import EmergencyService
 from crm.errors import CrmError
 from crm.maintenance import MaintenanceService
+from crm.models import Purpose
 from crm.report_cli import previous_month
 
 log = structlog.get_logger()
@@ -106,7 +107,7 @@ def make_router(settings: BotSettings) -> Router:
                     zone=settings.timezone,
                     text=window.description,
                 )
-            desk.send_to(contact.telegram_user_id, text, purpose="maintenance")
+            desk.send_to(contact.telegram_user_id, text, purpose=Purpose.MAINTENANCE)
             notified += 1
         desk.answer(
             message,

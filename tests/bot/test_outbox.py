@@ -6,6 +6,7 @@ from aiogram.utils.i18n import I18n
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.outbox import OutboxWorker, RateLimiter, RateLimits
+from crm.models import Purpose
 from crm.outbox import Outbox
 from tests.conftest import SUPPORT_CHAT_ID, Desk, Updates
 from tests.db import rows
@@ -58,7 +59,7 @@ async def queue_texts(
     async with sessionmaker() as session:
         outbox = Outbox(session)
         for text in texts:
-            outbox.send_message(chat, text, purpose="notice")
+            outbox.send_message(chat, text, purpose=Purpose.NOTICE)
         await session.commit()
 
 
