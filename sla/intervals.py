@@ -138,6 +138,13 @@ def month_bounds(month: str, zone: ZoneInfo) -> Interval:
     return Interval(start, end)
 
 
+def previous_month(now: datetime, zone: ZoneInfo) -> str:
+    """The calendar month before the one `now` falls in, in `zone`, as "YYYY-MM": what a
+    report asked for without a month covers (the last complete month)."""
+    local = require_aware(now, "now").astimezone(zone)
+    return (local.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+
+
 def to_minutes(duration: timedelta) -> float:
     """Minutes as a float rounded to two decimals, for reports only (never for decisions)."""
     return round(duration / timedelta(minutes=1), 2)
