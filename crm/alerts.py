@@ -1,9 +1,12 @@
 """Running SLA clocks: which warnings, breaches and escalations have fallen due.
 
-The scan reads only what is still running (open tickets without an answer, object-storage
-tickets not resolved, confirmed equipment incidents not restored), so its cost follows the
-open work, not the history. An alert row is unique per subject and kind: whatever restarts
-or instances there are, each alert is raised once.
+Which targets run, from when and until when, is the SLA engine's answer (`sla.targets`), the
+same one the monthly report gets: the rows are converted to its records by the report's own
+converters. This module only decides where the clocks are read and when an alert is said.
+
+The scan reads only what is still running (open tickets, confirmed incidents not restored),
+so its cost follows the open work, not the history. An alert row is unique per subject and
+kind: whatever restarts or instances there are, each alert is raised once.
 """
 
 from __future__ import annotations
@@ -14,16 +17,25 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm.models import Incident, Service, SlaAlert, Ticket, TicketStatus
+from crm.models import Customer, Incident, Service, SlaAlert, Ticket, TicketStatus
+from crm.reporting import (
+    INCIDENT_COLUMNS,
+    SERVICE_COLUMNS,
+    TICKET_COLUMNS,
+    incident_record,
+    service_record,
+    ticket_record,
+)
 from sla import SlaConfig
-from sla.model import IncidentStatus, RestorationType, ServiceType
+from sla.model import IncidentStatus
+from sla.targets import Outcome, TargetClock, restoration_clock, ticket_clocks
 
 WARNING, BREACH, ESCALATION = "warning", "breach", "escalation"
 
 
 @dataclass(frozen=True)
 class RaisedAlert:
-    subject: str  # "response", "processing" or "restoration"
+    subject: str  # "response", "processing" or "restoration" (sla.targets.Subject)
     kind: str  # WARNING, BREACH or ESCALATION
     ticket: Ticket | None
     incident: Incident | None
@@ -34,7 +46,7 @@ class RaisedAlert:
 
 @dataclass(frozen=True)
 class Clock:
-    """One running target: its start and deadline."""
+    """One running target: its start and deadline, and the rule's own clock behind them."""
 
     subject: str
     subject_id: int
@@ -42,6 +54,15 @@ class Clock:
     deadline: datetime
     ticket: Ticket | None
     incident: Incident | None
+    rule: TargetClock
+
+
+def _running(
+    rule: TargetClock, subject_id: int, ticket: Ticket | None, incident: Incident | None
+) -> Clock | None:
+    if not rule.running or rule.due_at is None:
+        return None
+    return Clock(rule.subject, subject_id, rule.started_at, rule.due_at, ticket, incident, rule)
 
 
 class SlaClockScanner:
@@ -60,58 +81,41 @@ class SlaClockScanner:
 
     async def running_clocks(self) -> list[Clock]:
         clocks: list[Clock] = []
-        unanswered = await self.session.scalars(
-            select(Ticket).where(
-                Ticket.status == TicketStatus.OPEN,
-                Ticket.first_response_at.is_(None),
-                Ticket.response_due_at.is_not(None),
-            )
+        # A closed or resolved ticket stops its clocks: only open ones are read (the
+        # status index), and sla decides which of their targets still run.
+        open_tickets = await self.session.execute(
+            select(Ticket, *TICKET_COLUMNS)
+            .outerjoin(Service, Service.id == Ticket.service_id)
+            .where(Ticket.status == TicketStatus.OPEN)
+            .order_by(Ticket.id)
         )
-        for ticket in unanswered:
-            assert ticket.response_due_at is not None
-            clocks.append(
-                Clock("response", ticket.id, ticket.opened_at, ticket.response_due_at, ticket, None)
-            )
-        # B 5.3: object-storage requests are processed within 24 hours.
-        storage = await self.session.scalars(
-            select(Ticket)
-            .join(Service, Service.id == Ticket.service_id)
-            .where(
-                Ticket.status == TicketStatus.OPEN,
-                Service.service_type == ServiceType.OBJECT_STORAGE,
-            )
-        )
-        for ticket in storage:
-            deadline = ticket.opened_at + self.config.object_storage_processing
-            clocks.append(Clock("processing", ticket.id, ticket.opened_at, deadline, ticket, None))
-        # A 5.7: restoration of dedicated equipment, from confirmation.
-        incidents = await self.session.scalars(
-            select(Incident)
+        for ticket, *values in open_tickets.unique():
+            for rule in ticket_clocks(ticket_record(values), self.config):
+                clock = _running(rule, ticket.id, ticket, None)
+                if clock is not None:
+                    clocks.append(clock)
+        # Restoration runs from confirmation (A 5.7), so only confirmed, unrestored incidents
+        # can carry one (the running-incidents index); sla checks the layer and the DC.
+        incidents = await self.session.execute(
+            select(Incident, *INCIDENT_COLUMNS, *SERVICE_COLUMNS)
             .join(Service, Service.id == Incident.service_id)
-            .where(
-                Incident.status == IncidentStatus.CONFIRMED,
-                Incident.restored_at.is_(None),
-                Incident.restoration_type.is_not(None),
-                Service.service_type == ServiceType.DEDICATED,
-            )
+            .join(Customer, Customer.id == Service.customer_id)
+            .where(Incident.status == IncidentStatus.CONFIRMED, Incident.restored_at.is_(None))
+            .order_by(Incident.id)
         )
-        for incident in incidents:
-            assert incident.confirmed_at is not None
-            target = (
-                self.config.reboot_restoration
-                if incident.restoration_type is RestorationType.REBOOT
-                else self.config.repair_restoration
+        split = 1 + len(INCIDENT_COLUMNS)
+        for row in incidents.unique():
+            incident = row[0]
+            rule_or_none = restoration_clock(
+                incident_record(row[1:split]), service_record(row[split:]), self.config
             )
-            clocks.append(
-                Clock(
-                    "restoration",
-                    incident.id,
-                    incident.confirmed_at,
-                    incident.confirmed_at + target,
-                    None,
-                    incident,
-                )
+            clock = (
+                None
+                if rule_or_none is None
+                else _running(rule_or_none, incident.id, None, incident)
             )
+            if clock is not None:
+                clocks.append(clock)
         return clocks
 
     def thresholds(self, clock: Clock) -> list[tuple[str, datetime]]:
@@ -121,6 +125,12 @@ class SlaClockScanner:
             (BREACH, clock.deadline),
             (ESCALATION, clock.started_at + 2 * target),
         ]
+
+    def has_fallen_due(self, clock: Clock, kind: str, at: datetime, now: datetime) -> bool:
+        if kind == BREACH:
+            # The report's own verdict, so an alert never calls a breach the report does not.
+            return clock.rule.check(now).outcome is Outcome.BREACHED
+        return at <= now
 
     async def scan(self, now: datetime) -> list[RaisedAlert]:
         """Raises (records) every alert that has fallen due and was not raised before."""
@@ -143,7 +153,8 @@ class SlaClockScanner:
         alerts: list[RaisedAlert] = []
         for clock in clocks:
             for kind, at in self.thresholds(clock):
-                if at > now or (clock.subject, clock.subject_id, kind) in raised:
+                key = (clock.subject, clock.subject_id, kind)
+                if key in raised or not self.has_fallen_due(clock, kind, at, now):
                     continue
                 late = now - at > self.late_after
                 self.session.add(

@@ -19,6 +19,8 @@ from crm.models import (
     Service,
     Ticket,
 )
+from crm.reporting import incident_record_of
+from sla.downtime import reported_start
 from sla.model import Exclusion, IncidentStatus, Layer, RestorationType
 
 
@@ -211,6 +213,5 @@ class IncidentService:
 
 
 def incident_start(incident: Incident) -> datetime | None:
-    """Earliest evidence wins: the client's notice or the provider's monitoring."""
-    starts = [t for t in (incident.client_notice_at, incident.monitoring_start_at) if t]
-    return min(starts) if starts else None
+    """Where the outage started by its evidence: sla's rule, read from the database row."""
+    return reported_start(incident_record_of(incident))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -38,18 +40,60 @@ class MonthEvidence:
     claims: list[tuple[int, str]]
 
 
-# Incident columns, in the order of IncidentRecord's fields they fill.
-INCIDENT_FIELDS = (
-    "id", "service_id", "ticket_id", "client_notice_at", "monitoring_start_at",
+# The database columns each record is read from, in the order of the record's fields. The
+# report selects them as plain rows; the live clocks select them beside the ORM objects they
+# alert about; both convert with the functions below, so both apply the rules to one reading.
+SERVICE_COLUMNS = (
+    Service.id, Service.customer_id, Customer.name, Service.service_type, Service.monthly_fee,
+    Service.currency, Service.active_from, Service.active_to, Service.in_provider_dc,
+)  # fmt: skip
+INCIDENT_COLUMNS = (
+    Incident.id, Incident.service_id, Incident.ticket_id, Incident.client_notice_at,
+    Incident.monitoring_start_at, Incident.monitoring_end_at, Incident.status,
+    Incident.confirmed_at, Incident.layer, Incident.restored_at, Incident.exclusion,
+    Incident.restoration_type, Incident.data_loss,
+)  # fmt: skip
+# Needs `.outerjoin(Service, Service.id == Ticket.service_id)`: a ticket may name no service.
+TICKET_COLUMNS = (
+    Ticket.id, Ticket.channel, Service.service_type, Ticket.category, Ticket.opened_at,
+    Ticket.first_response_at, Ticket.resolved_at, Ticket.emergency,
+)  # fmt: skip
+INCIDENT_RECORD_FIELDS = (
+    "incident_id", "service_id", "ticket_number", "client_notice_at", "monitoring_start_at",
     "monitoring_end_at", "status", "confirmed_at", "layer", "restored_at", "exclusion",
     "restoration_type", "data_loss",
 )  # fmt: skip
-INCIDENT_RECORD_FIELDS = (
-    "incident_id",
-    "service_id",
-    "ticket_number",
-    *INCIDENT_FIELDS[3:],
-)
+
+
+def service_record(values: Sequence[Any]) -> ServiceRecord:
+    """`values`: SERVICE_COLUMNS of one row."""
+    return ServiceRecord(*values)
+
+
+def incident_record(values: Sequence[Any]) -> IncidentRecord:
+    """`values`: INCIDENT_COLUMNS of one row."""
+    return IncidentRecord(**dict(zip(INCIDENT_RECORD_FIELDS, values, strict=True)))
+
+
+def incident_record_of(incident: Incident) -> IncidentRecord:
+    """An incident already loaded as an ORM object, read through the same columns."""
+    return incident_record([getattr(incident, column.key) for column in INCIDENT_COLUMNS])
+
+
+def ticket_record(values: Sequence[Any]) -> TicketRecord:
+    """`values`: TICKET_COLUMNS of one row."""
+    number, channel, service_type, category, *times, emergency = values
+    opened_at, first_response_at, resolved_at = times
+    return TicketRecord(
+        number=number,
+        channel=channel,
+        service_type=service_type,
+        category=category.value if category else "",
+        opened_at=opened_at,
+        first_response_at=first_response_at,
+        resolved_at=resolved_at,
+        emergency=emergency,
+    )
 
 
 async def load_month(
@@ -68,29 +112,9 @@ async def load_month(
     # Sub-selects rather than id lists: SQLite caps bound parameters, a month has 100k services.
     service_ids = select(Service.id).where(*active_in_month)
     services = [
-        ServiceRecord(
-            service_id=row.id,
-            customer_id=row.customer_id,
-            customer_name=row.customer_name,
-            service_type=row.service_type,
-            monthly_fee=row.monthly_fee,
-            currency=row.currency,
-            active_from=row.active_from,
-            active_to=row.active_to,
-            in_provider_dc=row.in_provider_dc,
-        )
+        service_record(row)
         for row in await session.execute(
-            select(
-                Service.id,
-                Service.customer_id,
-                Customer.name.label("customer_name"),
-                Service.service_type,
-                Service.monthly_fee,
-                Service.currency,
-                Service.active_from,
-                Service.active_to,
-                Service.in_provider_dc,
-            )
+            select(*SERVICE_COLUMNS)
             .join(Customer, Customer.id == Service.customer_id)
             .where(*active_in_month)
             .order_by(Service.id)
@@ -98,11 +122,10 @@ async def load_month(
     ]
 
     # An incident belongs to the month when its evidence could overlap it; the engine clips.
-    incident_columns = [getattr(Incident, name) for name in INCIDENT_FIELDS]
     incidents = [
-        IncidentRecord(**dict(zip(INCIDENT_RECORD_FIELDS, row, strict=True)))
+        incident_record(row)
         for row in await session.execute(
-            select(*incident_columns)
+            select(*INCIDENT_COLUMNS)
             .where(
                 Incident.service_id.in_(service_ids),
                 or_(
@@ -133,42 +156,14 @@ async def load_month(
     ).all()
     # Plain rows, not ORM objects: a month may hold a million tickets.
     ticket_query = (
-        select(
-            Ticket.id,
-            Ticket.channel,
-            Service.service_type,
-            Ticket.category,
-            Ticket.opened_at,
-            Ticket.first_response_at,
-            Ticket.resolved_at,
-            Ticket.emergency,
-        )
+        select(*TICKET_COLUMNS)
         .outerjoin(Service, Service.id == Ticket.service_id)
         .where(Ticket.opened_at >= period.start, Ticket.opened_at < period.end)
     )
     if customer_id is not None:
         ticket_query = ticket_query.where(Ticket.customer_id == customer_id)
     tickets = [
-        TicketRecord(
-            number=number,
-            channel=channel,
-            service_type=service_type,
-            category=category.value if category else "",
-            opened_at=opened_at,
-            first_response_at=first_response_at,
-            resolved_at=resolved_at,
-            emergency=emergency,
-        )
-        for (
-            number,
-            channel,
-            service_type,
-            category,
-            opened_at,
-            first_response_at,
-            resolved_at,
-            emergency,
-        ) in await session.execute(ticket_query.order_by(Ticket.id))
+        ticket_record(row) for row in await session.execute(ticket_query.order_by(Ticket.id))
     ]
     claims = (
         await session.execute(
