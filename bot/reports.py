@@ -17,9 +17,8 @@ from bot.settings import BotSettings
 from bot.timers import scan_clocks
 from crm.models import JobRun, Purpose
 from crm.outbox import Outbox
-from crm.report_cli import previous_month
 from crm.reporting import monthly_report
-from sla import report_to_dict, report_to_text
+from sla import previous_month, report_to_dict, report_to_text
 
 log = structlog.get_logger()
 

@@ -8,33 +8,11 @@ from typing import Annotated
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import NoDecode
 
-from crm.settings import CrmSettings, SettingsError, describe_validation_error
-
-TOKEN_SHAPE = re.compile(r"^\d+:[A-Za-z0-9_-]+$")
-
-
-class TelegramSettings(CrmSettings):
-    """What it takes to talk to the Bot API; the CLI needs only this much."""
-
-    bot_token: SecretStr | None = None
-    telegram_api_url: str | None = None
-    bot_username: str | None = None
-
-    @field_validator("bot_token")
-    @classmethod
-    def _token_shape(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and not TOKEN_SHAPE.match(value.get_secret_value()):
-            raise ValueError("expected the form 123456:ABC-DEF from @BotFather")
-        return value
-
-    @field_validator("telegram_api_url")
-    @classmethod
-    def _api_url(cls, value: str | None) -> str | None:
-        if not value:
-            return None
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http:// or https:// URL of a Bot API server")
-        return value.rstrip("/")
+from crm.settings import (
+    SettingsError,
+    TelegramSettings,
+    describe_validation_error,
+)
 
 
 class BotSettings(TelegramSettings):
@@ -121,25 +99,3 @@ def load_bot_settings() -> BotSettings:
         return BotSettings()  # type: ignore[call-arg]  # values come from the environment
     except ValidationError as error:
         raise SettingsError(describe_validation_error(error)) from error
-
-
-async def resolve_bot_username() -> str:
-    """The bot's @username for invitation links: BOT_USERNAME, else asked of the Bot API."""
-    try:
-        settings = TelegramSettings()
-    except ValidationError as error:
-        raise SettingsError(describe_validation_error(error)) from error
-    if settings.bot_username:
-        return settings.bot_username.lstrip("@")
-    if settings.bot_token is None:
-        raise SettingsError("configuration error: set BOT_USERNAME or BOT_TOKEN to build the link")
-    from bot.telegram import make_bot
-
-    bot = make_bot(settings.bot_token.get_secret_value(), settings.telegram_api_url)
-    try:
-        me = await bot.get_me()
-    finally:
-        await bot.session.close()
-    if not me.username:
-        raise SettingsError("configuration error: the bot has no username; set BOT_USERNAME")
-    return me.username

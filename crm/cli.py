@@ -1,4 +1,5 @@
-"""`python -m crm`: the managers' command line for customers, services and invitations."""
+"""`python -m crm`: the managers' command line for customers, services, invitations and the
+monthly SLA report."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import argparse
 import asyncio
 import json
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -19,7 +22,10 @@ from crm.db import make_engine, make_sessionmaker, upgrade_database_async
 from crm.errors import CrmError
 from crm.models import Customer, Service, ServiceType
 from crm.monitoring import MonitoringInputError, MonitoringService, parse_csv
-from crm.settings import CrmSettings, SettingsError, describe_validation_error
+from crm.report_cli import add_report_arguments, run_report
+from crm.settings import CrmSettings, SettingsError, TelegramSettings, describe_validation_error
+
+TELEGRAM_API = "https://api.telegram.org"
 
 ERROR_TEXTS = {
     "unknown_customer": "no customer with id {customer_id} (see: python -m crm customer list)",
@@ -103,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     invite.add_argument("--customer", type=int, help="customer id to invite")
     invite.add_argument("--revoke", metavar="TOKEN", help="revoke an invitation token")
 
+    add_report_arguments(commands.add_parser("report", help="the monthly SLA report"))
+
     # `--json` is accepted after the command too, where people naturally type it.
     for leaf in (add, customer.choices["list"], service_add, service_list, incident_import, invite):
         leaf.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
@@ -126,11 +134,32 @@ def _service_dict(service: Service) -> dict[str, Any]:
     }
 
 
-async def _bot_username() -> str:
-    # Imported here so customer and service commands work without any bot settings.
-    from bot.settings import resolve_bot_username
+def _get_me(api_url: str, token: str) -> dict[str, Any]:
+    with urllib.request.urlopen(f"{api_url}/bot{token}/getMe", timeout=30) as response:
+        answer: dict[str, Any] = json.load(response)
+    return answer
 
-    return await resolve_bot_username()
+
+async def resolve_bot_username() -> str:
+    """The bot's @username for invitation links: BOT_USERNAME, else asked of the Bot API
+    (getMe). Plain HTTP on purpose: the CRM talks to the database, not through the bot."""
+    try:
+        settings = TelegramSettings()
+    except ValidationError as error:
+        raise SettingsError(describe_validation_error(error)) from error
+    if settings.bot_username:
+        return settings.bot_username.lstrip("@")
+    if settings.bot_token is None:
+        raise SettingsError("configuration error: set BOT_USERNAME or BOT_TOKEN to build the link")
+    api_url = settings.telegram_api_url or TELEGRAM_API
+    try:
+        answer = await asyncio.to_thread(_get_me, api_url, settings.bot_token.get_secret_value())
+    except (OSError, ValueError) as error:
+        raise SettingsError(f"cannot ask the Bot API for the bot's username: {error}") from error
+    username = answer.get("result", {}).get("username") if answer.get("ok") else None
+    if not username:
+        raise SettingsError("configuration error: the bot has no username; set BOT_USERNAME")
+    return str(username)
 
 
 async def run(args: argparse.Namespace, settings: CrmSettings) -> tuple[dict[str, Any], str]:
@@ -199,7 +228,7 @@ async def _dispatch(
             return {"revoked": invitation.token}, f"revoked {invitation.token}"
         if args.customer is None:
             raise CliError("invite needs --customer ID (or --revoke TOKEN)")
-        username = await _bot_username()
+        username = await resolve_bot_username()
         invitation = await crm.create_invitation(args.customer)
         link = f"https://t.me/{username}?start={invitation.token}"
         return (
@@ -216,6 +245,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValidationError as error:
         print(describe_validation_error(error), file=sys.stderr)
         return 2
+    if args.command == "report":
+        return run_report(args, settings)
     try:
         payload, text = asyncio.run(run(args, settings))
     except CrmError as error:

@@ -1,4 +1,5 @@
-"""`python -m sla report`: the monthly SLA report from the command line."""
+"""`python -m crm report` (alias `python -m sla report`): the monthly SLA report from the
+command line. The `report` subcommand of crm/cli.py's parser runs this."""
 
 from __future__ import annotations
 
@@ -6,34 +7,23 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
-
-from pydantic import ValidationError
 
 from crm.db import make_engine, make_sessionmaker, upgrade_database_async
 from crm.errors import CrmError
 from crm.reporting import monthly_report
-from crm.settings import CrmSettings, describe_validation_error
-from sla import parse_month, report_to_csv, report_to_dict, report_to_text
+from crm.settings import CrmSettings
+from sla import parse_month, previous_month, report_to_csv, report_to_dict, report_to_text
+
+__all__ = ["add_report_arguments", "previous_month", "run_report"]
 
 
-def previous_month(now: datetime, zone: ZoneInfo) -> str:
-    first_of_this_month = now.astimezone(zone).replace(day=1)
-    return (first_of_this_month - timedelta(days=1)).strftime("%Y-%m")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m sla", description="SLA reports")
-    commands = parser.add_subparsers(dest="command", required=True)
-    report = commands.add_parser("report", help="the monthly SLA report")
+def add_report_arguments(report: argparse.ArgumentParser) -> None:
     report.add_argument("--month", help="YYYY-MM (default: the previous month)")
     report.add_argument("--customer", type=int, help="only this customer's services and tickets")
     report.add_argument("--format", choices=("text", "json", "csv", "xlsx"), default="text")
     report.add_argument("--output", type=Path, help="write to this file instead of stdout")
-    return parser
 
 
 async def render(args: argparse.Namespace, settings: CrmSettings, now: datetime) -> bytes:
@@ -59,13 +49,8 @@ async def render(args: argparse.Namespace, settings: CrmSettings, now: datetime)
     return (report_to_text(report) + "\n").encode()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        settings = CrmSettings()
-    except ValidationError as error:
-        print(describe_validation_error(error), file=sys.stderr)
-        return 2
+def run_report(args: argparse.Namespace, settings: CrmSettings) -> int:
+    """The report to stdout or --output; errors in one line on stderr, exit status 2."""
     if args.format == "xlsx" and args.output is None:
         print("error: --format xlsx needs --output FILE.xlsx", file=sys.stderr)
         return 2

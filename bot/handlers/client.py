@@ -23,8 +23,8 @@ from crm.dto import TelegramUser
 from crm.errors import CrmError
 from crm.incidents import IncidentService
 from crm.models import Category, Ticket, TicketStatus
-from crm.report_cli import previous_month
 from crm.tickets import TicketService
+from sla.intervals import previous_month
 
 ENGINEER_COMMANDS = (
     "take", "resolve", "reopen", "note", "phone", "email", "outage", "confirm", "reject",

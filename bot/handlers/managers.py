@@ -23,7 +23,7 @@ from crm.emergencies import EmergencyService
 from crm.errors import CrmError
 from crm.maintenance import MaintenanceService
 from crm.models import Purpose
-from crm.report_cli import previous_month
+from sla.intervals import previous_month
 
 log = structlog.get_logger()
 
