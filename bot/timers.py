@@ -36,7 +36,7 @@ def alert_text(alert: RaisedAlert, desk: Desk, now: datetime) -> str:
     )
     subject = {
         "response": t("first response"),
-        "processing": t("processing (24 h)"),
+        "processing": t("processing"),
         "restoration": t("restoration"),
     }[alert.subject]
     values = {

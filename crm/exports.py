@@ -11,7 +11,8 @@ from matplotlib.figure import Figure
 from openpyxl import Workbook
 from openpyxl.styles import Font
 
-from sla import SERVICE_COLUMNS, TicketRecord
+from sla import SERVICE_COLUMNS, SlaConfig, TicketRecord
+from sla.intervals import short_duration
 
 INCIDENT_COLUMNS = (
     "service_id", "incident_id", "ticket_number", "status", "layer", "start", "end",
@@ -41,8 +42,14 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def report_workbook(report: dict[str, Any]) -> bytes:
-    """Sheets: Services (one row per service), Incidents, Tickets (target statistics)."""
+def report_workbook(report: dict[str, Any], config: SlaConfig | None = None) -> bytes:
+    """Sheets: Services (one row per service), Incidents, Tickets (target statistics).
+    `config`: the figures the report was measured against (the terms' by default)."""
+    config = config or SlaConfig()
+    processing = short_duration(config.object_storage_processing)
+    restoration = " / ".join(
+        short_duration(target) for target in (config.reboot_restoration, config.repair_restoration)
+    )
     workbook = Workbook()
     assert workbook.active is not None
     workbook.remove(workbook.active)
@@ -67,8 +74,8 @@ def report_workbook(report: dict[str, Any]) -> bytes:
     groups: list[tuple[str, dict[str, Any]]] = [("all", tickets["first_response"])]
     groups += [(f"channel {name}", stats) for name, stats in tickets["by_channel"].items()]
     groups += [(f"mode {name}", stats) for name, stats in tickets["by_mode"].items()]
-    groups += [("resolution (object storage, 24 h)", tickets["resolution"])]
-    groups += [("restoration (dedicated, 45 min / 8 h)", tickets["restoration"])]
+    groups += [(f"resolution (object storage, {processing})", tickets["resolution"])]
+    groups += [(f"restoration (dedicated, {restoration})", tickets["restoration"])]
     stat_columns = ("count", "median_minutes", "p90_minutes", "within_target_percent", "breaches")
     _sheet(
         workbook,
@@ -87,9 +94,15 @@ def report_workbook(report: dict[str, Any]) -> bytes:
 
 
 def report_chart(
-    report: dict[str, Any], tickets: Sequence[TicketRecord], target_minutes: float
+    report: dict[str, Any],
+    tickets: Sequence[TicketRecord],
+    target_minutes: float,
+    config: SlaConfig | None = None,
 ) -> bytes:
-    """First-response minutes per ticket against the target line; availability per service."""
+    """First-response minutes per ticket against the target line; availability per service
+    against the guarantee (`config`: the terms' figures by default)."""
+    config = config or SlaConfig()
+    guarantee = float(config.availability_target_percent)
     figure = Figure(figsize=(11, 4.5), dpi=100)
     FigureCanvasAgg(figure)
     responses, availability = figure.subplots(1, 2)
@@ -114,9 +127,10 @@ def report_chart(
     services = [s for s in report["services"] if s["availability_percent"] is not None]
     labels = [f"{s['customer']}\n#{s['service_id']}" for s in services]
     values = [s["availability_percent"] for s in services]
-    availability.bar(labels, values, color=["tab:blue" if v >= 99.9 else "tab:red" for v in values])
-    availability.axhline(99.9, color="black", linestyle="--", label="99.9 %")
-    low = min([*values, 99.0]) - 0.5
+    colors = ["tab:blue" if v >= guarantee else "tab:red" for v in values]
+    availability.bar(labels, values, color=colors)
+    availability.axhline(guarantee, color="black", linestyle="--", label=f"{guarantee:g} %")
+    low = min([*values, float(config.band_lower_bound_percent)]) - 0.5
     availability.set_ylim(max(low, 0), 100.05)
     availability.set_title("Availability per service")
     availability.set_ylabel("%")

@@ -145,6 +145,15 @@ def previous_month(now: datetime, zone: ZoneInfo) -> str:
     return (local.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
 
 
+def short_duration(duration: timedelta) -> str:
+    """A target as people write it: "45 min", "8 h", "1 h 30 min" (whole minutes)."""
+    hours, minutes = divmod(round(duration / timedelta(minutes=1)), 60)
+    parts = [f"{hours} h"] if hours else []
+    if minutes or not hours:
+        parts.append(f"{minutes} min")
+    return " ".join(parts)
+
+
 def to_minutes(duration: timedelta) -> float:
     """Minutes as a float rounded to two decimals, for reports only (never for decisions)."""
     return round(duration / timedelta(minutes=1), 2)

@@ -7,7 +7,7 @@ import io
 import math
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
@@ -16,7 +16,7 @@ from typing import Any
 from sla.config import SlaConfig
 from sla.credits import CreditResult, compute_credit, is_provider_data_loss
 from sla.downtime import IncidentDowntime, ServiceDowntime, reported_start, service_downtime
-from sla.intervals import Interval, month_bounds, require_aware, to_minutes
+from sla.intervals import Interval, month_bounds, require_aware, short_duration, to_minutes
 from sla.model import (
     Channel,
     Claim,
@@ -76,6 +76,8 @@ class MonthlyReport:
     as_of: datetime
     services: tuple[ServiceReport, ...]
     tickets: TicketReport
+    # The figures it was measured against, for the text that names them.
+    config: SlaConfig = field(default_factory=SlaConfig)
 
     @property
     def empty(self) -> bool:
@@ -156,6 +158,7 @@ def build_monthly_report(
         as_of=now,
         services=tuple(service_reports),
         tickets=_ticket_report(month_tickets, restoration_checks, config, now),
+        config=config,
     )
 
 
@@ -417,7 +420,8 @@ def report_to_text(report: MonthlyReport) -> str:
         lines.append(f"  {name}: " + _stats_text(stats))
     for name, stats in tickets["by_mode"].items():
         lines.append(f"  {name}: " + _stats_text(stats))
-    lines.append("Object-storage processing (24 h): " + _stats_text(tickets["resolution"]))
+    processing = short_duration(report.config.object_storage_processing)
+    lines.append(f"Object-storage processing ({processing}): " + _stats_text(tickets["resolution"]))
     restoration = tickets["restoration"]
     labelled = [_restoration_breach_label(breach) for breach in restoration["breaches"]]
     lines.append("Equipment restoration: " + _stats_text({**restoration, "breaches": labelled}))

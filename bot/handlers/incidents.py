@@ -23,7 +23,9 @@ from crm.errors import CrmError
 from crm.incidents import IncidentService, incident_start
 from crm.models import Incident, Ticket
 from crm.tickets import TicketService
+from sla.intervals import short_duration
 from sla.model import Exclusion, Layer, RestorationType
+from sla.targets import restoration_target
 
 LAYERS = ", ".join(layer.value for layer in Layer)
 EXCLUSIONS = "|".join(exclusion.value for exclusion in Exclusion)
@@ -267,7 +269,7 @@ def make_router(settings: BotSettings) -> Router:
             c.answer(_("Write it as: /restoration reboot|repair"))
             return
         await c.incidents.set_restoration_type(c.incident, kind, c.engineer, c.message.date)
-        target = _("45 minutes") if kind is RestorationType.REBOOT else _("8 hours")
+        target = short_duration(restoration_target(kind, settings.sla_config()))
         c.answer(
             _(
                 "Outage #{incident}: restoration by {kind}, target {target} from confirmation."
