@@ -1,0 +1,120 @@
+"""`python -m crm report` is the report command; `python -m sla report` an alias of it; the
+invitation link's username comes from the Bot API when BOT_USERNAME is not set."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+TOKEN = "123456:TEST-TOKEN"
+
+
+def run(package: str, *args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", package, *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.fixture
+def env(database_url: str) -> dict[str, str]:
+    environment = {**os.environ, "DATABASE_URL": database_url}
+    for name in ("BOT_TOKEN", "BOT_USERNAME", "TELEGRAM_API_URL"):
+        environment.pop(name, None)
+    return environment
+
+
+def test_crm_report_and_the_sla_alias_print_the_same_report(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    customer = run("crm", "customer", "add", "Steppe Cloud LLP", cwd=tmp_path, env=env)
+    assert customer.returncode == 0, customer.stderr
+    args = ("report", "--month", "2026-01", "--format", "json")
+    added = run(
+        "crm",
+        *("service", "add", "--customer", customer.stdout.strip(), "--type", "dedicated"),
+        *("--fee", "150000", "--since", "2025-12-01", "--outside-provider-dc"),
+        cwd=tmp_path,
+        env=env,
+    )
+    assert added.returncode == 0, added.stderr
+
+    by_crm = run("crm", *args, cwd=tmp_path, env=env)
+    by_sla = run("sla", *args, cwd=tmp_path, env=env)
+
+    assert by_crm.returncode == 0, by_crm.stderr
+    assert by_sla.returncode == 0, by_sla.stderr
+    report = json.loads(by_crm.stdout)
+    assert json.loads(by_sla.stdout) == report
+    (service,) = report["services"]
+    assert service["sla_applies"] is False  # A 5.4: hosted at the client's site
+
+
+def test_a_bad_month_is_refused_in_one_line(tmp_path: Path, env: dict[str, str]) -> None:
+    result = run("crm", "report", "--month", "2026-13", cwd=tmp_path, env=env)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: month number must be 01..12, got '2026-13'"
+
+
+def test_the_sla_alias_runs_only_the_report(tmp_path: Path, env: dict[str, str]) -> None:
+    result = run("sla", "customer", "list", cwd=tmp_path, env=env)
+    assert result.returncode == 2
+    assert "python -m crm report" in result.stderr
+
+
+class GetMe(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        known = self.path == f"/bot{TOKEN}/getMe"
+        body: dict[str, Any] = (
+            {"ok": True, "result": {"id": 1, "is_bot": True, "username": "steppe_support_bot"}}
+            if known
+            else {"ok": False, "error_code": 404, "description": "Not Found"}
+        )
+        data = json.dumps(body).encode()
+        self.send_response(200 if known else 404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def bot_api() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), GetMe)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_invitation_link_asks_the_bot_api_for_the_username_without_bot_username(
+    tmp_path: Path, env: dict[str, str], bot_api: str
+) -> None:
+    env = {**env, "BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": bot_api}
+    for proxy in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        env.pop(proxy, None)  # the fake Bot API is on loopback
+    customer = run("crm", "customer", "add", "Steppe Cloud LLP", cwd=tmp_path, env=env)
+    invite = run(
+        "crm", "invite", "--customer", customer.stdout.strip(), "--json", cwd=tmp_path, env=env
+    )
+    assert invite.returncode == 0, invite.stderr
+    payload = json.loads(invite.stdout)
+    assert payload["link"] == f"https://t.me/steppe_support_bot?start={payload['token']}"
