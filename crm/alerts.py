@@ -58,9 +58,9 @@ class Clock:
 
 
 def _running(
-    rule: TargetClock, subject_id: int, ticket: Ticket | None, incident: Incident | None
+    rule: TargetClock | None, subject_id: int, ticket: Ticket | None, incident: Incident | None
 ) -> Clock | None:
-    if not rule.running or rule.due_at is None:
+    if rule is None or not rule.running or rule.due_at is None:
         return None
     return Clock(rule.subject, subject_id, rule.started_at, rule.due_at, ticket, incident, rule)
 
@@ -105,15 +105,10 @@ class SlaClockScanner:
         )
         split = 1 + len(INCIDENT_COLUMNS)
         for row in incidents.unique():
-            incident = row[0]
-            rule_or_none = restoration_clock(
+            restoration = restoration_clock(
                 incident_record(row[1:split]), service_record(row[split:]), self.config
             )
-            clock = (
-                None
-                if rule_or_none is None
-                else _running(rule_or_none, incident.id, None, incident)
-            )
+            clock = _running(restoration, row[0].id, None, row[0])
             if clock is not None:
                 clocks.append(clock)
         return clocks
