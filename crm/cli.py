@@ -7,7 +7,6 @@ import argparse
 import asyncio
 import json
 import sys
-import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from datetime import datetime
