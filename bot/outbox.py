@@ -299,7 +299,8 @@ class OutboxWorker:
                 self._running[row.id] = task
                 task.add_done_callback(partial(self._job_done, row.id))
                 until = now
-            seconds = max((until - now).total_seconds(), 0.01)
+            # Capped: rows another instance queues are found by looking, not by a kick.
+            seconds = min(max((until - now).total_seconds(), 0.01), 5.0)
             wait = seconds if wait is None else min(wait, seconds)
         return wait
 

@@ -166,8 +166,12 @@ class ReportBuilder:
             built: BuiltReport | str = await build_report(self.settings, request)
         except (ValueError, CrmError) as error:
             built = self._refusal(request, error)
+        except asyncio.CancelledError:
+            # Stopping: the next start builds it at once instead of after the lease.
+            await self._release(request, token, "stopped while building", timedelta(0))
+            raise
         except Exception as error:
-            await self._release(request, token, repr(error))
+            await self._release(request, token, repr(error), RETRY_BROKEN_BUILD)
             raise
         await self._finish(request, token, built)
 
@@ -215,9 +219,11 @@ class ReportBuilder:
             await session.commit()
         log.info("report_queued", row=request.row_id, month=request.month)
 
-    async def _release(self, request: ReportRequest, token: int, error: str) -> None:
+    async def _release(
+        self, request: ReportRequest, token: int, error: str, retry_in: timedelta
+    ) -> None:
         async with self.write_gate, self.sessionmaker() as session:
-            retry_at = self.clock() + RETRY_BROKEN_BUILD
+            retry_at = self.clock() + retry_in
             await Outbox(session, self.clock).release(request.row_id, token, error, retry_at)
             await session.commit()
 

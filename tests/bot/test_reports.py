@@ -220,6 +220,37 @@ async def test_a_request_whose_builder_crashed_is_built_after_the_restart(
     assert rows(database_url, "select status from outbox where id = ?", (row_id,)) == [("sent",)]
 
 
+async def test_a_report_cut_short_by_a_stop_is_built_at_the_next_start(
+    bot: MockedBot,
+    settings: BotSettings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    i18n: I18n,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    await queue_request(sessionmaker, "2026-10")
+    reading, never = asyncio.Event(), asyncio.Event()
+
+    async def stuck_load(*args: Any) -> Any:
+        reading.set()
+        await never.wait()
+
+    monkeypatch.setattr(report_module, "load_month", stuck_load)
+    builder = ReportBuilder(settings, sessionmaker, i18n, clock=FixedClock(ASKED))
+    stopping = delivery(bot, sessionmaker, i18n, builder, FakeClock(ASKED))
+    await stopping.deliver_once()
+    await reading.wait()
+    stopping.stop()
+    await stopping.close()
+    monkeypatch.undo()
+
+    # Restarted a second later, well within the lease the stopped builder had taken.
+    later = ASKED + timedelta(seconds=1)
+    builder = ReportBuilder(settings, sessionmaker, i18n, clock=FixedClock(later))
+    await delivery(bot, sessionmaker, i18n, builder, FakeClock(later)).drain()
+
+    assert_one_report(bot, "2026-10")
+
+
 async def test_a_report_that_cannot_be_made_is_answered_with_the_reason(
     bot: MockedBot,
     settings: BotSettings,
