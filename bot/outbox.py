@@ -7,6 +7,10 @@ Guarantees, as the README states them:
   only permanent errors (400, 403, 404) give up, and the reason is recorded;
 - a row is marked sent after Telegram accepted it, so a crash in between sends it at most
   once more, never zero times.
+
+What a send or a failure means (a first response, a topic, a notice) is crm/delivery.py's
+business: this worker only classifies Telegram's answer and hands it over. Job rows (a
+report to build) are not messages: they are handed to their job and hold no chat back.
 """
 
 from __future__ import annotations
@@ -143,11 +147,15 @@ class RateLimiter:
         return restamp
 
 
+# A chat, and for the support group the ticket's topic: the unit of ordering.
+Destination = tuple[int, int | None, bool]
+
+
 def _is_job(row: OutboxMessage) -> bool:
     return row.method in JOB_METHODS
 
 
-def _destination(row: OutboxMessage) -> tuple[int, int | None, bool]:
+def _destination(row: OutboxMessage) -> Destination:
     return row.chat_id, row.ticket_id if row.to_topic else None, row.to_topic
 
 
@@ -178,9 +186,6 @@ def receipt_of(result: Any) -> DeliveryReceipt:
         message_id=getattr(result, "message_id", None),
         thread_id=getattr(result, "message_thread_id", None),
     )
-
-
-Destination = tuple[int, int | None, bool]
 
 
 class OutboxWorker:
@@ -239,7 +244,7 @@ class OutboxWorker:
         self._wake.set()
 
     async def close(self) -> None:
-        """Abandons jobs still running: their claims run out and a later start redoes them."""
+        """Cancels jobs still running; each leaves its row pending for the next start."""
         for task in list(self._running.values()):
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -267,7 +272,7 @@ class OutboxWorker:
             rows = list(await Outbox(session).pending())
         now = self.clock.now()
         job_wait = self._start_jobs([row for row in rows if row.method in self.jobs], now)
-        rows = [row for row in rows if row.method not in self.jobs and not _is_job(row)]
+        rows = [row for row in rows if not _is_job(row) and row.method not in self.jobs]
         if not rows:
             return job_wait
         to_send, next_wait = await self._choose(rows, now)
@@ -441,7 +446,9 @@ class OutboxWorker:
             return
         notice = await record_failed(session, row, outcome, self.clock.now)
         if outcome.kind is Outcome.RETRY_AFTER:
-            log.warning("outbox_rate_limited", row=row.id, retry_after=outcome.retry_in)
+            log.warning(
+                "outbox_rate_limited", row=row.id, retry_after=outcome.retry_in.total_seconds()
+            )
         elif outcome.kind is Outcome.TRANSIENT:
             log.warning("outbox_retry", row=row.id, attempt=row.attempts, error=outcome.description)
         else:
