@@ -212,7 +212,7 @@ async def run_bot(settings: BotSettings) -> None:
             # What the last updates queued goes out now rather than at the next start.
             with contextlib.suppress(TimeoutError):
                 await worker.drain(timeout=settings.shutdown_grace_seconds)
-            # A report still being built is left to its lease: the next start builds it.
+            # A report still being built is handed back: the next start builds it at once.
             await worker.close()
         await storage.close()
         await bot.session.close()
