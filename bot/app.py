@@ -28,7 +28,7 @@ from bot.i18n import LOCALES, DeskLocaleMiddleware, make_i18n
 from bot.middlewares import DatabaseMiddleware
 from bot.outbox import OutboxWorker, RateLimits
 from bot.polling import poll_in_batches
-from bot.reports import make_scheduler
+from bot.reports import ReportBuilder, make_scheduler
 from bot.settings import BotSettings
 from bot.telegram import make_bot
 from bot.web import make_web_app
@@ -124,6 +124,7 @@ def make_outbox_worker(
         private_per_second=settings.outbox_private_per_second,
         group_per_minute=settings.outbox_group_per_minute,
     )
+    reports = ReportBuilder(settings, sessionmaker, i18n, write_gate=write_gate)
     return OutboxWorker(
         bot,
         sessionmaker,
@@ -132,6 +133,7 @@ def make_outbox_worker(
         limits,
         backoff_seconds=settings.send_backoff_seconds,
         write_gate=write_gate,
+        jobs=reports.jobs(),
     )
 
 
@@ -210,6 +212,8 @@ async def run_bot(settings: BotSettings) -> None:
             # What the last updates queued goes out now rather than at the next start.
             with contextlib.suppress(TimeoutError):
                 await worker.drain(timeout=settings.shutdown_grace_seconds)
+            # A report still being built is handed back: the next start builds it at once.
+            await worker.close()
         await storage.close()
         await bot.session.close()
         await sender.session.close()

@@ -7,6 +7,10 @@ Guarantees, as the README states them:
   only permanent errors (400, 403, 404) give up, and the reason is recorded;
 - a row is marked sent after Telegram accepted it, so a crash in between sends it at most
   once more, never zero times.
+
+What a send or a failure means (a first response, a topic, a notice) is crm/delivery.py's
+business: this worker only classifies Telegram's answer and hands it over. Job rows (a
+report to build) are not messages: they are handed to their job and hold no chat back.
 """
 
 from __future__ import annotations
@@ -15,11 +19,12 @@ import asyncio
 import contextlib
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from functools import partial
+from typing import Any, Protocol
 
 import structlog
 from aiogram import Bot
@@ -38,9 +43,17 @@ from aiogram.utils.i18n import I18n
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from crm.delivery import (
+    CopyFailed,
+    DeliveryNotice,
+    DeliveryReceipt,
+    FailureReceipt,
+    Outcome,
+    record_delivered,
+    record_failed,
+)
 from crm.models import OutboxMessage, OutboxStatus, Purpose, Ticket
-from crm.outbox import Outbox
-from crm.tickets import TicketService
+from crm.outbox import REPORT_REQUEST, Outbox
 
 log = structlog.get_logger()
 
@@ -49,6 +62,36 @@ PERMANENT_ERRORS = (
     TelegramBadRequest, TelegramForbiddenError, TelegramNotFound, TelegramUnauthorizedError,
 )  # fmt: skip
 TRANSIENT_ERRORS = (TelegramServerError, TelegramNetworkError)
+# Rows that are work for the bot rather than messages; a worker without their job skips them.
+JOB_METHODS = frozenset({REPORT_REQUEST})
+
+
+class WorkerClock(Protocol):
+    """The worker's time: wall time for rows, monotonic time for rate windows, and waits.
+
+    Injected so a test can move time on instead of sleeping through it.
+    """
+
+    def now(self) -> datetime: ...
+
+    def monotonic(self) -> float: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+# A job row (a report to build, say) is handed to a coroutine taking its id, not sent.
+Job = Callable[[int], Coroutine[Any, Any, None]]
 
 
 @dataclass(frozen=True)
@@ -104,7 +147,15 @@ class RateLimiter:
         return restamp
 
 
-def _destination(row: OutboxMessage) -> tuple[int, int | None, bool]:
+# A chat, and for the support group the ticket's topic: the unit of ordering.
+Destination = tuple[int, int | None, bool]
+
+
+def _is_job(row: OutboxMessage) -> bool:
+    return row.method in JOB_METHODS
+
+
+def _destination(row: OutboxMessage) -> Destination:
     return row.chat_id, row.ticket_id if row.to_topic else None, row.to_topic
 
 
@@ -114,6 +165,27 @@ def _mergeable_text(row: OutboxMessage) -> str | None:
     if row.method == "copyMessage" and row.payload.get("plain_text"):
         return str(row.payload["plain_text"])
     return None
+
+
+def classify(
+    error: TelegramAPIError, attempts: int, backoff: float, ceiling: float
+) -> FailureReceipt:
+    """A failed send as a typed outcome; `attempts` counts the tries before this one."""
+    if isinstance(error, TelegramRetryAfter):
+        return FailureReceipt(
+            Outcome.RETRY_AFTER, error.message, timedelta(seconds=error.retry_after)
+        )
+    if isinstance(error, TRANSIENT_ERRORS):
+        delay = min(backoff * 2**attempts, ceiling)
+        return FailureReceipt(Outcome.TRANSIENT, str(error), timedelta(seconds=delay))
+    return FailureReceipt(Outcome.PERMANENT, error.message)
+
+
+def receipt_of(result: Any) -> DeliveryReceipt:
+    return DeliveryReceipt(
+        message_id=getattr(result, "message_id", None),
+        thread_id=getattr(result, "message_thread_id", None),
+    )
 
 
 class OutboxWorker:
@@ -128,17 +200,22 @@ class OutboxWorker:
         backoff_seconds: float = 0.5,
         max_backoff_seconds: float = 60,
         write_gate: AbstractAsyncContextManager[Any] | None = None,
+        clock: WorkerClock | None = None,
+        jobs: Mapping[str, Job] | None = None,
     ) -> None:
         self.bot = bot
         self.sessionmaker = sessionmaker
         self.i18n = i18n
         self.engineer_locale = engineer_locale
-        self.limiter = RateLimiter(limits or RateLimits())
+        self.clock: WorkerClock = clock or SystemClock()
+        self.limiter = RateLimiter(limits or RateLimits(), self.clock.monotonic)
         self.backoff_seconds = backoff_seconds
         self.max_backoff_seconds = max_backoff_seconds
         # With SQLite, an in-process lock shared with the poller: SQLite's own busy handler
         # is not fair, and a worker could wait out its timeout behind back-to-back batches.
         self.write_gate = write_gate or contextlib.nullcontext()
+        self.jobs: dict[str, Job] = dict(jobs or {})
+        self._running: dict[int, asyncio.Task[None]] = {}
         self._wake = asyncio.Event()
         self._stopping = False
 
@@ -147,25 +224,45 @@ class OutboxWorker:
 
     async def run(self) -> None:
         while not self._stopping:
-            wait = await self.deliver_once()
+            # Cleared before looking, so a kick while delivering is not lost.
             self._wake.clear()
-            if wait is None:
-                wait = 5.0
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=max(wait, 0.01))
+            wait = await self.deliver_once()
+            await self._idle(5.0 if wait is None else max(wait, 0.01))
+
+    async def _idle(self, seconds: float) -> None:
+        woken = asyncio.ensure_future(self._wake.wait())
+        slept = asyncio.ensure_future(self.clock.sleep(seconds))
+        try:
+            await asyncio.wait({woken, slept}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            woken.cancel()
+            slept.cancel()
 
     def stop(self) -> None:
+        """No new jobs are started from now on; deliveries go on for `drain`."""
         self._stopping = True
         self._wake.set()
 
+    async def close(self) -> None:
+        """Cancels jobs still running; each leaves its row pending for the next start."""
+        for task in list(self._running.values()):
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(*self._running.values(), return_exceptions=True)
+
     async def drain(self, timeout: float = 30) -> None:
         """Delivers until nothing is pending (used on shutdown and by tests)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        deadline = self.clock.monotonic() + timeout
+        while self.clock.monotonic() < deadline:
             wait = await self.deliver_once()
             if wait is None:
                 return
-            await asyncio.sleep(min(max(wait, 0.01), max(deadline - time.monotonic(), 0)))
+            left = max(deadline - self.clock.monotonic(), 0)
+            if self._running:
+                # A job's end is what the rows wait for, not the time.
+                await asyncio.wait(list(self._running.values()), timeout=left)
+                continue
+            await self.clock.sleep(min(max(wait, 0.01), left))
         raise TimeoutError("outbox not drained")
 
     async def deliver_once(self) -> float | None:
@@ -173,11 +270,57 @@ class OutboxWorker:
         can go, or None when nothing is pending."""
         async with self.write_gate, self.sessionmaker() as session:
             rows = list(await Outbox(session).pending())
+        now = self.clock.now()
+        job_wait = self._start_jobs([row for row in rows if row.method in self.jobs], now)
+        rows = [row for row in rows if not _is_job(row) and row.method not in self.jobs]
         if not rows:
-            return None
-        now = datetime.now(UTC)
-        heads: dict[tuple[int, int | None, bool], OutboxMessage] = {}
-        queued: dict[tuple[int, int | None, bool], list[OutboxMessage]] = defaultdict(list)
+            return job_wait
+        to_send, next_wait = await self._choose(rows, now)
+        if to_send:
+            results = await asyncio.gather(
+                *(self._deliver(row.id, restamp) for row, restamp in to_send),
+                return_exceptions=True,
+            )
+            for (row, _restamp), result in zip(to_send, results, strict=True):
+                if isinstance(result, BaseException):
+                    # A bug or an unexpected error must not stop delivery for everyone:
+                    # the row stays pending and is retried after a pause.
+                    log.error("outbox_unexpected_error", row=row.id, error=repr(result))
+                    await self._postpone(row.id, repr(result))
+            return 0.0
+        return next_wait if job_wait is None else min(next_wait, job_wait)
+
+    def _start_jobs(self, rows: list[OutboxMessage], now: datetime) -> float | None:
+        wait: float | None = None
+        for row in rows:
+            if self._stopping and row.id not in self._running:
+                continue  # Shutting down: left pending for the next start.
+            if row.id in self._running:
+                until = row.not_before or now
+            elif row.not_before is not None and row.not_before > now:
+                until = row.not_before  # Another instance holds it, or it failed: later.
+            else:
+                task = asyncio.create_task(self.jobs[row.method](row.id))
+                self._running[row.id] = task
+                task.add_done_callback(partial(self._job_done, row.id))
+                until = now
+            # Capped: rows another instance queues are found by looking, not by a kick.
+            seconds = min(max((until - now).total_seconds(), 0.01), 5.0)
+            wait = seconds if wait is None else min(wait, seconds)
+        return wait
+
+    def _job_done(self, row_id: int, task: asyncio.Task[None]) -> None:
+        self._running.pop(row_id, None)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("outbox_job_failed", row=row_id, error=repr(task.exception()))
+        self.kick()
+
+    async def _choose(
+        self, rows: list[OutboxMessage], now: datetime
+    ) -> tuple[list[tuple[OutboxMessage, Callable[[], None]]], float]:
+        """The head of each chat's queue that may go now, reserved against the limits."""
+        heads: dict[Destination, OutboxMessage] = {}
+        queued: dict[Destination, list[OutboxMessage]] = defaultdict(list)
         blocked_chats: set[int] = set()
         first_topic_row: dict[int | None, int] = {}
         for row in rows:
@@ -187,8 +330,7 @@ class OutboxWorker:
             queued[destination].append(row)
             # Topic creation and topic rows share one group: keep its order strict per topic,
             # and never pass a row that is still waiting for its retry time.
-            if destination not in heads:
-                heads[destination] = row
+            heads.setdefault(destination, row)
         next_wait = 5.0
         to_send: list[tuple[OutboxMessage, Callable[[], None]]] = []
         for destination, head in sorted(heads.items(), key=lambda item: item[1].id):
@@ -211,19 +353,7 @@ class OutboxWorker:
                     await self._merge(queued[destination])
                 continue
             to_send.append((head, self.limiter.record(head.chat_id)))
-        if to_send:
-            results = await asyncio.gather(
-                *(self._deliver(row.id, restamp) for row, restamp in to_send),
-                return_exceptions=True,
-            )
-            for (row, _restamp), result in zip(to_send, results, strict=True):
-                if isinstance(result, BaseException):
-                    # A bug or an unexpected error must not stop delivery for everyone:
-                    # the row stays pending and is retried after a pause.
-                    log.error("outbox_unexpected_error", row=row.id, error=repr(result))
-                    await self._postpone(row.id, repr(result))
-            return 0.0
-        return next_wait
+        return to_send, next_wait
 
     async def _merge(self, waiting: list[OutboxMessage]) -> None:
         """Several plain texts for one topic, behind an exhausted group budget: one message."""
@@ -296,54 +426,67 @@ class OutboxWorker:
                     # One process owns a SQLite file, so no row lock is needed, and holding
                     # the single write lock across a network call would stall every writer.
                     await session.commit()
-            failure: TelegramAPIError | None = None
-            result: Any = None
+            outcome: DeliveryReceipt | FailureReceipt
             try:
                 restamp()
-                result = await self._call(row, ticket)
+                outcome = receipt_of(await self._call(row, ticket))
             except (TelegramRetryAfter, *TRANSIENT_ERRORS, *PERMANENT_ERRORS) as error:
-                failure = error
+                outcome = classify(
+                    error, row.attempts, self.backoff_seconds, self.max_backoff_seconds
+                )
             async with self.write_gate:
-                await self._record_outcome(session, row, ticket, result, failure)
+                await self._record(session, row, outcome)
                 await session.commit()
 
-    async def _record_outcome(
-        self,
-        session: AsyncSession,
-        row: OutboxMessage,
-        ticket: Ticket | None,
-        result: Any,
-        failure: TelegramAPIError | None,
+    async def _record(
+        self, session: AsyncSession, row: OutboxMessage, outcome: DeliveryReceipt | FailureReceipt
     ) -> None:
-        row.attempts += 1
-        if isinstance(failure, TelegramRetryAfter):
-            row.not_before = datetime.now(UTC) + timedelta(seconds=failure.retry_after)
-            row.error = failure.message
-            log.warning("outbox_rate_limited", row=row.id, retry_after=failure.retry_after)
-        elif isinstance(failure, TRANSIENT_ERRORS):
-            delay = min(self.backoff_seconds * 2 ** (row.attempts - 1), self.max_backoff_seconds)
-            row.not_before = datetime.now(UTC) + timedelta(seconds=delay)
-            row.error = str(failure)
-            log.warning("outbox_retry", row=row.id, attempt=row.attempts, error=str(failure))
-        elif failure is not None:
-            row.status = OutboxStatus.FAILED
-            row.error = failure.message
-            await self._after_failure(session, row, ticket, TicketService(session), failure)
-            log.error("outbox_failed", row=row.id, purpose=row.purpose, error=failure.message)
+        if isinstance(outcome, DeliveryReceipt):
+            await record_delivered(session, row, outcome, self.clock.now)
+            return
+        notice = await record_failed(session, row, outcome, self.clock.now)
+        if outcome.kind is Outcome.RETRY_AFTER:
+            log.warning(
+                "outbox_rate_limited", row=row.id, retry_after=outcome.retry_in.total_seconds()
+            )
+        elif outcome.kind is Outcome.TRANSIENT:
+            log.warning("outbox_retry", row=row.id, attempt=row.attempts, error=outcome.description)
         else:
-            row.status = OutboxStatus.SENT
-            row.sent_at = datetime.now(UTC)
-            row.error = None
-            row.telegram_message_id = getattr(result, "message_id", None)
-            await self._after_success(session, row, ticket, TicketService(session), result)
+            log.error("outbox_failed", row=row.id, purpose=row.purpose, error=outcome.description)
+        if notice is not None:
+            Outbox(session, self.clock.now).send_message(
+                notice.support_chat_id,
+                self.notice_text(notice),
+                purpose=Purpose.NOTICE,
+                ticket_id=notice.ticket_id,
+                to_topic=True,
+            )
+            self.kick()
+
+    def notice_text(self, notice: DeliveryNotice) -> str:
+        """The engineers' words for a delivery that failed."""
+
+        def t(text: str) -> str:
+            return self.i18n.gettext(text, locale=self.engineer_locale)
+
+        if isinstance(notice, CopyFailed):
+            text = t("⚠️ The client sent a {kind} that could not be copied here ({error}).")
+            text = text.format(kind=notice.content_type, error=notice.error)
+            if notice.text:
+                text += "\n" + t("Text: {text}").format(text=notice.text)
+            if notice.file_id:
+                text += "\n" + t("File id: {file_id}").format(file_id=notice.file_id)
+            return text
+        return t("⚠️ Not delivered to the client: {error}").format(error=notice.error)
 
     async def _postpone(self, row_id: int, error: str) -> None:
         async with self.write_gate, self.sessionmaker() as session:
             row = await session.get(OutboxMessage, row_id)
             if row is not None and row.status is OutboxStatus.PENDING:
-                row.attempts += 1
-                row.error = error[:2000]
-                row.not_before = datetime.now(UTC) + timedelta(seconds=self.max_backoff_seconds)
+                failure = FailureReceipt(
+                    Outcome.TRANSIENT, error[:2000], timedelta(seconds=self.max_backoff_seconds)
+                )
+                await record_failed(session, row, failure, self.clock.now)
                 await session.commit()
 
     async def _call(self, row: OutboxMessage, ticket: Ticket | None) -> Any:
@@ -379,66 +522,3 @@ class OutboxWorker:
         if row.method == "sendPhoto":
             return await self.bot.send_photo(chat_id, upload)
         raise ValueError(f"outbox row {row.id}: unknown method {row.method}")
-
-    async def _after_success(
-        self,
-        session: AsyncSession,
-        row: OutboxMessage,
-        ticket: Ticket | None,
-        tickets: TicketService,
-        result: Any,
-    ) -> None:
-        if row.purpose is Purpose.TOPIC and ticket is not None:
-            ticket.topic_thread_id = result.message_thread_id
-        elif row.purpose is Purpose.HEADER and ticket is not None:
-            ticket.header_message_id = result.message_id
-        message_ids = [row.message_row_id] if row.message_row_id else []
-        if row.payload.get("merged_rows"):
-            merged = await session.scalars(
-                select(OutboxMessage.message_row_id).where(
-                    OutboxMessage.id.in_(row.payload["merged_rows"])
-                )
-            )
-            message_ids += [m for m in merged if m]
-        for message_row_id in message_ids:
-            await tickets.mark_delivered(message_row_id, row.chat_id, result.message_id)
-
-    async def _after_failure(
-        self,
-        session: AsyncSession,
-        row: OutboxMessage,
-        ticket: Ticket | None,
-        tickets: TicketService,
-        error: TelegramAPIError,
-    ) -> None:
-        if row.purpose is Purpose.TOPIC:
-            # A group without topics: the ticket lives in the plain group from now on.
-            log.warning("no_forum_topics", ticket=row.ticket_id, error=error.message)
-            return
-        if row.message_row_id is None:
-            return
-        message = await tickets.mark_failed(row.message_row_id, str(error))
-        if ticket is None or row.purpose not in (Purpose.COPY_IN, Purpose.COPY_OUT):
-            return
-
-        def t(text: str) -> str:
-            return self.i18n.gettext(text, locale=self.engineer_locale)
-
-        if row.purpose is Purpose.COPY_IN:
-            notice = t("⚠️ The client sent a {kind} that could not be copied here ({error}).")
-            notice = notice.format(kind=message.content_type, error=error.message)
-            if message.text:
-                notice += "\n" + t("Text: {text}").format(text=message.text)
-            if message.file_ids:
-                notice += "\n" + t("File id: {file_id}").format(file_id=message.file_ids[0])
-        else:
-            notice = t("⚠️ Not delivered to the client: {error}").format(error=error.message)
-        if ticket.support_chat_id is not None:
-            Outbox(session).send_message(
-                ticket.support_chat_id,
-                notice,
-                purpose=Purpose.NOTICE,
-                ticket_id=ticket.id,
-                to_topic=True,
-            )
-            self.kick()

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.clock import Clock, utc_now
 from crm.models import OutboxMessage, OutboxStatus, Purpose
+
+# The method of a job row: built by the bot's report builder, never sent as such.
+REPORT_REQUEST = "sendReport"
 
 
 class Outbox:
@@ -137,6 +141,71 @@ class Outbox:
         self, chat_id: int, method: str, file_name: str, data: bytes, *, purpose: Purpose
     ) -> OutboxMessage:
         return self._add(chat_id, method, purpose, {}, file_name=file_name, file_data=data)
+
+    def request_report(
+        self, chat_id: int, month: str, customer_id: int | None = None, locale: str | None = None
+    ) -> OutboxMessage:
+        """A report to build and send later: asking is cheap, building is not (bot/reports.py).
+
+        A job row, not a message: the worker hands it to its builder instead of Telegram.
+        """
+        return self._add(
+            chat_id,
+            REPORT_REQUEST,
+            Purpose.REPORT,
+            {"month": month, "customer_id": customer_id, "locale": locale},
+        )
+
+    async def claim(self, row_id: int, now: datetime, lease: timedelta) -> int | None:
+        """Takes a pending job row until `now + lease`; returns the claim's token for
+        `complete`, or None when it is done or another instance holds it.
+
+        A lease rather than a lock: nothing stays open while the job runs, and a claim
+        lost in a crash simply runs out, so the job is done after the restart.
+        """
+        claimed = await self.session.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.id == row_id,
+                OutboxMessage.status == OutboxStatus.PENDING,
+                or_(OutboxMessage.not_before.is_(None), OutboxMessage.not_before <= now),
+            )
+            .values(attempts=OutboxMessage.attempts + 1, not_before=now + lease)
+            .execution_options(synchronize_session=False)
+        )
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            return None
+        return await self.session.scalar(
+            select(OutboxMessage.attempts).where(OutboxMessage.id == row_id)
+        )
+
+    async def complete(self, row_id: int, token: int, now: datetime) -> bool:
+        """Marks a claimed job done, unless its lease ran out and someone claimed it since:
+        then the caller rolls back what it queued, and the job's result goes out once."""
+        done = await self.session.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.id == row_id,
+                OutboxMessage.status == OutboxStatus.PENDING,
+                OutboxMessage.attempts == token,
+            )
+            .values(status=OutboxStatus.SENT, sent_at=now, not_before=None, error=None)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(done.rowcount == 1)  # type: ignore[attr-defined]
+
+    async def release(self, row_id: int, token: int, error: str, retry_at: datetime) -> None:
+        """A claimed job failed unexpectedly: it is tried again at `retry_at`."""
+        await self.session.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.id == row_id,
+                OutboxMessage.status == OutboxStatus.PENDING,
+                OutboxMessage.attempts == token,
+            )
+            .values(not_before=retry_at, error=error[:2000])
+            .execution_options(synchronize_session=False)
+        )
 
     async def pending(self, limit: int = 1000) -> Sequence[OutboxMessage]:
         return (

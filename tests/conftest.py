@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.app import build_dispatcher
 from bot.i18n import make_i18n
 from bot.outbox import OutboxWorker, RateLimits
+from bot.reports import ReportBuilder
 from bot.settings import BotSettings
 from crm.db import make_engine, make_sessionmaker, upgrade_database_async
 from tests.db import create_database, drop_database
@@ -82,6 +83,7 @@ class Desk:
             settings.engineer_language,
             RateLimits(overall_per_second=1000, private_per_second=1000, group_per_minute=1000),
             backoff_seconds=0,
+            jobs=ReportBuilder(settings, sessionmaker, i18n).jobs(),
         )
         self.dispatcher: Dispatcher = build_dispatcher(
             settings, sessionmaker, i18n, self.worker.kick

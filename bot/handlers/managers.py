@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.commands import ParseError, parse_maintenance, parse_month_argument
 from bot.desk import Desk
 from bot.i18n import pick_locale
-from bot.reports import queue_report
+from bot.reports import request_report
 from bot.settings import BotSettings
 from bot.timers import board_text
 from crm.alerts import SlaClockScanner
@@ -164,14 +164,9 @@ def make_router(settings: BotSettings) -> Router:
                 ),
             )
             return
-        now = datetime.now(UTC)
-        month = parsed or previous_month(now, settings.zone)
-        try:
-            await queue_report(desk.outbox, message.chat.id, session, settings, month, now)
-        except ValueError as error:
-            desk.answer(
-                message, _("No report for {month}: {reason}").format(month=month, reason=str(error))
-            )
+        month = parsed or previous_month(datetime.now(UTC), settings.zone)
+        # Only the request is written here: the report is built outside this transaction.
+        request_report(desk.outbox, message.chat.id, month, locale=desk.i18n.current_locale)
 
     return router
 

@@ -8,45 +8,38 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.outbox import OutboxWorker, RateLimiter, RateLimits
 from crm.models import Purpose
 from crm.outbox import Outbox
-from tests.conftest import SUPPORT_CHAT_ID, Desk, Updates
+from tests.conftest import MANAGER_ID, SUPPORT_CHAT_ID, Desk, Updates
 from tests.db import rows
+from tests.fake_clock import FakeClock
 from tests.mocked_bot import MockedBot
 
 CLIENT = 700001
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_a_private_chat_gets_at_most_one_message_per_second() -> None:
     clock = FakeClock()
-    limiter = RateLimiter(RateLimits(), clock)
+    limiter = RateLimiter(RateLimits(), clock.monotonic)
     assert limiter.wait_time(CLIENT) == 0
     limiter.record(CLIENT)
     assert limiter.wait_time(CLIENT) == 1.0
     assert limiter.wait_time(700002) == 0  # other chats are not held back
-    clock.now += 1.0
+    clock.advance(1.0)
     assert limiter.wait_time(CLIENT) == 0
 
 
 def test_a_group_gets_twenty_messages_a_minute_across_its_topics() -> None:
     clock = FakeClock()
-    limiter = RateLimiter(RateLimits(overall_per_second=1000), clock)
+    limiter = RateLimiter(RateLimits(overall_per_second=1000), clock.monotonic)
     for _ in range(20):
         assert limiter.wait_time(SUPPORT_CHAT_ID) == 0
         limiter.record(SUPPORT_CHAT_ID)
-        clock.now += 0.5
+        clock.advance(0.5)
     assert limiter.wait_time(SUPPORT_CHAT_ID) == 50.0  # the first of the 20 leaves the window
 
 
 def test_thirty_messages_a_second_overall() -> None:
     clock = FakeClock()
-    limiter = RateLimiter(RateLimits(), clock)
+    limiter = RateLimiter(RateLimits(), clock.monotonic)
     for chat in range(1, 31):
         assert limiter.wait_time(chat) == 0
         limiter.record(chat)
@@ -64,7 +57,11 @@ async def queue_texts(
 
 
 def worker(
-    bot: MockedBot, sessionmaker: async_sessionmaker[AsyncSession], i18n: I18n, **limits: float
+    bot: MockedBot,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    i18n: I18n,
+    clock: FakeClock,
+    **limits: float,
 ) -> OutboxWorker:
     return OutboxWorker(
         bot,
@@ -79,18 +76,31 @@ def worker(
                 **limits,
             }
         ),
-        backoff_seconds=0,
+        backoff_seconds=2,
+        clock=clock,
     )
 
 
-async def test_order_within_a_chat_survives_a_429(
+def texts_sent(bot: MockedBot, chat: int) -> list[str | None]:
+    return [m.text for m in bot.session.sent("sendMessage") if m.chat_id == chat]
+
+
+async def test_after_a_429_nothing_goes_to_the_chat_before_telegrams_time_and_order_holds(
     bot: MockedBot, sessionmaker: async_sessionmaker[AsyncSession], i18n: I18n, database_url: str
 ) -> None:
-    bot.session.fail("sendMessage", 429, "Too Many Requests: retry after 1", retry_after=1)
+    clock = FakeClock()
+    delivery = worker(bot, sessionmaker, i18n, clock)
+    bot.session.fail("sendMessage", 429, "Too Many Requests: retry after 5", retry_after=5)
     await queue_texts(sessionmaker, CLIENT, "first", "second", "third")
-    await worker(bot, sessionmaker, i18n).drain()
 
-    assert [m.text for m in bot.session.sent("sendMessage")] == ["first", "second", "third"]
+    await delivery.deliver_once()
+    clock.advance(4.9)
+    await delivery.deliver_once()
+    assert texts_sent(bot, CLIENT) == []  # the rows behind the refused one wait with it
+
+    clock.advance(0.1)
+    await delivery.drain()
+    assert texts_sent(bot, CLIENT) == ["first", "second", "third"]
     assert rows(database_url, "select status, attempts from outbox order by id") == [
         ("sent", 2),
         ("sent", 1),
@@ -101,18 +111,39 @@ async def test_order_within_a_chat_survives_a_429(
 async def test_server_errors_are_retried_and_permanent_ones_recorded(
     bot: MockedBot, sessionmaker: async_sessionmaker[AsyncSession], i18n: I18n, database_url: str
 ) -> None:
+    clock = FakeClock()
+    delivery = worker(bot, sessionmaker, i18n, clock)
     bot.session.fail("sendMessage", 502, "Bad Gateway", times=2)
     await queue_texts(sessionmaker, CLIENT, "survives")
-    await worker(bot, sessionmaker, i18n).drain()
+    await delivery.drain()
     bot.session.fail("sendMessage", 403, "Forbidden: bot was blocked by the user")
     await queue_texts(sessionmaker, 700002, "blocked")
-    await worker(bot, sessionmaker, i18n).drain()
+    await delivery.drain()
 
+    assert texts_sent(bot, CLIENT) == ["survives"]
     assert rows(
         database_url, "select chat_id, status, attempts, error from outbox order by id"
     ) == [
         (CLIENT, "sent", 3, None),
         (700002, "failed", 1, "Forbidden: bot was blocked by the user"),
+    ]
+
+
+async def test_a_report_request_is_left_for_a_worker_that_can_build_it(
+    bot: MockedBot, sessionmaker: async_sessionmaker[AsyncSession], i18n: I18n, database_url: str
+) -> None:
+    async with sessionmaker() as session:
+        Outbox(session).request_report(MANAGER_ID, "2026-10")
+        Outbox(session).send_message(MANAGER_ID, "after it", purpose=Purpose.REPLY)
+        await session.commit()
+
+    await worker(bot, sessionmaker, i18n, FakeClock()).drain()
+
+    # A request is not a message: it holds nothing back and is never sent as such.
+    assert texts_sent(bot, MANAGER_ID) == ["after it"]
+    assert rows(database_url, "select method, status from outbox order by id") == [
+        ("sendReport", "pending"),
+        ("sendMessage", "sent"),
     ]
 
 
@@ -125,24 +156,29 @@ async def test_plain_texts_waiting_behind_a_spent_group_budget_are_merged(
     i18n: I18n,
 ) -> None:
     clock = FakeClock()
-    dispatcher.worker = worker(bot, sessionmaker, i18n, group_per_minute=3)
-    dispatcher.worker.limiter = RateLimiter(
-        RateLimits(overall_per_second=1000, private_per_second=1000, group_per_minute=3), clock
-    )
+    dispatcher.worker = worker(bot, sessionmaker, i18n, clock, group_per_minute=3)
     await dispatcher.feed_update(bot, updates.private(CLIENT, "one"))  # topic, header, copy
     for text in ("two", "three", "four"):
         await dispatcher.dispatcher.feed_update(bot, updates.private(CLIENT, text))
     await dispatcher.worker.deliver_once()  # the group's 3 a minute are spent: copies merge
 
-    assert rows(
-        database_url, "select id, status, merged_into from outbox where purpose='copy_in'"
-    ) == [(4, "sent", None), (5, "pending", None), (7, "merged", 5), (9, "merged", 5)]
+    copies = rows(
+        database_url,
+        "select id, status, merged_into from outbox where purpose='copy_in' order by id",
+    )
+    head = copies[1][0]
+    assert [(status, into) for _id, status, into in copies] == [
+        ("sent", None),
+        ("pending", None),
+        ("merged", head),
+        ("merged", head),
+    ]
 
-    clock.now += 60
+    clock.advance(60)
     await dispatcher.worker.drain()
-    to_group = [m.text for m in bot.session.sent("sendMessage") if m.chat_id == SUPPORT_CHAT_ID]
+    to_group = texts_sent(bot, SUPPORT_CHAT_ID)
     # One message: the copies and the "wrote again" notices between them, in order.
-    merged = to_group[-1].split("\n\n")
+    merged = (to_group[-1] or "").split("\n\n")
     assert [part for part in merged if "wrote again" not in part] == ["two", "three", "four"]
     assert len(merged) == 6
     # Every merged client message counts as delivered, so replies to it map to the ticket.

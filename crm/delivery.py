@@ -1,0 +1,146 @@
+"""What a delivery means: the effects of a sent or failed outbox row.
+
+The worker (bot/outbox.py) talks to Telegram and classifies what happened; the facts that
+follow are the CRM's: a thread id becomes the ticket's topic, an engineer's copy reaching
+the client is the first response (the key SLA fact), a failed copy is a notice for the
+engineers. Deciding them here keeps them testable without Telegram and in one transaction
+with the row's own status.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crm.clock import Clock, utc_now
+from crm.models import OutboxMessage, OutboxStatus, Purpose, Ticket
+from crm.tickets import TicketService
+
+
+class Outcome(enum.StrEnum):
+    """What Telegram made of one send."""
+
+    SENT = "sent"
+    RETRY_AFTER = "retry_after"  # 429: wait as long as Telegram says
+    TRANSIENT = "transient"  # 5xx or the network: back off and retry, without end
+    PERMANENT = "permanent"  # 400, 403, 404: retrying cannot help
+
+
+@dataclass(frozen=True)
+class DeliveryReceipt:
+    """Telegram accepted the row: the ids it gave back (None for edits and renames)."""
+
+    message_id: int | None = None
+    thread_id: int | None = None
+
+
+@dataclass(frozen=True)
+class FailureReceipt:
+    kind: Outcome
+    description: str
+    # How long to wait before the next attempt (retry-after and transient outcomes only).
+    retry_in: timedelta = timedelta(0)
+
+    def __post_init__(self) -> None:
+        if self.kind is Outcome.SENT:
+            raise ValueError("a failure receipt cannot say the row was sent")
+
+
+@dataclass(frozen=True)
+class CopyFailed:
+    """A client's message could not be copied into the topic: the engineers see what it was."""
+
+    ticket_id: int
+    support_chat_id: int
+    content_type: str
+    text: str | None
+    file_id: str | None
+    error: str
+
+
+@dataclass(frozen=True)
+class NotDeliveredToClient:
+    """An engineer's answer never reached the client."""
+
+    ticket_id: int
+    support_chat_id: int
+    error: str
+
+
+DeliveryNotice = CopyFailed | NotDeliveredToClient
+
+
+async def record_delivered(
+    session: AsyncSession,
+    row: OutboxMessage,
+    receipt: DeliveryReceipt,
+    clock: Clock = utc_now,
+) -> None:
+    row.attempts += 1
+    row.status = OutboxStatus.SENT
+    row.sent_at = clock()
+    row.error = None
+    row.not_before = None
+    row.telegram_message_id = receipt.message_id
+    ticket = await session.get(Ticket, row.ticket_id) if row.ticket_id else None
+    if ticket is not None and row.purpose is Purpose.TOPIC:
+        ticket.topic_thread_id = receipt.thread_id
+    elif ticket is not None and row.purpose is Purpose.HEADER:
+        ticket.header_message_id = receipt.message_id
+    if receipt.message_id is None:
+        return
+    message_ids = [row.message_row_id] if row.message_row_id else []
+    if row.payload.get("merged_rows"):
+        # One Telegram message carries several queued copies: each of them arrived.
+        merged = await session.scalars(
+            select(OutboxMessage.message_row_id)
+            .where(OutboxMessage.id.in_(row.payload["merged_rows"]))
+            .order_by(OutboxMessage.id)
+        )
+        message_ids += [m for m in merged if m]
+    tickets = TicketService(session, clock=clock)
+    for message_row_id in message_ids:
+        await tickets.mark_delivered(message_row_id, row.chat_id, receipt.message_id)
+
+
+async def record_failed(
+    session: AsyncSession,
+    row: OutboxMessage,
+    failure: FailureReceipt,
+    clock: Clock = utc_now,
+) -> DeliveryNotice | None:
+    """Records the attempt; a permanent failure of a copy returns what the engineers
+    must be told (the caller words it in their language and queues it in this session)."""
+    row.attempts += 1
+    row.error = failure.description
+    if failure.kind is not Outcome.PERMANENT:
+        row.not_before = clock() + failure.retry_in
+        return None
+    row.status = OutboxStatus.FAILED
+    # A failed topic means a group without topics: the ticket lives in the plain group.
+    if row.purpose is Purpose.TOPIC or row.message_row_id is None:
+        return None
+    message = await TicketService(session, clock=clock).mark_failed(
+        row.message_row_id, failure.description
+    )
+    if row.purpose not in (Purpose.COPY_IN, Purpose.COPY_OUT):
+        return None
+    ticket = await session.get(Ticket, row.ticket_id) if row.ticket_id else None
+    if ticket is None or ticket.support_chat_id is None:
+        return None
+    if row.purpose is Purpose.COPY_IN:
+        return CopyFailed(
+            ticket_id=ticket.id,
+            support_chat_id=ticket.support_chat_id,
+            content_type=message.content_type,
+            text=message.text,
+            file_id=message.file_ids[0] if message.file_ids else None,
+            error=failure.description,
+        )
+    return NotDeliveredToClient(
+        ticket_id=ticket.id, support_chat_id=ticket.support_chat_id, error=failure.description
+    )

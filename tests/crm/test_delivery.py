@@ -1,0 +1,276 @@
+"""What a delivery means for the CRM: first responses, topics, failed copies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from crm.delivery import (
+    CopyFailed,
+    DeliveryReceipt,
+    FailureReceipt,
+    NotDeliveredToClient,
+    Outcome,
+    record_delivered,
+    record_failed,
+)
+from crm.dto import IncomingMessage, TelegramUser
+from crm.models import (
+    Delivery,
+    Message,
+    OutboxMessage,
+    OutboxStatus,
+    Purpose,
+    Ticket,
+    TicketEvent,
+)
+from crm.outbox import Outbox
+from crm.tickets import TicketService
+
+CLIENT = TelegramUser(id=700001, full_name="Aigerim", language_code="en")
+ENGINEER = TelegramUser(id=500001, full_name="Dana", language_code="en")
+SUPPORT_CHAT_ID = -1001000000001
+OPENED = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+
+
+@dataclass
+class FixedClock:
+    now: datetime
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+async def open_ticket(
+    session: AsyncSession, *texts: str, file_ids: list[str] | None = None
+) -> Ticket:
+    tickets = TicketService(session)
+    outcome = None
+    for number, text in enumerate(texts, start=1):
+        outcome = await tickets.record_client_message(
+            IncomingMessage(
+                chat_id=CLIENT.id,
+                message_id=number,
+                sender=CLIENT,
+                content_type="photo" if file_ids else "text",
+                telegram_date=OPENED,
+                text=text,
+                file_ids=file_ids or [],
+            )
+        )
+    assert outcome is not None
+    outcome.ticket.support_chat_id = SUPPORT_CHAT_ID
+    return outcome.ticket
+
+
+async def engineer_says(session: AsyncSession, ticket: Ticket, text: str, at: datetime) -> Message:
+    message = await TicketService(session).record_engineer_message(
+        ticket.id,
+        IncomingMessage(
+            chat_id=SUPPORT_CHAT_ID,
+            message_id=int(at.timestamp()),
+            sender=ENGINEER,
+            content_type="text",
+            telegram_date=at,
+            text=text,
+        ),
+        internal=False,
+    )
+    assert message is not None
+    return message
+
+
+async def copy_out(session: AsyncSession, ticket: Ticket, message: Message) -> OutboxMessage:
+    row = Outbox(session).copy_message(
+        CLIENT.id,
+        SUPPORT_CHAT_ID,
+        message.telegram_message_id or 0,
+        purpose=Purpose.COPY_OUT,
+        message_row_id=message.id,
+        ticket_id=ticket.id,
+    )
+    await session.flush()
+    return row
+
+
+async def first_response_events(session: AsyncSession) -> list[datetime]:
+    return list(
+        await session.scalars(
+            select(TicketEvent.evidence_at).where(TicketEvent.kind == "first_response")
+        )
+    )
+
+
+async def test_first_delivered_engineer_copy_is_the_first_response_at_the_engineers_message_time(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    answered_at = OPENED + timedelta(minutes=4)
+    delivered_at = FixedClock(OPENED + timedelta(minutes=7))
+    async with sessionmaker() as session:
+        ticket = await open_ticket(session, "vm-17 is down")
+        first = await copy_out(
+            session, ticket, await engineer_says(session, ticket, "On it", answered_at)
+        )
+        later = await engineer_says(session, ticket, "Rebooted", answered_at + timedelta(minutes=1))
+        second = await copy_out(session, ticket, later)
+
+        await record_delivered(session, first, DeliveryReceipt(message_id=77), delivered_at)
+        await record_delivered(session, second, DeliveryReceipt(message_id=78), delivered_at)
+        await session.commit()
+
+        assert ticket.first_response_at == answered_at  # not the delivery time
+        assert await first_response_events(session) == [answered_at]
+        assert (first.status, first.telegram_message_id, first.sent_at) == (
+            OutboxStatus.SENT,
+            77,
+            delivered_at.now,
+        )
+
+
+async def test_a_bot_acknowledgement_is_never_a_first_response(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessionmaker() as session:
+        ticket = await open_ticket(session, "hello")
+        ack = await TicketService(session).record_bot_message(ticket.id, CLIENT.id, "Ticket #1")
+        row = Outbox(session).send_message(
+            CLIENT.id, "Ticket #1", purpose=Purpose.BOT, ticket_id=ticket.id, message_row_id=ack.id
+        )
+        await session.flush()
+
+        await record_delivered(session, row, DeliveryReceipt(message_id=5))
+        await session.commit()
+
+        assert ack.delivery is Delivery.DELIVERED
+        assert ticket.first_response_at is None
+        assert await first_response_events(session) == []
+
+
+async def test_merged_rows_are_all_marked_delivered(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessionmaker() as session:
+        ticket = await open_ticket(session, "one", "two", "three")
+        messages = (await session.scalars(select(Message).order_by(Message.id))).all()
+        outbox = Outbox(session)
+        copies = [
+            outbox.copy_message(
+                SUPPORT_CHAT_ID, CLIENT.id, m.telegram_message_id or 0, purpose=Purpose.COPY_IN,
+                message_row_id=m.id, ticket_id=ticket.id, to_topic=True, plain_text=m.text,
+            )
+            for m in messages
+        ]  # fmt: skip
+        await session.flush()
+        head, *merged = copies
+        head.payload = {**head.payload, "merged_rows": [row.id for row in merged]}
+        for row in merged:
+            row.status, row.merged_into = OutboxStatus.MERGED, head.id
+
+        await record_delivered(session, head, DeliveryReceipt(message_id=300))
+        await session.commit()
+
+        assert [(m.delivery, m.copy_chat_id, m.copy_message_id) for m in messages] == [
+            (Delivery.DELIVERED, SUPPORT_CHAT_ID, 300)
+        ] * 3
+
+
+async def test_the_created_topic_and_the_header_are_remembered_on_the_ticket(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessionmaker() as session:
+        ticket = await open_ticket(session, "hello")
+        outbox = Outbox(session)
+        topic = outbox.create_topic(SUPPORT_CHAT_ID, "#1", ticket.id)
+        header = outbox.send_message(
+            SUPPORT_CHAT_ID, "#1", purpose=Purpose.HEADER, ticket_id=ticket.id, to_topic=True
+        )
+        await session.flush()
+
+        await record_delivered(session, topic, DeliveryReceipt(thread_id=4242))
+        await record_delivered(session, header, DeliveryReceipt(message_id=9))
+        await session.commit()
+
+        assert (ticket.topic_thread_id, ticket.header_message_id) == (4242, 9)
+
+
+async def test_a_client_message_that_cannot_be_copied_tells_the_engineers_what_it_was(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessionmaker() as session:
+        ticket = await open_ticket(session, "the error screen", file_ids=["PHOTO-1"])
+        [message] = (await session.scalars(select(Message))).all()
+        row = Outbox(session).copy_message(
+            SUPPORT_CHAT_ID, CLIENT.id, 1, purpose=Purpose.COPY_IN, message_row_id=message.id,
+            ticket_id=ticket.id, to_topic=True,
+        )  # fmt: skip
+        await session.flush()
+
+        notice = await record_failed(
+            session,
+            row,
+            FailureReceipt(Outcome.PERMANENT, "Bad Request: message to copy not found"),
+        )
+        await session.commit()
+
+        assert notice == CopyFailed(
+            ticket_id=ticket.id,
+            support_chat_id=SUPPORT_CHAT_ID,
+            content_type="photo",
+            text="the error screen",
+            file_id="PHOTO-1",
+            error="Bad Request: message to copy not found",
+        )
+        assert (row.status, message.delivery) == (OutboxStatus.FAILED, Delivery.FAILED)
+
+
+async def test_an_answer_the_client_never_got_is_a_notice_and_no_first_response(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessionmaker() as session:
+        ticket = await open_ticket(session, "hello")
+        message = await engineer_says(session, ticket, "Hi", OPENED + timedelta(minutes=2))
+        row = await copy_out(session, ticket, message)
+
+        blocked = "Forbidden: bot was blocked by the user"
+        notice = await record_failed(session, row, FailureReceipt(Outcome.PERMANENT, blocked))
+        await session.commit()
+
+        assert notice == NotDeliveredToClient(ticket.id, SUPPORT_CHAT_ID, blocked)
+        assert (message.delivery, message.delivery_error) == (Delivery.FAILED, blocked)
+        assert ticket.first_response_at is None
+
+
+async def test_a_failure_worth_retrying_keeps_the_row_pending_until_its_wait_is_over(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    clock = FixedClock(OPENED)
+    async with sessionmaker() as session:
+        ticket = await open_ticket(session, "hello")
+        message = await engineer_says(session, ticket, "Hi", OPENED)
+        row = await copy_out(session, ticket, message)
+
+        for kind, wait in ((Outcome.RETRY_AFTER, 3), (Outcome.TRANSIENT, 8)):
+            failure = FailureReceipt(kind, "try later", timedelta(seconds=wait))
+            assert await record_failed(session, row, failure, clock) is None
+            assert (row.status, row.not_before) == (
+                OutboxStatus.PENDING,
+                OPENED + timedelta(seconds=wait),
+            )
+        assert row.attempts == 2
+        assert message.delivery is Delivery.PENDING
+
+
+async def test_a_group_without_topics_is_no_failure_to_report(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessionmaker() as session:
+        ticket = await open_ticket(session, "hello")
+        topic = Outbox(session).create_topic(SUPPORT_CHAT_ID, "#1", ticket.id)
+        await session.flush()
+
+        failure = FailureReceipt(Outcome.PERMANENT, "Bad Request: the chat is not a forum")
+        assert await record_failed(session, topic, failure) is None
+        assert (topic.status, ticket.topic_thread_id) == (OutboxStatus.FAILED, None)
