@@ -23,9 +23,13 @@ from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.handlers import client, incidents, managers, support
+from bot.handlers import incident
+from bot.handlers.client import buttons, claim, messages, outage, start, tickets
+from bot.handlers.engineer import board, offline, replies
+from bot.handlers.engineer import tickets as ticket_commands
+from bot.handlers.manager import access, emergency, maintenance, report
 from bot.i18n import LOCALES, DeskLocaleMiddleware, make_i18n
-from bot.middlewares import DatabaseMiddleware
+from bot.middlewares import DatabaseMiddleware, TicketMiddleware
 from bot.outbox import OutboxWorker, RateLimits
 from bot.polling import poll_in_batches
 from bot.reports import make_scheduler
@@ -51,11 +55,29 @@ def build_dispatcher(
     DeskLocaleMiddleware(i18n, settings.support_chat_id, settings.engineer_language).setup(
         dispatcher
     )
-    # Specific command routers first: the general ones end with an unknown-command reply.
-    dispatcher.include_router(incidents.make_router(settings))
-    dispatcher.include_router(support.make_router(settings))
-    dispatcher.include_router(managers.make_router(settings))
-    dispatcher.include_router(client.make_router(settings))
+    dispatcher.message.middleware(TicketMiddleware())
+    # Specific commands first: the last router of each chat answers unknown commands and
+    # takes whatever else is written there.
+    dispatcher.include_routers(
+        # the support group
+        incident.get_router(settings),
+        ticket_commands.get_router(settings),
+        offline.get_router(settings),
+        board.get_router(settings),
+        replies.get_router(settings),
+        # managers' private chats
+        access.get_router(settings),
+        maintenance.get_router(settings),
+        emergency.get_router(settings),
+        report.get_router(settings),
+        # clients' private chats
+        start.get_router(settings),
+        tickets.get_router(settings),
+        outage.get_router(settings),
+        claim.get_router(settings),
+        buttons.get_router(settings),
+        messages.get_router(settings),
+    )
     return dispatcher
 
 
