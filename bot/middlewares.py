@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 from aiogram import BaseMiddleware
@@ -31,11 +31,18 @@ from crm.updates import UpdateLog
 
 log = structlog.get_logger()
 
-# Handler flags for TicketMiddleware: the handler gets `ticket` (None outside a ticket), gets
-# it or the command is answered with where to use it, or gets `ticket` and `incident`.
-TICKET_IF_ANY = {"ticket": "optional"}
-NEEDS_TICKET = {"ticket": "required"}
-NEEDS_INCIDENT = {"ticket": "incident"}
+TicketNeed = Literal["optional", "required", "incident"]
+
+
+def wants_ticket(need: TicketNeed) -> dict[str, Any]:
+    """Handler flags for TicketMiddleware: `optional` hands over `ticket` (None outside any
+    ticket); `required` answers where to use the command when there is none; `incident`
+    also hands over the ticket's `incident`, or answers that there is none yet.
+
+    A new dict each time: aiogram adds each handler's own entries to its flags.
+    """
+    return {"ticket": need}
+
 
 # A unique-key conflict with another instance is retried; a third one is a bug, not a race.
 CONFLICT_ATTEMPTS = 3

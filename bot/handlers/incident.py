@@ -1,7 +1,7 @@
 """Outage evidence, in the ticket's topic: open, confirm, reject, restore, classify.
 
 The ticket and its outage are found once, before the handler (TicketMiddleware, flag
-NEEDS_INCIDENT); a command outside a ticket or before any outage is answered there.
+`wants_ticket("incident")`); a command outside a ticket or before any outage is answered there.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from bot.commands import ParseError, parse_stated_time
 from bot.desk import Desk
 from bot.handlers.engineer import support_router
 from bot.incoming import telegram_user
-from bot.middlewares import NEEDS_INCIDENT, TICKET_IF_ANY
+from bot.middlewares import wants_ticket
 from bot.notices import tell
 from bot.settings import BotSettings
 from crm.incidents import IncidentService
@@ -153,11 +153,11 @@ async def data_loss(
 
 def get_router(settings: BotSettings) -> Router:
     router = support_router("incident", settings)
-    router.message.register(open_outage, Command("outage"), flags=TICKET_IF_ANY)
-    router.message.register(confirm, Command("confirm"), flags=NEEDS_INCIDENT)
-    router.message.register(reject, Command("reject"), flags=NEEDS_INCIDENT)
-    router.message.register(restored, Command("restored"), flags=NEEDS_INCIDENT)
-    router.message.register(exclude, Command("exclude"), flags=NEEDS_INCIDENT)
-    router.message.register(restoration, Command("restoration"), flags=NEEDS_INCIDENT)
-    router.message.register(data_loss, Command("dataloss"), flags=NEEDS_INCIDENT)
+    router.message.register(open_outage, Command("outage"), flags=wants_ticket("optional"))
+    router.message.register(confirm, Command("confirm"), flags=wants_ticket("incident"))
+    router.message.register(reject, Command("reject"), flags=wants_ticket("incident"))
+    router.message.register(restored, Command("restored"), flags=wants_ticket("incident"))
+    router.message.register(exclude, Command("exclude"), flags=wants_ticket("incident"))
+    router.message.register(restoration, Command("restoration"), flags=wants_ticket("incident"))
+    router.message.register(data_loss, Command("dataloss"), flags=wants_ticket("incident"))
     return router

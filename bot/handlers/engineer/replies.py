@@ -15,7 +15,7 @@ from aiogram.utils.i18n import gettext as _
 from bot.desk import Desk
 from bot.handlers.engineer import support_router
 from bot.incoming import incoming_message
-from bot.middlewares import NEEDS_TICKET, TICKET_IF_ANY
+from bot.middlewares import wants_ticket
 from bot.notices import tell
 from bot.settings import BotSettings
 from bot.texts import engineer_help
@@ -69,9 +69,9 @@ async def engineer_message(
 
 def get_router(settings: BotSettings) -> Router:
     router = support_router("engineer_replies", settings)
-    router.message.register(note, Command("note"), flags=NEEDS_TICKET)
+    router.message.register(note, Command("note"), flags=wants_ticket("required"))
     router.message.register(unknown_command, F.text.startswith("/"))
     router.message.register(
-        engineer_message, F.content_type.in_(CONVERSATION_CONTENT), flags=TICKET_IF_ANY
+        engineer_message, F.content_type.in_(CONVERSATION_CONTENT), flags=wants_ticket("optional")
     )
     return router

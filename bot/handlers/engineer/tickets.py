@@ -9,7 +9,7 @@ from aiogram.types import Message
 from bot.desk import Desk
 from bot.handlers.engineer import support_router
 from bot.incoming import telegram_user
-from bot.middlewares import NEEDS_TICKET
+from bot.middlewares import wants_ticket
 from bot.notices import tell
 from bot.settings import BotSettings
 from crm.models import Ticket
@@ -37,7 +37,7 @@ async def reopen(message: Message, ticket: Ticket, tickets: TicketService, desk:
 
 def get_router(settings: BotSettings) -> Router:
     router = support_router("engineer_tickets", settings)
-    router.message.register(take, Command("take"), flags=NEEDS_TICKET)
-    router.message.register(resolve, Command("resolve"), flags=NEEDS_TICKET)
-    router.message.register(reopen, Command("reopen"), flags=NEEDS_TICKET)
+    router.message.register(take, Command("take"), flags=wants_ticket("required"))
+    router.message.register(resolve, Command("resolve"), flags=wants_ticket("required"))
+    router.message.register(reopen, Command("reopen"), flags=wants_ticket("required"))
     return router
