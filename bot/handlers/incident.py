@@ -20,7 +20,7 @@ from bot.notices import tell
 from bot.settings import BotSettings
 from crm.incidents import IncidentService
 from crm.models import Incident, Ticket
-from crm.usecases import outage_commands as outage
+from crm.usecases import outage_commands
 from sla.model import Exclusion, Layer, RestorationType
 
 LAYERS = ", ".join(layer.value for layer in Layer)
@@ -31,9 +31,13 @@ def arguments(command: CommandObject) -> str:
     return (command.args or "").strip()
 
 
-def outage_command(message: Message, ticket: Ticket, incident: Incident) -> outage.OutageCommand:
+def outage_command(
+    message: Message, ticket: Ticket, incident: Incident
+) -> outage_commands.OutageCommand:
     assert message.from_user is not None
-    return outage.OutageCommand(ticket, incident, telegram_user(message.from_user), message.date)
+    return outage_commands.OutageCommand(
+        ticket, incident, telegram_user(message.from_user), message.date
+    )
 
 
 async def open_outage(
@@ -51,7 +55,8 @@ async def open_outage(
         desk.answer(message, _("Write it as: /outage SERVICE_ID, e.g. /outage 7"))
         return
     engineer = telegram_user(message.from_user)
-    await tell(desk, await outage.open_outage(incidents, ticket, int(argument), engineer), message)
+    outcome = await outage_commands.open_outage(incidents, ticket, int(argument), engineer)
+    await tell(desk, outcome, message)
 
 
 async def confirm(
@@ -69,7 +74,7 @@ async def confirm(
         desk.answer(message, text.format(layers=LAYERS))
         return
     c = outage_command(message, ticket, incident)
-    await tell(desk, await outage.confirm_outage(incidents, c, layer), message)
+    await tell(desk, await outage_commands.confirm_outage(incidents, c, layer), message)
 
 
 async def reject(
@@ -85,7 +90,7 @@ async def reject(
         desk.answer(message, _("Write it as: /reject REASON, e.g. /reject client-side DNS"))
         return
     c = outage_command(message, ticket, incident)
-    await tell(desk, await outage.reject_outage(incidents, c, reason), message)
+    await tell(desk, await outage_commands.reject_outage(incidents, c, reason), message)
 
 
 async def restored(
@@ -103,7 +108,7 @@ async def restored(
         return
     restored_at, stated = parsed
     c = outage_command(message, ticket, incident)
-    outcome = await outage.restore_outage(incidents, c, restored_at, stated=stated)
+    outcome = await outage_commands.restore_outage(incidents, c, restored_at, stated=stated)
     await tell(desk, outcome, message)
 
 
@@ -122,7 +127,7 @@ async def exclude(
         desk.answer(message, _("Write it as: /exclude {kinds} [NOTE]").format(kinds=EXCLUSIONS))
         return
     c = outage_command(message, ticket, incident)
-    outcome = await outage.exclude_outage(incidents, c, exclusion, note.strip() or None)
+    outcome = await outage_commands.exclude_outage(incidents, c, exclusion, note.strip() or None)
     await tell(desk, outcome, message)
 
 
@@ -141,14 +146,15 @@ async def restoration(
         return
     c = outage_command(message, ticket, incident)
     config = desk.settings.sla_config()
-    await tell(desk, await outage.set_restoration_type(incidents, c, kind, config), message)
+    outcome = await outage_commands.set_restoration_type(incidents, c, kind, config)
+    await tell(desk, outcome, message)
 
 
 async def data_loss(
     message: Message, ticket: Ticket, incident: Incident, incidents: IncidentService, desk: Desk
 ) -> None:
     c = outage_command(message, ticket, incident)
-    await tell(desk, await outage.record_data_loss(incidents, c), message)
+    await tell(desk, await outage_commands.record_data_loss(incidents, c), message)
 
 
 def get_router(settings: BotSettings) -> Router:
