@@ -4,9 +4,12 @@ targets in replies come from the SLA configuration."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import get_args
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.notices import RENDERERS
+from crm.usecases.notices import Notice
 from tests.bot.test_incidents import OCT_2, linked_client
 from tests.conftest import SUPPORT_CHAT_ID, Desk, Updates
 from tests.db import rows
@@ -75,3 +78,7 @@ async def test_outage_commands_before_any_outage_say_how_to_open_one(
 
     assert "#1 has no outage yet" in replies(bot, SUPPORT_CHAT_ID)[-1]
     assert rows(database_url, "select count(*) from incidents") == [(0,)]
+
+
+def test_every_notice_has_words() -> None:
+    assert set(get_args(Notice)) == set(RENDERERS)
