@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 
 import structlog
@@ -23,9 +24,13 @@ from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.handlers import client, incidents, managers, support
+from bot.handlers import incident
+from bot.handlers.client import buttons, claim, messages, outage, start, tickets
+from bot.handlers.engineer import board, offline, replies
+from bot.handlers.engineer import tickets as ticket_commands
+from bot.handlers.manager import access, emergency, maintenance, report
 from bot.i18n import LOCALES, DeskLocaleMiddleware, make_i18n
-from bot.middlewares import DatabaseMiddleware
+from bot.middlewares import DatabaseMiddleware, TicketMiddleware
 from bot.outbox import OutboxWorker, RateLimits
 from bot.polling import poll_in_batches
 from bot.reports import ReportBuilder, make_scheduler
@@ -51,11 +56,29 @@ def build_dispatcher(
     DeskLocaleMiddleware(i18n, settings.support_chat_id, settings.engineer_language).setup(
         dispatcher
     )
-    # Specific command routers first: the general ones end with an unknown-command reply.
-    dispatcher.include_router(incidents.make_router(settings))
-    dispatcher.include_router(support.make_router(settings))
-    dispatcher.include_router(managers.make_router(settings))
-    dispatcher.include_router(client.make_router(settings))
+    dispatcher.message.middleware(TicketMiddleware())
+    # Specific commands first: the last router of each chat answers unknown commands and
+    # takes whatever else is written there.
+    dispatcher.include_routers(
+        # the support group
+        incident.get_router(settings),
+        ticket_commands.get_router(settings),
+        offline.get_router(settings),
+        board.get_router(settings),
+        replies.get_router(settings),
+        # managers' private chats
+        access.get_router(settings),
+        maintenance.get_router(settings),
+        emergency.get_router(settings),
+        report.get_router(settings),
+        # clients' private chats
+        start.get_router(settings),
+        tickets.get_router(settings),
+        outage.get_router(settings),
+        claim.get_router(settings),
+        buttons.get_router(settings),
+        messages.get_router(settings),
+    )
     return dispatcher
 
 
@@ -137,6 +160,15 @@ def make_outbox_worker(
     )
 
 
+@dataclass
+class Running:
+    """What run_bot started, so a stop undoes exactly that, in reverse order."""
+
+    runner: web.AppRunner | None = None
+    scheduler: AsyncIOScheduler | None = None
+    delivery: asyncio.Task[None] | None = None
+
+
 async def run_bot(settings: BotSettings) -> None:
     await upgrade_database_async(settings.database_url)
     engine = make_engine(settings.database_url)
@@ -165,57 +197,79 @@ async def run_bot(settings: BotSettings) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)
 
-    runner: web.AppRunner | None = None
-    scheduler: AsyncIOScheduler | None = None
-    delivery: asyncio.Task[None] | None = None
+    running = Running()
     try:
         await register_commands(bot, settings, i18n)
-        delivery = asyncio.create_task(worker.run())
-        scheduler = make_scheduler(settings, sessionmaker, i18n, worker.kick)
-        scheduler.start()
+        running.delivery = asyncio.create_task(worker.run())
+        running.scheduler = make_scheduler(settings, sessionmaker, i18n, worker.kick)
+        running.scheduler.start()
         if settings.webhook_url or settings.monitoring_token:
             app = make_web_app(settings, sessionmaker, i18n, worker.kick, dispatcher, bot)
-            runner = web.AppRunner(app, shutdown_timeout=settings.shutdown_grace_seconds)
-            await runner.setup()
-            await web.TCPSite(runner, settings.http_host, settings.http_port).start()
-            log.info("http_listening", host=settings.http_host, port=settings.http_port)
-        if settings.webhook_url:
-            await bot.set_webhook(
-                settings.webhook_url,
-                secret_token=settings.webhook_secret.get_secret_value()
-                if settings.webhook_secret
-                else None,
-                allowed_updates=dispatcher.resolve_used_update_types(),
-            )
-            log.info("webhook_mode", url=settings.webhook_url)
-            await stop_requested.wait()
-        else:
-            await bot.delete_webhook(drop_pending_updates=False)
-            await poll_in_batches(
-                dispatcher,
-                bot,
-                sessionmaker,
-                polling_timeout=settings.polling_timeout_seconds,
-                stop_requested=stop_requested,
-                on_commit=worker.kick,
-                write_gate=write_gate,
-            )
+            running.runner = await serve_http(app, settings)
+        await take_updates(
+            settings, dispatcher, bot, sessionmaker, worker, write_gate, stop_requested
+        )
     finally:
-        if runner is not None:
-            # Stops taking requests, then waits for those in flight: Telegram retries the rest.
-            await runner.cleanup()
-        if scheduler is not None:
-            scheduler.shutdown(wait=False)
-        if delivery is not None:
-            worker.stop()
-            await delivery
-            # What the last updates queued goes out now rather than at the next start.
-            with contextlib.suppress(TimeoutError):
-                await worker.drain(timeout=settings.shutdown_grace_seconds)
-            # A report still being built is handed back: the next start builds it at once.
-            await worker.close()
+        await stop_running(running, worker, settings)
         await storage.close()
         await bot.session.close()
         await sender.session.close()
         await engine.dispose()
         log.info("stopped")
+
+
+async def serve_http(app: web.Application, settings: BotSettings) -> web.AppRunner:
+    runner = web.AppRunner(app, shutdown_timeout=settings.shutdown_grace_seconds)
+    await runner.setup()
+    await web.TCPSite(runner, settings.http_host, settings.http_port).start()
+    log.info("http_listening", host=settings.http_host, port=settings.http_port)
+    return runner
+
+
+async def take_updates(
+    settings: BotSettings,
+    dispatcher: Dispatcher,
+    bot: Bot,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    worker: OutboxWorker,
+    write_gate: asyncio.Lock | None,
+    stop_requested: asyncio.Event,
+) -> None:
+    """From a webhook (the HTTP server does the work) or by long polling, until a stop."""
+    if settings.webhook_url:
+        await bot.set_webhook(
+            settings.webhook_url,
+            secret_token=settings.webhook_secret.get_secret_value()
+            if settings.webhook_secret
+            else None,
+            allowed_updates=dispatcher.resolve_used_update_types(),
+        )
+        log.info("webhook_mode", url=settings.webhook_url)
+        await stop_requested.wait()
+        return
+    await bot.delete_webhook(drop_pending_updates=False)
+    await poll_in_batches(
+        dispatcher,
+        bot,
+        sessionmaker,
+        polling_timeout=settings.polling_timeout_seconds,
+        stop_requested=stop_requested,
+        on_commit=worker.kick,
+        write_gate=write_gate,
+    )
+
+
+async def stop_running(running: Running, worker: OutboxWorker, settings: BotSettings) -> None:
+    if running.runner is not None:
+        # Stops taking requests, then waits for those in flight: Telegram retries the rest.
+        await running.runner.cleanup()
+    if running.scheduler is not None:
+        running.scheduler.shutdown(wait=False)
+    if running.delivery is not None:
+        worker.stop()
+        await running.delivery
+        # What the last updates queued goes out now rather than at the next start.
+        with contextlib.suppress(TimeoutError):
+            await worker.drain(timeout=settings.shutdown_grace_seconds)
+        # A report still being built is handed back: the next start builds it at once.
+        await worker.close()

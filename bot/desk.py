@@ -6,19 +6,25 @@ transaction, so an event and what it makes the bot say are committed together.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from aiogram.types import InlineKeyboardMarkup
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup
 from aiogram.types import Message as TelegramMessage
 from aiogram.utils.i18n import I18n
 
+from bot.i18n import pick_locale
 from bot.settings import BotSettings
 from crm.models import Category, Channel, Message, Purpose, Ticket
 from crm.outbox import Outbox
 from crm.tickets import TicketService
 
 TOPIC_NAME_LIMIT = 128
+
+# What an update came as: a message (a command, a text) or a pressed button.
+Origin = TelegramMessage | CallbackQuery
 
 
 def category_label(i18n: I18n, category: Category | None, locale: str | None = None) -> str:
@@ -30,6 +36,19 @@ def category_label(i18n: I18n, category: Category | None, locale: str | None = N
         Category.OTHER: i18n.gettext("other", locale=locale),
     }
     return labels[category] if category else i18n.gettext("no category yet", locale=locale)
+
+
+def client_locale(ticket: Ticket, i18n: I18n) -> str:
+    contact = ticket.contact
+    if contact is None:
+        return i18n.default_locale
+    return pick_locale(contact.chosen_language, contact.telegram_language, i18n.default_locale)
+
+
+def origin_chat_id(origin: Origin) -> int | None:
+    if isinstance(origin, CallbackQuery):
+        return origin.message.chat.id if origin.message is not None else None
+    return origin.chat.id
 
 
 class Desk:
@@ -197,6 +216,31 @@ class Desk:
             thread_id=message.message_thread_id if message.is_topic_message else None,
             reply_to_message_id=message.message_id if in_group else None,
         )
+
+    def reply(
+        self, origin: Origin, text: str, reply_markup: InlineKeyboardMarkup | None = None
+    ) -> None:
+        """An answer where the update came from; a pressed button's message is edited."""
+        if isinstance(origin, TelegramMessage):
+            self.answer(origin, text, reply_markup)
+        elif isinstance(origin.message, TelegramMessage):
+            # Queued like any send: no network call while the update's transaction is open.
+            self.outbox.edit_message_text(
+                origin.message.chat.id,
+                origin.message.message_id,
+                text,
+                reply_markup=reply_markup.model_dump(exclude_none=True) if reply_markup else None,
+            )
+
+    @contextmanager
+    def client_language(self, ticket: Ticket, origin: Origin) -> Iterator[None]:
+        """Texts for the ticket's client, in their language whoever caused them."""
+        if origin_chat_id(origin) == ticket.client_chat_id:
+            # The client's own update already runs in the language they read.
+            yield
+            return
+        with self.i18n.use_locale(client_locale(ticket, self.i18n)):
+            yield
 
     def send_to(self, chat_id: int, text: str, purpose: Purpose = Purpose.NOTICE) -> None:
         self.outbox.send_message(chat_id, text, purpose=purpose)

@@ -1,15 +1,18 @@
-"""Outer middleware: one database session and the CRM services per update."""
+"""Middlewares: one database session and the CRM services per update (outer); the ticket
+and outage a support-group message is about, found once for the handlers that ask (inner)."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 from aiogram import BaseMiddleware
-from aiogram.types import TelegramObject, Update
+from aiogram.dispatcher.flags import get_flag
+from aiogram.types import Message, TelegramObject, Update
 from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -21,11 +24,25 @@ from crm.contacts import ContactService
 from crm.emergencies import EmergencyService
 from crm.incidents import IncidentService
 from crm.maintenance import MaintenanceService
+from crm.models import Ticket
 from crm.outbox import Outbox
 from crm.tickets import TicketService
 from crm.updates import UpdateLog
 
 log = structlog.get_logger()
+
+TicketNeed = Literal["optional", "required", "incident"]
+
+
+def wants_ticket(need: TicketNeed) -> dict[str, Any]:
+    """Handler flags for TicketMiddleware: `optional` hands over `ticket` (None outside any
+    ticket); `required` answers where to use the command when there is none; `incident`
+    also hands over the ticket's `incident`, or answers that there is none yet.
+
+    A new dict each time: aiogram adds each handler's own entries to its flags.
+    """
+    return {"ticket": need}
+
 
 # A unique-key conflict with another instance is retried; a third one is a bug, not a race.
 CONFLICT_ATTEMPTS = 3
@@ -107,3 +124,52 @@ class DatabaseMiddleware(BaseMiddleware):
                 log.info("concurrent_write_retried", update_id=event.update_id, attempt=attempt)
         log.error("update_dropped_after_conflicts", update_id=event.update_id)
         return None
+
+
+async def ticket_of(message: Message, tickets: TicketService) -> Ticket | None:
+    """A topic names its ticket; without topics, a reply to one of its messages does."""
+    if message.is_topic_message and message.message_thread_id is not None:
+        ticket = await tickets.ticket_for_topic(message.chat.id, message.message_thread_id)
+        if ticket is not None:
+            return ticket
+    reply = message.reply_to_message
+    if reply is not None and not (reply.forum_topic_created and message.is_topic_message):
+        return await tickets.ticket_for_group_message(message.chat.id, reply.message_id)
+    return None
+
+
+class TicketMiddleware(BaseMiddleware):
+    """Finds the ticket (and its outage) of a support-group message for flagged handlers."""
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        need = get_flag(data, "ticket")
+        if need is None or not isinstance(event, Message):
+            return await handler(event, data)
+        desk: Desk = data["desk"]
+        ticket = await ticket_of(event, data["tickets"])
+        if ticket is None and need != "optional":
+            desk.answer(
+                event,
+                _("Use this command inside a ticket's topic (or as a reply to a ticket message)."),
+            )
+            return None
+        data["ticket"] = ticket
+        if need == "incident":
+            assert ticket is not None
+            incident = await data["incidents"].for_ticket(ticket.id)
+            if incident is None:
+                desk.answer(
+                    event,
+                    _(
+                        "#{number} has no outage yet. The client reports one with /down, "
+                        "or open it here with /outage SERVICE_ID."
+                    ).format(number=ticket.id),
+                )
+                return None
+            data["incident"] = incident
+        return await handler(event, data)

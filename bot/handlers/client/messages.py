@@ -1,0 +1,54 @@
+"""Whatever else a client writes: an unknown command is explained; anything else is
+recorded in their ticket (a new one right after /new)."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.filters import StateFilter
+from aiogram.fsm.context import FSMContext
+from aiogram.types import Message, Update
+from aiogram.utils.i18n import gettext as _
+
+from bot.desk import Desk
+from bot.handlers.client import private_router
+from bot.handlers.client.tickets import NewTicket
+from bot.incoming import incoming_message
+from bot.notices import tell
+from bot.settings import BotSettings
+from bot.texts import help_text
+from crm.tickets import TicketService
+from crm.usecases.client_wrote import client_wrote
+
+
+async def unknown_command(message: Message, desk: Desk) -> None:
+    command = (message.text or "").split()[0]
+    text = _("Unknown command {command}.").format(command=command)
+    desk.answer(message, text + "\n\n" + help_text())
+
+
+async def first_message_of_new_ticket(
+    message: Message,
+    event_update: Update,
+    state: FSMContext,
+    tickets: TicketService,
+    desk: Desk,
+) -> None:
+    await state.clear()
+    incoming = incoming_message(message, event_update.update_id)
+    await tell(desk, await client_wrote(tickets, incoming, force_new=True), message)
+
+
+async def client_message(
+    message: Message, event_update: Update, tickets: TicketService, desk: Desk
+) -> None:
+    incoming = incoming_message(message, event_update.update_id)
+    await tell(desk, await client_wrote(tickets, incoming), message)
+
+
+def get_router(settings: BotSettings) -> Router:
+    # Last of the private-chat routers: it takes whatever the others did not.
+    router = private_router("client_messages")
+    router.message.register(unknown_command, F.text.startswith("/"))
+    router.message.register(first_message_of_new_ticket, StateFilter(NewTicket.waiting_for_text))
+    router.message.register(client_message)
+    return router

@@ -1,0 +1,33 @@
+"""`/board` (open tickets by time left) and `/help` in the support group."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from aiogram import Router
+from aiogram.filters import Command
+from aiogram.types import Message
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.desk import Desk
+from bot.handlers.engineer import support_router
+from bot.settings import BotSettings
+from bot.texts import engineer_help
+from bot.timers import board_text
+from crm.alerts import SlaClockScanner
+
+
+async def show_help(message: Message, desk: Desk) -> None:
+    desk.answer(message, engineer_help())
+
+
+async def board(message: Message, session: AsyncSession, desk: Desk) -> None:
+    scanner = SlaClockScanner(session, desk.settings.sla_config())
+    desk.answer(message, board_text(await scanner.board(), desk, datetime.now(UTC)))
+
+
+def get_router(settings: BotSettings) -> Router:
+    router = support_router("engineer_board", settings)
+    router.message.register(show_help, Command("help"))
+    router.message.register(board, Command("board"))
+    return router

@@ -1,0 +1,78 @@
+"""`/maintenance SERVICE_ID|all START END TEXT`, `/maintenance list`, `/maintenance cancel ID`."""
+
+from __future__ import annotations
+
+from aiogram import Router
+from aiogram.filters import Command, CommandObject
+from aiogram.types import Message
+from aiogram.utils.i18n import gettext as _
+
+from bot.commands import ParseError, parse_maintenance
+from bot.desk import Desk
+from bot.handlers.manager import manager_router
+from bot.notices import tell
+from bot.settings import BotSettings
+from bot.texts import MAINTENANCE_USAGE, explain_maintenance
+from crm.maintenance import MaintenanceService
+from crm.usecases.maintenance import MaintenancePlan, cancel_maintenance, plan_maintenance
+
+
+async def maintenance(
+    message: Message, command: CommandObject, maintenance: MaintenanceService, desk: Desk
+) -> None:
+    action, _sep, rest = (command.args or "").strip().partition(" ")
+    if action == "list":
+        await list_windows(message, maintenance, desk)
+    elif action == "cancel":
+        await cancel(message, rest.strip(), maintenance, desk)
+    else:
+        await plan(message, command.args, maintenance, desk)
+
+
+async def list_windows(message: Message, maintenance: MaintenanceService, desk: Desk) -> None:
+    windows = await maintenance.upcoming(message.date)
+    if not windows:
+        desk.answer(message, _("No planned maintenance."))
+        return
+    everywhere = _("all services")
+    lines = [
+        f"#{w.id} · {w.service_id or everywhere} · {desk.local(w.starts_at)} – "
+        f"{desk.local(w.ends_at)} · {w.description}"
+        for w in windows
+    ]
+    desk.answer(message, "\n".join(lines))
+
+
+async def cancel(
+    message: Message, argument: str, maintenance: MaintenanceService, desk: Desk
+) -> None:
+    if not argument.isdigit():
+        desk.answer(message, _("Write it as: /maintenance cancel ID"))
+        return
+    await tell(desk, await cancel_maintenance(maintenance, int(argument)), message)
+
+
+async def plan(
+    message: Message, args: str | None, maintenance: MaintenanceService, desk: Desk
+) -> None:
+    assert message.from_user is not None
+    parsed = parse_maintenance(args, desk.zone)
+    if isinstance(parsed, ParseError):
+        desk.answer(
+            message,
+            explain_maintenance(parsed)
+            + "\n"
+            + _("Write it as: {usage}").format(usage=MAINTENANCE_USAGE)
+            + "\n/maintenance list · /maintenance cancel ID",
+        )
+        return
+    request = MaintenancePlan(
+        parsed.service_id, parsed.starts_at, parsed.ends_at, parsed.text, message.from_user.id
+    )
+    await tell(desk, await plan_maintenance(maintenance, request), message)
+
+
+def get_router(settings: BotSettings) -> Router:
+    router = manager_router("manager_maintenance", settings)
+    router.message.register(maintenance, Command("maintenance"))
+    return router

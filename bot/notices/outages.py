@@ -1,0 +1,162 @@
+"""Words for the ticket's classification and its outage evidence."""
+
+from __future__ import annotations
+
+from aiogram.utils.i18n import gettext as _
+
+from bot import keyboards
+from bot.desk import Desk, Origin, category_label
+from bot.texts import duration
+from crm.usecases import notices as n
+
+
+async def category_chosen(notice: n.CategoryChosen, desk: Desk, origin: Origin) -> None:
+    ticket, category = notice.ticket, notice.category
+    desk.rename_topic(ticket)
+    with desk.client_language(ticket, origin):
+        label = category_label(desk.i18n, category, desk.i18n.current_locale)
+        text = _("Category: {category}.").format(category=label)
+    await desk.tell_client(ticket, text)
+    engineers = category_label(desk.i18n, category, desk.settings.engineer_language)
+    text = desk.engineer_text("Category chosen by the client: {category}")
+    desk.post_to_topic(ticket, text.format(category=engineers))
+
+
+async def which_service(notice: n.WhichServiceIsDown, desk: Desk, origin: Origin) -> None:
+    with desk.client_language(notice.ticket, origin):
+        text = _("Which service is down?")
+    markup = keyboards.services(notice.ticket.id, notice.services)
+    await desk.tell_client(notice.ticket, text, reply_markup=markup)
+
+
+async def service_chosen(notice: n.ServiceChosen, desk: Desk, origin: Origin) -> None:
+    service = notice.service
+    desk.reply(origin, _("Noted: {service}. Engineers are on it.").format(service=service.name))
+    text = desk.engineer_text("Service chosen by the client: {service_id} «{name}»")
+    desk.post_to_topic(notice.ticket, text.format(service_id=service.id, name=service.name))
+
+
+async def outage_reported(notice: n.OutageReported, desk: Desk, origin: Origin) -> None:
+    ticket, incident, time = notice.ticket, notice.incident, desk.local(notice.notice_at)
+    with desk.client_language(ticket, origin):
+        text = _("Outage of {service} recorded at {time}. Engineers are checking it.").format(
+            service=incident.service.name, time=time
+        )
+    await desk.tell_client(ticket, text)
+    text = desk.engineer_text(
+        "⚡ Outage #{incident} of service {service_id} reported by the client at {time}. "
+        "/confirm LAYER or /reject REASON"
+    )
+    desk.post_to_topic(
+        ticket, text.format(incident=incident.id, service_id=incident.service_id, time=time)
+    )
+
+
+async def outage_opened(notice: n.OutageOpened, desk: Desk, origin: Origin) -> None:
+    incident = notice.incident
+    if notice.created:
+        text = _(
+            "⚡ Outage #{incident} of service {service_id} opened; start evidence {time}."
+        ).format(
+            incident=incident.id, service_id=incident.service_id, time=desk.local(notice.start)
+        )
+    else:
+        text = _("This ticket already has outage #{incident} for that service.").format(
+            incident=incident.id
+        )
+    desk.reply(origin, text)
+
+
+async def not_customers(notice: n.ServiceNotOfCustomer, desk: Desk, origin: Origin) -> None:
+    text = _("Service {service_id} does not belong to this ticket's customer.")
+    desk.reply(origin, text.format(service_id=notice.service_id))
+
+
+async def confirmed(notice: n.OutageConfirmed, desk: Desk, origin: Origin) -> None:
+    incident = notice.incident
+    desk.reply(
+        origin,
+        _("✅ Outage #{incident} confirmed, layer {layer}.").format(
+            incident=incident.id, layer=notice.layer.value
+        ),
+    )
+    with desk.client_language(notice.ticket, origin):
+        text = _("We confirm the outage of {service}. Our engineers are restoring it.").format(
+            service=incident.service.name
+        )
+    await desk.tell_client(notice.ticket, text)
+
+
+async def rejected(notice: n.OutageRejected, desk: Desk, origin: Origin) -> None:
+    desk.reply(origin, _("Outage #{incident} rejected.").format(incident=notice.incident.id))
+    with desk.client_language(notice.ticket, origin):
+        text = _(
+            "We checked: this is not an outage of our service ({reason}). "
+            "We keep helping you in this ticket."
+        ).format(reason=notice.reason)
+    await desk.tell_client(notice.ticket, text)
+
+
+async def restored(notice: n.OutageRestored, desk: Desk, origin: Origin) -> None:
+    incident, time = notice.incident, desk.local(notice.restored_at)
+    minutes = f"{notice.downtime_minutes:.0f}"
+    desk.reply(
+        origin,
+        _(
+            "🟢 Outage #{incident} restored at {time}; {minutes} min from the first evidence."
+        ).format(incident=incident.id, time=time, minutes=minutes),
+    )
+    with desk.client_language(notice.ticket, origin):
+        text = _(
+            "{service} is restored ({time}). Recorded downtime: {minutes} min, "
+            "from {start} to {time}."
+        ).format(
+            service=incident.service.name,
+            time=time,
+            start=desk.local(notice.start),
+            minutes=minutes,
+        )
+    await desk.tell_client(notice.ticket, text)
+
+
+async def before_start(notice: n.RestoredBeforeStart, desk: Desk, origin: Origin) -> None:
+    text = _("{time} is before the outage started ({start}): not recorded.")
+    desk.reply(
+        origin, text.format(time=desk.local(notice.restored_at), start=desk.local(notice.start))
+    )
+
+
+async def in_future(notice: n.RestoredInFuture, desk: Desk, origin: Origin) -> None:
+    text = _("{time} is in the future: not recorded.")
+    desk.reply(origin, text.format(time=desk.local(notice.restored_at)))
+
+
+async def excluded(notice: n.OutageExcluded, desk: Desk, origin: Origin) -> None:
+    text = _("Outage #{incident} marked {exclusion}: its downtime is not counted.")
+    desk.reply(origin, text.format(incident=notice.incident.id, exclusion=notice.exclusion.value))
+
+
+async def restoration(notice: n.RestorationTypeSet, desk: Desk, origin: Origin) -> None:
+    text = _("Outage #{incident}: restoration by {kind}, target {target} from confirmation.")
+    desk.reply(
+        origin,
+        text.format(
+            incident=notice.incident.id, kind=notice.kind.value, target=duration(notice.target)
+        ),
+    )
+
+
+async def data_loss(notice: n.DataLossRecorded, desk: Desk, origin: Origin) -> None:
+    desk.reply(
+        origin,
+        _(
+            "Outage #{incident}: client data lost or damaged through our fault "
+            "(credit: half the month's fee)."
+        ).format(incident=notice.incident.id),
+    )
+    with desk.client_language(notice.ticket, origin):
+        text = _(
+            "We have recorded that your data was lost or damaged through our fault. "
+            "A credit of half this month's fee applies; ask for it with /claim."
+        )
+    await desk.tell_client(notice.ticket, text)

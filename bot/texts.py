@@ -1,0 +1,82 @@
+"""Texts several handlers and notices share: help, usage lines, parse errors explained.
+
+Each is read in the current locale (the reader's, set per update by bot/i18n.py).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import ngettext
+
+from bot.commands import ParseError
+from crm.models import TicketStatus
+
+MAINTENANCE_USAGE = "/maintenance SERVICE_ID|all YYYY-MM-DD HH:MM YYYY-MM-DD HH:MM TEXT"
+
+
+def help_text() -> str:
+    return _(
+        "Write your question or problem here, with photos or files if useful: "
+        "every message goes to our engineers and is recorded.\n\n"
+        "/down – report that a service is down\n"
+        "/new – start a new ticket\n"
+        "/tickets – your tickets\n"
+        "/close – close the current ticket\n"
+        "/lang – change the language\n"
+        "/help – this help"
+    )
+
+
+def engineer_help() -> str:
+    return _(
+        "In a ticket's topic: write to answer the client; /note TEXT or a message starting "
+        "with ! stays internal; /take, /resolve, /reopen; /board lists open tickets.\n"
+        "In the general topic: /phone CUSTOMER_ID [HH:MM] TEXT and "
+        "/email CUSTOMER_ID [HH:MM] TEXT log a request received by phone or e-mail."
+    )
+
+
+def status_label(status: TicketStatus) -> str:
+    return {
+        TicketStatus.OPEN: _("open"),
+        TicketStatus.RESOLVED: _("resolved"),
+        TicketStatus.CLOSED: _("closed"),
+    }[status]
+
+
+def offline_usage(command: str) -> str:
+    return _(
+        "Write it as: /{command} CUSTOMER_ID [HH:MM] TEXT, e.g. /{command} 12 09:30 Server is down"
+    ).format(command=command)
+
+
+def explain_offline(error: ParseError) -> str:
+    reasons = {
+        "missing_arguments": _("The customer id and the request text are missing."),
+        "customer_not_a_number": _("The customer id must be a number, not «{value}»."),
+        "bad_time": _("{value} is not a time of day: use HH:MM from 00:00 to 23:59."),
+        "missing_text": _("The request text is missing."),
+    }
+    return reasons[error.reason].format(value=error.value)
+
+
+def explain_maintenance(error: ParseError) -> str:
+    reasons = {
+        "maintenance_arguments": _("The service, start, end and text are needed."),
+        "maintenance_target": _("«{value}» is neither a service id nor «all»."),
+        "bad_moment": _("«{value}» is not a local time YYYY-MM-DD HH:MM."),
+        "maintenance_order": _("The end must be after the start."),
+        "missing_text": _("The text for the clients is missing."),
+    }
+    return reasons[error.reason].format(value=error.value)
+
+
+def duration(delta: timedelta) -> str:
+    """A target as people say it: whole hours in hours, anything else in minutes."""
+    minutes = round(delta.total_seconds() / 60)
+    if minutes >= 60 and minutes % 60 == 0:
+        hours = minutes // 60
+        return ngettext("{count} hour", "{count} hours", hours).format(count=hours)
+    return ngettext("{count} minute", "{count} minutes", minutes).format(count=minutes)

@@ -1,0 +1,332 @@
+"""What happened, as facts the bot tells someone about; bot/notices.py words each one.
+
+A notice names the event, not the reader: one fact may be told to the client, to the
+engineers in the ticket's topic and to whoever sent the command, each in their language.
+Notices named `...Refused`/`No...`/`Not...` say why nothing was done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Literal
+
+from crm.models import (
+    Category,
+    Channel,
+    Contact,
+    Incident,
+    MaintenanceWindow,
+    Message,
+    Service,
+    Ticket,
+)
+from sla.model import Exclusion, Layer, RestorationType
+
+Role = Literal["client", "engineer"]
+
+
+# -- tickets and messages -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TicketOpened:
+    ticket: Ticket
+    target_minutes: float
+
+
+@dataclass(frozen=True, slots=True)
+class TicketReopened:
+    ticket: Ticket
+    by: Role
+
+
+@dataclass(frozen=True, slots=True)
+class ClientMessageRecorded:
+    """To be copied into the ticket's topic."""
+
+    ticket: Ticket
+    message: Message
+
+
+@dataclass(frozen=True, slots=True)
+class ClientStillWaiting:
+    """The client wrote again before any answer: no new clock, but the wait is shown."""
+
+    ticket: Ticket
+    waited_minutes: float
+
+
+@dataclass(frozen=True, slots=True)
+class EngineerReplied:
+    """An engineer's message to be copied to the client."""
+
+    ticket: Ticket
+    message: Message
+
+
+@dataclass(frozen=True, slots=True)
+class TicketClosedByClient:
+    ticket: Ticket
+
+
+@dataclass(frozen=True, slots=True)
+class NoOpenTicket:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class TicketTaken:
+    ticket: Ticket
+    engineer_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class TicketResolved:
+    ticket: Ticket
+
+
+@dataclass(frozen=True, slots=True)
+class TicketNotOpen:
+    ticket: Ticket
+
+
+@dataclass(frozen=True, slots=True)
+class TicketAlreadyOpen:
+    ticket: Ticket
+
+
+@dataclass(frozen=True, slots=True)
+class TicketRated:
+    ticket: Ticket
+    stars: int
+
+
+@dataclass(frozen=True, slots=True)
+class RatingRefused:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class OfflineTicketOpened:
+    ticket: Ticket
+    text: str
+    stated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownCustomer:
+    customer_id: int
+    channel: Channel
+
+
+# -- classification and outages ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CategoryChosen:
+    ticket: Ticket
+    category: Category
+
+
+@dataclass(frozen=True, slots=True)
+class WhichServiceIsDown:
+    ticket: Ticket
+    services: Sequence[Service]
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceChosen:
+    ticket: Ticket
+    service: Service
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceRefused:
+    """The service is not one of the ticket's customer's."""
+
+    service_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceNotOfCustomer:
+    """An engineer named a service of another customer than the ticket's."""
+
+    service_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class OutageReported:
+    """The client's notice opened an outage (terms A 5.12 / B 5.8)."""
+
+    ticket: Ticket
+    incident: Incident
+    notice_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OutageOpened:
+    """An engineer opened (or found already open) the ticket's outage of a service."""
+
+    incident: Incident
+    start: datetime | None
+    created: bool
+
+
+@dataclass(frozen=True, slots=True)
+class OutageConfirmed:
+    ticket: Ticket
+    incident: Incident
+    layer: Layer
+
+
+@dataclass(frozen=True, slots=True)
+class OutageRejected:
+    ticket: Ticket
+    incident: Incident
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class OutageRestored:
+    ticket: Ticket
+    incident: Incident
+    restored_at: datetime
+    start: datetime | None
+    downtime_minutes: float
+
+
+@dataclass(frozen=True, slots=True)
+class RestoredBeforeStart:
+    restored_at: datetime
+    start: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RestoredInFuture:
+    restored_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OutageExcluded:
+    incident: Incident
+    exclusion: Exclusion
+
+
+@dataclass(frozen=True, slots=True)
+class RestorationTypeSet:
+    incident: Incident
+    kind: RestorationType
+    target: timedelta
+
+
+@dataclass(frozen=True, slots=True)
+class DataLossRecorded:
+    ticket: Ticket
+    incident: Incident
+
+
+# -- accounts, credits, managers ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AccountLinked:
+    customer_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class InvitationInvalid:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class LanguageChanged:
+    locale: str
+
+
+@dataclass(frozen=True, slots=True)
+class CreditClaimed:
+    month: str
+    services: Sequence[Service]
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimNeedsLink:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class NoServicesYet:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class MaintenanceRegistered:
+    window: MaintenanceWindow
+    contacts: Sequence[Contact] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True, slots=True)
+class MaintenanceCancelled:
+    window: MaintenanceWindow
+
+
+@dataclass(frozen=True, slots=True)
+class NoSuchMaintenance:
+    window_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class NoSuchService:
+    service_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class EmergencyDeclared:
+    target_minutes: float
+
+
+@dataclass(frozen=True, slots=True)
+class EmergencyEnded:
+    normal_minutes: float
+
+
+@dataclass(frozen=True, slots=True)
+class NoEmergency:
+    pass
+
+
+Notice = (
+    TicketOpened | TicketReopened | ClientMessageRecorded | ClientStillWaiting | EngineerReplied
+    | TicketClosedByClient | NoOpenTicket | TicketTaken | TicketResolved | TicketNotOpen
+    | TicketAlreadyOpen | TicketRated | RatingRefused | OfflineTicketOpened | UnknownCustomer
+    | CategoryChosen | WhichServiceIsDown | ServiceChosen | ServiceRefused | ServiceNotOfCustomer
+    | OutageReported | OutageOpened | OutageConfirmed | OutageRejected | OutageRestored
+    | RestoredBeforeStart | RestoredInFuture | OutageExcluded | RestorationTypeSet
+    | DataLossRecorded | AccountLinked | InvitationInvalid | LanguageChanged | CreditClaimed
+    | ClaimNeedsLink | NoServicesYet | MaintenanceRegistered | MaintenanceCancelled
+    | NoSuchMaintenance | NoSuchService | EmergencyDeclared | EmergencyEnded | NoEmergency
+)  # fmt: skip
+
+# Notices that mean the action was refused: a button press gets them as an alert.
+REFUSALS = (RatingRefused, ServiceRefused)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a use case did: the notices in the order they are to be told, and the ticket."""
+
+    notices: tuple[Notice, ...] = ()
+    ticket: Ticket | None = None
+
+    def __add__(self, other: Outcome) -> Outcome:
+        return Outcome(self.notices + other.notices, other.ticket or self.ticket)
+
+    @property
+    def refusal(self) -> Notice | None:
+        return next((n for n in self.notices if isinstance(n, REFUSALS)), None)
+
+
+def told(*notices: Notice, ticket: Ticket | None = None) -> Outcome:
+    return Outcome(notices, ticket)

@@ -1,0 +1,46 @@
+"""Engineers' commands on a ticket: take, resolve, reopen."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from crm.dto import TelegramUser
+from crm.errors import CrmError
+from crm.models import Ticket
+from crm.tickets import TicketService
+from crm.usecases.notices import (
+    Outcome,
+    TicketAlreadyOpen,
+    TicketNotOpen,
+    TicketReopened,
+    TicketResolved,
+    TicketTaken,
+    told,
+)
+
+
+async def take_ticket(
+    tickets: TicketService, ticket: Ticket, engineer: TelegramUser, when: datetime
+) -> Outcome:
+    ticket = await tickets.take(ticket.id, engineer, when)
+    return told(TicketTaken(ticket, engineer.full_name), ticket=ticket)
+
+
+async def resolve_ticket(
+    tickets: TicketService, ticket: Ticket, engineer: TelegramUser, when: datetime
+) -> Outcome:
+    try:
+        ticket = await tickets.resolve(ticket.id, engineer, when)
+    except CrmError:
+        return told(TicketNotOpen(ticket), ticket=ticket)
+    return told(TicketResolved(ticket), ticket=ticket)
+
+
+async def reopen_ticket(
+    tickets: TicketService, ticket: Ticket, engineer: TelegramUser, when: datetime
+) -> Outcome:
+    try:
+        ticket = await tickets.reopen(ticket.id, engineer, when)
+    except CrmError:
+        return told(TicketAlreadyOpen(ticket), ticket=ticket)
+    return told(TicketReopened(ticket, by="engineer"), ticket=ticket)
