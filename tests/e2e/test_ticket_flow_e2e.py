@@ -595,9 +595,16 @@ async def test_a_message_queued_behind_the_update_in_flight_at_sigterm_is_handle
             fake_api,
             "the bot fetched both updates in one batch",
         )
-        await asyncio.sleep(0.3)  # the first update is now waiting for the database
+        # The answer is on its way to the bot, which then waits for the database with the
+        # first update: nothing the test can observe marks the moment it read the answer.
+        await asyncio.sleep(0.3)
         stopping = asyncio.create_task(bot.stop())
-        await asyncio.sleep(0.5)
+        await eventually(
+            lambda: "event='stopping'" in bot.stdout(),
+            bot,
+            fake_api,
+            "the bot took the SIGTERM",
+        )
         assert bot.running, "the bot must wait for the update in flight"
     finally:
         lock.execute("ROLLBACK")
