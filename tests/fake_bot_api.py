@@ -216,12 +216,10 @@ class Fault:
     error_code: int | None = 429
     description: str | None = None
     retry_after: int | None = None
-    migrate_to_chat_id: int | None = None
     times: int | None = 1
     every: int | None = None
     disconnect: bool = False
     delay: float = 0.0
-    body: str | None = None
     seen: int = 0
     fired: int = 0
     active: bool = True
@@ -252,8 +250,6 @@ class Fault:
             retry_after = 1
         if retry_after is not None:
             parameters["retry_after"] = retry_after
-        if self.migrate_to_chat_id is not None:
-            parameters["migrate_to_chat_id"] = self.migrate_to_chat_id
         description = self.description or _default_description(code, retry_after)
         payload: dict[str, Any] = {"ok": False, "error_code": code, "description": description}
         if parameters:
@@ -1160,13 +1156,11 @@ class FakeBotAPI:
         times: int | None = 1,
         disconnect: bool = False,
         delay: float = 0.0,
-        body: str | None = None,
-        migrate_to_chat_id: int | None = None,
     ) -> Fault:
         """Fail the next ``times`` calls of ``method`` (None = forever).
 
         ``disconnect=True`` closes the connection without an answer (aiogram raises
-        TelegramNetworkError); ``body`` sends a raw non-JSON body (e.g. an nginx 502 page).
+        TelegramNetworkError).
         """
         return self._add_fault(
             _method_matcher(method),
@@ -1177,8 +1171,6 @@ class FakeBotAPI:
             None,
             disconnect,
             delay,
-            body,
-            migrate_to_chat_id,
         )
 
     def fail_every(
@@ -1191,7 +1183,6 @@ class FakeBotAPI:
         retry_after: int | None = None,
         times: int | None = None,
         disconnect: bool = False,
-        body: str | None = None,
     ) -> Fault:
         """Fail every n-th call of ``method`` (or of any method but getUpdates)."""
         if n < 1:
@@ -1205,8 +1196,6 @@ class FakeBotAPI:
             n,
             disconnect,
             0.0,
-            body,
-            None,
         )
 
     def fail_when(
@@ -1219,12 +1208,11 @@ class FakeBotAPI:
         retry_after: int | None = None,
         times: int | None = None,
         disconnect: bool = False,
-        body: str | None = None,
     ) -> Fault:
         """Fail calls for which ``predicate(request)`` is true.
 
         For copyMessage ``request.source`` is the original message, e.g.
-        ``api.fail_when(lambda r: "video" in (r.source or {}), method="copyMessage")``.
+        ``api.fail_when(lambda r: "document" in (r.source or {}), method="copyMessage")``.
         """
         base = _method_matcher(method)
         return self._add_fault(
@@ -1236,14 +1224,12 @@ class FakeBotAPI:
             None,
             disconnect,
             0.0,
-            body,
-            None,
         )
 
     def delay(self, method: str, seconds: float, *, times: int | None = 1) -> Fault:
         """Answer the next ``times`` calls of ``method`` normally but only after ``seconds``."""
         return self._add_fault(
-            _method_matcher(method), None, None, None, times, None, False, seconds, None, None
+            _method_matcher(method), None, None, None, times, None, False, seconds
         )
 
     def disconnect(self, method: str, *, times: int | None = 1) -> Fault:
@@ -1266,20 +1252,16 @@ class FakeBotAPI:
         every: int | None,
         disconnect: bool,
         delay: float,
-        body: str | None,
-        migrate_to_chat_id: int | None,
     ) -> Fault:
         fault = Fault(
             match=match,
             error_code=error_code,
             description=description,
             retry_after=retry_after,
-            migrate_to_chat_id=migrate_to_chat_id,
             times=times,
             every=every,
             disconnect=disconnect,
             delay=delay,
-            body=body,
         )
         self._faults.append(fault)
         return fault
@@ -1372,15 +1354,6 @@ class FakeBotAPI:
                 return self._drop(http, req)
             if fault.error_code is not None:
                 req.injected = True
-                if fault.body is not None:
-                    return self._mark_failed(
-                        req,
-                        fault.error_code,
-                        fault.body,
-                        web.Response(
-                            status=fault.error_code, text=fault.body, content_type="text/html"
-                        ),
-                    )
                 payload = fault.error_payload()
                 return self._mark_failed(
                     req,
