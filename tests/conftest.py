@@ -61,8 +61,12 @@ def i18n() -> I18n:
 
 
 @pytest.fixture
-def bot() -> MockedBot:
-    return MockedBot()
+def bot() -> Iterator[MockedBot]:
+    """A strict MockedBot: a call Telegram would refuse, or one the desk is not expected to
+    make, fails the test even when the code under test swallowed the AssertionError."""
+    bot = MockedBot()
+    yield bot
+    assert not bot.session.violations, "\n".join(bot.session.violations)
 
 
 class Desk:

@@ -6,10 +6,14 @@ inside the test's event loop, records every request, answers with JSON shaped li
 (so aiogram parses it into its types), long-polls ``getUpdates`` like Telegram and can inject
 faults (429, 4xx, 5xx, dropped connections, delays).
 
-Where it was cheap, the fake also rejects what Telegram rejects (HTML/MarkdownV2 that does not
-parse, texts over 4096 characters, callback data over 64 bytes, editing a message that does not
-exist or with identical content, posting to a deleted topic, ...): those are the failures a bot
-meets first in production. ``FakeBotAPI(strict=False)`` turns the message-level checks off.
+It serves the Bot API methods the desk calls and nothing else (any other method is answered
+404 and listed in ``unknown_methods``), and refuses what Telegram refuses where the desk can
+get it wrong: texts over 4096 characters, captions over 1024, empty texts, callback data over
+64 bytes, posting to a topic that does not exist, editing a message that does not exist or
+with identical content, a second ``getUpdates`` poller or ``getUpdates`` while a webhook is set
+(409 Conflict). The desk sends plain text, so a ``parse_mode`` is refused and recorded in
+``fake_errors``. ``limit_rates()`` turns on Telegram's flood control (per private chat, per
+group, overall; 429 with ``retry_after``).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import contextlib
 import itertools
 import json
 import logging
+import math
 import mimetypes
 import re
 import secrets
@@ -26,6 +31,7 @@ import socket
 import time
 import types
 import typing
+import warnings
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Self
@@ -51,33 +57,22 @@ MAX_CAPTION_LENGTH = 1024
 MAX_CALLBACK_DATA_BYTES = 64
 MAX_CALLBACK_ANSWER_LENGTH = 200
 
-# Keys of a message that carry its content (what copyMessage/forwardMessage reproduce).
-MEDIA_KEYS = (
-    "photo",
-    "document",
-    "video",
-    "voice",
-    "audio",
-    "animation",
-    "sticker",
-    "video_note",
-    "location",
-    "contact",
-    "venue",
-    "poll",
-    "dice",
-)
+# Media keys the fake builds (photo()/document()) and the bot uploads (sendPhoto/sendDocument).
+MEDIA_KEYS = ("photo", "document")
+# Keys of a message that are not its content (copyMessage reproduces all the others).
+_NOT_CONTENT = frozenset(
+    {"message_id", "from", "sender_chat", "chat", "date", "edit_date", "message_thread_id",
+     "is_topic_message", "reply_to_message", "forward_origin", "reply_markup", "caption",
+     "caption_entities", "has_protected_content", "media_group_id", "author_signature"}
+)  # fmt: skip
+_SERVICE_KEYS = frozenset({"forum_topic_created", "forum_topic_edited", "new_chat_members"})
 # Media sent by sendXxx(<field>=...): field name -> default mime type.
-UPLOAD_KINDS: dict[str, str | None] = {
-    "photo": "image/jpeg",
-    "document": "application/octet-stream",
-    "video": "video/mp4",
-    "voice": "audio/ogg",
-    "audio": "audio/mpeg",
-    "animation": "video/mp4",
-    "sticker": "image/webp",
-    "video_note": "video/mp4",
-}
+UPLOAD_KINDS: dict[str, str] = {"photo": "image/jpeg", "document": "application/octet-stream"}
+# What Telegram's flood control counts: every call that posts into a chat.
+SEND_METHODS = frozenset(
+    {"sendmessage", "copymessage", "senddocument", "sendphoto", "createforumtopic",
+     "editforumtopic"}
+)  # fmt: skip
 
 # ---------------------------------------------------------------------------------------------
 # Data records
@@ -111,8 +106,10 @@ class Request:
     description: str | None = None
     #: True when the failure came from fault injection rather than from validation.
     injected: bool = False
+    #: True when the flood control (limit_rates) answered 429.
+    rate_limited: bool = False
     result: Any = None
-    #: For copy/forward calls: the message being copied (None if it is unknown).
+    #: For copyMessage: the message being copied (None if it is unknown).
     source: dict[str, Any] | None = None
     token: str = ""
 
@@ -146,7 +143,7 @@ class Request:
 
 @dataclass
 class SentMessage:
-    """A message the bot delivered to a chat (send*, copy*, forward*)."""
+    """A message the bot delivered to a chat (send*, copyMessage)."""
 
     method: str
     chat_id: int
@@ -157,7 +154,6 @@ class SentMessage:
     message: dict[str, Any]
     time: float
     request: Request | None = field(default=None, repr=False)
-    deleted: bool = False
 
     @property
     def text(self) -> str | None:
@@ -199,8 +195,6 @@ class Topic:
     name: str
     icon_color: int = TOPIC_ICON_COLORS[0]
     icon_custom_emoji_id: str | None = None
-    closed: bool = False
-    deleted: bool = False
 
 
 @dataclass
@@ -222,12 +216,10 @@ class Fault:
     error_code: int | None = 429
     description: str | None = None
     retry_after: int | None = None
-    migrate_to_chat_id: int | None = None
     times: int | None = 1
     every: int | None = None
     disconnect: bool = False
     delay: float = 0.0
-    body: str | None = None
     seen: int = 0
     fired: int = 0
     active: bool = True
@@ -258,13 +250,26 @@ class Fault:
             retry_after = 1
         if retry_after is not None:
             parameters["retry_after"] = retry_after
-        if self.migrate_to_chat_id is not None:
-            parameters["migrate_to_chat_id"] = self.migrate_to_chat_id
         description = self.description or _default_description(code, retry_after)
         payload: dict[str, Any] = {"ok": False, "error_code": code, "description": description}
         if parameters:
             payload["parameters"] = parameters
         return payload
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """Telegram's flood control as the fake applies it (see FakeBotAPI.limit_rates).
+
+    Every call in SEND_METHODS counts for its chat: a private chat takes one a second, a group
+    ``group_per_minute`` in any 60 s (all its topics together), and the bot ``overall_per_second``
+    across chats. A call over a limit is answered 429 with ``retry_after`` = the whole seconds
+    until it would have been allowed, as Telegram does.
+    """
+
+    private_per_second: float = 1.0
+    group_per_minute: int = 20
+    overall_per_second: int = 30
 
 
 class ApiError(Exception):
@@ -441,338 +446,8 @@ def _resolve_attachments(value: Any, files: Mapping[str, UploadedFile]) -> Any:
 
 
 # ---------------------------------------------------------------------------------------------
-# Entity parsing (parse_mode). Mirrors the rules and error texts of Telegram's parser closely
-# enough to catch unescaped user text, which is the usual production failure.
+# Texts. The desk sends plain text only: a parse_mode is refused (see _formatted).
 # ---------------------------------------------------------------------------------------------
-
-
-class EntityParseError(Exception):
-    """Telegram's "can't parse entities" error."""
-
-
-_HTML_TAGS = {
-    "b": "bold",
-    "strong": "bold",
-    "i": "italic",
-    "em": "italic",
-    "u": "underline",
-    "ins": "underline",
-    "s": "strikethrough",
-    "strike": "strikethrough",
-    "del": "strikethrough",
-    "tg-spoiler": "spoiler",
-    "span": "spoiler",
-    "a": "text_link",
-    "code": "code",
-    "pre": "pre",
-    "blockquote": "blockquote",
-    "tg-emoji": "custom_emoji",
-}
-_HTML_ENTITY = re.compile(r"&(?:(lt|gt|amp|quot)|#(\d{1,7})|#[xX]([0-9a-fA-F]{1,6}));")
-_HTML_ATTR = re.compile(r"""([a-zA-Z_-]+)\s*(?:=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+)))?""")
-
-
-class _EntityBuilder:
-    """Accumulates plain text and entities with UTF-16 offsets, as the Bot API reports them."""
-
-    def __init__(self) -> None:
-        self.parts: list[str] = []
-        self.length16 = 0
-        self.entities: list[dict[str, Any]] = []
-
-    def add(self, text: str) -> None:
-        self.parts.append(text)
-        self.length16 += _utf16_len(text)
-
-    def close(self, entity: dict[str, Any], start: int) -> None:
-        if self.length16 > start:
-            self.entities.append({**entity, "offset": start, "length": self.length16 - start})
-
-    def result(self) -> tuple[str, list[dict[str, Any]]]:
-        entities = sorted(self.entities, key=lambda e: (e["offset"], -e["length"]))
-        return "".join(self.parts), entities
-
-
-def parse_html(text: str) -> tuple[str, list[dict[str, Any]]]:
-    """Parse Telegram HTML into plain text + entities, or raise EntityParseError."""
-    out = _EntityBuilder()
-    stack: list[tuple[str, dict[str, Any] | None, int]] = []
-    i, n = 0, len(text)
-
-    def byte_offset(pos: int) -> int:
-        return len(text[:pos].encode())
-
-    while i < n:
-        char = text[i]
-        if char == "&":
-            m = _HTML_ENTITY.match(text, i)
-            if m:
-                named, dec, hexa = m.groups()
-                if named:
-                    out.add({"lt": "<", "gt": ">", "amp": "&", "quot": '"'}[named])
-                else:
-                    out.add(chr(int(dec) if dec else int(hexa, 16)))
-                i = m.end()
-                continue
-            out.add("&")
-            i += 1
-            continue
-        if char != "<":
-            j = i
-            while j < n and text[j] not in "<&":
-                j += 1
-            out.add(text[i:j])
-            i = j
-            continue
-        begin = i
-        if i + 1 < n and text[i + 1] == "/":
-            end = text.find(">", i)
-            if end == -1:
-                raise EntityParseError(f"Unclosed end tag at byte offset {byte_offset(begin)}")
-            name = text[i + 2 : end].strip().lower()
-            if not stack:
-                raise EntityParseError(f"Unexpected end tag at byte offset {byte_offset(begin)}")
-            open_name, closed, start = stack.pop()
-            if name != open_name:
-                raise EntityParseError(
-                    f"Unmatched end tag at byte offset {byte_offset(begin)}, "
-                    f'expected "</{open_name}>", found "</{name}>"'
-                )
-            if closed is not None:
-                out.close(closed, start)
-            i = end + 1
-            continue
-        j = i + 1
-        while j < n and not text[j].isspace() and text[j] not in ">":
-            j += 1
-        if j >= n:
-            raise EntityParseError(f"Unclosed start tag at byte offset {byte_offset(begin)}")
-        name = text[i + 1 : j].lower()
-        if name not in _HTML_TAGS:
-            raise EntityParseError(
-                f'Unsupported start tag "{name}" at byte offset {byte_offset(begin)}'
-            )
-        end = text.find(">", j)
-        if end == -1:
-            raise EntityParseError(f"Unclosed start tag at byte offset {byte_offset(begin)}")
-        attrs = {
-            m.group(1).lower(): next((g for g in m.groups()[1:] if g is not None), "")
-            for m in _HTML_ATTR.finditer(text[j:end])
-        }
-        entity: dict[str, Any] = {"type": _HTML_TAGS[name]}
-        keep = True
-        if name == "span" and attrs.get("class") != "tg-spoiler":
-            raise EntityParseError('Tag "span" must have class "tg-spoiler"')
-        if name == "a":
-            href = attrs.get("href")
-            if not href:
-                keep = False
-            elif href.startswith("tg://user?id="):
-                entity = {
-                    "type": "text_mention",
-                    "user": {
-                        "id": int(href.split("=", 1)[1] or 0),
-                        "is_bot": False,
-                        "first_name": "User",
-                    },
-                }
-            else:
-                entity["url"] = href
-        elif name == "tg-emoji":
-            entity["custom_emoji_id"] = attrs.get("emoji-id", "")
-        elif name == "blockquote" and "expandable" in attrs:
-            entity["type"] = "expandable_blockquote"
-        elif name == "code" and stack and stack[-1][0] == "pre" and stack[-1][1] is not None:
-            language = attrs.get("class", "")
-            if language.startswith("language-"):
-                stack[-1][1]["language"] = language[len("language-") :]
-        stack.append((name, entity if keep else None, out.length16))
-        i = end + 1
-    if stack:
-        raise EntityParseError(f'Can\'t find end tag corresponding to start tag "{stack[-1][0]}"')
-    return out.result()
-
-
-_MDV2_RESERVED = set("_*[]()~`>#+-=|{}.!")
-_MDV2_NAMES = {
-    "bold": "Bold",
-    "italic": "Italic",
-    "underline": "Underline",
-    "strikethrough": "Strikethrough",
-    "spoiler": "Spoiler",
-    "code": "Code",
-    "pre": "Pre",
-    "text_link": "TextUrl",
-}
-
-
-def parse_markdown_v2(text: str) -> tuple[str, list[dict[str, Any]]]:
-    """Parse MarkdownV2 (reserved characters must be escaped) or raise EntityParseError."""
-    out = _EntityBuilder()
-    stack: list[tuple[str, int, int]] = []  # (type, utf16 start, byte offset)
-    i, n = 0, len(text)
-
-    def byte_offset(pos: int) -> int:
-        return len(text[:pos].encode())
-
-    def top() -> str | None:
-        return stack[-1][0] if stack else None
-
-    while i < n:
-        char = text[i]
-        if char == "\\" and i + 1 < n and ord(text[i + 1]) < 127:
-            out.add(text[i + 1])
-            i += 2
-            continue
-        if top() in ("code", "pre"):
-            closing = "```" if top() == "pre" else "`"
-            if text.startswith(closing, i):
-                kind, start, _ = stack.pop()
-                out.close({"type": kind}, start)
-                i += len(closing)
-            else:
-                out.add(char)
-                i += 1
-            continue
-        delimiter: tuple[str, int] | None = None
-        if text.startswith("```", i):
-            delimiter = ("pre", 3)
-        elif char == "`":
-            delimiter = ("code", 1)
-        elif text.startswith("__", i):
-            delimiter = ("underline", 2)
-        elif char == "_":
-            delimiter = ("italic", 1)
-        elif char == "*":
-            delimiter = ("bold", 1)
-        elif char == "~":
-            delimiter = ("strikethrough", 1)
-        elif text.startswith("||", i):
-            delimiter = ("spoiler", 2)
-        if delimiter is not None:
-            kind, width = delimiter
-            if kind == "pre":
-                stack.append((kind, out.length16, byte_offset(i)))
-                newline = text.find("\n", i + 3)
-                fence_end = text.find("```", i + 3)
-                has_language = newline != -1 and (fence_end == -1 or newline < fence_end)
-                if has_language and re.fullmatch(r"[\w+#.-]*", text[i + 3 : newline]):
-                    i = newline + 1
-                else:
-                    i += 3
-                continue
-            if any(entry[0] == kind for entry in stack) and kind not in ("code", "pre"):
-                while stack:
-                    open_kind, start, _ = stack.pop()
-                    out.close({"type": open_kind}, start)
-                    if open_kind == kind:
-                        break
-            else:
-                stack.append((kind, out.length16, byte_offset(i)))
-            i += width
-            continue
-        if char == "[":
-            stack.append(("text_link", out.length16, byte_offset(i)))
-            i += 1
-            continue
-        if char == "]" and top() == "text_link":
-            _, start, _ = stack.pop()
-            if i + 1 < n and text[i + 1] == "(":
-                close = text.find(")", i + 2)
-                if close == -1:
-                    raise EntityParseError(
-                        f"Can't find end of a url at byte offset {byte_offset(i)}"
-                    )
-                url = text[i + 2 : close].replace("\\)", ")").replace("\\\\", "\\")
-                out.close({"type": "text_link", "url": url}, start)
-                i = close + 1
-            else:
-                i += 1
-            continue
-        if char == ">" and (i == 0 or text[i - 1] == "\n"):
-            i += 1
-            continue
-        if char in _MDV2_RESERVED:
-            raise EntityParseError(
-                f"Character '{char}' is reserved and must be escaped with the preceding '\\'"
-            )
-        out.add(char)
-        i += 1
-    if stack:
-        kind, _, offset = stack[-1]
-        raise EntityParseError(
-            f"Can't find end of {_MDV2_NAMES[kind]} entity at byte offset {offset}"
-        )
-    return out.result()
-
-
-def parse_markdown(text: str) -> tuple[str, list[dict[str, Any]]]:
-    """Parse legacy Markdown (*bold*, _italic_, `code`, ```pre```, [text](url))."""
-    out = _EntityBuilder()
-    i, n = 0, len(text)
-    while i < n:
-        char = text[i]
-        if char == "\\" and i + 1 < n and text[i + 1] in "_*`[":
-            out.add(text[i + 1])
-            i += 2
-            continue
-        if char in "*_`[":
-            offset = len(text[:i].encode())
-            if text.startswith("```", i):
-                end = text.find("```", i + 3)
-                if end == -1:
-                    raise EntityParseError(
-                        f"Can't find end of the entity starting at byte offset {offset}"
-                    )
-                start = out.length16
-                out.add(text[i + 3 : end])
-                out.close({"type": "pre"}, start)
-                i = end + 3
-                continue
-            if char == "[":
-                close = text.find("]", i + 1)
-                if close == -1 or close + 1 >= n or text[close + 1] != "(":
-                    raise EntityParseError(
-                        f"Can't find end of the entity starting at byte offset {offset}"
-                    )
-                url_end = text.find(")", close + 2)
-                if url_end == -1:
-                    raise EntityParseError(
-                        f"Can't find end of the entity starting at byte offset {offset}"
-                    )
-                start = out.length16
-                out.add(text[i + 1 : close])
-                out.close({"type": "text_link", "url": text[close + 2 : url_end]}, start)
-                i = url_end + 1
-                continue
-            end = text.find(char, i + 1)
-            if end == -1:
-                raise EntityParseError(
-                    f"Can't find end of the entity starting at byte offset {offset}"
-                )
-            start = out.length16
-            out.add(text[i + 1 : end])
-            kind = {"*": "bold", "_": "italic", "`": "code"}[char]
-            out.close({"type": kind}, start)
-            i = end + 1
-            continue
-        out.add(char)
-        i += 1
-    return out.result()
-
-
-def parse_entities(text: str, parse_mode: str | None) -> tuple[str, list[dict[str, Any]]]:
-    """Apply parse_mode like Telegram does; returns (plain text, entities)."""
-    mode = (parse_mode or "").lower()
-    if mode == "html":
-        return parse_html(text)
-    if mode == "markdownv2":
-        return parse_markdown_v2(text)
-    if mode == "markdown":
-        return parse_markdown(text)
-    if mode:
-        raise EntityParseError(f"Unsupported parse_mode {parse_mode!r}")
-    return text, []
 
 
 def _strip_text(text: str, entities: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
@@ -813,16 +488,6 @@ class _QueuedUpdate:
         return int(self.update["update_id"])
 
 
-@dataclass
-class _FileRecord:
-    file_id: str
-    file_unique_id: str
-    size: int
-    path: str
-    meta: dict[str, Any]
-    content: bytes | None = None
-
-
 class _Poll:
     """One pending getUpdates call, so a newer call can terminate it (409) like Telegram."""
 
@@ -845,7 +510,6 @@ class FakeBotAPI:
         bot_username: str = "test_support_bot",
         bot_first_name: str = "Test Support Bot",
         can_read_all_group_messages: bool = False,
-        strict: bool = True,
         check_token: bool = True,
         host: str = "127.0.0.1",
     ) -> None:
@@ -857,7 +521,6 @@ class FakeBotAPI:
         self.bot_username = bot_username
         self.bot_first_name = bot_first_name
         self.can_read_all_group_messages = can_read_all_group_messages
-        self.strict = strict
         self.check_token = check_token
         self.host = host
 
@@ -885,80 +548,30 @@ class FakeBotAPI:
         self._blocked: dict[int, str] = {}
         self._members: dict[tuple[int, int], str] = {}
         self._topics: dict[int, dict[int, Topic]] = {}
-        self._files: dict[str, _FileRecord] = {}
         self._file_counter = itertools.count(1)
         self._callback_queries: dict[str, bool] = {}
         self._commands: dict[str, list[dict[str, Any]]] = {}
-        self._menu_buttons: dict[int | None, dict[str, Any]] = {}
         self._faults: list[Fault] = []
-        self._media_group_ids = itertools.count(13_000_000_000_000_000)
+        self._limits: RateLimits | None = None
+        self._send_times: dict[int, list[float]] = {}
 
+        # The methods the desk calls (bot/), and nothing else: a call of any other method is
+        # answered 404 and listed in ``unknown_methods``, which the e2e tests assert empty.
         self._handlers: dict[str, Handler] = {
             "getme": self._get_me,
             "getupdates": self._get_updates,
             "setwebhook": self._set_webhook,
             "deletewebhook": self._delete_webhook,
-            "getwebhookinfo": self._get_webhook_info,
-            "logout": self._true,
-            "close": self._true,
+            "setmycommands": self._set_my_commands,
             "sendmessage": self._send_message,
             "copymessage": self._copy_message,
-            "copymessages": self._copy_messages,
-            "forwardmessage": self._forward_message,
-            "forwardmessages": self._forward_messages,
-            "sendlocation": self._send_location,
-            "sendcontact": self._send_contact,
-            "sendvenue": self._send_venue,
-            "senddice": self._send_dice,
-            "sendmediagroup": self._send_media_group,
+            "senddocument": self._send_media_handler("document"),
+            "sendphoto": self._send_media_handler("photo"),
             "editmessagetext": self._edit_message_text,
-            "editmessagecaption": self._edit_message_caption,
-            "editmessagereplymarkup": self._edit_message_reply_markup,
-            "deletemessage": self._delete_message,
-            "deletemessages": self._delete_messages,
             "answercallbackquery": self._answer_callback_query,
-            "setmycommands": self._set_my_commands,
-            "deletemycommands": self._delete_my_commands,
-            "getmycommands": self._get_my_commands,
-            "setchatmenubutton": self._set_chat_menu_button,
-            "getchatmenubutton": self._get_chat_menu_button,
-            "getchat": self._get_chat,
-            "getchatmember": self._get_chat_member,
-            "getchatadministrators": self._get_chat_administrators,
-            "getchatmembercount": self._get_chat_member_count,
             "createforumtopic": self._create_forum_topic,
             "editforumtopic": self._edit_forum_topic,
-            "closeforumtopic": self._close_forum_topic,
-            "reopenforumtopic": self._reopen_forum_topic,
-            "deleteforumtopic": self._delete_forum_topic,
-            "getforumtopiciconstickers": self._get_forum_topic_icon_stickers,
-            "getfile": self._get_file,
         }
-        for kind in UPLOAD_KINDS:
-            name = "send" + kind.replace("_", " ").title().replace(" ", "")
-            self._handlers[name.lower()] = self._send_media_handler(kind)
-        for name in (
-            "sendChatAction",
-            "setMyDescription",
-            "setMyShortDescription",
-            "setMyName",
-            "setMyDefaultAdministratorRights",
-            "pinChatMessage",
-            "unpinChatMessage",
-            "unpinAllChatMessages",
-            "setMessageReaction",
-            "leaveChat",
-            "banChatMember",
-            "unbanChatMember",
-            "restrictChatMember",
-            "unpinAllForumTopicMessages",
-            "editGeneralForumTopic",
-            "closeGeneralForumTopic",
-            "reopenGeneralForumTopic",
-            "hideGeneralForumTopic",
-            "unhideGeneralForumTopic",
-        ):
-            self._handlers[name.lower()] = self._true
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -969,7 +582,6 @@ class FakeBotAPI:
         self._closing = False
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
-        app.router.add_route("GET", "/file/bot{token}/{path:.+}", self._handle_file)
         runner = web.AppRunner(
             app,
             handle_signals=False,
@@ -1064,14 +676,6 @@ class FakeBotAPI:
         """Make user_id a member of chat_id ("member", "administrator", "creator", ...)."""
         self._members[(chat_id, user_id)] = status
 
-    def set_member_status(self, chat_id: int, user_id: int, status: str) -> None:
-        """Change a user's status in a chat ("left", "kicked", "restricted", ...)."""
-        self._members[(chat_id, user_id)] = status
-
-    def remove_member(self, chat_id: int, user_id: int) -> None:
-        """The user leaves the chat (status "left")."""
-        self._members[(chat_id, user_id)] = "left"
-
     def member_status(self, chat_id: int, user_id: int) -> str:
         """Current status; the bot is an administrator of every group unless configured."""
         status = self._members.get((chat_id, user_id))
@@ -1106,14 +710,8 @@ class FakeBotAPI:
         return topic
 
     def topics(self, chat_id: int) -> dict[int, Topic]:
-        """Topics of a chat by message_thread_id (including closed and deleted ones)."""
+        """Topics of a chat by message_thread_id."""
         return dict(self._topics.get(chat_id, {}))
-
-    def add_file(
-        self, content: bytes, *, file_name: str = "file.bin", kind: str = "document"
-    ) -> dict[str, Any]:
-        """Register downloadable content; returns the media object (e.g. for content=...)."""
-        return self._register_file(kind, len(content), content=content, file_name=file_name)
 
     # -- updates --------------------------------------------------------------------------------
 
@@ -1229,16 +827,6 @@ class FakeBotAPI:
         )
         return {"update_id": update_id or self.next_update_id(), "message": message}
 
-    def edited_message(
-        self, update: Mapping[str, Any], text: str, *, edit_date: int | None = None
-    ) -> dict[str, Any]:
-        """Build an ``edited_message`` update for a message built earlier."""
-        message = dict(update["message"])
-        key = "caption" if any(k in message for k in MEDIA_KEYS) else "text"
-        message[key] = text
-        message["edit_date"] = edit_date or int(time.time())
-        return {"update_id": self.next_update_id(), "edited_message": message}
-
     def callback_query(
         self,
         user_id: int,
@@ -1304,89 +892,6 @@ class FakeBotAPI:
         meta = {"file_name": file_name, "mime_type": mime_type}
         return {"document": self._register_file("document", file_size, meta=meta)}
 
-    def video(
-        self,
-        *,
-        duration: int = 12,
-        width: int = 1280,
-        height: int = 720,
-        file_size: int = 2_500_000,
-        mime_type: str = "video/mp4",
-        file_name: str | None = "video.mp4",
-    ) -> dict[str, Any]:
-        """{"video": Video}."""
-        meta: dict[str, Any] = {
-            "duration": duration,
-            "width": width,
-            "height": height,
-            "mime_type": mime_type,
-        }
-        if file_name:
-            meta["file_name"] = file_name
-        return {"video": self._register_file("video", file_size, meta=meta)}
-
-    def voice(self, *, duration: int = 4, file_size: int = 9_000) -> dict[str, Any]:
-        """{"voice": Voice}."""
-        meta = {"duration": duration, "mime_type": "audio/ogg"}
-        return {"voice": self._register_file("voice", file_size, meta=meta)}
-
-    def audio(
-        self, *, duration: int = 180, file_size: int = 3_000_000, title: str = "Track"
-    ) -> dict[str, Any]:
-        """{"audio": Audio}."""
-        meta = {"duration": duration, "mime_type": "audio/mpeg", "title": title}
-        return {"audio": self._register_file("audio", file_size, meta=meta)}
-
-    def animation(self, *, duration: int = 3, file_size: int = 300_000) -> dict[str, Any]:
-        """{"animation": Animation} (Telegram also adds a document for GIFs)."""
-        meta = {
-            "duration": duration,
-            "width": 320,
-            "height": 240,
-            "mime_type": "video/mp4",
-            "file_name": "animation.mp4",
-        }
-        record = self._register_file("animation", file_size, meta=meta)
-        return {"animation": record, "document": dict(record)}
-
-    def video_note(self, *, duration: int = 5, file_size: int = 400_000) -> dict[str, Any]:
-        """{"video_note": VideoNote}."""
-        meta = {"duration": duration, "length": 240}
-        return {"video_note": self._register_file("video_note", file_size, meta=meta)}
-
-    def sticker(self, *, emoji: str = "👍", file_size: int = 20_000) -> dict[str, Any]:
-        """{"sticker": Sticker} (a regular static sticker)."""
-        meta = {
-            "type": "regular",
-            "width": 512,
-            "height": 512,
-            "is_animated": False,
-            "is_video": False,
-            "emoji": emoji,
-        }
-        return {"sticker": self._register_file("sticker", file_size, meta=meta)}
-
-    @staticmethod
-    def location(latitude: float = 43.238949, longitude: float = 76.889709) -> dict[str, Any]:
-        """{"location": Location} (Almaty by default)."""
-        return {"location": {"latitude": latitude, "longitude": longitude}}
-
-    @staticmethod
-    def contact(
-        phone_number: str = "+77001234567",
-        first_name: str = "Client",
-        *,
-        last_name: str | None = None,
-        user_id: int | None = None,
-    ) -> dict[str, Any]:
-        """{"contact": Contact}."""
-        contact: dict[str, Any] = {"phone_number": phone_number, "first_name": first_name}
-        if last_name:
-            contact["last_name"] = last_name
-        if user_id is not None:
-            contact["user_id"] = user_id
-        return {"contact": contact}
-
     # -- inspection -----------------------------------------------------------------------------
 
     def calls(self, method: str, *, include_failed: bool = False) -> list[dict[str, Any]]:
@@ -1422,18 +927,15 @@ class FakeBotAPI:
         chat_id: int,
         *,
         thread_id: int | types.EllipsisType | None = ...,
-        include_deleted: bool = True,
     ) -> list[SentMessage]:
-        """Messages delivered to a chat (sends, copies, forwards) in order.
+        """Messages delivered to a chat (sends and copies) in order.
 
         ``thread_id=None`` selects messages outside topics; the default (...) selects all.
         """
         return [
             m
             for m in self.sent
-            if m.chat_id == chat_id
-            and (thread_id is ... or m.message_thread_id == thread_id)
-            and (include_deleted or not m.deleted)
+            if m.chat_id == chat_id and (thread_id is ... or m.message_thread_id == thread_id)
         ]
 
     def message(self, chat_id: int, message_id: int) -> dict[str, Any] | None:
@@ -1596,6 +1098,52 @@ class FakeBotAPI:
         event.set()
         self._notify()
 
+    # -- flood control --------------------------------------------------------------------------
+
+    def limit_rates(self, limits: RateLimits | None = RateLimits()) -> None:
+        """Answer sends over Telegram's limits with 429 + retry_after (None: no limits).
+
+        Off by default: most tests are about what the bot sends, not how fast.
+        """
+        self._limits = limits
+        self._send_times.clear()
+
+    @property
+    def rate_limited(self) -> list[Request]:
+        """Requests answered 429 by the flood control (not by an injected fault)."""
+        return [r for r in self.requests if r.rate_limited]
+
+    def _flood_wait(self, req: Request) -> int:
+        """0 when the send is within the limits, else the seconds until it would be."""
+        limits = self._limits
+        if limits is None or req.method.lower() not in SEND_METHODS:
+            return 0
+        try:
+            chat_id = self._resolve_chat_id(req.params.get("chat_id"))
+        except ApiError:
+            return 0
+        now = req.time
+        waits = [0.0]
+        overall = sorted(t for times in self._send_times.values() for t in times if t > now - 1)
+        if len(overall) >= limits.overall_per_second:
+            waits.append(overall[-limits.overall_per_second] + 1 - now)
+        mine = [t for t in self._send_times.get(chat_id, []) if t > now - 60]
+        if chat_id > 0:
+            gap = 1 / limits.private_per_second
+            if mine and mine[-1] > now - gap:
+                waits.append(mine[-1] + gap - now)
+        elif len(mine) >= limits.group_per_minute:
+            waits.append(mine[-limits.group_per_minute] + 60 - now)
+        wait = max(waits)
+        return math.ceil(wait) if wait > 0 else 0
+
+    def _count_send(self, req: Request) -> None:
+        if self._limits is None or req.method.lower() not in SEND_METHODS:
+            return
+        chat_id = int(req.params["chat_id"])
+        times = [t for t in self._send_times.get(chat_id, []) if t > req.time - 60]
+        self._send_times[chat_id] = [*times, req.time]
+
     # -- fault injection ------------------------------------------------------------------------
 
     def fail(
@@ -1608,13 +1156,11 @@ class FakeBotAPI:
         times: int | None = 1,
         disconnect: bool = False,
         delay: float = 0.0,
-        body: str | None = None,
-        migrate_to_chat_id: int | None = None,
     ) -> Fault:
         """Fail the next ``times`` calls of ``method`` (None = forever).
 
         ``disconnect=True`` closes the connection without an answer (aiogram raises
-        TelegramNetworkError); ``body`` sends a raw non-JSON body (e.g. an nginx 502 page).
+        TelegramNetworkError).
         """
         return self._add_fault(
             _method_matcher(method),
@@ -1625,8 +1171,6 @@ class FakeBotAPI:
             None,
             disconnect,
             delay,
-            body,
-            migrate_to_chat_id,
         )
 
     def fail_every(
@@ -1639,7 +1183,6 @@ class FakeBotAPI:
         retry_after: int | None = None,
         times: int | None = None,
         disconnect: bool = False,
-        body: str | None = None,
     ) -> Fault:
         """Fail every n-th call of ``method`` (or of any method but getUpdates)."""
         if n < 1:
@@ -1653,8 +1196,6 @@ class FakeBotAPI:
             n,
             disconnect,
             0.0,
-            body,
-            None,
         )
 
     def fail_when(
@@ -1667,12 +1208,11 @@ class FakeBotAPI:
         retry_after: int | None = None,
         times: int | None = None,
         disconnect: bool = False,
-        body: str | None = None,
     ) -> Fault:
         """Fail calls for which ``predicate(request)`` is true.
 
-        For copyMessage/forwardMessage ``request.source`` is the original message, e.g.
-        ``api.fail_when(lambda r: "video" in (r.source or {}), method="copyMessage")``.
+        For copyMessage ``request.source`` is the original message, e.g.
+        ``api.fail_when(lambda r: "document" in (r.source or {}), method="copyMessage")``.
         """
         base = _method_matcher(method)
         return self._add_fault(
@@ -1684,14 +1224,12 @@ class FakeBotAPI:
             None,
             disconnect,
             0.0,
-            body,
-            None,
         )
 
     def delay(self, method: str, seconds: float, *, times: int | None = 1) -> Fault:
         """Answer the next ``times`` calls of ``method`` normally but only after ``seconds``."""
         return self._add_fault(
-            _method_matcher(method), None, None, None, times, None, False, seconds, None, None
+            _method_matcher(method), None, None, None, times, None, False, seconds
         )
 
     def disconnect(self, method: str, *, times: int | None = 1) -> Fault:
@@ -1714,20 +1252,16 @@ class FakeBotAPI:
         every: int | None,
         disconnect: bool,
         delay: float,
-        body: str | None,
-        migrate_to_chat_id: int | None,
     ) -> Fault:
         fault = Fault(
             match=match,
             error_code=error_code,
             description=description,
             retry_after=retry_after,
-            migrate_to_chat_id=migrate_to_chat_id,
             times=times,
             every=every,
             disconnect=disconnect,
             delay=delay,
-            body=body,
         )
         self._faults.append(fault)
         return fault
@@ -1753,7 +1287,11 @@ class FakeBotAPI:
                 if isinstance(body, dict):
                     params.update(body)
             else:
-                form = await request.post()
+                with warnings.catch_warnings():
+                    # aiohttp's own multipart reader uses its deprecated unread_data() when a
+                    # network chunk ends inside a part (aiohttp#3260): not ours to fix.
+                    warnings.filterwarnings("ignore", "unread_data", DeprecationWarning)
+                    form = await request.post()
                 for key, value in form.items():
                     if isinstance(value, web.FileField):
                         content = value.file.read()
@@ -1791,7 +1329,7 @@ class FakeBotAPI:
             files=files,
             token=http.match_info["token"],
         )
-        if req.method.lower() in ("copymessage", "forwardmessage"):
+        if req.method.lower() == "copymessage":
             req.source = self._source_of(decoded)
         self.requests.append(req)
         is_poll = req.method.lower() == "getupdates"
@@ -1816,15 +1354,6 @@ class FakeBotAPI:
                 return self._drop(http, req)
             if fault.error_code is not None:
                 req.injected = True
-                if fault.body is not None:
-                    return self._mark_failed(
-                        req,
-                        fault.error_code,
-                        fault.body,
-                        web.Response(
-                            status=fault.error_code, text=fault.body, content_type="text/html"
-                        ),
-                    )
                 payload = fault.error_payload()
                 return self._mark_failed(
                     req,
@@ -1835,6 +1364,11 @@ class FakeBotAPI:
         handler = self._handlers.get(req.method.lower())
         if handler is None:
             return self._error(req, ApiError(404, "Not Found: method not found"))
+        wait = self._flood_wait(req)
+        if wait:
+            req.rate_limited = True
+            description = f"Too Many Requests: retry after {wait}"
+            return self._error(req, ApiError(429, description, {"retry_after": wait}))
         try:
             result = await handler(req)
         except ApiError as exc:
@@ -1849,6 +1383,7 @@ class FakeBotAPI:
             return result
         req.status = "ok"
         req.result = result
+        self._count_send(req)
         self._notify()
         return web.json_response({"ok": True, "result": result})
 
@@ -1881,22 +1416,6 @@ class FakeBotAPI:
             transport.abort()
         # The client is gone; aiohttp discards whatever is returned now.
         return web.Response(status=499)
-
-    async def _handle_file(self, http: web.Request) -> web.StreamResponse:
-        if self.check_token and http.match_info["token"] != self.token:
-            return web.json_response(
-                {"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401
-            )
-        path = http.match_info["path"]
-        for record in self._files.values():
-            if record.path == path:
-                content = record.content
-                if content is None:
-                    content = bytes(min(record.size, 1024 * 1024))
-                return web.Response(body=content, content_type="application/octet-stream")
-        return web.json_response(
-            {"ok": False, "error_code": 404, "description": "Not Found"}, status=404
-        )
 
     # -- messages store -------------------------------------------------------------------------
 
@@ -2030,44 +1549,17 @@ class FakeBotAPI:
         return message
 
     def _register_file(
-        self,
-        kind: str,
-        size: int,
-        *,
-        meta: Mapping[str, Any] | None = None,
-        content: bytes | None = None,
-        file_name: str | None = None,
+        self, kind: str, size: int, *, meta: Mapping[str, Any] | None = None
     ) -> dict[str, Any]:
+        """A PhotoSize or Document object with fresh file ids (the files are not kept)."""
         number = next(self._file_counter)
-        prefix = {
-            "photo": "AgAC",
-            "document": "BQAC",
-            "video": "BAAC",
-            "voice": "AwAC",
-            "audio": "CQAC",
-            "sticker": "CAAC",
-            "animation": "CgAC",
-            "video_note": "DQAC",
-        }.get(kind, "BQAC")
-        file_id = f"{prefix}AgIAFake{kind.capitalize()}{number:06d}"
-        unique = f"AQAD{number:06d}{kind[:3]}"
-        obj: dict[str, Any] = {"file_id": file_id, "file_unique_id": unique, "file_size": size}
-        if meta:
-            obj.update(meta)
-        if file_name and kind != "photo":
-            obj.setdefault("file_name", file_name)
-        folder = {
-            "photo": "photos",
-            "voice": "voice",
-            "video": "videos",
-            "audio": "music",
-            "sticker": "stickers",
-            "animation": "animations",
-            "video_note": "video_notes",
-        }.get(kind, "documents")
-        self._files[file_id] = _FileRecord(
-            file_id, unique, size, f"{folder}/file_{number}", dict(obj), content
-        )
+        prefix = "AgAC" if kind == "photo" else "BQAC"
+        obj: dict[str, Any] = {
+            "file_id": f"{prefix}AgIAFake{kind.capitalize()}{number:06d}",
+            "file_unique_id": f"AQAD{number:06d}{kind[:3]}",
+            "file_size": size,
+        }
+        obj.update(meta or {})
         return obj
 
     def _source_of(self, params: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -2107,14 +1599,8 @@ class FakeBotAPI:
             return None
         thread_id = int(raw)
         if chat_id < 0 and self._chat_info(chat_id).is_forum:
-            topic = self._topics.get(chat_id, {}).get(thread_id)
-            if topic is None:
-                topic = self._ensure_topic(chat_id, thread_id)
-            if topic.deleted:
+            if thread_id not in self._topics.get(chat_id, {}):
                 raise bad_request("message thread not found")
-            bot_status = self.member_status(chat_id, self.bot_id)
-            if topic.closed and bot_status not in ("administrator", "creator"):
-                raise bad_request("TOPIC_CLOSED")
             return thread_id
         return None
 
@@ -2132,7 +1618,7 @@ class FakeBotAPI:
             return None
         message_id = int(message_id)
         if (chat_id, message_id) not in self._messages:
-            if self.strict and not allow:
+            if not allow:
                 raise bad_request("message to be replied not found")
             return None
         return message_id
@@ -2146,22 +1632,22 @@ class FakeBotAPI:
                 raise bad_request("message text is empty")
             return None, []
         text = str(raw)
+        parse_mode = req.params.get("parse_mode")
+        if parse_mode:
+            # Telegram would parse the markup; the desk never sets a parse_mode (it sends user
+            # text verbatim), so one showing up is a bug the e2e tests must see.
+            self.fake_errors.append(
+                f"{req.method}: parse_mode={parse_mode!r} (the desk sends plain text)"
+            )
+            raise bad_request(f"parse_mode {parse_mode!r} is not supported by the fake")
         explicit = req.params.get(entities_key)
-        if isinstance(explicit, list):
-            plain, entities = text, explicit
-        else:
-            try:
-                plain, entities = parse_entities(text, req.params.get("parse_mode"))
-            except EntityParseError as exc:
-                if not self.strict:
-                    return text, []
-                raise bad_request(f"can't parse entities: {exc}") from None
-        plain, entities = _strip_text(plain, entities)
+        entities = explicit if isinstance(explicit, list) else []
+        plain, entities = _strip_text(text, entities)
         if not plain:
             if required:
                 raise bad_request("message text is empty")
             return None, []
-        if self.strict and len(plain) > limit:
+        if _utf16_len(plain) > limit:
             raise bad_request(
                 "message is too long" if text_key == "text" else "message caption is too long"
             )
@@ -2182,20 +1668,16 @@ class FakeBotAPI:
             )
         for row in rows:
             for button in row:
-                if self.strict:
-                    data = button.get("callback_data")
-                    size = len(str(data).encode()) if data is not None else 1
-                    if not 1 <= size <= MAX_CALLBACK_DATA_BYTES:
-                        raise bad_request("BUTTON_DATA_INVALID")
-                    actions = set(button) - {"text", "style", "icon_custom_emoji_id"}
-                    if not actions:
-                        raise bad_request(
-                            "can't parse inline keyboard button: "
-                            "Text buttons are unallowed in the inline keyboard"
-                        )
-                    url = button.get("url")
-                    if url is not None and not re.match(r"^(https?|tg)://\S+$", str(url)):
-                        raise bad_request("BUTTON_URL_INVALID")
+                data = button.get("callback_data")
+                size = len(str(data).encode()) if data is not None else 1
+                if not 1 <= size <= MAX_CALLBACK_DATA_BYTES:
+                    raise bad_request("BUTTON_DATA_INVALID")
+                actions = set(button) - {"text", "style", "icon_custom_emoji_id"}
+                if not actions:
+                    raise bad_request(
+                        "can't parse inline keyboard button: "
+                        "Text buttons are unallowed in the inline keyboard"
+                    )
         return {"inline_keyboard": rows}
 
     # -- delivering -----------------------------------------------------------------------------
@@ -2251,9 +1733,6 @@ class FakeBotAPI:
 
     # -- method handlers ------------------------------------------------------------------------
 
-    async def _true(self, req: Request) -> bool:
-        return True
-
     async def _get_me(self, req: Request) -> dict[str, Any]:
         return {
             **self.bot_user,
@@ -2285,16 +1764,6 @@ class FakeBotAPI:
                 self.confirmed_offset, max(q.update_id for q in self._queue) + 1
             )
         self._queue.clear()
-
-    async def _get_webhook_info(self, req: Request) -> dict[str, Any]:
-        info: dict[str, Any] = {
-            "url": self.webhook_url,
-            "has_custom_certificate": False,
-            "pending_update_count": len(self._queue),
-        }
-        if self.webhook_url:
-            info["max_connections"] = 40
-        return info
 
     async def _get_updates(self, req: Request) -> Any:
         if self.webhook_url:
@@ -2369,9 +1838,7 @@ class FakeBotAPI:
                 req, "caption", "caption_entities", MAX_CAPTION_LENGTH, required=False
             )
             content: dict[str, Any] = {kind: media}
-            if kind == "animation":
-                content["document"] = dict(media)
-            if caption is not None and kind not in ("sticker", "video_note"):
+            if caption is not None:
                 content["caption"] = caption
                 if entities:
                     content["caption_entities"] = entities
@@ -2382,184 +1849,44 @@ class FakeBotAPI:
         handler.__name__ = f"send_{kind}"
         return handler
 
-    @staticmethod
-    def _default_meta(
-        kind: str, content_type: str | None, filename: str | None = None
-    ) -> dict[str, Any]:
-        """Required fields of each media type that an upload does not tell us."""
-        meta: dict[str, Any] = {}
-        if kind in ("video", "animation"):
-            meta = {"width": 640, "height": 360, "duration": 1}
-        elif kind in ("voice", "audio"):
-            meta = {"duration": 1}
-        elif kind == "video_note":
-            meta = {"length": 240, "duration": 1}
-        elif kind == "sticker":
-            meta = {
-                "type": "regular",
-                "width": 512,
-                "height": 512,
-                "is_animated": False,
-                "is_video": False,
-            }
-        elif kind == "photo":
-            meta = {"width": 1280, "height": 960}
-        if kind not in ("photo", "sticker", "video_note"):
-            guessed = mimetypes.guess_type(filename or "")[0]
-            if content_type in (None, "application/octet-stream") and guessed:
-                content_type = guessed
-            meta["mime_type"] = content_type or UPLOAD_KINDS[kind]
-        return meta
-
     def _media_object(self, kind: str, value: Any) -> Any:
-        """Media JSON for a sendXxx value: an upload, a known file_id or a URL."""
-        if isinstance(value, str) and value.startswith(("http://", "https://")):
-            name = value.rsplit("/", 1)[-1] or kind
-            value = UploadedFile(kind, name, None, 1024, b"")
-        if isinstance(value, UploadedFile):
-            if value.size == 0 and value.content:
-                raise bad_request("file must be non-empty")
-            meta = self._default_meta(kind, value.content_type, value.filename)
-            if kind == "photo":
-                thumb = self._register_file(
-                    "photo", max(1, value.size // 8), meta={"width": 320, "height": 240}
-                )
-                full = self._register_file("photo", value.size, meta=meta, content=value.content)
-                return [thumb, full]
-            return self._register_file(
-                kind, value.size, meta=meta, content=value.content, file_name=value.filename
+        """Media JSON for an uploaded photo or document (the desk uploads its reports)."""
+        if not isinstance(value, UploadedFile):
+            raise bad_request(f"there is no {kind} in the request")
+        if value.size == 0:
+            raise bad_request("file must be non-empty")
+        if kind == "photo":
+            thumb = self._register_file(
+                "photo", max(1, value.size // 8), meta={"width": 320, "height": 240}
             )
-        if isinstance(value, str) and value:
-            record = self._files.get(value)
-            if record is None:
-                raise bad_request("wrong file identifier/HTTP URL specified")
-            return [dict(record.meta)] if kind == "photo" else dict(record.meta)
-        raise bad_request(f"there is no {kind} in the request")
-
-    async def _send_location(self, req: Request) -> dict[str, Any]:
-        chat_id, thread_id, reply_to, markup = self._common_targets(req)
-        location = {
-            "latitude": float(req.params["latitude"]),
-            "longitude": float(req.params["longitude"]),
-        }
-        return self._deliver(
-            req,
-            chat_id,
-            {"location": location},
-            thread_id=thread_id,
-            reply_to=reply_to,
-            markup=markup,
-        )
-
-    async def _send_contact(self, req: Request) -> dict[str, Any]:
-        chat_id, thread_id, reply_to, markup = self._common_targets(req)
-        contact = {
-            k: req.params[k]
-            for k in ("phone_number", "first_name", "last_name", "vcard")
-            if req.params.get(k)
-        }
-        if "phone_number" not in contact or "first_name" not in contact:
-            raise bad_request("phone_number and first_name are required")
-        return self._deliver(
-            req,
-            chat_id,
-            {"contact": contact},
-            thread_id=thread_id,
-            reply_to=reply_to,
-            markup=markup,
-        )
-
-    async def _send_venue(self, req: Request) -> dict[str, Any]:
-        chat_id, thread_id, reply_to, markup = self._common_targets(req)
-        location = {
-            "latitude": float(req.params["latitude"]),
-            "longitude": float(req.params["longitude"]),
-        }
-        venue = {
-            "location": location,
-            "title": str(req.params.get("title", "")),
-            "address": str(req.params.get("address", "")),
-        }
-        return self._deliver(
-            req,
-            chat_id,
-            {"venue": venue, "location": location},
-            thread_id=thread_id,
-            reply_to=reply_to,
-            markup=markup,
-        )
-
-    async def _send_dice(self, req: Request) -> dict[str, Any]:
-        chat_id, thread_id, reply_to, markup = self._common_targets(req)
-        dice = {"emoji": str(req.params.get("emoji") or "🎲"), "value": 3}
-        return self._deliver(
-            req, chat_id, {"dice": dice}, thread_id=thread_id, reply_to=reply_to, markup=markup
-        )
-
-    async def _send_media_group(self, req: Request) -> list[dict[str, Any]]:
-        chat_id = self._target_chat(req)
-        thread_id = self._target_thread(req, chat_id)
-        reply_to = self._reply_to(req, chat_id)
-        media = req.params.get("media")
-        if not isinstance(media, list) or not 2 <= len(media) <= 10:
-            raise bad_request(
-                "MEDIA_GROUP_INVALID" if isinstance(media, list) else "media group is empty"
-            )
-        group_id = str(next(self._media_group_ids))
-        messages = []
-        for item in media:
-            kind = str(item.get("type", "document"))
-            if kind not in UPLOAD_KINDS:
-                raise bad_request(f"unsupported media type {kind!r}")
-            content: dict[str, Any] = {
-                kind: self._media_object(kind, item.get("media")),
-                "media_group_id": group_id,
-            }
-            if item.get("caption"):
-                sub = Request(
-                    req.method,
-                    {"caption": item["caption"], "parse_mode": item.get("parse_mode")},
-                    req.time,
-                    req.index,
-                )
-                caption, entities = self._formatted(
-                    sub, "caption", "caption_entities", MAX_CAPTION_LENGTH, required=False
-                )
-                if caption:
-                    content["caption"] = caption
-                    if entities:
-                        content["caption_entities"] = entities
-            messages.append(
-                self._deliver(
-                    req, chat_id, content, thread_id=thread_id, reply_to=reply_to, markup=None
-                )
-            )
-        return messages
+            full = self._register_file("photo", value.size, meta={"width": 1280, "height": 960})
+            return [thumb, full]
+        mime = value.content_type
+        if mime in (None, "application/octet-stream"):
+            mime = mimetypes.guess_type(value.filename or "")[0] or UPLOAD_KINDS[kind]
+        meta = {"mime_type": mime, "file_name": value.filename or "file"}
+        return self._register_file(kind, value.size, meta=meta)
 
     def _copy_content(self, source: Mapping[str, Any], req: Request) -> dict[str, Any]:
-        content = {k: source[k] for k in MEDIA_KEYS if k in source}
-        if "text" in source:
-            content["text"] = source["text"]
-            if source.get("entities"):
-                content["entities"] = source["entities"]
-        if not content:
+        """What a copy of ``source`` shows: its content (text or any media), its caption or
+        the ``caption`` of the request. Service messages cannot be copied."""
+        content = {k: v for k, v in source.items() if k not in _NOT_CONTENT}
+        if not content or any(k in content for k in _SERVICE_KEYS):
             raise bad_request("message can't be copied")
-        has_caption_slot = any(
-            k in content for k in ("photo", "document", "video", "voice", "audio", "animation")
-        )
-        if has_caption_slot:
-            if "caption" in req.params:
-                caption, entities = self._formatted(
-                    req, "caption", "caption_entities", MAX_CAPTION_LENGTH, required=False
-                )
-                if caption is not None:
-                    content["caption"] = caption
-                    if entities:
-                        content["caption_entities"] = entities
-            elif source.get("caption"):
-                content["caption"] = source["caption"]
-                if source.get("caption_entities"):
-                    content["caption_entities"] = source["caption_entities"]
+        if "text" in content:
+            return content
+        if "caption" in req.params:
+            caption, entities = self._formatted(
+                req, "caption", "caption_entities", MAX_CAPTION_LENGTH, required=False
+            )
+            if caption is not None:
+                content["caption"] = caption
+                if entities:
+                    content["caption_entities"] = entities
+        elif source.get("caption"):
+            content["caption"] = source["caption"]
+            if source.get("caption_entities"):
+                content["caption_entities"] = source["caption_entities"]
         return content
 
     def _copy_source(self, req: Request, message_id: Any) -> dict[str, Any]:
@@ -2568,11 +1895,7 @@ class FakeBotAPI:
             raise bad_request("message identifier is not specified")
         source = self._messages.get((from_chat, int(message_id)))
         if source is None:
-            raise bad_request(
-                "message to copy not found"
-                if "copy" in req.method.lower()
-                else "message to forward not found"
-            )
+            raise bad_request("message to copy not found")
         return source
 
     async def _copy_message(self, req: Request) -> dict[str, Any]:
@@ -2584,93 +1907,6 @@ class FakeBotAPI:
         )
         return {"message_id": message["message_id"]}
 
-    async def _copy_messages(self, req: Request) -> list[dict[str, Any]]:
-        ids = req.params.get("message_ids")
-        if not isinstance(ids, list) or not ids:
-            raise bad_request("message identifiers are not specified")
-        sources = [self._copy_source(req, mid) for mid in ids]
-        chat_id = self._target_chat(req)
-        thread_id = self._target_thread(req, chat_id)
-        results = []
-        for source in sources:
-            sub = Request(
-                req.method,
-                {k: v for k, v in req.params.items() if k != "caption"},
-                req.time,
-                req.index,
-            )
-            message = self._deliver(
-                req,
-                chat_id,
-                self._copy_content(source, sub),
-                thread_id=thread_id,
-                reply_to=None,
-                markup=None,
-            )
-            results.append({"message_id": message["message_id"]})
-        return results
-
-    def _forward_origin(self, source: Mapping[str, Any]) -> dict[str, Any]:
-        sender = source.get("from")
-        chat = source.get("chat", {})
-        if chat.get("type") == "channel":
-            return {
-                "type": "channel",
-                "chat": chat,
-                "message_id": source["message_id"],
-                "date": source["date"],
-            }
-        if isinstance(sender, dict):
-            return {"type": "user", "sender_user": sender, "date": source["date"]}
-        return {"type": "hidden_user", "sender_user_name": "Hidden", "date": source["date"]}
-
-    async def _forward_message(self, req: Request) -> dict[str, Any]:
-        source = self._copy_source(req, req.params.get("message_id"))
-        chat_id = self._target_chat(req)
-        thread_id = self._target_thread(req, chat_id)
-        content = {
-            k: v
-            for k, v in source.items()
-            if k in (*MEDIA_KEYS, "text", "entities", "caption", "caption_entities")
-        }
-        if not content:
-            raise bad_request("message can't be forwarded")
-        return self._deliver(
-            req,
-            chat_id,
-            content,
-            thread_id=thread_id,
-            reply_to=None,
-            markup=None,
-            extra={"forward_origin": self._forward_origin(source)},
-        )
-
-    async def _forward_messages(self, req: Request) -> list[dict[str, Any]]:
-        ids = req.params.get("message_ids")
-        if not isinstance(ids, list) or not ids:
-            raise bad_request("message identifiers are not specified")
-        sources = [self._copy_source(req, mid) for mid in ids]
-        chat_id = self._target_chat(req)
-        thread_id = self._target_thread(req, chat_id)
-        results = []
-        for source in sources:
-            content = {
-                k: v
-                for k, v in source.items()
-                if k in (*MEDIA_KEYS, "text", "entities", "caption", "caption_entities")
-            }
-            message = self._deliver(
-                req,
-                chat_id,
-                content,
-                thread_id=thread_id,
-                reply_to=None,
-                markup=None,
-                extra={"forward_origin": self._forward_origin(source)},
-            )
-            results.append({"message_id": message["message_id"]})
-        return results
-
     def _editable(self, req: Request) -> dict[str, Any] | None:
         """The stored message an edit refers to, or None for inline messages."""
         if req.params.get("inline_message_id"):
@@ -2681,23 +1917,14 @@ class FakeBotAPI:
             raise bad_request("message identifier is not specified")
         message = self._messages.get((chat_id, int(message_id)))
         if message is None:
-            if self.strict:
-                raise bad_request("message to edit not found")
-            message = {
-                "message_id": int(message_id),
-                "date": int(time.time()),
-                "chat": self._chat_object(chat_id),
-                "from": self.bot_user,
-                "text": "…",
-            }
-            self._store(message)
-        if self.strict and (message.get("from") or {}).get("id") != self.bot_id:
+            raise bad_request("message to edit not found")
+        if (message.get("from") or {}).get("id") != self.bot_id:
             raise bad_request("message can't be edited")
         return message
 
     def _apply_edit(self, message: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
         current = {k: message.get(k) for k in changes}
-        if self.strict and current == changes:
+        if current == changes:
             raise bad_request(
                 "message is not modified: specified new message content and reply markup are "
                 "exactly the same as a current content and reply markup of the message"
@@ -2722,68 +1949,17 @@ class FakeBotAPI:
             message, {"text": text, "entities": entities or None, "reply_markup": markup}
         )
 
-    async def _edit_message_caption(self, req: Request) -> Any:
-        message = self._editable(req)
-        caption, entities = self._formatted(
-            req, "caption", "caption_entities", MAX_CAPTION_LENGTH, required=False
-        )
-        markup = self._check_markup(req.params.get("reply_markup"))
-        if message is None:
-            return True
-        if "text" in message:
-            raise bad_request("there is no caption in the message to edit")
-        return self._apply_edit(
-            message,
-            {"caption": caption, "caption_entities": entities or None, "reply_markup": markup},
-        )
-
-    async def _edit_message_reply_markup(self, req: Request) -> Any:
-        message = self._editable(req)
-        markup = self._check_markup(req.params.get("reply_markup"))
-        if message is None:
-            return True
-        return self._apply_edit(message, {"reply_markup": markup})
-
-    def _mark_deleted(self, chat_id: int, message_id: int) -> bool:
-        message = self._messages.pop((chat_id, message_id), None)
-        for sent in self.sent:
-            if sent.chat_id == chat_id and sent.message_id == message_id:
-                sent.deleted = True
-        return message is not None
-
-    async def _delete_message(self, req: Request) -> bool:
-        chat_id = self._resolve_chat_id(req.params.get("chat_id"))
-        message_id = int(req.params.get("message_id") or 0)
-        if not self._mark_deleted(chat_id, message_id) and self.strict:
-            raise bad_request("message to delete not found")
-        return True
-
-    async def _delete_messages(self, req: Request) -> bool:
-        chat_id = self._resolve_chat_id(req.params.get("chat_id"))
-        ids = req.params.get("message_ids")
-        if not isinstance(ids, list):
-            raise bad_request("message identifiers are not specified")
-        for message_id in ids:
-            self._mark_deleted(chat_id, int(message_id))
-        return True
-
     async def _answer_callback_query(self, req: Request) -> bool:
         query_id = str(req.params.get("callback_query_id") or "")
         text = req.params.get("text")
-        if self.strict:
-            if self._callback_queries.get(query_id, True):
-                raise bad_request(
-                    "query is too old and response timeout expired or query ID is invalid"
-                )
-            if text and len(str(text)) > MAX_CALLBACK_ANSWER_LENGTH:
-                raise bad_request("MESSAGE_TOO_LONG")
+        if self._callback_queries.get(query_id, True):
+            raise bad_request(
+                "query is too old and response timeout expired or query ID is invalid"
+            )
+        if text and len(str(text)) > MAX_CALLBACK_ANSWER_LENGTH:
+            raise bad_request("MESSAGE_TOO_LONG")
         self._callback_queries[query_id] = True
         return True
-
-    @staticmethod
-    def _commands_key(params: Mapping[str, Any]) -> str:
-        scope = params.get("scope") or {"type": "default"}
-        return json.dumps(scope, sort_keys=True) + "|" + str(params.get("language_code") or "")
 
     async def _set_my_commands(self, req: Request) -> bool:
         commands = req.params.get("commands")
@@ -2791,135 +1967,11 @@ class FakeBotAPI:
             raise bad_request("can't parse commands JSON object")
         for command in commands:
             name = str(command.get("command", ""))
-            if self.strict and not re.fullmatch(r"[a-z0-9_]{1,32}", name):
+            if not re.fullmatch(r"[a-z0-9_]{1,32}", name):
                 raise bad_request("BOT_COMMAND_INVALID")
-        self._commands[self._commands_key(req.params)] = commands
+        scope = json.dumps(req.params.get("scope") or {"type": "default"}, sort_keys=True)
+        self._commands[f"{scope}|{req.params.get('language_code') or ''}"] = commands
         return True
-
-    async def _delete_my_commands(self, req: Request) -> bool:
-        self._commands.pop(self._commands_key(req.params), None)
-        return True
-
-    async def _get_my_commands(self, req: Request) -> list[dict[str, Any]]:
-        return self._commands.get(self._commands_key(req.params), [])
-
-    async def _set_chat_menu_button(self, req: Request) -> bool:
-        chat_id = req.params.get("chat_id")
-        button = req.params.get("menu_button") or {"type": "default"}
-        self._menu_buttons[int(chat_id) if chat_id not in (None, "") else None] = button
-        return True
-
-    async def _get_chat_menu_button(self, req: Request) -> dict[str, Any]:
-        chat_id = req.params.get("chat_id")
-        key = int(chat_id) if chat_id not in (None, "") else None
-        return self._menu_buttons.get(key) or self._menu_buttons.get(None) or {"type": "default"}
-
-    async def _get_chat(self, req: Request) -> dict[str, Any]:
-        chat_id = self._resolve_chat_id(req.params.get("chat_id"))
-        chat = self._chat_object(chat_id)
-        chat.update(
-            {
-                "accent_color_id": 0,
-                "max_reaction_count": 11,
-                "accepted_gift_types": {
-                    "unlimited_gifts": True,
-                    "limited_gifts": True,
-                    "unique_gifts": True,
-                    "premium_subscription": True,
-                    "gifts_from_channels": True,
-                },
-            }
-        )
-        return chat
-
-    def _member_object(self, chat_id: int, user_id: int) -> dict[str, Any]:
-        status = self.member_status(chat_id, user_id)
-        user = (
-            self.bot_user
-            if user_id == self.bot_id
-            else (
-                self._users.get(user_id) or {"id": user_id, "is_bot": False, "first_name": "User"}
-            )
-        )
-        member: dict[str, Any] = {"status": status, "user": user}
-        if status == "creator":
-            member["is_anonymous"] = False
-        elif status == "administrator":
-            member.update(
-                {
-                    "can_be_edited": False,
-                    "is_anonymous": False,
-                    "can_manage_chat": True,
-                    "can_delete_messages": True,
-                    "can_manage_video_chats": True,
-                    "can_restrict_members": True,
-                    "can_promote_members": False,
-                    "can_change_info": True,
-                    "can_invite_users": True,
-                    "can_post_stories": False,
-                    "can_edit_stories": False,
-                    "can_delete_stories": False,
-                    "can_send_welcome_messages": False,
-                    "can_pin_messages": True,
-                    "can_manage_topics": True,
-                }
-            )
-        elif status == "restricted":
-            flags = (
-                "can_send_messages",
-                "can_send_audios",
-                "can_send_documents",
-                "can_send_photos",
-                "can_send_videos",
-                "can_send_video_notes",
-                "can_send_voice_notes",
-                "can_send_polls",
-                "can_send_other_messages",
-                "can_add_web_page_previews",
-                "can_react_to_messages",
-                "can_edit_tag",
-                "can_change_info",
-                "can_invite_users",
-                "can_pin_messages",
-                "can_manage_topics",
-            )
-            member.update(dict.fromkeys(flags, False))
-            member.update({"is_member": True, "until_date": 0})
-        elif status == "kicked":
-            member["until_date"] = 0
-        return member
-
-    async def _get_chat_member(self, req: Request) -> dict[str, Any]:
-        chat_id = self._resolve_chat_id(req.params.get("chat_id"))
-        user_id = req.params.get("user_id")
-        if not isinstance(user_id, int):
-            raise bad_request("invalid user_id specified")
-        if chat_id > 0 and user_id not in (chat_id, self.bot_id):
-            raise bad_request("user not found")
-        return self._member_object(chat_id, user_id)
-
-    async def _get_chat_administrators(self, req: Request) -> list[dict[str, Any]]:
-        chat_id = self._resolve_chat_id(req.params.get("chat_id"))
-        if chat_id > 0:
-            raise bad_request("there are no administrators in the private chat")
-        ids = [
-            uid
-            for (cid, uid), status in self._members.items()
-            if cid == chat_id and status in ("creator", "administrator")
-        ]
-        if self.member_status(chat_id, self.bot_id) == "administrator" and self.bot_id not in ids:
-            ids.append(self.bot_id)
-        return [self._member_object(chat_id, uid) for uid in ids]
-
-    async def _get_chat_member_count(self, req: Request) -> int:
-        chat_id = self._resolve_chat_id(req.params.get("chat_id"))
-        if chat_id > 0:
-            return 2
-        return 1 + sum(
-            1
-            for (cid, _), status in self._members.items()
-            if cid == chat_id and status in ("member", "administrator", "creator", "restricted")
-        )
 
     def _forum(self, req: Request, *, manage: bool = True) -> int:
         chat_id = self._target_chat(req)
@@ -2934,8 +1986,6 @@ class FakeBotAPI:
         topic = self._topics.get(chat_id, {}).get(int(raw or 0))
         if topic is None:
             raise bad_request("TOPIC_ID_INVALID")
-        if topic.deleted:
-            raise bad_request("message thread not found")
         return topic
 
     async def _create_forum_topic(self, req: Request) -> dict[str, Any]:
@@ -2943,10 +1993,10 @@ class FakeBotAPI:
         name = str(req.params.get("name") or "")
         if not name.strip():
             raise bad_request("TOPIC_NAME_EMPTY" if not name else "TOPIC_NAME_INVALID")
-        if self.strict and len(name) > 128:
+        if len(name) > 128:
             raise bad_request("TOPIC_NAME_INVALID")
         color = int(req.params.get("icon_color") or TOPIC_ICON_COLORS[0])
-        if self.strict and color not in TOPIC_ICON_COLORS:
+        if color not in TOPIC_ICON_COLORS:
             raise bad_request("TOPIC_COLOR_INVALID")
         topic = self.create_topic(chat_id, name, icon_color=color)
         emoji = req.params.get("icon_custom_emoji_id")
@@ -2967,58 +2017,16 @@ class FakeBotAPI:
         emoji = req.params.get("icon_custom_emoji_id")
         changed = False
         if name not in (None, ""):
-            if self.strict and len(str(name)) > 128:
+            if len(str(name)) > 128:
                 raise bad_request("TOPIC_NAME_INVALID")
             changed = changed or str(name) != topic.name
             topic.name = str(name)
         if emoji is not None:
             changed = changed or (emoji or None) != topic.icon_custom_emoji_id
             topic.icon_custom_emoji_id = str(emoji) or None
-        if self.strict and not changed:
+        if not changed:
             raise bad_request("TOPIC_NOT_MODIFIED")
         return True
-
-    async def _close_forum_topic(self, req: Request) -> bool:
-        chat_id = self._forum(req)
-        topic = self._topic(chat_id, req)
-        if self.strict and topic.closed:
-            raise bad_request("TOPIC_NOT_MODIFIED")
-        topic.closed = True
-        return True
-
-    async def _reopen_forum_topic(self, req: Request) -> bool:
-        chat_id = self._forum(req)
-        topic = self._topic(chat_id, req)
-        if self.strict and not topic.closed:
-            raise bad_request("TOPIC_NOT_MODIFIED")
-        topic.closed = False
-        return True
-
-    async def _delete_forum_topic(self, req: Request) -> bool:
-        chat_id = self._forum(req)
-        topic = self._topic(chat_id, req)
-        topic.deleted = True
-        for (cid, _), message in list(self._messages.items()):
-            if cid == chat_id and message.get("message_thread_id") == topic.message_thread_id:
-                self._mark_deleted(cid, int(message["message_id"]))
-        return True
-
-    async def _get_forum_topic_icon_stickers(self, req: Request) -> list[dict[str, Any]]:
-        return []
-
-    async def _get_file(self, req: Request) -> dict[str, Any]:
-        file_id = str(req.params.get("file_id") or "")
-        record = self._files.get(file_id)
-        if record is None:
-            raise bad_request("invalid file_id")
-        if record.size > 20 * 1024 * 1024:
-            raise bad_request("file is too big")
-        return {
-            "file_id": record.file_id,
-            "file_unique_id": record.file_unique_id,
-            "file_size": record.size,
-            "file_path": record.path,
-        }
 
 
 def _without_reply(message: Mapping[str, Any]) -> dict[str, Any]:
@@ -3044,8 +2052,3 @@ def _method_matcher(method: str | None) -> Callable[[Request], bool]:
         return lambda r: r.method.lower() != "getupdates"
     name = method.lower()
     return lambda r: r.method.lower() == name
-
-
-def iter_texts(messages: Iterable[SentMessage]) -> list[str | None]:
-    """Texts/captions of sent messages (handy in asserts)."""
-    return [m.text for m in messages]

@@ -6,7 +6,6 @@ from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.telegram import RetryMiddleware
 from crm.customers import CustomerService
 from crm.models import ServiceType
 from tests.conftest import SUPPORT_CHAT_ID, Desk, Updates
@@ -167,15 +166,19 @@ async def test_group_without_topics_falls_back_to_replies(
     assert [m.chat_id for m in bot.session.sent("copyMessage")] == [SUPPORT_CHAT_ID, CLIENT]
 
 
-async def test_rate_limited_send_is_retried_after_telegrams_delay(
+async def test_outbox_retries_a_429_and_a_502_and_the_copy_is_delivered(
     dispatcher: Desk, bot: MockedBot, updates: Updates, database_url: str
 ) -> None:
-    bot.session.middleware(RetryMiddleware(attempts=3, backoff_seconds=0))
+    # Production sends with attempts=1: the outbox worker, not the session, retries.
     bot.session.fail("copyMessage", 429, "Too Many Requests: retry after 1", retry_after=1)
     bot.session.fail("copyMessage", 502, "Bad Gateway")
     await dispatcher.feed_update(bot, updates.private(CLIENT, "are you there?"))
 
     assert [m.__api_method__ for m in bot.session.attempts].count("copyMessage") == 3
+    assert [m.chat_id for m in bot.session.sent("copyMessage")] == [SUPPORT_CHAT_ID]
+    assert rows(database_url, "select status, attempts from outbox where method='copyMessage'") == [
+        ("sent", 3)
+    ]
     assert rows(database_url, "select delivery from messages where direction='from_client'") == [
         ("delivered",)
     ]

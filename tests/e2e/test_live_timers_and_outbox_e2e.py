@@ -6,9 +6,10 @@ arrive at their times, once each, and after a restart across a due time they arr
 marked so, still once each.
 
 The outbox: a burst of client messages from many clients while the Bot API answers 429 to
-every third call reaches the support group complete, once, in each client's order, without
-any chat getting more than Telegram's limits; a crash (SIGKILL) in the middle of the burst
-loses nothing and opens no second ticket. The measured delivery rates are printed (``-s``).
+every third call (the first BURST_429S times) reaches the support group complete, once, in
+each client's order, without any chat getting more than Telegram's limits; a crash (SIGKILL)
+in the middle of the burst loses nothing and opens no second ticket. The measured delivery
+rates are printed (``-s``).
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from tests.e2e.harness import MANAGER_ID, SUPPORT_CHAT_ID, BotProcess, BotProcessFactory
-from tests.fake_bot_api import FakeBotAPI, Request
+from tests.fake_bot_api import FakeBotAPI, RateLimits, Request
 
 BASE_ENV = {
     "POLLING_TIMEOUT_SECONDS": "1",
@@ -41,9 +44,9 @@ CLOCK_ENV = {
     "DUTY_ENGINEERS": "@dana",
 }
 CLIENT_ID = 700001
-# How late after its due time an alert may arrive: two scans, a send and scheduling noise.
-ALERT_TOLERANCE = 2.5
 LATE_MARK = "late"
+# Bounds a failure only: alerts come seconds after they fall due.
+ALERT_WAIT = 60.0
 SEND_METHODS = frozenset(
     {"sendmessage", "copymessage", "createforumtopic", "editforumtopic", "senddocument",
      "sendphoto"}
@@ -86,8 +89,27 @@ async def eventually(
 
 
 async def sleep_until(moment: float) -> None:
-    """Sleep (asynchronously: the fake server keeps serving) until a wall-clock time."""
+    """Sleep (asynchronously: the fake server keeps serving) until a wall-clock time: the
+    scenario needs the clock past a due time, e.g. while the bot is down."""
     await asyncio.sleep(max(moment - time.time(), 0))
+
+
+def scans(bot: BotProcess) -> int:
+    """How many SLA clock scans the bot's processes ran so far (APScheduler logs each)."""
+    return bot.stderr().count('Running job "scan_clocks')
+
+
+async def more_scans(bot: BotProcess, fake_api: FakeBotAPI, n: int) -> None:
+    """Wait until the running bot has scanned the clocks ``n`` more times: room for a late
+    twin of an alert, or proof that a scan found nothing to raise."""
+    target = scans(bot) + n
+    await eventually(
+        lambda: scans(bot) >= target, bot, fake_api, f"{n} more clock scans", timeout=30
+    )
+
+
+def sent_in_order(*requests: Request) -> bool:
+    return all(a.index < b.index for a, b in itertools.pairwise(requests))
 
 
 def group_texts(fake_api: FakeBotAPI, needle: str, *, in_topic: bool) -> list[Request]:
@@ -289,6 +311,7 @@ def delivery_report(
 # -- live SLA clocks ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_warning_breach_and_escalation_arrive_at_their_times_once_each(
     bot_process_factory: BotProcessFactory, fake_api: FakeBotAPI
 ) -> None:
@@ -304,7 +327,14 @@ async def test_warning_breach_and_escalation_arrive_at_their_times_once_each(
         "escalation in topic": date + 12,
         "escalation to manager": date + 12,
     }
-    await sleep_until(date + 12 + ALERT_TOLERANCE + 1.5)  # a little beyond the last one
+    await eventually(
+        lambda: all(alerts(fake_api)[where] for where in due),
+        bot,
+        fake_api,
+        "the warning, the breach and the escalation are sent",
+        timeout=ALERT_WAIT,
+    )
+    await more_scans(bot, fake_api, 3)
 
     found = alerts(fake_api)
     shown = f"\n{describe_alerts(fake_api, date)}\n{bot.tail(30)}"
@@ -316,12 +346,13 @@ async def test_warning_breach_and_escalation_arrive_at_their_times_once_each(
         "breach to manager",
     ):
         assert not found[where], f"{where}: not expected{shown}"
+    # None before its due time (the fake's clock stamps each request), in order.
     for where, at in due.items():
         arrived = found[where][0].time
         assert arrived >= at, f"{where} came {at - arrived:.2f}s before its due time{shown}"
-        assert arrived <= at + ALERT_TOLERANCE, (
-            f"{where} came {arrived - at:.2f}s after its due time{shown}"
-        )
+    assert sent_in_order(
+        found["warning in topic"][0], found["breach in topic"][0], found["escalation in topic"][0]
+    ), shown
     general = str(found["breach in general"][0].params["text"])
     assert general.endswith("@dana"), general
     assert "#1" in general
@@ -338,6 +369,7 @@ async def test_warning_breach_and_escalation_arrive_at_their_times_once_each(
     ]
 
 
+@pytest.mark.slow
 async def test_alerts_due_while_the_bot_was_down_arrive_after_restart_marked_late_once(
     bot_process_factory: BotProcessFactory, fake_api: FakeBotAPI
 ) -> None:
@@ -349,17 +381,15 @@ async def test_alerts_due_while_the_bot_was_down_arrive_after_restart_marked_lat
     fake_api.push(fake_api.private_message(CLIENT_ID, "Our VM does not boot", date=date))
     await fake_api.wait_for("copyMessage", chat_id=SUPPORT_CHAT_ID, timeout=10)
     assert await bot.stop() == 0
-    stopped_at = time.time()
-    assert stopped_at < date + 6, f"the bot took too long to stop ({stopped_at - date:.1f}s)"
+    # Stopped before the warning fell due: nothing was raised while it ran.
     assert alert_counts(fake_api) == dict.fromkeys(alerts(fake_api), 0)
     assert bot.query("SELECT COUNT(*) FROM sla_alerts") == [(0,)]
 
     await sleep_until(date + 12 + 6 + 1)  # past the breach, far enough to be "late" for both
     restarted_at = time.time()
     await bot.start()
-    up_at = time.time()  # the first scan runs before the first getUpdates
     await fake_api.wait_for(
-        lambda r: "target is missed" in str(r.params.get("text")), count=2, timeout=10
+        lambda r: "target is missed" in str(r.params.get("text")), count=2, timeout=ALERT_WAIT
     )
     found = alerts(fake_api)
     shown = f"\n{describe_alerts(fake_api, date)}\n{bot.tail(30)}"
@@ -370,20 +400,26 @@ async def test_alerts_due_while_the_bot_was_down_arrive_after_restart_marked_lat
         assert LATE_MARK in str(r.params["text"]), f"{where} not marked late{shown}"
     assert str(found["breach in general"][0].params["text"]).endswith("@dana")
 
-    # The escalation falls due (at 24 s) once the bot runs again: on time and once.
-    await sleep_until(max(date + 24, up_at) + ALERT_TOLERANCE)
+    # The escalation falls due (at 24 s) once the bot runs again: not early, once, not late.
+    await eventually(
+        lambda: bool(alerts(fake_api)["escalation to manager"]),
+        bot,
+        fake_api,
+        "the escalation is sent",
+        timeout=ALERT_WAIT,
+    )
+    await more_scans(bot, fake_api, 3)
     found = alerts(fake_api)
     shown = f"\n{describe_alerts(fake_api, date)}\n{bot.tail(30)}"
     assert len(found["escalation to manager"]) == 1, shown
     escalation = found["escalation to manager"][0]
-    assert date + 24 <= escalation.time <= max(date + 24, up_at) + ALERT_TOLERANCE, shown
-    if up_at < date + 24 + 5:  # raised within the late margin (a slow start would make it late)
-        assert LATE_MARK not in str(escalation.params["text"]), shown
+    assert escalation.time >= date + 24, shown
+    assert LATE_MARK not in str(escalation.params["text"]), shown
 
     # Another restart raises nothing again.
     before = alert_counts(fake_api)
     await bot.restart()
-    await asyncio.sleep(2.5)  # five scans
+    await more_scans(bot, fake_api, 5)
     assert alert_counts(fake_api) == before, describe_alerts(fake_api, date)
     assert before == {
         "warning in topic": 1,
@@ -415,8 +451,10 @@ BURST_ENV = {
     "OUTBOX_GROUP_PER_MINUTE": "600",
 }
 # After a 429 the whole support group waits retry_after (Telegram's limit is per chat), so
-# with every third call refused the burst took 70-90 s to get through (once the worker
-# survives a 429 at all: see bot/telegram.py RetryMiddleware).
+# with every third call refused throughout, the burst took 65-90 s to get through (~110 429s),
+# most of it waiting. 30 429s, over the first 90 calls (when every chat's queue is full and
+# the order is most at risk), test the same in a third of the time.
+BURST_429S = 30
 BURST_TIMEOUT = 150.0
 STALL_SECONDS = 10.0
 
@@ -488,19 +526,39 @@ async def wait_all_delivered(bot: BotProcess, fake_api: FakeBotAPI) -> None:
         await asyncio.sleep(0.1)
 
 
+async def settled(bot: BotProcess, fake_api: FakeBotAPI) -> None:
+    """Until no outbox row is pending and no send is in flight: after that nothing more can
+    be sent, so a message sent twice would be in the fake's log by now."""
+    await eventually(
+        lambda: (
+            count(bot, "SELECT COUNT(*) FROM outbox WHERE status = 'pending'") == 0
+            and not any(r.status == "pending" for r in fake_api.requests if is_send(r))
+        ),
+        bot,
+        fake_api,
+        "the outbox has nothing left to send",
+        timeout=30,
+    )
+
+
+def is_send(r: Request) -> bool:
+    return r.method.lower() in SEND_METHODS and "chat_id" in r.params
+
+
+@pytest.mark.slow
 async def test_a_burst_from_50_clients_under_429s_is_delivered_once_in_order_within_limits(
     bot_process_factory: BotProcessFactory, fake_api: FakeBotAPI
 ) -> None:
     bot = await bot_process_factory(env=BURST_ENV).start()
-    fault = fake_api.fail_every(3, error_code=429, retry_after=1)
+    fault = fake_api.fail_every(3, error_code=429, retry_after=1, times=BURST_429S)
     updates, ids = burst(fake_api, BURST_CLIENTS, BURST_PER_CLIENT)
     pushed_at = time.time()
     fake_api.push(*updates)
 
     await wait_all_delivered(bot, fake_api)
-    await asyncio.sleep(1.0)  # anything sent twice would show by now
-    report = delivery_report(bot, fake_api, pushed_at, BURST_TOTAL)
-    assert fault.fired > 0, "the fake never answered 429"
+    await settled(bot, fake_api)
+    delivery_report(bot, fake_api, pushed_at, BURST_TOTAL)
+    assert fault.fired == BURST_429S, "the burst was delivered before the 429s ran out"
     print(f"  429 answers: {fault.fired}")
 
     assert_all_recorded_once(bot, ids)
@@ -520,14 +578,16 @@ async def test_a_burst_from_50_clients_under_429s_is_delivered_once_in_order_wit
 
     limits = check_rate_limits(fake_api, overall_per_second=30, group_per_minute=600)
     print(f"  limits: {limits}")
-    assert report["time to the last copy (s)"] < BURST_TIMEOUT
 
 
 async def test_texts_waiting_for_the_group_budget_of_20_a_minute_merge_and_none_is_lost(
     bot_process_factory: BotProcessFactory, fake_api: FakeBotAPI
 ) -> None:
-    env = {**BURST_ENV, "OUTBOX_GROUP_PER_MINUTE": "20"}
+    # The rows held back by the spent budget cannot go out at the stop: no point waiting.
+    env = {**BURST_ENV, "OUTBOX_GROUP_PER_MINUTE": "20", "SHUTDOWN_GRACE_SECONDS": "0.5"}
     bot = await bot_process_factory(env=env).start()
+    # Telegram's flood control for the group, so a 21st send in a minute would be refused.
+    fake_api.limit_rates(RateLimits(private_per_second=100, group_per_minute=20))
     clients, first, then = 2, 12, 3
     per_client = first + then
 
@@ -561,7 +621,26 @@ async def test_texts_waiting_for_the_group_budget_of_20_a_minute_merge_and_none_
         fake_api,
         "the later client messages are recorded",
     )
-    await asyncio.sleep(2.0)  # several delivery rounds under the spent budget
+    expected = list(range(1, per_client + 1))
+
+    def accounted() -> dict[int, list[int]]:
+        """Per client: what reached the group, then the texts still waiting (merged)."""
+        sequence, _, _, _ = deliveries_by_client(fake_api)
+        waiting: dict[int, list[int]] = defaultdict(list)
+        for _row_id, status, payload in sorted(bot.query("SELECT id, status, payload FROM outbox")):
+            text = json.loads(payload).get("text")
+            if status == "pending" and text:
+                for c, k in MARKER.findall(text):
+                    waiting[int(c)].append(int(k))
+        return {c: sequence[c] + waiting[c] for c in range(clients)}
+
+    # Delivery rounds under the spent budget merge the later texts into the waiting message.
+    await eventually(
+        lambda: accounted() == dict.fromkeys(range(clients), expected),
+        bot,
+        fake_api,
+        "every client message has reached the group or waits merged, in order",
+    )
 
     group = group_sends(fake_api)
     rows = bot.query("SELECT id, status, payload, merged_into FROM outbox")
@@ -571,6 +650,7 @@ async def test_texts_waiting_for_the_group_budget_of_20_a_minute_merge_and_none_
         f"outbox rows merged: {merged_rows}"
     )
     assert len(group) <= 20, [r.summary() for r in group]
+    assert not fake_api.rate_limited, [r.summary() for r in fake_api.rate_limited]
     check_rate_limits(fake_api, overall_per_second=30, group_per_minute=20)
 
     # Nothing is lost and each client's order holds: what reached the group, then the texts
@@ -582,7 +662,6 @@ async def test_texts_waiting_for_the_group_budget_of_20_a_minute_merge_and_none_
         if status == "pending" and payloads[row_id].get("text"):
             for c, k in MARKER.findall(payloads[row_id]["text"]):
                 waiting[int(c)].append(int(k))
-    expected = list(range(1, per_client + 1))
     for c in range(clients):
         assert sequence[c] + waiting[c] == expected, (c, sequence[c], waiting[c])
         assert waiting[c], f"client {c}: nothing merged"
@@ -602,16 +681,16 @@ async def test_texts_waiting_for_the_group_budget_of_20_a_minute_merge_and_none_
         )
 
 
+@pytest.mark.slow
 async def test_a_crash_during_the_burst_loses_no_message_and_opens_no_second_ticket(
     bot_process_factory: BotProcessFactory, fake_api: FakeBotAPI
 ) -> None:
     bot = await bot_process_factory(env=BURST_ENV).start()
-    fault = fake_api.fail_every(3, error_code=429, retry_after=1)
+    fault = fake_api.fail_every(3, error_code=429, retry_after=1, times=BURST_429S)
     updates, ids = burst(fake_api, BURST_CLIENTS, BURST_PER_CLIENT)
     pushed_at = time.time()
     fake_api.push(*updates)
-    # About a second in, once a polled batch is committed and its sends are going out.
-    await asyncio.sleep(1.0)
+    # Once a polled batch is committed and its sends are going out.
     await eventually(
         lambda: client_messages(bot) > 0 and bool(sends(fake_api, include_failed=True)),
         bot,
@@ -629,7 +708,7 @@ async def test_a_crash_during_the_burst_loses_no_message_and_opens_no_second_tic
     await bot.start()
 
     await wait_all_delivered(bot, fake_api)
-    await asyncio.sleep(1.0)
+    await settled(bot, fake_api)
     delivery_report(bot, fake_api, pushed_at, BURST_TOTAL)
     print(f"  429 answers: {fault.fired}")
 

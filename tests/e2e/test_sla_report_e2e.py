@@ -22,6 +22,8 @@ from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from tests.e2e.harness import MANAGER_ID, SUPPORT_CHAT_ID, BotProcess, BotProcessFactory
 from tests.fake_bot_api import FakeBotAPI, UploadedFile
 
@@ -336,6 +338,7 @@ def check_report(report: dict[str, Any], service_id: int, expected: Expected) ->
 # -- 1. a three-hour outage: 99.0 % ≤ availability < 99.9 %, the dash band -----------------
 
 
+@pytest.mark.slow
 async def test_short_outage_with_maintenance_lands_in_the_dash_band(
     fake_api: FakeBotAPI, bot_process_factory: BotProcessFactory
 ) -> None:
@@ -396,6 +399,7 @@ async def test_short_outage_with_maintenance_lands_in_the_dash_band(
 # -- 2. a 24-hour outage: 95.0 % ≤ availability < 99.0 %, 10 % credit, claimed -------------
 
 
+@pytest.mark.slow
 async def test_day_long_outage_earns_ten_percent_credit_and_is_claimed(
     fake_api: FakeBotAPI, bot_process_factory: BotProcessFactory
 ) -> None:

@@ -27,7 +27,7 @@ from sla import (
     total_duration,
     union,
 )
-from tests.sla.factories import ALMATY, THIRTY_DAY_MONTH, almaty, report, service
+from tests.sla.factories import THIRTY_DAY_MONTH, almaty, report, service
 
 ORIGIN = datetime(2026, 4, 1, tzinfo=UTC)
 # Offsets span March to May so that intervals cross both ends of April.
@@ -218,7 +218,3 @@ def test_total_credit_never_exceeds_the_fee(  # A 5.9 / B 5.5
     )
     assert Decimal(0) <= result.total_credit_amount <= fee
     assert result.total_credit_amount == result.total_credit_amount.quantize(Decimal("0.01"))
-
-
-def test_zone_constant_is_almaty() -> None:
-    assert str(ALMATY) == "Asia/Almaty"
