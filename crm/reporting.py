@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.errors import CrmError
@@ -21,6 +21,7 @@ from crm.models import (
 from crm.models import MaintenanceWindow as MaintenanceRow
 from sla import (
     IncidentRecord,
+    Interval,
     MaintenanceWindow,
     MonthlyReport,
     ServiceRecord,
@@ -121,28 +122,7 @@ async def load_month(
         )
     ]
 
-    # An incident belongs to the month when its evidence could overlap it; the engine clips.
-    incidents = [
-        incident_record(row)
-        for row in await session.execute(
-            select(*INCIDENT_COLUMNS)
-            .where(
-                Incident.service_id.in_(service_ids),
-                or_(
-                    Incident.client_notice_at < period.end,
-                    Incident.monitoring_start_at < period.end,
-                    Incident.confirmed_at < period.end,
-                ),
-                or_(
-                    and_(Incident.restored_at.is_(None), Incident.monitoring_end_at.is_(None)),
-                    Incident.restored_at >= period.start,
-                    Incident.monitoring_end_at >= period.start,
-                    Incident.confirmed_at >= period.start,
-                ),
-            )
-            .order_by(Incident.id)
-        )
-    ]
+    incidents = await _incidents_of_month(session, service_ids, period)
     windows = (
         await session.scalars(
             select(MaintenanceRow).where(
@@ -203,3 +183,31 @@ async def monthly_report(
         now,
     )
     return report, evidence
+
+
+async def _incidents_of_month(
+    session: AsyncSession, service_ids: Select[int], period: Interval
+) -> list[IncidentRecord]:
+    # An incident belongs to the month when its evidence could overlap it; the engine clips.
+    incidents = [
+        incident_record(row)
+        for row in await session.execute(
+            select(*INCIDENT_COLUMNS)
+            .where(
+                Incident.service_id.in_(service_ids),
+                or_(
+                    Incident.client_notice_at < period.end,
+                    Incident.monitoring_start_at < period.end,
+                    Incident.confirmed_at < period.end,
+                ),
+                or_(
+                    and_(Incident.restored_at.is_(None), Incident.monitoring_end_at.is_(None)),
+                    Incident.restored_at >= period.start,
+                    Incident.monitoring_end_at >= period.start,
+                    Incident.confirmed_at >= period.start,
+                ),
+            )
+            .order_by(Incident.id)
+        )
+    ]
+    return incidents
