@@ -22,6 +22,7 @@ from aiogram.types import (
 from aiogram.utils.i18n import I18n
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.handlers import incident
@@ -30,13 +31,16 @@ from bot.handlers.engineer import board, offline, replies
 from bot.handlers.engineer import tickets as ticket_commands
 from bot.handlers.manager import access, emergency, maintenance, report
 from bot.i18n import LOCALES, DeskLocaleMiddleware, make_i18n
+from bot.metrics import DeskMetrics, Heartbeat, UpdateCounter
 from bot.middlewares import DatabaseMiddleware, TicketMiddleware
 from bot.outbox import OutboxWorker, RateLimits
 from bot.polling import poll_in_batches
 from bot.reports import ReportBuilder, make_scheduler
 from bot.settings import BotSettings
 from bot.telegram import make_bot
+from bot.wakeup import ALIVE_STAMP_SECONDS, check_wake_up, keep_alive
 from bot.web import make_web_app
+from crm.clock import utc_now
 from crm.db import make_engine, make_sessionmaker, upgrade_database_async
 
 log = structlog.get_logger()
@@ -48,10 +52,14 @@ def build_dispatcher(
     i18n: I18n,
     on_commit: Callable[[], None],
     storage: BaseStorage | None = None,
+    metrics: DeskMetrics | None = None,
 ) -> Dispatcher:
     # With Redis, FSM state and per-chat event isolation are shared by every instance.
     isolation = storage.create_isolation() if isinstance(storage, RedisStorage) else None
     dispatcher = Dispatcher(storage=storage or MemoryStorage(), events_isolation=isolation)
+    if metrics is not None:
+        # Outermost: it sees how the database middleware's unit of work ended.
+        dispatcher.update.outer_middleware(UpdateCounter(metrics))
     dispatcher.update.outer_middleware(DatabaseMiddleware(sessionmaker, settings, i18n, on_commit))
     DeskLocaleMiddleware(i18n, settings.support_chat_id, settings.engineer_language).setup(
         dispatcher
@@ -141,6 +149,7 @@ def make_outbox_worker(
     sessionmaker: async_sessionmaker[AsyncSession],
     i18n: I18n,
     write_gate: asyncio.Lock | None = None,
+    metrics: DeskMetrics | None = None,
 ) -> OutboxWorker:
     limits = RateLimits(
         overall_per_second=settings.outbox_overall_per_second,
@@ -157,6 +166,7 @@ def make_outbox_worker(
         backoff_seconds=settings.send_backoff_seconds,
         write_gate=write_gate,
         jobs=reports.jobs(),
+        metrics=metrics,
     )
 
 
@@ -184,9 +194,12 @@ async def run_bot(settings: BotSettings) -> None:
     sender = make_bot(settings.bot_token.get_secret_value(), settings.telegram_api_url, attempts=1)
     # SQLite has one writer at a time; taking turns in-process keeps waits short and fair.
     write_gate = asyncio.Lock() if settings.database_url.startswith("sqlite") else None
-    worker = make_outbox_worker(sender, settings, sessionmaker, i18n, write_gate)
+    # Built here, not at import: each desk counts its own work.
+    metrics = DeskMetrics()
+    heartbeat = Heartbeat()
+    worker = make_outbox_worker(sender, settings, sessionmaker, i18n, write_gate, metrics)
     storage = make_fsm_storage(settings)
-    dispatcher = build_dispatcher(settings, sessionmaker, i18n, worker.kick, storage)
+    dispatcher = build_dispatcher(settings, sessionmaker, i18n, worker.kick, storage, metrics)
     stop_requested = asyncio.Event()
 
     def on_signal(signum: signal.Signals) -> None:
@@ -200,14 +213,27 @@ async def run_bot(settings: BotSettings) -> None:
     running = Running()
     try:
         await register_commands(bot, settings, i18n)
+        await check_wake_up(settings, sessionmaker, i18n, utc_now())
         running.delivery = asyncio.create_task(worker.run())
-        running.scheduler = make_scheduler(settings, sessionmaker, i18n, worker.kick)
+        running.scheduler = make_scheduler(settings, sessionmaker, i18n, worker.kick, metrics)
+        running.scheduler.add_job(
+            keep_alive_now, IntervalTrigger(seconds=ALIVE_STAMP_SECONDS), args=(sessionmaker,)
+        )
         running.scheduler.start()
-        if settings.webhook_url or settings.monitoring_token:
-            app = make_web_app(settings, sessionmaker, i18n, worker.kick, dispatcher, bot)
+        if settings.serves_http:
+            app = make_web_app(
+                settings,
+                sessionmaker,
+                i18n,
+                worker.kick,
+                dispatcher,
+                bot,
+                metrics=metrics,
+                heartbeat=None if settings.webhook_url else heartbeat,
+            )
             running.runner = await serve_http(app, settings)
         await take_updates(
-            settings, dispatcher, bot, sessionmaker, worker, write_gate, stop_requested
+            settings, dispatcher, bot, sessionmaker, worker, write_gate, stop_requested, heartbeat
         )
     finally:
         await stop_running(running, worker, settings)
@@ -216,6 +242,10 @@ async def run_bot(settings: BotSettings) -> None:
         await sender.session.close()
         await engine.dispose()
         log.info("stopped")
+
+
+async def keep_alive_now(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    await keep_alive(sessionmaker, utc_now())
 
 
 async def serve_http(app: web.Application, settings: BotSettings) -> web.AppRunner:
@@ -234,6 +264,7 @@ async def take_updates(
     worker: OutboxWorker,
     write_gate: asyncio.Lock | None,
     stop_requested: asyncio.Event,
+    heartbeat: Heartbeat | None = None,
 ) -> None:
     """From a webhook (the HTTP server does the work) or by long polling, until a stop."""
     if settings.webhook_url:
@@ -256,6 +287,7 @@ async def take_updates(
         stop_requested=stop_requested,
         on_commit=worker.kick,
         write_gate=write_gate,
+        on_poll=heartbeat.beat if heartbeat is not None else lambda: None,
     )
 
 

@@ -113,6 +113,7 @@ class DatabaseMiddleware(BaseMiddleware):
                 async with session.begin_nested():
                     if await updates.seen(event.update_id):
                         log.info("duplicate_update_ignored", update_id=event.update_id)
+                        data["duplicate_update"] = True  # counted apart (bot/metrics.py)
                         return None
                     result = await handler(event, data)
                     await updates.remember(event.update_id)

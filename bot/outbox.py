@@ -43,6 +43,7 @@ from aiogram.utils.i18n import I18n
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.metrics import DeskMetrics
 from crm.delivery import (
     CopyFailed,
     DeliveryNotice,
@@ -181,6 +182,17 @@ def classify(
     return FailureReceipt(Outcome.PERMANENT, error.message)
 
 
+def send_result(error: TelegramAPIError) -> str:
+    """The `result` label of a failed send, as an operator tells causes apart."""
+    if isinstance(error, TelegramRetryAfter):
+        return "429"
+    if isinstance(error, TelegramServerError):
+        return "5xx"
+    if isinstance(error, TelegramNetworkError):
+        return "network"
+    return "permanent"
+
+
 def receipt_of(result: Any) -> DeliveryReceipt:
     return DeliveryReceipt(
         message_id=getattr(result, "message_id", None),
@@ -202,8 +214,10 @@ class OutboxWorker:
         write_gate: AbstractAsyncContextManager[Any] | None = None,
         clock: WorkerClock | None = None,
         jobs: Mapping[str, Job] | None = None,
+        metrics: DeskMetrics | None = None,
     ) -> None:
         self.bot = bot
+        self.metrics = metrics or DeskMetrics()
         self.sessionmaker = sessionmaker
         self.i18n = i18n
         self.engineer_locale = engineer_locale
@@ -430,10 +444,13 @@ class OutboxWorker:
             try:
                 restamp()
                 outcome = receipt_of(await self._call(row, ticket))
+                result = "ok"
             except (TelegramRetryAfter, *TRANSIENT_ERRORS, *PERMANENT_ERRORS) as error:
                 outcome = classify(
                     error, row.attempts, self.backoff_seconds, self.max_backoff_seconds
                 )
+                result = send_result(error)
+            self.metrics.sends.labels(method=row.method, result=result).inc()
             async with self.write_gate:
                 await self._record(session, row, outcome)
                 await session.commit()

@@ -64,11 +64,13 @@ async def poll_in_batches(
     on_commit: Callable[[], None],
     write_gate: AbstractAsyncContextManager[Any] | None = None,
     limit: int = 100,
+    on_poll: Callable[[], None] = lambda: None,
 ) -> None:
     allowed_updates = dispatcher.resolve_used_update_types()
     offset: int | None = None
     failures = 0
     log.info("polling")
+    on_poll()
     while not stop_requested.is_set():
         fetch = asyncio.ensure_future(
             bot.get_updates(
@@ -99,6 +101,8 @@ async def poll_in_batches(
             await asyncio.sleep(delay)
             continue
         failures = 0
+        # Telegram answered: the loop is alive, whether or not there was anything new.
+        on_poll()
         if not updates:
             continue
         # A batch once started is finished and committed even if a stop is requested.

@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.pool import NullPool
 
+from bot.metrics import DeskMetrics
 from bot.outbox import Job
 from bot.settings import BotSettings
 from bot.timers import scan_clocks
@@ -256,12 +257,13 @@ def make_scheduler(
     sessionmaker: async_sessionmaker[AsyncSession],
     i18n: I18n,
     on_queued: Callable[[], None],
+    metrics: DeskMetrics | None = None,
 ) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(timezone=settings.zone)
     scheduler.add_job(
         scan_clocks,
         IntervalTrigger(seconds=settings.timer_scan_seconds),
-        args=(settings, sessionmaker, i18n, on_queued),
+        args=(settings, sessionmaker, i18n, on_queued, metrics),
         id="sla_clocks",
         next_run_time=utc_now(),  # at start: catch up on what fell due while down
         max_instances=1,

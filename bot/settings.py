@@ -29,7 +29,11 @@ class BotSettings(TelegramSettings):
     webhook_secret: SecretStr | None = None
     webhook_path: str = "/telegram/webhook"
     http_host: str = "127.0.0.1"
+    # /healthz and /metrics are served in polling mode too; 0 turns the HTTP server off
+    # there (two desks on one machine, tests), and is refused with a webhook or monitoring.
     http_port: int = Field(default=8080, ge=0, le=65535)
+    # /healthz fails when a row that could be sent now has waited longer than this.
+    health_outbox_max_age_seconds: float = Field(default=300, gt=0)
     monitoring_token: SecretStr | None = None
     monitoring_service_label: str = "service_id"
     redis_url: str | None = None
@@ -75,6 +79,19 @@ class BotSettings(TelegramSettings):
         if self.webhook_url and self.webhook_secret is None:
             raise ValueError("WEBHOOK_SECRET must be set with WEBHOOK_URL")
         return self
+
+    @model_validator(mode="after")
+    def _endpoints_need_a_port(self) -> BotSettings:
+        if self.http_port == 0 and (self.webhook_url or self.monitoring_token):
+            raise ValueError(
+                "HTTP_PORT=0 turns the HTTP server off: WEBHOOK_URL and "
+                "MONITORING_TOKEN need a port"
+            )
+        return self
+
+    @property
+    def serves_http(self) -> bool:
+        return self.http_port != 0
 
     @field_validator("duty_engineers", mode="before")
     @classmethod

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.desk import Desk, category_label
+from bot.metrics import DeskMetrics
 from bot.middlewares import ticket_service
 from bot.settings import BotSettings
 from crm.alerts import BREACH, ESCALATION, WARNING, RaisedAlert, SlaClockScanner
@@ -61,7 +62,11 @@ def alert_text(alert: RaisedAlert, desk: Desk, now: datetime) -> str:
 
 
 async def queue_alerts(
-    session: AsyncSession, settings: BotSettings, i18n: I18n, now: datetime
+    session: AsyncSession,
+    settings: BotSettings,
+    i18n: I18n,
+    now: datetime,
+    metrics: DeskMetrics | None = None,
 ) -> int:
     scanner = SlaClockScanner(
         session,
@@ -70,6 +75,12 @@ async def queue_alerts(
         late_after=timedelta(seconds=2 * settings.timer_scan_seconds + 5),
     )
     alerts = await scanner.scan(now)
+    if metrics is not None:
+        metrics.clocks_running.set(scanner.clocks_seen)
+        for alert in alerts:
+            # Counted when raised, before the commit: a scan that loses the race to another
+            # instance counts alerts that instance then sends (rare, and on the high side).
+            metrics.alerts_raised.labels(kind=alert.kind).inc()
     if not alerts:
         return 0
     desk = Desk(settings, ticket_service(session, settings), Outbox(session), i18n)
@@ -104,10 +115,11 @@ async def scan_clocks(
     sessionmaker: async_sessionmaker[AsyncSession],
     i18n: I18n,
     on_queued: Callable[[], None],
+    metrics: DeskMetrics | None = None,
 ) -> None:
     try:
         async with sessionmaker() as session:
-            count = await queue_alerts(session, settings, i18n, datetime.now(UTC))
+            count = await queue_alerts(session, settings, i18n, datetime.now(UTC), metrics)
             await session.commit()
     except IntegrityError:
         # Another instance raised the same alert first (unique per subject and kind).

@@ -1,9 +1,11 @@
-"""The HTTP side: Telegram's webhook and the monitoring endpoint, one aiohttp app."""
+"""The HTTP side, one aiohttp app: Telegram's webhook, the Alertmanager endpoint, and what
+an operator watches (/healthz, /metrics)."""
 
 from __future__ import annotations
 
 import hmac
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import structlog
 from aiogram import Bot, Dispatcher
@@ -13,6 +15,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.desk import Desk
+from bot.metrics import CONTENT_TYPE, DeskMetrics, Heartbeat, health
 from bot.middlewares import ticket_service
 from bot.settings import BotSettings
 from crm.errors import CrmError
@@ -28,6 +31,8 @@ from crm.outbox import Outbox
 log = structlog.get_logger()
 
 ALERTMANAGER_PATH = "/monitoring/alertmanager"
+# Added to three polling timeouts: a batch being handled holds the loop for a while too.
+POLL_SLACK_SECONDS = 30
 
 
 def monitoring_notice(applied: AppliedSignal, desk: Desk) -> str:
@@ -53,6 +58,37 @@ def monitoring_notice(applied: AppliedSignal, desk: Desk) -> str:
     ).format(**values)
 
 
+def add_watch_routes(
+    app: web.Application,
+    settings: BotSettings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    metrics: DeskMetrics,
+    heartbeat: Heartbeat | None,
+) -> None:
+    """`/healthz` and `/metrics`, open to whoever reaches HTTP_HOST:HTTP_PORT: they show
+    counts and ages, never a message or a name."""
+    # getUpdates answers within its timeout; a few of them missed means the loop is stuck.
+    heartbeat_max_age = 3 * settings.polling_timeout_seconds + POLL_SLACK_SECONDS
+
+    async def healthz(_request: web.Request) -> web.Response:
+        verdict = await health(
+            sessionmaker,
+            metrics,
+            datetime.now(UTC),
+            heartbeat=heartbeat,
+            heartbeat_max_age=heartbeat_max_age,
+            outbox_max_age=settings.health_outbox_max_age_seconds,
+        )
+        return web.json_response(verdict, status=200 if verdict["ok"] else 503)
+
+    async def scrape(_request: web.Request) -> web.Response:
+        body = await metrics.scrape(sessionmaker, datetime.now(UTC))
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", scrape)
+
+
 def make_web_app(
     settings: BotSettings,
     sessionmaker: async_sessionmaker[AsyncSession],
@@ -60,8 +96,13 @@ def make_web_app(
     on_commit: Callable[[], None],
     dispatcher: Dispatcher | None = None,
     bot: Bot | None = None,
+    *,
+    metrics: DeskMetrics | None = None,
+    heartbeat: Heartbeat | None = None,
 ) -> web.Application:
+    """`heartbeat` is the poll loop's in polling mode; None means updates come by webhook."""
     app = web.Application()
+    add_watch_routes(app, settings, sessionmaker, metrics or DeskMetrics(), heartbeat)
 
     async def alertmanager(request: web.Request) -> web.Response:
         token = settings.monitoring_token.get_secret_value() if settings.monitoring_token else ""
@@ -96,11 +137,7 @@ def make_web_app(
             {"incidents": [{"incident_id": a.incident.id, "opened": a.opened} for a in applied]}
         )
 
-    async def health(_request: web.Request) -> web.Response:
-        return web.json_response({"ok": True})
-
     app.router.add_post(ALERTMANAGER_PATH, alertmanager)
-    app.router.add_get("/healthz", health)
     if settings.webhook_url and dispatcher is not None and bot is not None:
         # Not in the background: Telegram gets 200 only once the update is committed, so a
         # crash mid-update makes Telegram deliver it again.

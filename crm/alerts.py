@@ -78,6 +78,8 @@ class SlaClockScanner:
         self.config = config
         self.warn_when_left = warn_when_left
         self.late_after = late_after
+        # How many clocks the last scan found running (for the operator's metrics).
+        self.clocks_seen = 0
 
     async def running_clocks(self) -> list[Clock]:
         clocks: list[Clock] = []
@@ -130,6 +132,7 @@ class SlaClockScanner:
     async def scan(self, now: datetime) -> list[RaisedAlert]:
         """Raises (records) every alert that has fallen due and was not raised before."""
         clocks = await self.running_clocks()
+        self.clocks_seen = len(clocks)
         if not clocks:
             return []
         # One IN list per subject keeps the lookup on the unique index (a composite IN

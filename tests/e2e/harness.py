@@ -46,6 +46,8 @@ DEFAULT_ENV: dict[str, str] = {
     "SUPPORT_CHAT_ID": str(SUPPORT_CHAT_ID),
     "MANAGER_IDS": str(MANAGER_ID),
     "TIMEZONE": "Asia/Almaty",
+    # No HTTP server unless a test asks for one: bots of one test would fight over a port.
+    "HTTP_PORT": "0",
 }
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 10.0
