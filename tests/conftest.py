@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.app import build_dispatcher
 from bot.i18n import make_i18n
+from bot.metrics import DeskMetrics
 from bot.outbox import OutboxWorker, RateLimits
 from bot.reports import ReportBuilder
 from bot.settings import BotSettings
@@ -80,6 +81,7 @@ class Desk:
         i18n: I18n,
         bot: MockedBot,
     ) -> None:
+        self.metrics = DeskMetrics()
         self.worker = OutboxWorker(
             bot,
             sessionmaker,
@@ -88,9 +90,10 @@ class Desk:
             RateLimits(overall_per_second=1000, private_per_second=1000, group_per_minute=1000),
             backoff_seconds=0,
             jobs=ReportBuilder(settings, sessionmaker, i18n).jobs(),
+            metrics=self.metrics,
         )
         self.dispatcher: Dispatcher = build_dispatcher(
-            settings, sessionmaker, i18n, self.worker.kick
+            settings, sessionmaker, i18n, self.worker.kick, metrics=self.metrics
         )
 
     async def feed_update(self, bot: MockedBot, update: Update) -> None:
