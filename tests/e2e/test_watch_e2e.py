@@ -1,0 +1,75 @@
+"""The desk an operator watches, through the real ``python -m bot`` process in polling mode:
+/healthz answers 200 and /metrics counts the update handled and the messages sent."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.e2e.harness import BotProcess, BotProcessFactory, free_port
+from tests.fake_bot_api import FakeBotAPI
+
+CLIENT_ID = 700001
+WAIT = 20.0
+
+
+async def metrics(http: aiohttp.ClientSession, url: str) -> dict[tuple[str, str], float]:
+    """Samples by name and their sorted labels, as a scrape shows them."""
+    async with http.get(url) as response:
+        assert response.status == 200
+        text = await response.text()
+    return {
+        (sample.name, ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool]], bot: BotProcess, fake_api: FakeBotAPI, what: str
+) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + WAIT
+    while not await check():
+        if loop.time() > deadline:
+            raise AssertionError(
+                f"timed out waiting until {what}.\n{bot.tail()}\n{fake_api.describe()}"
+            )
+        await asyncio.sleep(0.1)
+
+
+async def test_a_polling_desk_is_healthy_and_its_metrics_count_updates_and_sends(
+    bot_process_factory: BotProcessFactory, fake_api: FakeBotAPI
+) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    bot = bot_process_factory(
+        env={"HTTP_PORT": str(port), "POLLING_TIMEOUT_SECONDS": "1", "SHUTDOWN_GRACE_SECONDS": "3"}
+    )
+    await bot.start()
+    await bot.wait_http(base + "/healthz")
+
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
+        before = await metrics(http, base + "/metrics")
+        assert before[("desk_updates_handled_total", "result=ok")] == 0
+        fake_api.push_update(
+            fake_api.private_message(CLIENT_ID, "the VPS does not boot", first_name="Aigerim")
+        )
+
+        async def counted() -> bool:
+            now = await metrics(http, base + "/metrics")
+            topics = now.get(("desk_outbox_sends_total", "method=createForumTopic,result=ok"), 0)
+            copies = now.get(("desk_outbox_sends_total", "method=copyMessage,result=ok"), 0)
+            handled = now[("desk_updates_handled_total", "result=ok")]
+            return handled >= 1 and topics >= 1 and copies >= 1
+
+        await eventually(counted, bot, fake_api, "/metrics counted the update and its sends")
+
+        async with http.get(base + "/healthz") as response:
+            assert response.status == 200, await response.text()
+            body = await response.json()
+    assert body["checks"]["updates"] == "polling"
+    assert await bot.stop() == 0
