@@ -13,6 +13,7 @@ import structlog
 from aiogram.utils.i18n import I18n
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.metrics import Heartbeat
@@ -286,3 +287,19 @@ async def test_the_warning_is_in_the_managers_language(
     await wake_up_after(timedelta(hours=30), settings, sessionmaker, i18n, dispatcher)
     (text,) = to_manager(bot)()
     assert "Деск не работал с 2026-12-01 05:00 до 2026-12-02 11:00" in text
+
+
+# -- settings ---------------------------------------------------------------------------------
+
+
+def test_http_port_0_turns_the_server_off_and_is_refused_with_a_webhook_or_monitoring(
+    settings: BotSettings,
+) -> None:
+    base = {**settings.model_dump(), "_env_file": None}
+    assert BotSettings(**{**base, "http_port": 0}).serves_http is False  # type: ignore[arg-type]
+    for extra in (
+        {"webhook_url": "https://desk.example/hook", "webhook_secret": "s3cret"},
+        {"monitoring_token": "tok"},
+    ):
+        with pytest.raises(ValidationError, match="HTTP_PORT=0"):
+            BotSettings(**{**base, "http_port": 0, **extra})  # type: ignore[arg-type]
