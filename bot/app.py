@@ -237,6 +237,8 @@ async def run_bot(settings: BotSettings) -> None:
         )
     finally:
         await stop_running(running, worker, settings)
+        # A clean stop marks its own end, so a long gap after it is measured from here.
+        await keep_alive(sessionmaker, utc_now())
         await storage.close()
         await bot.session.close()
         await sender.session.close()
