@@ -1,19 +1,25 @@
 """The desk an operator watches, through the real ``python -m bot`` process in polling mode:
-/healthz answers 200 and /metrics counts the update handled and the messages sent."""
+/healthz answers 200 and /metrics counts the update handled and the messages sent; a desk
+started more than 20 hours after it was last known alive tells the managers which span of
+client messages Telegram may have dropped, and one started after 19 hours says nothing."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.harness import BotProcess, BotProcessFactory, free_port
+from tests.db import rows
+from tests.e2e.harness import MANAGER_ID, BotProcess, BotProcessFactory, free_port
 from tests.fake_bot_api import FakeBotAPI
 
 CLIENT_ID = 700001
 WAIT = 20.0
+QUICK_STOP = {"POLLING_TIMEOUT_SECONDS": "1", "SHUTDOWN_GRACE_SECONDS": "3"}
 
 
 async def metrics(http: aiohttp.ClientSession, url: str) -> dict[tuple[str, str], float]:
@@ -73,3 +79,56 @@ async def test_a_polling_desk_is_healthy_and_its_metrics_count_updates_and_sends
             body = await response.json()
     assert body["checks"]["updates"] == "polling"
     assert await bot.stop() == 0
+
+
+async def start_after_a_stop_of(hours: float, bot: BotProcess) -> datetime:
+    """Runs the desk once (it stamps itself alive), moves that stamp `hours` back as if the
+    desk had been down since, and starts it again; returns the moved stamp."""
+    await bot.start()
+    assert await bot.stop() == 0
+    moment = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=hours)
+    stored: object = moment
+    if bot.database_url.startswith("sqlite"):
+        stored = moment.strftime("%Y-%m-%d %H:%M:%S.%f")
+    moved = rows(
+        bot.database_url,
+        "UPDATE job_runs SET done_at = ? WHERE job = 'desk_alive' RETURNING id",
+        (stored,),
+    )
+    assert len(moved) == 1
+    # The check runs before the first getUpdates: once the desk polls, it has decided.
+    await bot.start()
+    return moment
+
+
+async def test_a_desk_down_for_21_hours_tells_the_managers_what_may_be_lost(
+    bot_process_factory: BotProcessFactory, fake_api: FakeBotAPI
+) -> None:
+    bot = bot_process_factory(env=QUICK_STOP)
+    since = await start_after_a_stop_of(21, bot)
+
+    def warned() -> list[str]:
+        texts = [m.text or "" for m in fake_api.sent_to(MANAGER_ID)]
+        return [text for text in texts if "not running" in text]
+
+    async def arrived() -> bool:
+        return bool(warned())
+
+    await eventually(arrived, bot, fake_api, "the managers were warned")
+    local = since.astimezone(ZoneInfo("Asia/Almaty")).strftime("%Y-%m-%d %H:%M")
+    (text,) = warned()
+    assert f"from {local} to " in text and "(Asia/Almaty)" in text
+    assert any(
+        "updates_may_be_lost" in line and "error" in line for line in bot.output().splitlines()
+    )
+
+
+async def test_a_desk_down_for_19_hours_warns_nobody(
+    bot_process_factory: BotProcessFactory, fake_api: FakeBotAPI
+) -> None:
+    bot = bot_process_factory(env=QUICK_STOP)
+    since = await start_after_a_stop_of(19, bot)
+    assert bot.query("SELECT count(*) FROM outbox WHERE chat_id = ?", (MANAGER_ID,)) == [(0,)]
+    (stamp,) = bot.query("SELECT done_at FROM job_runs WHERE job = 'desk_alive'")[0]
+    assert datetime.fromisoformat(stamp).replace(tzinfo=UTC) > since + timedelta(hours=18)
+    assert "updates_may_be_lost" not in bot.output()
