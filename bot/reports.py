@@ -107,6 +107,7 @@ def render_report(
         evidence.claims,
         config,
         now,
+        evidence.evidence_head,
     )
     data = report_to_dict(report)
     summary = report_to_text(report)

@@ -145,7 +145,8 @@ def _chain_on_commit(session: Session) -> None:
     if not written:
         return
     written.sort(key=lambda obj: (TABLE_ORDER.index(EVIDENCE_MODELS[type(obj)]), obj.id))
-    rows = [(EVIDENCE_MODELS[type(obj)], _values(obj, EVIDENCE_MODELS[type(obj)])) for obj in written]
+    tables = [EVIDENCE_MODELS[type(obj)] for obj in written]
+    rows = [(table, _values(obj, table)) for table, obj in zip(tables, written, strict=True)]
     append(session.connection(), rows)
 
 

@@ -77,7 +77,7 @@ def _chain_existing_rows(chain: sa.Table) -> tuple[int, str]:
             if not rows:
                 break
             entries = chain_entries(
-                seq, last, [(table_name, row._mapping) for row in rows], now
+                seq, last, [(table_name, dict(row._mapping)) for row in rows], now
             )
             connection.execute(chain.insert(), entries)
             seq, last = entries[-1]["seq"], entries[-1]["chain_hash"]
