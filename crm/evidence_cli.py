@@ -101,14 +101,17 @@ def sqlite_backup(source: Path, target: Path) -> tuple[int, str]:
     failed run never leaves a half copy under the final name."""
     partial = target.with_name(target.name + ".partial")
     partial.unlink(missing_ok=True)
-    with sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30) as origin:
-        copy = sqlite3.connect(partial)
-        try:
-            origin.backup(copy)
-            copy.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
-            seq, head = copy.execute("SELECT seq, chain_hash FROM evidence_chain_head").fetchone()
-        finally:
-            copy.close()
+    origin = sqlite3.connect(source, timeout=30)
+    copy = sqlite3.connect(partial)
+    try:
+        # All pages in one step: a copy made in several steps starts over whenever the bot
+        # commits in between, and one step still blocks no writer in WAL mode.
+        origin.backup(copy)
+        copy.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
+        seq, head = copy.execute("SELECT seq, chain_hash FROM evidence_chain_head").fetchone()
+    finally:
+        copy.close()
+        origin.close()
     os.replace(partial, target)
     return int(seq), str(head)
 
