@@ -108,11 +108,16 @@ def render_report(
         evidence.claims,
         config,
         now,
+        evidence.evidence_head,
     )
     data = report_to_dict(report)
     summary = report_to_text(report)
     if len(summary) > TELEGRAM_TEXT_LIMIT:
-        summary = summary[: TELEGRAM_TEXT_LIMIT - 40] + "\n… (full figures in the spreadsheet)"
+        # The chain head stays: it is what ties the summary to the evidence.
+        *_, last = summary.rsplit("\n", 1)
+        tail = f"\n{last}" if report.evidence_head and report.evidence_head in last else ""
+        cut = TELEGRAM_TEXT_LIMIT - 40 - len(tail)
+        summary = summary[:cut] + "\n… (full figures in the spreadsheet)" + tail
     chart = report_chart(
         data, evidence.tickets, config.telegram_first_response.total_seconds() / 60, config
     )

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from crm.customers import CustomerService
 from crm.db import make_engine, make_sessionmaker, upgrade_database_async
 from crm.errors import CrmError
+from crm.evidence_cli import add_backup_arguments, add_verify_arguments, run_backup, run_verify
 from crm.models import Customer, Service, ServiceType
 from crm.monitoring import MonitoringInputError, MonitoringService, parse_csv
 from crm.report_cli import add_report_arguments, run_report
@@ -109,6 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
     invite.add_argument("--revoke", metavar="TOKEN", help="revoke an invitation token")
 
     add_report_arguments(commands.add_parser("report", help="the monthly SLA report"))
+    add_verify_arguments(
+        commands.add_parser("verify", help="recompute the evidence hash chain from the rows")
+    )
+    add_backup_arguments(
+        commands.add_parser("backup", help="a consistent copy of the SQLite database")
+    )
 
     # `--json` is accepted after the command too, where people naturally type it.
     for leaf in (add, customer.choices["list"], service_add, service_list, incident_import, invite):
@@ -246,6 +253,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command == "report":
         return run_report(args, settings)
+    if args.command == "verify":
+        return run_verify(args, settings)
+    if args.command == "backup":
+        return run_backup(args, settings)
     try:
         payload, text = asyncio.run(run(args, settings))
     except CrmError as error:

@@ -84,7 +84,10 @@ def make_engine(url: str, *, reads_only: bool = False, **kwargs: Any) -> AsyncEn
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
+    # Imported here: the models import this module, and every session must chain evidence.
+    from crm.evidence import ChainedSession
+
+    return async_sessionmaker(engine, expire_on_commit=False, sync_session_class=ChainedSession)
 
 
 def alembic_config(url: str) -> Config:

@@ -88,6 +88,7 @@ def report_workbook(report: dict[str, Any], config: SlaConfig | None = None) -> 
     info.append(["timezone", report["timezone"]])
     info.append(["tickets", tickets["count"]])
     info.append(["empty", "yes" if report["empty"] else "no"])
+    info.append(["evidence_head", report.get("evidence_head") or ""])
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()

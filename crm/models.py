@@ -419,3 +419,33 @@ class JobRun(Base):
     done_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
     __table_args__ = (UniqueConstraint("job", "period"),)
+
+
+class EvidenceLink(Base):
+    """One entry of the hash chain over the evidence rows (see crm/evidence.py).
+
+    Append-only like the events it vouches for; `chain_hash` folds in the previous entry's,
+    so changing, deleting or reordering any evidence row breaks every later link.
+    """
+
+    __tablename__ = "evidence_chain"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    table_name: Mapped[str] = mapped_column(String(32))
+    row_id: Mapped[int] = mapped_column(BigInteger)
+    row_hash: Mapped[str] = mapped_column(String(64))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    chain_hash: Mapped[str] = mapped_column(String(64))
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+    __table_args__ = (UniqueConstraint("table_name", "row_id"),)
+
+
+class EvidenceHead(Base):
+    """The chain's last entry, one row: on PostgreSQL appenders lock it until they commit."""
+
+    __tablename__ = "evidence_chain_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    chain_hash: Mapped[str] = mapped_column(String(64))

@@ -19,6 +19,7 @@ from crm.models import (
     Ticket,
 )
 from crm.models import MaintenanceWindow as MaintenanceRow
+from crm.verify import evidence_head
 from sla import (
     IncidentRecord,
     Interval,
@@ -39,6 +40,8 @@ class MonthEvidence:
     maintenance: list[MaintenanceWindow]
     tickets: list[TicketRecord]
     claims: list[tuple[int, str]]
+    # The evidence chain's head, read in the same transaction as the rows above.
+    evidence_head: str | None = None
 
 
 # The database columns each record is read from, in the order of the record's fields. The
@@ -103,6 +106,7 @@ async def load_month(
     period = month_bounds(month, config.zone)
     if customer_id is not None and await session.get(Customer, customer_id) is None:
         raise CrmError("unknown_customer", customer_id=customer_id)
+    head = await evidence_head(session)
 
     active_in_month = [
         Service.active_from < period.end,
@@ -161,6 +165,7 @@ async def load_month(
         ],
         tickets=tickets,
         claims=[(service_id, claim_month) for service_id, claim_month in claims],
+        evidence_head=head,
     )
 
 
@@ -181,6 +186,7 @@ async def monthly_report(
         evidence.claims,
         config,
         now,
+        evidence.evidence_head,
     )
     return report, evidence
 

@@ -78,6 +78,10 @@ class MonthlyReport:
     tickets: TicketReport
     # The figures it was measured against, for the text that names them.
     config: SlaConfig = field(default_factory=SlaConfig)
+    # The evidence chain's head hash when the report was read: everything the report was
+    # built from lies before it, so `python -m crm verify` on a later copy vouches for it.
+    # Handed in by whoever read the rows; the rules never see the database.
+    evidence_head: str | None = None
 
     @property
     def empty(self) -> bool:
@@ -93,6 +97,7 @@ def build_monthly_report(
     claims: Iterable[Claim],
     config: SlaConfig,
     now: datetime,
+    evidence_head: str | None = None,
 ) -> MonthlyReport:
     """Evaluate one calendar month (in `config.timezone`) as of `now`.
 
@@ -159,6 +164,7 @@ def build_monthly_report(
         services=tuple(service_reports),
         tickets=_ticket_report(month_tickets, restoration_checks, config, now),
         config=config,
+        evidence_head=evidence_head,
     )
 
 
@@ -380,6 +386,7 @@ def report_to_dict(report: MonthlyReport) -> dict[str, Any]:
             "resolution": _stats_to_dict(tickets.resolution),
             "restoration": restoration,
         },
+        "evidence_head": report.evidence_head,
     }
 
 
@@ -390,6 +397,9 @@ def report_to_csv(report: MonthlyReport) -> str:
     writer.writerow(SERVICE_COLUMNS)
     for service in report_to_dict(report)["services"]:
         writer.writerow(_csv_cell(service[column]) for column in SERVICE_COLUMNS)
+    if report.evidence_head is not None:
+        # A footer, not a column: it belongs to the whole report, not to a service.
+        writer.writerow(["evidence_head", report.evidence_head])
     return buffer.getvalue()
 
 
@@ -405,9 +415,10 @@ def report_to_text(report: MonthlyReport) -> str:
     """A plain-text summary short enough for a Telegram message or a terminal."""
     data = report_to_dict(report)
     lines = [f"SLA report {data['month']} ({data['timezone']})"]
+    head = [] if report.evidence_head is None else [f"Evidence chain head: {report.evidence_head}"]
     if data["empty"]:
         lines.append("No services, tickets or incidents in this month.")
-        return "\n".join(lines)
+        return "\n".join(lines + head)
     lines.append("")
     lines.append(f"Services: {len(data['services'])}")
     for service in data["services"]:
@@ -425,7 +436,7 @@ def report_to_text(report: MonthlyReport) -> str:
     restoration = tickets["restoration"]
     labelled = [_restoration_breach_label(breach) for breach in restoration["breaches"]]
     lines.append("Equipment restoration: " + _stats_text({**restoration, "breaches": labelled}))
-    return "\n".join(lines)
+    return "\n".join(lines + head)
 
 
 def _restoration_breach_label(breach: dict[str, Any]) -> int | str:

@@ -74,3 +74,18 @@ def rows(database_url: str, query: str, params: tuple[Any, ...] = ()) -> list[tu
     with psycopg.connect(_psycopg_dsn(database_url)) as connection:
         result = connection.execute(query.replace("?", "%s"), params).fetchall()
     return [tuple(_normalise(value) for value in row) for row in result]
+
+
+def execute(database_url: str, *statements: str) -> None:
+    """Plain SQL in one committed transaction, past the application (and its chain)."""
+    if database_url.startswith("sqlite"):
+        path = database_url.removeprefix("sqlite+aiosqlite:///")
+        with sqlite3.connect(path) as connection:
+            for statement in statements:
+                connection.execute(statement)
+        return
+    import psycopg
+
+    with psycopg.connect(_psycopg_dsn(database_url)) as connection:
+        for statement in statements:
+            connection.execute(statement)

@@ -283,3 +283,29 @@ async def test_the_monthly_job_asks_once_whatever_the_instances(
     assert rows(database_url, "select chat_id, method from outbox") == [(MANAGER_ID, "sendReport")]
     await delivery(bot, sessionmaker, i18n, ReportBuilder(settings, sessionmaker, i18n)).drain()
     assert_one_report(bot, "2026-10")
+
+
+async def test_a_report_in_telegram_carries_the_evidence_chain_head_it_was_read_at(
+    dispatcher: Desk,
+    bot: MockedBot,
+    updates: Updates,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    database_url: str,
+) -> None:
+    await add_service(sessionmaker, "rack-1")
+    await dispatcher.feed_update(bot, updates.private(700001, "rack-1 is down"))
+    await dispatcher.feed_update(bot, updates.private(MANAGER_ID, "/report 2026-10"))
+
+    [summary] = [text for text in replies(bot, MANAGER_ID) if "SLA report 2026-10" in text]
+    head = summary.splitlines()[-1].removeprefix("Evidence chain head: ")
+    assert head in {
+        hash_ for (hash_,) in rows(database_url, "SELECT chain_hash FROM evidence_chain")
+    }
+    [document] = bot.session.sent("sendDocument")
+    about = {
+        row[0]: row[1]
+        for row in load_workbook(BytesIO(document.document.data))["About"].iter_rows(
+            values_only=True
+        )
+    }
+    assert about["evidence_head"] == head

@@ -121,10 +121,12 @@ def report(
     claims: Iterable[Claim] = (),
     config: SlaConfig = DEFAULT_CONFIG,
     now: datetime = AFTER_APRIL,
+    evidence_head: str | None = None,
 ) -> MonthlyReport:
     return build_monthly_report(
-        month, services, incidents, maintenance_windows, tickets, claims, config, now
-    )
+        month, services, incidents, maintenance_windows, tickets, claims, config, now,
+        evidence_head,
+    )  # fmt: skip
 
 
 def minutes(value: float) -> timedelta:

@@ -61,13 +61,19 @@ def busy_month() -> dict[str, Any]:
         ticket(104, almaty(2026, 4, 13, 9), timedelta(hours=30), channel=Channel.EMAIL),
         ticket(105, almaty(2026, 4, 14, 9), minutes(0), channel=Channel.PHONE),
         ticket(
-            106, almaty(2026, 4, 15, 9), minutes(3), service_type=ServiceType.OBJECT_STORAGE,
+            106,
+            almaty(2026, 4, 15, 9),
+            minutes(3),
+            service_type=ServiceType.OBJECT_STORAGE,
             resolved_after=timedelta(hours=30),
         ),
         ticket(107, almaty(2026, 3, 31, 9), minutes(99)),  # March: not in this report
     ]
     result = report(
-        THIRTY_DAY_MONTH, [service(), storage], incidents, tickets=tickets,
+        THIRTY_DAY_MONTH,
+        [service(), storage],
+        incidents,
+        tickets=tickets,
         claims=[(2, THIRTY_DAY_MONTH), (1, "2026-03")],
     )
     return report_to_dict(result)
@@ -75,13 +81,18 @@ def busy_month() -> dict[str, Any]:
 
 def test_report_dict_has_the_agreed_shape_and_is_json_ready() -> None:
     data = busy_month()
-    assert set(data) == {"month", "timezone", "empty", "services", "tickets"}
+    assert set(data) == {"month", "timezone", "empty", "services", "tickets", "evidence_head"}
     assert (data["month"], data["timezone"], data["empty"]) == ("2026-04", "Asia/Almaty", False)
     for line in data["services"]:
         assert set(line) == SERVICE_KEYS
     tickets = data["tickets"]
     assert set(tickets) == {
-        "count", "first_response", "by_channel", "by_mode", "resolution", "restoration",
+        "count",
+        "first_response",
+        "by_channel",
+        "by_mode",
+        "resolution",
+        "restoration",
     }
     assert set(tickets["by_channel"]) == {"telegram", "email", "phone"}
     assert set(tickets["by_mode"]) == {"normal", "emergency"}
@@ -208,9 +219,7 @@ def test_unconfirmed_open_client_report_is_not_listed_in_later_months() -> None:
 
 
 def test_csv_has_one_row_per_service_without_incidents() -> None:
-    text = report_to_csv(
-        report(THIRTY_DAY_MONTH, [service(1), service(2, customer_name="Beta")])
-    )
+    text = report_to_csv(report(THIRTY_DAY_MONTH, [service(1), service(2, customer_name="Beta")]))
     rows = list(csv.DictReader(io.StringIO(text)))
     assert tuple(rows[0]) == SERVICE_COLUMNS
     assert [row["service_id"] for row in rows] == ["1", "2"]
@@ -230,3 +239,20 @@ def test_text_summary_names_customers_credits_and_breaches() -> None:
     assert "Acme LLP" in text
     assert "credit 10 % = 150.00 KZT" in text
     assert "#102" in text
+
+
+def test_the_evidence_head_handed_in_is_printed_in_every_format() -> None:
+    head = "ab" * 32
+    result = report(THIRTY_DAY_MONTH, [service()], evidence_head=head)
+    assert report_to_dict(result)["evidence_head"] == head
+    assert report_to_csv(result).splitlines()[-1] == f"evidence_head,{head}"
+    assert report_to_text(result).splitlines()[-1] == f"Evidence chain head: {head}"
+    empty = report(THIRTY_DAY_MONTH, evidence_head=head)
+    assert report_to_text(empty).splitlines()[-1] == f"Evidence chain head: {head}"
+
+
+def test_without_a_head_the_report_prints_none() -> None:
+    result = report(THIRTY_DAY_MONTH, [service()])
+    assert report_to_dict(result)["evidence_head"] is None
+    assert "evidence_head" not in report_to_csv(result)
+    assert "Evidence chain head" not in report_to_text(result)
