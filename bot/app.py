@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 
 import structlog
@@ -31,6 +31,7 @@ from bot.handlers.engineer import board, offline, replies
 from bot.handlers.engineer import tickets as ticket_commands
 from bot.handlers.manager import access, emergency, maintenance, report
 from bot.i18n import LOCALES, DeskLocaleMiddleware, make_i18n
+from bot.jobs import FinishingJobs
 from bot.metrics import DeskMetrics, Heartbeat, UpdateCounter
 from bot.middlewares import DatabaseMiddleware, TicketMiddleware
 from bot.outbox import OutboxWorker, RateLimits
@@ -177,6 +178,7 @@ class Running:
     runner: web.AppRunner | None = None
     scheduler: AsyncIOScheduler | None = None
     delivery: asyncio.Task[None] | None = None
+    jobs: FinishingJobs = field(default_factory=FinishingJobs)
 
 
 async def run_bot(settings: BotSettings) -> None:
@@ -215,9 +217,13 @@ async def run_bot(settings: BotSettings) -> None:
         await register_commands(bot, settings, i18n)
         await check_wake_up(settings, sessionmaker, i18n, utc_now())
         running.delivery = asyncio.create_task(worker.run())
-        running.scheduler = make_scheduler(settings, sessionmaker, i18n, worker.kick, metrics)
+        running.scheduler = make_scheduler(
+            settings, sessionmaker, i18n, worker.kick, metrics, running.jobs
+        )
         running.scheduler.add_job(
-            keep_alive_now, IntervalTrigger(seconds=ALIVE_STAMP_SECONDS), args=(sessionmaker,)
+            running.jobs.wrap(keep_alive_now),
+            IntervalTrigger(seconds=ALIVE_STAMP_SECONDS),
+            args=(sessionmaker,),
         )
         running.scheduler.start()
         if settings.serves_http:
@@ -299,6 +305,7 @@ async def stop_running(running: Running, worker: OutboxWorker, settings: BotSett
         await running.runner.cleanup()
     if running.scheduler is not None:
         running.scheduler.shutdown(wait=False)
+        await running.jobs.wait(settings.shutdown_grace_seconds)
     if running.delivery is not None:
         worker.stop()
         await running.delivery

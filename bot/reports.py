@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.pool import NullPool
 
+from bot.jobs import FinishingJobs
 from bot.metrics import DeskMetrics
 from bot.outbox import Job
 from bot.settings import BotSettings
@@ -263,10 +264,12 @@ def make_scheduler(
     i18n: I18n,
     on_queued: Callable[[], None],
     metrics: DeskMetrics | None = None,
+    jobs: FinishingJobs | None = None,
 ) -> AsyncIOScheduler:
+    jobs = jobs or FinishingJobs()
     scheduler = AsyncIOScheduler(timezone=settings.zone)
     scheduler.add_job(
-        scan_clocks,
+        jobs.wrap(scan_clocks),
         IntervalTrigger(seconds=settings.timer_scan_seconds),
         args=(settings, sessionmaker, i18n, on_queued, metrics),
         id="sla_clocks",
@@ -276,7 +279,7 @@ def make_scheduler(
         misfire_grace_time=None,
     )
     scheduler.add_job(
-        queue_monthly_reports,
+        jobs.wrap(queue_monthly_reports),
         CronTrigger(day=1, hour=settings.monthly_report_hour, minute=0, timezone=settings.zone),
         args=(settings, sessionmaker, on_queued),
         id="monthly_sla_report",
