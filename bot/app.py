@@ -30,6 +30,7 @@ from bot.handlers.client import buttons, claim, messages, outage, start, tickets
 from bot.handlers.engineer import board, offline, replies
 from bot.handlers.engineer import tickets as ticket_commands
 from bot.handlers.manager import access, emergency, maintenance, report
+from bot.handlers.manager import help as manager_help
 from bot.i18n import LOCALES, DeskLocaleMiddleware, make_i18n
 from bot.jobs import FinishingJobs
 from bot.metrics import DeskMetrics, Heartbeat, UpdateCounter
@@ -80,6 +81,7 @@ def build_dispatcher(
         maintenance.get_router(settings),
         emergency.get_router(settings),
         report.get_router(settings),
+        manager_help.get_router(settings),
         # clients' private chats
         start.get_router(settings),
         tickets.get_router(settings),
@@ -100,6 +102,20 @@ def client_commands(i18n: I18n, locale: str) -> list[BotCommand]:
         BotCommand(command="tickets", description=t("Your tickets")),
         BotCommand(command="close", description=t("Close the current ticket")),
         BotCommand(command="lang", description=t("Change the language")),
+    ]
+
+
+def manager_commands(i18n: I18n, locale: str) -> list[BotCommand]:
+    """The clients' menu with the managers' commands ahead of it."""
+    t = partial(i18n.gettext, locale=locale)
+    clients = [c for c in client_commands(i18n, locale) if c.command != "help"]
+    return [
+        BotCommand(command="help", description=t("Manager commands")),
+        BotCommand(command="report", description=t("SLA report: [YYYY-MM]")),
+        BotCommand(command="maintenance", description=t("Plan, list or cancel maintenance")),
+        BotCommand(command="emergency", description=t("Emergency mode: on or off")),
+        BotCommand(command="board", description=t("Open tickets by time left")),
+        *clients,
     ]
 
 
@@ -134,6 +150,14 @@ async def register_commands(bot: Bot, settings: BotSettings, i18n: I18n) -> None
             engineer_commands(i18n, settings.engineer_language),
             scope=BotCommandScopeChat(chat_id=settings.support_chat_id),
         )
+        for manager_id in sorted(settings.manager_ids):
+            # A chat's own menu wins over the private chats' one, language by language.
+            scope = BotCommandScopeChat(chat_id=manager_id)
+            await bot.set_my_commands(manager_commands(i18n, "en"), scope=scope)
+            for locale in LOCALES:
+                await bot.set_my_commands(
+                    manager_commands(i18n, locale), scope=scope, language_code=locale
+                )
     except Exception as error:
         log.warning("commands_not_registered", error=str(error))
 

@@ -45,6 +45,15 @@ def client_locale(ticket: Ticket, i18n: I18n) -> str:
     return pick_locale(contact.chosen_language, contact.telegram_language, i18n.default_locale)
 
 
+def topic_link(ticket: Ticket) -> str | None:
+    """`https://t.me/c/<chat id without -100>/<thread>`: opens the ticket's topic for a
+    member of the support group; None while the topic is not created."""
+    if ticket.support_chat_id is None or ticket.topic_thread_id is None:
+        return None
+    chat = str(ticket.support_chat_id).removeprefix("-100")
+    return f"https://t.me/c/{chat}/{ticket.topic_thread_id}"
+
+
 def origin_chat_id(origin: Origin) -> int | None:
     if isinstance(origin, CallbackQuery):
         return origin.message.chat.id if origin.message is not None else None

@@ -15,7 +15,7 @@ from aiogram.utils.i18n import I18n
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.desk import Desk, category_label
+from bot.desk import Desk, category_label, topic_link
 from bot.metrics import DeskMetrics
 from bot.middlewares import ticket_service
 from bot.settings import BotSettings
@@ -161,5 +161,7 @@ def board_text(tickets: list[Ticket], desk: Desk, now: datetime) -> str:
             else t("unassigned")
         )
         emergency = "🚨 " if ticket.emergency else ""
-        lines.append(f"{emergency}#{ticket.id} · {customer} · {label} · {clock} · {owner}")
+        line = f"{emergency}#{ticket.id} · {customer} · {label} · {clock} · {owner}"
+        link = topic_link(ticket)
+        lines.append(f"{line} · {link}" if link else line)
     return "\n".join(lines)

@@ -53,14 +53,31 @@ class MaintenanceService:
             )
         ).all()
 
-    async def cancel(self, window_id: int) -> MaintenanceWindow:
+    async def upcoming_with_services(
+        self, now: datetime
+    ) -> Sequence[tuple[MaintenanceWindow, Service | None]]:
+        """`upcoming` with each window's service (its customer joined), None for every one."""
+        query = (
+            select(MaintenanceWindow, Service)
+            .outerjoin(Service, Service.id == MaintenanceWindow.service_id)
+            .where(MaintenanceWindow.ends_at > now, MaintenanceWindow.cancelled_at.is_(None))
+            .order_by(MaintenanceWindow.starts_at, MaintenanceWindow.id)
+        )
+        return [(window, service) for window, service in (await self.session.execute(query))]
+
+    async def service(self, service_id: int | None) -> Service | None:
+        return None if service_id is None else await self.session.get(Service, service_id)
+
+    async def cancel(self, window_id: int) -> tuple[MaintenanceWindow, bool]:
+        """The window, and whether this call cancelled it (False: it was already)."""
         window = await self.session.get(MaintenanceWindow, window_id)
         if window is None:
             raise CrmError("unknown_maintenance", window_id=window_id)
-        if window.cancelled_at is None:
-            window.cancelled_at = self.clock()
-            await self.session.flush()
-        return window
+        if window.cancelled_at is not None:
+            return window, False
+        window.cancelled_at = self.clock()
+        await self.session.flush()
+        return window, True
 
     async def affected_contacts(self, service_id: int | None) -> Sequence[Contact]:
         """Linked contacts of the customers whose service the window touches."""

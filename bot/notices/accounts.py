@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import ngettext
 
 from bot.desk import Desk, Origin
 from bot.i18n import pick_locale
 from bot.texts import help_text
-from crm.models import Purpose
+from crm.models import Contact, Purpose, Service
 from crm.usecases import notices as n
 
 
@@ -52,21 +55,66 @@ async def no_services(notice: n.NoServicesYet, desk: Desk, origin: Origin) -> No
 async def maintenance(notice: n.MaintenanceRegistered, desk: Desk, origin: Origin) -> None:
     window = notice.window
     for contact in notice.contacts:
-        locale = pick_locale(contact.chosen_language, contact.telegram_language)
-        with desk.i18n.use_locale(locale):
-            text = _("Planned maintenance from {start} to {end} ({zone}): {text}").format(
+        with desk.i18n.use_locale(_contact_locale(contact)):
+            if notice.service is None:
+                text = _(
+                    "Planned maintenance of all your services from {start} to {end} ({zone}): "
+                    "{text}"
+                )
+            else:
+                text = _(
+                    "Planned maintenance of «{service}» from {start} to {end} ({zone}): {text}"
+                )
+            text = text.format(
+                service=notice.service.name if notice.service else "",
                 start=desk.local(window.starts_at),
                 end=desk.local(window.ends_at),
                 zone=desk.settings.timezone,
                 text=window.description,
             )
         desk.send_to(contact.telegram_user_id, text, purpose=Purpose.MAINTENANCE)
-    text = _("Maintenance #{id} registered; {count} clients will be notified.")
-    desk.reply(origin, text.format(id=window.id, count=len(notice.contacts)))
+    count = len(notice.contacts)
+    text = ngettext(
+        "Maintenance #{id} registered; {count} client will be notified.",
+        "Maintenance #{id} registered; {count} clients will be notified.",
+        count,
+    ).format(id=window.id, count=count)
+    if notice.started_already:
+        text += "\n" + _(
+            "It started already at {start} ({zone}): downtime from then on is excluded "
+            "and the clients are told now."
+        ).format(start=desk.local(window.starts_at), zone=desk.settings.timezone)
+    desk.reply(origin, text)
 
 
 async def cancelled(notice: n.MaintenanceCancelled, desk: Desk, origin: Origin) -> None:
-    desk.reply(origin, _("Maintenance #{id} cancelled.").format(id=notice.window.id))
+    window = notice.window
+    for contact in notice.contacts:
+        with desk.i18n.use_locale(_contact_locale(contact)):
+            if notice.service is None:
+                text = _(
+                    "The planned maintenance of all your services from {start} to {end} "
+                    "({zone}) is cancelled."
+                )
+            else:
+                text = _(
+                    "The planned maintenance of «{service}» from {start} to {end} ({zone}) "
+                    "is cancelled."
+                )
+            text = text.format(
+                service=notice.service.name if notice.service else "",
+                start=desk.local(window.starts_at),
+                end=desk.local(window.ends_at),
+                zone=desk.settings.timezone,
+            )
+        desk.send_to(contact.telegram_user_id, text, purpose=Purpose.MAINTENANCE)
+    count = len(notice.contacts)
+    text = ngettext(
+        "Maintenance #{id} cancelled; {count} client will be told.",
+        "Maintenance #{id} cancelled; {count} clients will be told.",
+        count,
+    )
+    desk.reply(origin, text.format(id=window.id, count=count))
 
 
 async def no_maintenance(notice: n.NoSuchMaintenance, desk: Desk, origin: Origin) -> None:
@@ -90,3 +138,28 @@ async def emergency_off(notice: n.EmergencyEnded, desk: Desk, origin: Origin) ->
 
 async def no_emergency(notice: n.NoEmergency, desk: Desk, origin: Origin) -> None:
     desk.reply(origin, _("There is no emergency declared."))
+
+
+def _contact_locale(contact: Contact) -> str:
+    return pick_locale(contact.chosen_language, contact.telegram_language)
+
+
+def service_label(service: Service | None) -> str:
+    """For managers: `rack-1 (Steppe Cloud LLP)`, or all services."""
+    if service is None:
+        return _("all services")
+    return f"{service.name} ({service.customer.name})"
+
+
+def window_span(desk: Desk, starts_at: datetime, ends_at: datetime) -> str:
+    """`2026-12-03 01:00 – 03:00 Asia/Almaty`: the end's date only when it is another day."""
+    start, end = desk.local(starts_at), desk.local(ends_at)
+    if end[:10] == start[:10]:
+        end = end[11:]
+    return f"{start} – {end} {desk.settings.timezone}"
+
+
+async def already_over(notice: n.MaintenanceAlreadyOver, desk: Desk, origin: Origin) -> None:
+    text = _("Not planned: the window {span} has already ended (times are read in {zone}).")
+    span = window_span(desk, notice.starts_at, notice.ends_at)
+    desk.reply(origin, text.format(span=span, zone=desk.settings.timezone))

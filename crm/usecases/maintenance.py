@@ -8,6 +8,7 @@ from datetime import datetime
 from crm.errors import CrmError
 from crm.maintenance import MaintenanceService
 from crm.usecases.notices import (
+    MaintenanceAlreadyOver,
     MaintenanceCancelled,
     MaintenanceRegistered,
     NoSuchMaintenance,
@@ -24,9 +25,14 @@ class MaintenancePlan:
     ends_at: datetime
     text: str
     manager_id: int
+    requested_at: datetime  # the command's own time: a window over by then is refused
 
 
 async def plan_maintenance(maintenance: MaintenanceService, plan: MaintenancePlan) -> Outcome:
+    """A window already over is refused (nothing left to announce); one already running is
+    accepted, so downtime inside it is excluded, and the clients are told at once."""
+    if plan.ends_at <= plan.requested_at:
+        return told(MaintenanceAlreadyOver(plan.starts_at, plan.ends_at))
     try:
         window = await maintenance.add(
             plan.service_id, plan.starts_at, plan.ends_at, plan.text, plan.manager_id
@@ -34,12 +40,24 @@ async def plan_maintenance(maintenance: MaintenanceService, plan: MaintenancePla
     except CrmError:
         return told(NoSuchService(plan.service_id))
     contacts = await maintenance.affected_contacts(plan.service_id)
-    return told(MaintenanceRegistered(window, tuple(contacts)))
+    service = await maintenance.service(plan.service_id)
+    started = plan.starts_at <= plan.requested_at
+    return told(MaintenanceRegistered(window, tuple(contacts), service, started))
 
 
-async def cancel_maintenance(maintenance: MaintenanceService, window_id: int) -> Outcome:
+async def cancel_maintenance(
+    maintenance: MaintenanceService, window_id: int, now: datetime
+) -> Outcome:
+    """The clients told of a window hear it is cancelled, unless it is over or was already
+    cancelled (then nobody is told twice)."""
     try:
-        window = await maintenance.cancel(window_id)
+        window, newly = await maintenance.cancel(window_id)
     except CrmError:
         return told(NoSuchMaintenance(window_id))
-    return told(MaintenanceCancelled(window))
+    contacts = (
+        await maintenance.affected_contacts(window.service_id)
+        if newly and window.ends_at > now
+        else ()
+    )
+    service = await maintenance.service(window.service_id)
+    return told(MaintenanceCancelled(window, tuple(contacts), service))

@@ -265,11 +265,23 @@ class NoServicesYet:
 class MaintenanceRegistered:
     window: MaintenanceWindow
     contacts: Sequence[Contact] = field(default_factory=tuple)
+    service: Service | None = None  # None: every service
+    started_already: bool = False  # the window runs at the time of the command
 
 
 @dataclass(frozen=True, slots=True)
 class MaintenanceCancelled:
     window: MaintenanceWindow
+    contacts: Sequence[Contact] = field(default_factory=tuple)  # told of it, to be told now
+    service: Service | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MaintenanceAlreadyOver:
+    """A window that ended before the command: nothing to plan, nobody to tell."""
+
+    starts_at: datetime
+    ends_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,7 +318,8 @@ Notice = (
     | RestoredBeforeStart | RestoredInFuture | OutageExcluded | RestorationTypeSet
     | DataLossRecorded | AccountLinked | InvitationInvalid | LanguageChanged | CreditClaimed
     | ClaimNeedsLink | NoServicesYet | MaintenanceRegistered | MaintenanceCancelled
-    | NoSuchMaintenance | NoSuchService | EmergencyDeclared | EmergencyEnded | NoEmergency
+    | NoSuchMaintenance | MaintenanceAlreadyOver | NoSuchService
+    | EmergencyDeclared | EmergencyEnded | NoEmergency
 )  # fmt: skip
 
 # Notices that mean the action was refused: a button press gets them as an alert.

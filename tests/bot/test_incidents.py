@@ -185,7 +185,7 @@ async def test_maintenance_is_announced_to_the_customers_clients(
         ),
     )
 
-    assert "registered; 1 clients will be notified" in replies(bot, MANAGER_ID)[-1]
+    assert "registered; 1 client will be notified." in replies(bot, MANAGER_ID)[-1]
     assert "2026-12-01 02:00" in replies(bot, CLIENT)[-1]
     assert rows(database_url, "select service_id, starts_at, ends_at from maintenance_windows") == [
         (1, "2026-11-30 21:00:00.000000", "2026-11-30 23:00:00.000000")

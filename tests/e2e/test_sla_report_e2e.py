@@ -17,7 +17,7 @@ import math
 import os
 import sys
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -70,6 +70,8 @@ CONFIRMED_AT = local("2026-10-10 10:05")
 # Planned maintenance 11:00–12:00 local lies wholly inside both outages below: 60 minutes.
 MAINTENANCE_START, MAINTENANCE_END = local("2026-10-10 11:00"), local("2026-10-10 12:00")
 MAINTENANCE_OVERLAP_MINUTES = (12 - 11) * 60  # = 60
+# The manager plans it at 09:55 local, after the client is linked and before the outage.
+PLANNED_AT = local("2026-10-10 09:55")
 # Restoration by repair: 8 hours from confirmation.
 REPAIR_TARGET_MINUTES = 8 * 60  # = 480
 
@@ -212,7 +214,21 @@ async def prepared_desk(
 async def outage_scenario(
     bot: BotProcess, fake_api: FakeBotAPI, service_id: int, expected: Expected
 ) -> None:
-    """/down, /confirm hardware, /restoration repair, /restored (stated), then /maintenance."""
+    """/maintenance ahead, then /down, /confirm hardware, /restoration repair, /restored."""
+    # 0. The manager plans the maintenance window ahead (a window already over is refused);
+    #    the linked client is told.
+    mark = len(fake_api.sent)
+    fake_api.push_update(
+        manager_says(
+            fake_api,
+            f"/maintenance {service_id} {MAINTENANCE_START:%Y-%m-%d %H:%M} "
+            f"{MAINTENANCE_END:%Y-%m-%d %H:%M} Power work",
+            PLANNED_AT,
+        )
+    )
+    await expect_sent(fake_api, bot, MANAGER_ID, "Maintenance #1 registered; 1 client ", since=mark)
+    await expect_sent(fake_api, bot, CLIENT_ID, "Power work", since=mark)
+
     # 1. The client reports the outage; with one service the incident opens for it at once.
     mark = len(fake_api.sent)
     fake_api.push_update(client_says(fake_api, "/down", DOWN_AT))
@@ -248,20 +264,6 @@ async def outage_scenario(
         f"{expected.raw_minutes} min from the first evidence",
         since=mark,
     )
-
-    # 5. The manager registers the maintenance window afterwards (allowed retroactively);
-    #    the linked client is notified.
-    mark = len(fake_api.sent)
-    fake_api.push_update(
-        manager_says(
-            fake_api,
-            f"/maintenance {service_id} {MAINTENANCE_START:%Y-%m-%d %H:%M} "
-            f"{MAINTENANCE_END:%Y-%m-%d %H:%M} Power work",
-            expected.restored_sent_at + timedelta(minutes=10),
-        )
-    )
-    await expect_sent(fake_api, bot, MANAGER_ID, "Maintenance #1 registered; 1 clients", since=mark)
-    await expect_sent(fake_api, bot, CLIENT_ID, "Power work", since=mark)
 
     # The restoration time is a statement, kept with who made it (PRODUCT.md, evidence time).
     assert bot.query(

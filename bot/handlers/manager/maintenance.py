@@ -11,6 +11,7 @@ from bot.commands import ParseError, parse_maintenance
 from bot.desk import Desk
 from bot.handlers.manager import manager_router
 from bot.notices import tell
+from bot.notices.accounts import service_label, window_span
 from bot.settings import BotSettings
 from bot.texts import MAINTENANCE_USAGE, explain_maintenance
 from crm.maintenance import MaintenanceService
@@ -30,15 +31,15 @@ async def maintenance(
 
 
 async def list_windows(message: Message, maintenance: MaintenanceService, desk: Desk) -> None:
-    windows = await maintenance.upcoming(message.date)
+    """`#1 · rack-1 (Steppe Cloud LLP) · 2026-12-03 01:00 – 03:00 Asia/Almaty · text`."""
+    windows = await maintenance.upcoming_with_services(message.date)
     if not windows:
         desk.answer(message, _("No planned maintenance."))
         return
-    everywhere = _("all services")
     lines = [
-        f"#{w.id} · {w.service_id or everywhere} · {desk.local(w.starts_at)} – "
-        f"{desk.local(w.ends_at)} · {w.description}"
-        for w in windows
+        f"#{window.id} · {service_label(service)} · "
+        f"{window_span(desk, window.starts_at, window.ends_at)} · {window.description}"
+        for window, service in windows
     ]
     desk.answer(message, "\n".join(lines))
 
@@ -49,7 +50,8 @@ async def cancel(
     if not argument.isdigit():
         desk.answer(message, _("Write it as: /maintenance cancel ID"))
         return
-    await tell(desk, await cancel_maintenance(maintenance, int(argument)), message)
+    outcome = await cancel_maintenance(maintenance, int(argument), message.date)
+    await tell(desk, outcome, message)
 
 
 async def plan(
@@ -67,7 +69,12 @@ async def plan(
         )
         return
     request = MaintenancePlan(
-        parsed.service_id, parsed.starts_at, parsed.ends_at, parsed.text, message.from_user.id
+        parsed.service_id,
+        parsed.starts_at,
+        parsed.ends_at,
+        parsed.text,
+        message.from_user.id,
+        requested_at=message.date,
     )
     await tell(desk, await plan_maintenance(maintenance, request), message)
 
