@@ -214,7 +214,7 @@ async def down_service_chosen(notice: n.DownServiceChosen, desk: Desk, origin: O
     ticket, service = notice.ticket, notice.service
     with desk.client_language(ticket, origin):
         first = _down_line(desk, ticket.id, service.name, desk.local(notice.notice_at))
-        text = first + "\n\n" + _next_line(None)
+        text = first + "\n\n" + _next_line(notice.reply_minutes)
     desk.reply(origin, text)
     engineers = desk.engineer_text("Service chosen by the client: {service_id} «{name}»")
     desk.post_to_topic(ticket, engineers.format(service_id=service.id, name=service.name))

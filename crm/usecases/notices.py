@@ -322,6 +322,7 @@ class DownServiceChosen:
     ticket: Ticket
     service: Service
     notice_at: datetime
+    reply_minutes: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,10 +59,11 @@ async def report_down(
 
 
 def _reply_minutes(ticket: Ticket, now: datetime) -> int | None:
-    """What is left of the ticket's first-response target, while it runs."""
+    """What is left of the ticket's first-response target, while it runs and is not past."""
     if ticket.response_due_at is None or ticket.first_response_at is not None:
         return None
-    return max(0, math.ceil((ticket.response_due_at - now).total_seconds() / 60))
+    left = math.ceil((ticket.response_due_at - now).total_seconds() / 60)
+    return left if left > 0 else None
 
 
 def _quiet(outcome: Outcome) -> Outcome:
@@ -116,7 +117,8 @@ async def choose_service(
     if ticket.category is not Category.DOWN:
         return told(ServiceChosen(ticket, ticket.service), ticket=ticket)
     notice_at = await tickets.down_reported_at(ticket.id) or ticket.opened_at
-    chosen = told(DownServiceChosen(ticket, ticket.service, notice_at), ticket=ticket)
+    left = _reply_minutes(ticket, tickets.clock())
+    chosen = told(DownServiceChosen(ticket, ticket.service, notice_at, left), ticket=ticket)
     return chosen + _quiet(
         await _open_outage(incidents, ticket, ticket.service.id, notice_at, client)
     )
