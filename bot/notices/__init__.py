@@ -66,6 +66,12 @@ RENDERERS: dict[type, Render] = {
     n.EmergencyEnded: accounts.emergency_off,
     n.NoEmergency: accounts.no_emergency,
     n.MaintenanceAlreadyOver: accounts.already_over,
+    n.DownRecorded: outages.down_recorded,
+    n.DownServiceChosen: outages.down_service_chosen,
+    n.OutageEvidence: outages.outage_evidence,
+    n.ButtonTicketClosed: tickets.refused_button,
+    n.AlreadyRated: tickets.refused_button,
+    n.ServiceAlreadyChosen: tickets.refused_button,
 }
 
 
@@ -84,6 +90,8 @@ async def acknowledge(query: CallbackQuery, outcome: n.Outcome | None = None) ->
     refusal = outcome.refusal if outcome is not None else None
     if refusal is None:
         await query.answer()
+    elif (text := tickets.button_refusal(refusal)) is not None:
+        await query.answer(text, show_alert=True)
     elif isinstance(refusal, n.RatingRefused):
         await query.answer(_("Rate with 1 to 5 stars."), show_alert=True)
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import ngettext
 
 from bot import keyboards
 from bot.desk import Desk, Origin, category_label
@@ -160,3 +161,74 @@ async def data_loss(notice: n.DataLossRecorded, desk: Desk, origin: Origin) -> N
             "A credit of half this month's fee applies; ask for it with /claim."
         )
     await desk.tell_client(notice.ticket, text)
+
+
+# -- /down told once (issue #14) ------------------------------------------------------------
+
+
+def _down_line(desk: Desk, ticket_number: int, service: str | None, since: str) -> str:
+    zone = desk.settings.timezone
+    if service is None:
+        text = _("⚡ Ticket #{number}: your outage report is recorded, since {time} ({zone}).")
+        return text.format(number=ticket_number, time=since, zone=zone)
+    text = _("⚡ Ticket #{number}: recorded that {service} is down since {time} ({zone}).")
+    return text.format(number=ticket_number, service=service, time=since, zone=zone)
+
+
+def _next_line(minutes: int | None) -> str:
+    if minutes is None:
+        return _("Engineers will check and confirm the outage and reply in this chat.")
+    return ngettext(
+        "Engineers will check and confirm the outage; "
+        "an engineer replies in this chat within {minutes} minute.",
+        "Engineers will check and confirm the outage; "
+        "an engineer replies in this chat within {minutes} minutes.",
+        minutes,
+    ).format(minutes=minutes)
+
+
+async def down_recorded(notice: n.DownRecorded, desk: Desk, origin: Origin) -> None:
+    ticket = notice.ticket
+    desk.rename_topic(ticket)
+    engineers = category_label(desk.i18n, ticket.category, desk.settings.engineer_language)
+    text = desk.engineer_text("Category chosen by the client: {category}")
+    desk.post_to_topic(ticket, text.format(category=engineers))
+    service = notice.service.name if notice.service is not None else None
+    with desk.client_language(ticket, origin):
+        lines = [_down_line(desk, ticket.id, service, desk.local(notice.notice_at))]
+        if ticket.customer is None:
+            lines.append(
+                _(
+                    "Your Telegram account is not linked to a customer yet: engineers will "
+                    "link it, or you can open the invitation link your manager sent you."
+                )
+            )
+        lines.append(_next_line(notice.reply_minutes))
+        if notice.services:
+            lines.append(_("Which service is down?"))
+    markup = keyboards.services(ticket.id, notice.services) if notice.services else None
+    await desk.tell_client(ticket, "\n\n".join(lines), reply_markup=markup)
+
+
+async def down_service_chosen(notice: n.DownServiceChosen, desk: Desk, origin: Origin) -> None:
+    ticket, service = notice.ticket, notice.service
+    with desk.client_language(ticket, origin):
+        first = _down_line(desk, ticket.id, service.name, desk.local(notice.notice_at))
+        text = first + "\n\n" + _next_line(notice.reply_minutes)
+    desk.reply(origin, text)
+    engineers = desk.engineer_text("Service chosen by the client: {service_id} «{name}»")
+    desk.post_to_topic(ticket, engineers.format(service_id=service.id, name=service.name))
+
+
+async def outage_evidence(notice: n.OutageEvidence, desk: Desk, origin: Origin) -> None:
+    text = desk.engineer_text(
+        "⚡ Outage #{incident} of service {service_id} reported by the client at {time}. "
+        "/confirm LAYER or /reject REASON"
+    )
+    incident = notice.incident
+    desk.post_to_topic(
+        notice.ticket,
+        text.format(
+            incident=incident.id, service_id=incident.service_id, time=desk.local(notice.notice_at)
+        ),
+    )

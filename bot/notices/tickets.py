@@ -7,6 +7,7 @@ from aiogram.utils.i18n import gettext as _
 from bot import keyboards
 from bot.desk import Desk, Origin
 from bot.texts import offline_usage
+from crm.models import TicketStatus
 from crm.usecases import notices as n
 
 
@@ -103,3 +104,24 @@ async def offline_opened(notice: n.OfflineTicketOpened, desk: Desk, origin: Orig
 async def unknown_customer(notice: n.UnknownCustomer, desk: Desk, origin: Origin) -> None:
     text = _("There is no customer with id {customer_id}.").format(customer_id=notice.customer_id)
     desk.reply(origin, text + "\n" + offline_usage(notice.channel.value))
+
+
+# -- buttons act once (issue #14) -------------------------------------------------------------
+
+
+def button_refusal(refusal: n.Notice) -> str | None:
+    """The alert for a button pressed too late or twice; None when it is not one of these."""
+    if isinstance(refusal, n.ButtonTicketClosed):
+        number = refusal.ticket.id
+        if refusal.ticket.status is TicketStatus.RESOLVED:
+            text = _("Ticket #{number} is resolved: this button changes nothing any more.")
+        else:
+            text = _("Ticket #{number} is closed: this button changes nothing any more.")
+        return text.format(number=number)
+    if isinstance(refusal, n.AlreadyRated):
+        text = _("You already rated #{number}: {stars}/5.")
+        return text.format(number=refusal.ticket.id, stars=refusal.stars)
+    if isinstance(refusal, n.ServiceAlreadyChosen):
+        text = _("The service of #{number} is already chosen: {service}.")
+        return text.format(number=refusal.ticket.id, service=refusal.service.name)
+    return None

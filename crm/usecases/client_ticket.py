@@ -9,6 +9,7 @@ from crm.errors import CrmError
 from crm.models import Ticket
 from crm.tickets import TicketService
 from crm.usecases.notices import (
+    AlreadyRated,
     NoOpenTicket,
     Outcome,
     RatingRefused,
@@ -39,6 +40,8 @@ async def close_ticket(tickets: TicketService, client: TelegramUser, when: datet
 async def rate_ticket(
     tickets: TicketService, ticket: Ticket, client: TelegramUser, stars: int
 ) -> Outcome:
+    if ticket.rating is not None:
+        return told(AlreadyRated(ticket, ticket.rating))
     try:
         ticket = await tickets.rate(ticket.id, client, stars)
     except CrmError:

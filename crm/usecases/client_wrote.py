@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from crm.dto import IncomingMessage
+from crm.models import Ticket
 from crm.tickets import TicketService
 from crm.usecases.notices import (
     ClientMessageRecorded,
@@ -25,8 +26,7 @@ async def client_wrote(
     ticket = recorded.ticket
     notices: list[Notice] = []
     if recorded.opened:
-        target = tickets.config.telegram_first_response.total_seconds() / 60
-        notices.append(TicketOpened(ticket, target))
+        notices.append(TicketOpened(ticket, promised_minutes(tickets, ticket)))
     elif recorded.reopened:
         notices.append(TicketReopened(ticket, by="client"))
     notices.append(ClientMessageRecorded(ticket, recorded.message))
@@ -35,3 +35,10 @@ async def client_wrote(
         waited = (incoming.telegram_date - ticket.opened_at).total_seconds() / 60
         notices.append(ClientStillWaiting(ticket, waited))
     return Outcome(tuple(notices), ticket)
+
+
+def promised_minutes(tickets: TicketService, ticket: Ticket) -> float:
+    """The ticket's own first-response target (an emergency's, if one runs), not the usual."""
+    if ticket.response_due_at is None:
+        return tickets.config.telegram_first_response.total_seconds() / 60
+    return (ticket.response_due_at - ticket.opened_at).total_seconds() / 60

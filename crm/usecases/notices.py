@@ -309,6 +309,62 @@ class NoEmergency:
     pass
 
 
+# -- /down and the client's buttons, told once (issue #14) ------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DownRecorded:
+    """`/down` recorded, told to the client in one message: what, since when, what next.
+
+    `services` are the choices when the customer has several and none is known yet;
+    `reply_minutes` is what is left of the ticket's own first-response target, if it runs.
+    """
+
+    ticket: Ticket
+    notice_at: datetime
+    service: Service | None
+    services: Sequence[Service]
+    reply_minutes: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class DownServiceChosen:
+    """The client named the service down after `/down`: one confirmation."""
+
+    ticket: Ticket
+    service: Service
+    notice_at: datetime
+    reply_minutes: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutageEvidence:
+    """The client's notice opened an outage; told to the engineers only."""
+
+    ticket: Ticket
+    incident: Incident
+    notice_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ButtonTicketClosed:
+    """A button of a ticket that is closed or resolved since: nothing changed."""
+
+    ticket: Ticket
+
+
+@dataclass(frozen=True, slots=True)
+class AlreadyRated:
+    ticket: Ticket
+    stars: int
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceAlreadyChosen:
+    ticket: Ticket
+    service: Service
+
+
 Notice = (
     TicketOpened | TicketReopened | ClientMessageRecorded | ClientStillWaiting | EngineerReplied
     | TicketClosedByClient | NoOpenTicket | TicketTaken | TicketResolved | TicketNotOpen
@@ -320,10 +376,14 @@ Notice = (
     | ClaimNeedsLink | NoServicesYet | MaintenanceRegistered | MaintenanceCancelled
     | NoSuchMaintenance | MaintenanceAlreadyOver | NoSuchService
     | EmergencyDeclared | EmergencyEnded | NoEmergency
+    | DownRecorded | DownServiceChosen | OutageEvidence | ButtonTicketClosed | AlreadyRated
+    | ServiceAlreadyChosen
 )  # fmt: skip
 
 # Notices that mean the action was refused: a button press gets them as an alert.
-REFUSALS = (RatingRefused, ServiceRefused)
+REFUSALS = (
+    RatingRefused, ServiceRefused, ButtonTicketClosed, AlreadyRated, ServiceAlreadyChosen,
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,35 +2,77 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 
 from crm.dto import IncomingMessage, TelegramUser
 from crm.errors import CrmError
 from crm.incidents import IncidentService
-from crm.models import Category, Ticket
+from crm.models import Category, Service, Ticket, TicketStatus
 from crm.tickets import TicketService
 from crm.usecases.client_wrote import client_wrote
 from crm.usecases.notices import (
+    ButtonTicketClosed,
     CategoryChosen,
+    DownRecorded,
+    DownServiceChosen,
+    OutageEvidence,
     OutageReported,
     Outcome,
+    ServiceAlreadyChosen,
     ServiceChosen,
     ServiceRefused,
+    TicketOpened,
     WhichServiceIsDown,
     told,
 )
 
 
 async def report_down(
-    tickets: TicketService, incidents: IncidentService, incoming: IncomingMessage
+    tickets: TicketService,
+    incidents: IncidentService,
+    incoming: IncomingMessage,
+    *,
+    force_new: bool = False,
 ) -> Outcome:
-    """`/down`: the message itself is the client's notice (terms A 5.12 / B 5.8)."""
-    wrote = await client_wrote(tickets, incoming)
+    """`/down`: the message itself is the client's notice (terms A 5.12 / B 5.8).
+
+    The client hears one answer (`DownRecorded`): no category question, no second note.
+    """
+    wrote = await client_wrote(tickets, incoming, force_new=force_new)
     if wrote.ticket is None:
         return wrote
-    return wrote + await choose_category(
-        tickets, incidents, wrote.ticket, Category.DOWN, incoming.sender, incoming.telegram_date
+    notice_at, client = incoming.telegram_date, incoming.sender
+    ticket = await tickets.set_category(wrote.ticket.id, Category.DOWN, client, "client", notice_at)
+    kept = tuple(x for x in wrote.notices if not isinstance(x, TicketOpened))
+    services = list(ticket.customer.services) if ticket.customer is not None else []
+    service: Service | None = ticket.service
+    if service is None and len(services) == 1:
+        ticket = await tickets.set_service(ticket.id, services[0].id, client)
+        service = ticket.service
+    evidence = Outcome()
+    if service is not None:
+        evidence = await _open_outage(incidents, ticket, service.id, notice_at, client)
+    choices = services if service is None and len(services) > 1 else []
+    down = DownRecorded(ticket, notice_at, service, choices, _reply_minutes(ticket, notice_at))
+    return Outcome(kept, ticket) + told(down, ticket=ticket) + _quiet(evidence)
+
+
+def _reply_minutes(ticket: Ticket, now: datetime) -> int | None:
+    """What is left of the ticket's first-response target, while it runs and is not past."""
+    if ticket.response_due_at is None or ticket.first_response_at is not None:
+        return None
+    left = math.ceil((ticket.response_due_at - now).total_seconds() / 60)
+    return left if left > 0 else None
+
+
+def _quiet(outcome: Outcome) -> Outcome:
+    """The outage evidence for the engineers only: the client was told in one message."""
+    notices = tuple(
+        OutageEvidence(x.ticket, x.incident, x.notice_at) if isinstance(x, OutageReported) else x
+        for x in outcome.notices
     )
+    return Outcome(notices, outcome.ticket)
 
 
 async def choose_category(
@@ -41,6 +83,8 @@ async def choose_category(
     client: TelegramUser,
     notice_at: datetime,
 ) -> Outcome:
+    if ticket.status is not TicketStatus.OPEN:
+        return told(ButtonTicketClosed(ticket))
     ticket = await tickets.set_category(ticket.id, category, client, "client", notice_at)
     outcome = told(CategoryChosen(ticket, category), ticket=ticket)
     if category is not Category.DOWN or ticket.customer is None:
@@ -61,16 +105,23 @@ async def choose_service(
     service_id: int,
     client: TelegramUser,
 ) -> Outcome:
+    if ticket.status is not TicketStatus.OPEN:
+        return told(ButtonTicketClosed(ticket))
+    if ticket.service is not None:
+        return told(ServiceAlreadyChosen(ticket, ticket.service))
     try:
         ticket = await tickets.set_service(ticket.id, service_id, client)
     except CrmError:
         return told(ServiceRefused(service_id))
     assert ticket.service is not None
-    outcome = told(ServiceChosen(ticket, ticket.service), ticket=ticket)
     if ticket.category is not Category.DOWN:
-        return outcome
+        return told(ServiceChosen(ticket, ticket.service), ticket=ticket)
     notice_at = await tickets.down_reported_at(ticket.id) or ticket.opened_at
-    return outcome + await _open_outage(incidents, ticket, ticket.service.id, notice_at, client)
+    left = _reply_minutes(ticket, tickets.clock())
+    chosen = told(DownServiceChosen(ticket, ticket.service, notice_at, left), ticket=ticket)
+    return chosen + _quiet(
+        await _open_outage(incidents, ticket, ticket.service.id, notice_at, client)
+    )
 
 
 async def _open_outage(

@@ -60,7 +60,7 @@ async def test_down_opens_an_incident_at_the_clients_message_time(
     assert rows(database_url, "select service_id, status, client_notice_at from incidents") == [
         (1, "reported", "2026-10-02 04:00:00.000000")
     ]
-    assert any("Outage of rack-1 recorded" in text for text in replies(bot, CLIENT))
+    assert any("recorded that rack-1 is down since" in text for text in replies(bot, CLIENT))
     assert any("/confirm LAYER" in text for text in replies(bot, SUPPORT_CHAT_ID))
 
 

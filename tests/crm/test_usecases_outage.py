@@ -10,16 +10,14 @@ from crm.incidents import IncidentService
 from crm.tickets import TicketService
 from crm.usecases import outage_commands as outage
 from crm.usecases.notices import (
-    CategoryChosen,
     ClientMessageRecorded,
-    OutageReported,
+    DownRecorded,
+    DownServiceChosen,
+    OutageEvidence,
     RestorationTypeSet,
     RestoredBeforeStart,
-    ServiceChosen,
     ServiceNotOfCustomer,
     ServiceRefused,
-    TicketOpened,
-    WhichServiceIsDown,
 )
 from crm.usecases.outage_reported import choose_service, report_down
 from sla.config import SlaConfig
@@ -36,10 +34,9 @@ async def test_down_with_one_service_records_the_outage_at_the_messages_own_time
     await session.commit()
 
     assert [type(n) for n in outcome.notices] == [
-        TicketOpened,
         ClientMessageRecorded,
-        CategoryChosen,
-        OutageReported,
+        DownRecorded,
+        OutageEvidence,
     ]
     assert rows(database_url, "select service_id, status, client_notice_at from incidents") == [
         (1, "reported", "2026-11-02 09:03:00.000000")
@@ -54,7 +51,8 @@ async def test_down_with_several_services_asks_which_one_and_opens_no_outage_yet
     await session.commit()
 
     question = outcome.notices[-1]
-    assert isinstance(question, WhichServiceIsDown)
+    assert isinstance(question, DownRecorded)
+    assert question.service is None
     assert [s.name for s in question.services] == ["rack-1", "rack-2"]
     assert rows(database_url, "select count(*) from incidents") == [(0,)]
 
@@ -69,7 +67,7 @@ async def test_the_chosen_service_of_a_down_ticket_opens_the_outage_at_the_down_
     outcome = await choose_service(tickets, incidents, down.ticket, 2, CLIENT)
     await session.commit()
 
-    assert [type(n) for n in outcome.notices] == [ServiceChosen, OutageReported]
+    assert [type(n) for n in outcome.notices] == [DownServiceChosen, OutageEvidence]
     assert rows(database_url, "select service_id, client_notice_at from incidents") == [
         (2, "2026-11-02 09:02:00.000000")
     ]
@@ -78,7 +76,7 @@ async def test_the_chosen_service_of_a_down_ticket_opens_the_outage_at_the_down_
 async def test_a_service_of_another_customer_is_refused(
     tickets: TicketService, session: AsyncSession, database_url: str
 ) -> None:
-    await linked_client(session, services=1)
+    await linked_client(session, services=2)
     incidents = IncidentService(session)
     down = await report_down(tickets, incidents, said("/down"))
     assert down.ticket is not None

@@ -232,7 +232,7 @@ async def outage_scenario(
     # 1. The client reports the outage; with one service the incident opens for it at once.
     mark = len(fake_api.sent)
     fake_api.push_update(client_says(fake_api, "/down", DOWN_AT))
-    await expect_sent(fake_api, bot, CLIENT_ID, "Outage of", since=mark)
+    await expect_sent(fake_api, bot, CLIENT_ID, "is down since", since=mark)
     await expect_sent(fake_api, bot, SUPPORT_CHAT_ID, "Outage #1 of service", since=mark)
     created = fake_api.requests_of("createForumTopic")
     assert len(created) == 1, [r.summary() for r in created]

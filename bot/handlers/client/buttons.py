@@ -1,6 +1,7 @@
 """The buttons under the bot's messages: the ticket's category, the service down, a rating.
 
-Buttons carry a ticket number; a client may only act on tickets of their own.
+Buttons carry a ticket number; a client may only act on tickets of their own. Each acts
+once, on the state it was shown for: a press too late or twice is refused as an alert.
 """
 
 from __future__ import annotations
@@ -39,7 +40,6 @@ async def category_chosen(
     ticket = await own_ticket(query, callback_data.ticket_id, tickets)
     if ticket is None:
         return
-    await acknowledge(query)
     # The button classifies the message that opened the ticket: that is the evidence time.
     outcome = await choose_category(
         tickets,
@@ -49,6 +49,7 @@ async def category_chosen(
         telegram_user(query.from_user),
         ticket.opened_at,
     )
+    await acknowledge(query, outcome)
     await tell(desk, outcome, query)
 
 
