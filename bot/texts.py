@@ -74,7 +74,10 @@ def explain_maintenance(error: ParseError) -> str:
 
 
 def duration(delta: timedelta) -> str:
-    """A target as people say it: whole hours in hours, anything else in minutes."""
+    """A span as people say it: whole hours in hours, under a minute in seconds, else minutes."""
+    seconds = max(round(delta.total_seconds()), 0)
+    if seconds < 60:
+        return ngettext("{count} second", "{count} seconds", seconds).format(count=seconds)
     minutes = round(delta.total_seconds() / 60)
     if minutes >= 60 and minutes % 60 == 0:
         hours = minutes // 60
