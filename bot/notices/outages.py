@@ -105,8 +105,7 @@ async def restored(notice: n.OutageRestored, desk: Desk, origin: Origin) -> None
     desk.reply(
         origin,
         _(
-            "🟢 Outage #{incident} restored at {time} ({zone}); "
-            "{downtime} from the first evidence."
+            "🟢 Outage #{incident} restored at {time} ({zone}); {downtime} from the first evidence."
         ).format(
             incident=incident.id,
             time=time,
@@ -116,8 +115,7 @@ async def restored(notice: n.OutageRestored, desk: Desk, origin: Origin) -> None
     )
     with desk.client_language(notice.ticket, origin):
         text = _(
-            "{service} is restored ({time}). Recorded downtime: {downtime}, "
-            "from {start} to {time}."
+            "{service} is restored ({time}). Recorded downtime: {downtime}, from {start} to {time}."
         ).format(
             service=incident.service.name,
             time=time,
