@@ -61,6 +61,33 @@ def alert_text(alert: RaisedAlert, desk: Desk, now: datetime) -> str:
     return text
 
 
+def topic_link(ticket: Ticket) -> str | None:
+    """https://t.me/c/<the supergroup's id without -100>/<thread id>, for members of the group."""
+    if ticket.support_chat_id is None or ticket.topic_thread_id is None:
+        return None
+    internal = str(ticket.support_chat_id).removeprefix("-100").removeprefix("-")
+    return f"https://t.me/c/{internal}/{ticket.topic_thread_id}"
+
+
+def escalation_text(text: str, ticket: Ticket | None, desk: Desk) -> str:
+    """The managers' escalation: whose ticket, who has it, and where to look."""
+    if ticket is None:
+        return text
+    t = desk.engineer_text
+    customer = ticket.customer.name if ticket.customer else t("unknown customer")
+    assignee = ticket.assignee_name or t("nobody took it")
+    lines = [
+        text,
+        t("Customer: {customer}; assignee: {assignee}.").format(
+            customer=customer, assignee=assignee
+        ),
+    ]
+    link = topic_link(ticket)
+    if link is not None:
+        lines.append(link)
+    return "\n".join(lines)
+
+
 async def queue_alerts(
     session: AsyncSession,
     settings: BotSettings,
@@ -99,7 +126,7 @@ async def queue_alerts(
             )
         if alert.kind == ESCALATION:
             for manager_id in sorted(settings.manager_ids):
-                desk.send_to(manager_id, text, purpose=Purpose.ALERT)
+                desk.send_to(manager_id, escalation_text(text, ticket, desk), purpose=Purpose.ALERT)
         log.info(
             "sla_alert",
             subject=alert.subject,
