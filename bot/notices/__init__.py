@@ -65,6 +65,7 @@ RENDERERS: dict[type, Render] = {
     n.EmergencyDeclared: accounts.emergency_on,
     n.EmergencyEnded: accounts.emergency_off,
     n.NoEmergency: accounts.no_emergency,
+    n.NoteKept: tickets.note_kept,
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from aiogram.types import Message as TelegramMessage
 from aiogram.utils.i18n import gettext as _
 
 from bot import keyboards
@@ -23,6 +24,7 @@ async def opened(notice: n.TicketOpened, desk: Desk, origin: Origin) -> None:
 
 async def reopened(notice: n.TicketReopened, desk: Desk, origin: Origin) -> None:
     ticket = notice.ticket
+    desk.mark_topic(ticket)
     if notice.by == "engineer":
         desk.reply(origin, _("🔄 #{number} reopened.").format(number=ticket.id))
     with desk.client_language(ticket, origin):
@@ -48,6 +50,7 @@ async def engineer_replied(notice: n.EngineerReplied, desk: Desk, origin: Origin
 async def closed(notice: n.TicketClosedByClient, desk: Desk, origin: Origin) -> None:
     desk.reply(origin, _("Ticket #{number} is closed. Thank you!").format(number=notice.ticket.id))
     desk.post_to_topic(notice.ticket, desk.engineer_text("🔒 The client closed the ticket."))
+    desk.mark_topic(notice.ticket)
 
 
 async def no_open_ticket(notice: n.NoOpenTicket, desk: Desk, origin: Origin) -> None:
@@ -62,6 +65,7 @@ async def taken(notice: n.TicketTaken, desk: Desk, origin: Origin) -> None:
 async def resolved(notice: n.TicketResolved, desk: Desk, origin: Origin) -> None:
     ticket = notice.ticket
     desk.reply(origin, _("✅ #{number} resolved.").format(number=ticket.id))
+    desk.mark_topic(ticket)
     with desk.client_language(ticket, origin):
         text = _("Ticket #{number} is resolved. How did we do? Rate from 1 to 5.").format(
             number=ticket.id
@@ -103,3 +107,8 @@ async def offline_opened(notice: n.OfflineTicketOpened, desk: Desk, origin: Orig
 async def unknown_customer(notice: n.UnknownCustomer, desk: Desk, origin: Origin) -> None:
     text = _("There is no customer with id {customer_id}.").format(customer_id=notice.customer_id)
     desk.reply(origin, text + "\n" + offline_usage(notice.channel.value))
+
+
+async def note_kept(notice: n.NoteKept, desk: Desk, origin: Origin) -> None:
+    if isinstance(origin, TelegramMessage):
+        desk.react(origin)

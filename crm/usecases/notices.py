@@ -297,6 +297,14 @@ class NoEmergency:
     pass
 
 
+@dataclass(frozen=True, slots=True)
+class NoteKept:
+    """An engineer's message kept internal (a note): the engineer is shown it stayed."""
+
+    ticket: Ticket
+    message: Message
+
+
 Notice = (
     TicketOpened | TicketReopened | ClientMessageRecorded | ClientStillWaiting | EngineerReplied
     | TicketClosedByClient | NoOpenTicket | TicketTaken | TicketResolved | TicketNotOpen
@@ -307,6 +315,7 @@ Notice = (
     | DataLossRecorded | AccountLinked | InvitationInvalid | LanguageChanged | CreditClaimed
     | ClaimNeedsLink | NoServicesYet | MaintenanceRegistered | MaintenanceCancelled
     | NoSuchMaintenance | NoSuchService | EmergencyDeclared | EmergencyEnded | NoEmergency
+    | NoteKept
 )  # fmt: skip
 
 # Notices that mean the action was refused: a button press gets them as an alert.
