@@ -11,6 +11,7 @@ from bot.commands import ParseError, parse_maintenance
 from bot.desk import Desk
 from bot.handlers.manager import manager_router
 from bot.notices import tell
+from bot.notices.engineers import tell_engineers
 from bot.settings import BotSettings
 from bot.texts import MAINTENANCE_USAGE, explain_maintenance
 from crm.maintenance import MaintenanceService
@@ -49,7 +50,8 @@ async def cancel(
     if not argument.isdigit():
         desk.answer(message, _("Write it as: /maintenance cancel ID"))
         return
-    await tell(desk, await cancel_maintenance(maintenance, int(argument)), message)
+    await tell(desk, outcome := await cancel_maintenance(maintenance, int(argument)), message)
+    tell_engineers(desk, outcome)
 
 
 async def plan(
@@ -69,7 +71,8 @@ async def plan(
     request = MaintenancePlan(
         parsed.service_id, parsed.starts_at, parsed.ends_at, parsed.text, message.from_user.id
     )
-    await tell(desk, await plan_maintenance(maintenance, request), message)
+    await tell(desk, outcome := await plan_maintenance(maintenance, request), message)
+    tell_engineers(desk, outcome)
 
 
 def get_router(settings: BotSettings) -> Router:
