@@ -121,6 +121,7 @@ def engineer_commands(i18n: I18n, locale: str) -> list[BotCommand]:
         BotCommand(command="restoration", description=t("Restoration by reboot or repair")),
         BotCommand(command="dataloss", description=t("The outage lost client data")),
         BotCommand(command="board", description=t("Open tickets by time left")),
+        BotCommand(command="link", description=t("Link the ticket to a customer: CUSTOMER_ID")),
         BotCommand(command="help", description=t("Engineer commands")),
     ]
 

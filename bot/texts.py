@@ -46,6 +46,7 @@ def engineer_topic_help() -> str:
         "/note TEXT or a message starting with ! – an internal note, never sent\n"
         "/take – assign the ticket to yourself\n"
         "/resolve, /reopen – resolve or reopen the ticket\n"
+        "/link CUSTOMER_ID – link an unknown customer's ticket, and the client with it\n"
         "/outage SERVICE_ID – record an outage of the client's service\n"
         "/confirm LAYER – confirm it, LAYER one of: {layers}\n"
         "/reject REASON – it was not an outage\n"

@@ -66,6 +66,8 @@ RENDERERS: dict[type, Render] = {
     n.EmergencyEnded: accounts.emergency_off,
     n.NoEmergency: accounts.no_emergency,
     n.NoteKept: tickets.note_kept,
+    n.TicketLinked: tickets.linked,
+    n.LinkRefused: tickets.link_refused,
 }
 
 

@@ -112,3 +112,30 @@ async def unknown_customer(notice: n.UnknownCustomer, desk: Desk, origin: Origin
 async def note_kept(notice: n.NoteKept, desk: Desk, origin: Origin) -> None:
     if isinstance(origin, TelegramMessage):
         desk.react(origin)
+
+
+async def linked(notice: n.TicketLinked, desk: Desk, origin: Origin) -> None:
+    ticket = notice.ticket
+    assert ticket.customer is not None
+    text = _("🔗 #{number} linked to {customer} (id {customer_id}); so is the client, for later.")
+    desk.reply(
+        origin,
+        text.format(
+            number=ticket.id, customer=ticket.customer.name, customer_id=ticket.customer.id
+        ),
+    )
+    desk.rename_topic(ticket)
+    desk.post_to_topic(ticket, desk.header_text(ticket))
+
+
+async def link_refused(notice: n.LinkRefused, desk: Desk, origin: Origin) -> None:
+    ticket = notice.ticket
+    if notice.reason == "already_linked" and ticket.customer is not None:
+        text = _("#{number} is already linked to {customer} (id {customer_id}).").format(
+            number=ticket.id, customer=ticket.customer.name, customer_id=ticket.customer.id
+        )
+    else:
+        text = _("There is no customer with id {customer_id}.").format(
+            customer_id=notice.customer_id
+        )
+    desk.reply(origin, text)

@@ -305,6 +305,22 @@ class NoteKept:
     message: Message
 
 
+@dataclass(frozen=True, slots=True)
+class TicketLinked:
+    """An unknown customer's ticket (and its contact) linked to a customer by an engineer."""
+
+    ticket: Ticket
+
+
+@dataclass(frozen=True, slots=True)
+class LinkRefused:
+    """`/link` refused: "unknown_customer" or "already_linked"."""
+
+    ticket: Ticket
+    reason: str
+    customer_id: int
+
+
 Notice = (
     TicketOpened | TicketReopened | ClientMessageRecorded | ClientStillWaiting | EngineerReplied
     | TicketClosedByClient | NoOpenTicket | TicketTaken | TicketResolved | TicketNotOpen
@@ -315,7 +331,7 @@ Notice = (
     | DataLossRecorded | AccountLinked | InvitationInvalid | LanguageChanged | CreditClaimed
     | ClaimNeedsLink | NoServicesYet | MaintenanceRegistered | MaintenanceCancelled
     | NoSuchMaintenance | NoSuchService | EmergencyDeclared | EmergencyEnded | NoEmergency
-    | NoteKept
+    | NoteKept | TicketLinked | LinkRefused
 )  # fmt: skip
 
 # Notices that mean the action was refused: a button press gets them as an alert.
