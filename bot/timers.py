@@ -19,6 +19,7 @@ from bot.desk import Desk, category_label
 from bot.metrics import DeskMetrics
 from bot.middlewares import ticket_service
 from bot.settings import BotSettings
+from bot.texts import duration
 from crm.alerts import BREACH, ESCALATION, WARNING, RaisedAlert, SlaClockScanner
 from crm.models import Purpose, Ticket
 from crm.outbox import Outbox
@@ -28,6 +29,12 @@ log = structlog.get_logger()
 
 def _minutes(delta: timedelta) -> str:
     return f"{max(delta.total_seconds(), 0) / 60:.0f}"
+
+
+def _span(delta: timedelta, desk: Desk) -> str:
+    """A span in the engineers' language, in seconds when under a minute."""
+    with desk.i18n.context(), desk.i18n.use_locale(desk.settings.engineer_language):
+        return duration(max(delta, timedelta(0)))
 
 
 def alert_text(alert: RaisedAlert, desk: Desk, now: datetime) -> str:
@@ -44,15 +51,15 @@ def alert_text(alert: RaisedAlert, desk: Desk, now: datetime) -> str:
         "number": number if number is not None else "—",
         "subject": subject,
         "due": desk.local(alert.deadline),
-        "left": _minutes(alert.deadline - now),
-        "over": _minutes(now - alert.deadline),
+        "left": _span(alert.deadline - now, desk),
+        "over": _span(now - alert.deadline, desk),
     }
     if alert.kind == WARNING:
-        text = t("⏳ #{number}: {left} min left for the {subject} target (due {due}).")
+        text = t("⏳ #{number}: {left} left for the {subject} target (due {due}).")
     elif alert.kind == BREACH:
         text = t("🔴 #{number}: the {subject} target is missed (due {due}).")
     else:
-        text = t("🚨 #{number}: the {subject} target was missed {over} min ago (due {due}).")
+        text = t("🚨 #{number}: the {subject} target was missed {over} ago (due {due}).")
     text = text.format(**values)
     if alert.ticket is not None and alert.ticket.emergency:
         text = "🚨 " + t("emergency") + " · " + text
