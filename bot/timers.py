@@ -27,10 +27,6 @@ from crm.outbox import Outbox
 log = structlog.get_logger()
 
 
-def _minutes(delta: timedelta) -> str:
-    return f"{max(delta.total_seconds(), 0) / 60:.0f}"
-
-
 def _span(delta: timedelta, desk: Desk) -> str:
     """A span in the engineers' language, in seconds when under a minute."""
     with desk.i18n.context(), desk.i18n.use_locale(desk.settings.engineer_language):
@@ -182,13 +178,9 @@ def board_text(tickets: list[Ticket], desk: Desk, now: datetime) -> str:
         elif ticket.response_due_at is None:
             clock = t("no target")
         elif ticket.response_due_at >= now:
-            clock = t("⏰ {minutes} min left").format(
-                minutes=_minutes(ticket.response_due_at - now)
-            )
+            clock = t("⏰ {left} left").format(left=_span(ticket.response_due_at - now, desk))
         else:
-            clock = t("🔴 {minutes} min overdue").format(
-                minutes=_minutes(now - ticket.response_due_at)
-            )
+            clock = t("🔴 {over} overdue").format(over=_span(now - ticket.response_due_at, desk))
         owner = (
             t("taken by {name}").format(name=ticket.assignee_name)
             if ticket.assignee_name

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from aiogram.types import Message as TelegramMessage
 from aiogram.utils.i18n import gettext as _
 
 from bot import keyboards
 from bot.desk import Desk, Origin
-from bot.texts import offline_usage
+from bot.texts import duration, offline_usage
 from crm.usecases import notices as n
 
 
@@ -39,8 +41,11 @@ async def client_message(notice: n.ClientMessageRecorded, desk: Desk, origin: Or
 
 
 async def still_waiting(notice: n.ClientStillWaiting, desk: Desk, origin: Origin) -> None:
-    text = desk.engineer_text("⏳ The client wrote again, waiting {minutes} min.")
-    desk.post_to_topic(notice.ticket, text.format(minutes=f"{notice.waited_minutes:.0f}"))
+    with desk.i18n.use_locale(desk.settings.engineer_language):
+        text = _("⏳ The client wrote again, waiting {waited}.").format(
+            waited=duration(timedelta(minutes=notice.waited_minutes))
+        )
+    desk.post_to_topic(notice.ticket, text)
 
 
 async def engineer_replied(notice: n.EngineerReplied, desk: Desk, origin: Origin) -> None:

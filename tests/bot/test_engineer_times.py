@@ -68,3 +68,25 @@ def test_spans_under_a_minute_are_worded_in_seconds() -> None:
         assert duration(timedelta(seconds=22)) == "22 секунды"
     assert short_duration(timedelta(seconds=45)) == "45 s"
     assert short_duration(timedelta(minutes=90)) == "1 h 30 min"
+
+
+async def test_a_client_writing_again_within_a_minute_is_waiting_seconds_not_zero_minutes(
+    dispatcher: Desk, bot: MockedBot, updates: Updates
+) -> None:
+    await dispatcher.feed_update(bot, updates.private(CLIENT, "VM unreachable"))
+    await dispatcher.feed_update(
+        bot, updates.private(CLIENT, "hello??", date=updates.now + timedelta(seconds=30))
+    )
+
+    assert "⏳ The client wrote again, waiting 30 seconds." in replies(bot, SUPPORT_CHAT_ID)
+
+
+async def test_the_board_words_time_overdue_as_a_span(
+    dispatcher: Desk, bot: MockedBot, updates: Updates
+) -> None:
+    await dispatcher.feed_update(bot, updates.private(CLIENT, "VM unreachable"))
+    await dispatcher.feed_update(bot, updates.group("/board"))
+
+    # The board reads the wall clock: the test's ticket, opened in the past, is overdue.
+    board = replies(bot, SUPPORT_CHAT_ID)[-1]
+    assert "· 🔴 " in board and " minutes overdue · unassigned" in board

@@ -111,7 +111,7 @@ async def test_client_writing_again_keeps_the_clock_and_tells_the_engineers(
     await dispatcher.feed_update(
         bot, updates.private(CLIENT, "hello??", date=updates.now + timedelta(minutes=6))
     )
-    assert "The client wrote again, waiting 6 min" in texts(bot, SUPPORT_CHAT_ID)[-1]
+    assert "The client wrote again, waiting 6 minutes." in texts(bot, SUPPORT_CHAT_ID)[-1]
 
 
 async def test_board_lists_open_tickets_by_time_left(
