@@ -130,6 +130,15 @@ def engineer_commands(i18n: I18n, locale: str) -> list[BotCommand]:
         BotCommand(
             command="email", description=t("Log an e-mail request: CUSTOMER_ID [HH:MM] TEXT")
         ),
+        BotCommand(command="outage", description=t("Record an outage: SERVICE_ID")),
+        BotCommand(command="confirm", description=t("Confirm the outage: LAYER")),
+        BotCommand(command="reject", description=t("Not an outage: REASON")),
+        BotCommand(command="restored", description=t("The service works again: [HH:MM]")),
+        BotCommand(command="exclude", description=t("Do not count the outage's downtime")),
+        BotCommand(command="restoration", description=t("Restoration by reboot or repair")),
+        BotCommand(command="dataloss", description=t("The outage lost client data")),
+        BotCommand(command="board", description=t("Open tickets by time left")),
+        BotCommand(command="link", description=t("Link the ticket to a customer: CUSTOMER_ID")),
         BotCommand(command="help", description=t("Engineer commands")),
     ]
 

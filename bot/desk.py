@@ -17,11 +17,13 @@ from aiogram.utils.i18n import I18n
 
 from bot.i18n import pick_locale
 from bot.settings import BotSettings
-from crm.models import Category, Channel, Message, Purpose, Ticket
+from crm.models import Category, Channel, Message, Purpose, Ticket, TicketStatus
 from crm.outbox import Outbox
 from crm.tickets import TicketService
 
 TOPIC_NAME_LIMIT = 128
+# The reaction that tells an engineer their message stayed internal (a standard reaction).
+NOTE_KEPT = "✍"
 
 # What an update came as: a message (a command, a text) or a pressed button.
 Origin = TelegramMessage | CallbackQuery
@@ -91,7 +93,8 @@ class Desk:
             ticket.customer.name if ticket.customer else self.engineer_text("unknown customer")
         )
         label = category_label(self.i18n, ticket.category, self.settings.engineer_language)
-        return f"#{ticket.id} · {customer} · {label}"[:TOPIC_NAME_LIMIT]
+        state = "" if ticket.status is TicketStatus.OPEN else "✅ "
+        return f"{state}#{ticket.id} · {customer} · {label}"[:TOPIC_NAME_LIMIT]
 
     def header_text(self, ticket: Ticket) -> str:
         t = self.engineer_text
@@ -253,3 +256,22 @@ class Desk:
 
     def send_to(self, chat_id: int, text: str, purpose: Purpose = Purpose.NOTICE) -> None:
         self.outbox.send_message(chat_id, text, purpose=purpose)
+
+    def mark_topic(self, ticket: Ticket) -> None:
+        """A resolved or closed ticket's topic is closed with ✅ in its name; reopened, open."""
+        if ticket.support_chat_id is None:
+            return
+        if ticket.status is TicketStatus.OPEN:
+            self.outbox.reopen_topic(self.support_chat_id, ticket.id)
+            self.rename_topic(ticket)
+        else:
+            self.rename_topic(ticket)
+            self.outbox.close_topic(self.support_chat_id, ticket.id)
+
+    def react(self, message: TelegramMessage, emoji: str = NOTE_KEPT) -> None:
+        """A reaction on a message in the support group (a note kept internal)."""
+        self.outbox.set_reaction(message.chat.id, message.message_id, emoji)
+
+    def tell_engineers(self, text: str) -> None:
+        """A notice for every engineer: the support group's general topic."""
+        self.outbox.send_message(self.support_chat_id, text, purpose=Purpose.NOTICE)

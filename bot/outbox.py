@@ -38,7 +38,7 @@ from aiogram.exceptions import (
     TelegramServerError,
     TelegramUnauthorizedError,
 )
-from aiogram.types import BufferedInputFile, InlineKeyboardMarkup
+from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, ReactionTypeEmoji
 from aiogram.utils.i18n import I18n
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -506,6 +506,22 @@ class OutboxWorker:
                 await record_failed(session, row, failure, self.clock.now)
                 await session.commit()
 
+    async def _topic_state(self, chat_id: int, method: str, payload: dict[str, Any]) -> Any:
+        """Renames, closes or reopens a ticket's topic; already so, or no topics, is done."""
+        thread = payload.pop("message_thread_id", None)
+        if thread is None:
+            return True  # A group without topics: no topic to rename or close.
+        try:
+            if method == "editForumTopic":
+                return await self.bot.edit_forum_topic(chat_id, thread, **payload)
+            if method == "closeForumTopic":
+                return await self.bot.close_forum_topic(chat_id, thread)
+            return await self.bot.reopen_forum_topic(chat_id, thread)
+        except TelegramBadRequest as error:
+            if "TOPIC_NOT_MODIFIED" in error.message:
+                return True
+            raise
+
     async def _call(self, row: OutboxMessage, ticket: Ticket | None) -> Any:
         payload = dict(row.payload)
         payload.pop("plain_text", None)
@@ -527,11 +543,14 @@ class OutboxWorker:
             return await self.bot.edit_message_text(chat_id=chat_id, **payload)
         if row.method == "createForumTopic":
             return await self.bot.create_forum_topic(chat_id, **payload)
-        if row.method == "editForumTopic":
-            thread = payload.pop("message_thread_id", None)
-            if thread is None:
-                return True  # No topic to rename in a group without topics.
-            return await self.bot.edit_forum_topic(chat_id, thread, **payload)
+        if row.method == "setMessageReaction":
+            return await self.bot.set_message_reaction(
+                chat_id,
+                payload["message_id"],
+                reaction=[ReactionTypeEmoji(emoji=r["emoji"]) for r in payload["reaction"]],
+            )
+        if row.method in ("editForumTopic", "closeForumTopic", "reopenForumTopic"):
+            return await self._topic_state(chat_id, row.method, payload)
         assert row.file_data is not None and row.file_name is not None
         upload = BufferedInputFile(row.file_data, filename=row.file_name)
         if row.method == "sendDocument":

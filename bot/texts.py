@@ -12,6 +12,10 @@ from aiogram.utils.i18n import ngettext
 
 from bot.commands import ParseError
 from crm.models import TicketStatus
+from sla.model import Exclusion, Layer
+
+LAYERS = ", ".join(layer.value for layer in Layer)
+EXCLUSIONS = "|".join(exclusion.value for exclusion in Exclusion)
 
 MAINTENANCE_USAGE = "/maintenance SERVICE_ID|all YYYY-MM-DD HH:MM YYYY-MM-DD HH:MM TEXT"
 
@@ -30,11 +34,38 @@ def help_text() -> str:
 
 
 def engineer_help() -> str:
+    """Everything, for a mistake made anywhere: both places' help."""
+    return engineer_topic_help() + "\n\n" + engineer_general_help()
+
+
+def engineer_topic_help() -> str:
+    """What works in a ticket's topic (and, the same for now, in an outage's room)."""
     return _(
-        "In a ticket's topic: write to answer the client; /note TEXT or a message starting "
-        "with ! stays internal; /take, /resolve, /reopen; /board lists open tickets.\n"
-        "In the general topic: /phone CUSTOMER_ID [HH:MM] TEXT and "
-        "/email CUSTOMER_ID [HH:MM] TEXT log a request received by phone or e-mail."
+        "In a ticket's topic:\n"
+        "write – your message is copied to the client\n"
+        "/note TEXT or a message starting with ! – an internal note, never sent\n"
+        "/take – assign the ticket to yourself\n"
+        "/resolve, /reopen – resolve or reopen the ticket\n"
+        "/link CUSTOMER_ID – link an unknown customer's ticket, and the client with it\n"
+        "/outage SERVICE_ID – record an outage of the client's service\n"
+        "/confirm LAYER – confirm it, LAYER one of: {layers}\n"
+        "/reject REASON – it was not an outage\n"
+        "/restored [HH:MM | YYYY-MM-DD HH:MM] – the service works again\n"
+        "/exclude {exclusions} [NOTE] – its downtime is not counted\n"
+        "/restoration reboot|repair – how it is being restored\n"
+        "/dataloss – the outage lost client data\n"
+        "/help – this help"
+    ).format(layers=LAYERS, exclusions=EXCLUSIONS)
+
+
+def engineer_general_help() -> str:
+    """What works in the support group's general topic."""
+    return _(
+        "In the general topic:\n"
+        "/board – open tickets by time left\n"
+        "/phone CUSTOMER_ID [HH:MM] TEXT – log a request received by phone\n"
+        "/email CUSTOMER_ID [HH:MM] TEXT – log a request received by e-mail\n"
+        "/help – this help; in a ticket's topic, what works there"
     )
 
 
@@ -74,7 +105,10 @@ def explain_maintenance(error: ParseError) -> str:
 
 
 def duration(delta: timedelta) -> str:
-    """A target as people say it: whole hours in hours, anything else in minutes."""
+    """A span as people say it: whole hours in hours, under a minute in seconds, else minutes."""
+    seconds = max(round(delta.total_seconds()), 0)
+    if seconds < 60:
+        return ngettext("{count} second", "{count} seconds", seconds).format(count=seconds)
     minutes = round(delta.total_seconds() / 60)
     if minutes >= 60 and minutes % 60 == 0:
         hours = minutes // 60

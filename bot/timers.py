@@ -19,6 +19,7 @@ from bot.desk import Desk, category_label, topic_link
 from bot.metrics import DeskMetrics
 from bot.middlewares import ticket_service
 from bot.settings import BotSettings
+from bot.texts import duration
 from crm.alerts import BREACH, ESCALATION, WARNING, RaisedAlert, SlaClockScanner
 from crm.models import Purpose, Ticket
 from crm.outbox import Outbox
@@ -26,8 +27,10 @@ from crm.outbox import Outbox
 log = structlog.get_logger()
 
 
-def _minutes(delta: timedelta) -> str:
-    return f"{max(delta.total_seconds(), 0) / 60:.0f}"
+def _span(delta: timedelta, desk: Desk) -> str:
+    """A span in the engineers' language, in seconds when under a minute."""
+    with desk.i18n.context(), desk.i18n.use_locale(desk.settings.engineer_language):
+        return duration(max(delta, timedelta(0)))
 
 
 def alert_text(alert: RaisedAlert, desk: Desk, now: datetime) -> str:
@@ -44,21 +47,40 @@ def alert_text(alert: RaisedAlert, desk: Desk, now: datetime) -> str:
         "number": number if number is not None else "—",
         "subject": subject,
         "due": desk.local(alert.deadline),
-        "left": _minutes(alert.deadline - now),
-        "over": _minutes(now - alert.deadline),
+        "left": _span(alert.deadline - now, desk),
+        "over": _span(now - alert.deadline, desk),
     }
     if alert.kind == WARNING:
-        text = t("⏳ #{number}: {left} min left for the {subject} target (due {due}).")
+        text = t("⏳ #{number}: {left} left for the {subject} target (due {due}).")
     elif alert.kind == BREACH:
         text = t("🔴 #{number}: the {subject} target is missed (due {due}).")
     else:
-        text = t("🚨 #{number}: the {subject} target was missed {over} min ago (due {due}).")
+        text = t("🚨 #{number}: the {subject} target was missed {over} ago (due {due}).")
     text = text.format(**values)
     if alert.ticket is not None and alert.ticket.emergency:
         text = "🚨 " + t("emergency") + " · " + text
     if alert.late:
         text += " " + t("(late: the bot was not running when this fell due)")
     return text
+
+
+def escalation_text(text: str, ticket: Ticket | None, desk: Desk) -> str:
+    """The managers' escalation: whose ticket, who has it, and where to look."""
+    if ticket is None:
+        return text
+    t = desk.engineer_text
+    customer = ticket.customer.name if ticket.customer else t("unknown customer")
+    assignee = ticket.assignee_name or t("nobody took it")
+    lines = [
+        text,
+        t("Customer: {customer}; assignee: {assignee}.").format(
+            customer=customer, assignee=assignee
+        ),
+    ]
+    link = topic_link(ticket)
+    if link is not None:
+        lines.append(link)
+    return "\n".join(lines)
 
 
 async def queue_alerts(
@@ -99,7 +121,7 @@ async def queue_alerts(
             )
         if alert.kind == ESCALATION:
             for manager_id in sorted(settings.manager_ids):
-                desk.send_to(manager_id, text, purpose=Purpose.ALERT)
+                desk.send_to(manager_id, escalation_text(text, ticket, desk), purpose=Purpose.ALERT)
         log.info(
             "sla_alert",
             subject=alert.subject,
@@ -148,13 +170,9 @@ def board_text(tickets: list[Ticket], desk: Desk, now: datetime) -> str:
         elif ticket.response_due_at is None:
             clock = t("no target")
         elif ticket.response_due_at >= now:
-            clock = t("⏰ {minutes} min left").format(
-                minutes=_minutes(ticket.response_due_at - now)
-            )
+            clock = t("⏰ {left} left").format(left=_span(ticket.response_due_at - now, desk))
         else:
-            clock = t("🔴 {minutes} min overdue").format(
-                minutes=_minutes(now - ticket.response_due_at)
-            )
+            clock = t("🔴 {over} overdue").format(over=_span(now - ticket.response_due_at, desk))
         owner = (
             t("taken by {name}").format(name=ticket.assignee_name)
             if ticket.assignee_name

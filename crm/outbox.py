@@ -216,3 +216,23 @@ class Outbox:
                 .limit(limit)
             )
         ).all()
+
+    def set_reaction(self, chat_id: int, message_id: int, emoji: str) -> OutboxMessage:
+        """A reaction on someone's message (a note kept internal, say)."""
+        return self._add(
+            chat_id,
+            "setMessageReaction",
+            Purpose.EDIT,
+            {"message_id": message_id, "reaction": [{"type": "emoji", "emoji": emoji}]},
+        )
+
+    def close_topic(self, chat_id: int, ticket_id: int) -> OutboxMessage:
+        """The ticket's topic closed; in a group without topics, nothing to do."""
+        return self._add(
+            chat_id, "closeForumTopic", Purpose.TOPIC_NAME, {}, ticket_id=ticket_id, to_topic=True
+        )
+
+    def reopen_topic(self, chat_id: int, ticket_id: int) -> OutboxMessage:
+        return self._add(
+            chat_id, "reopenForumTopic", Purpose.TOPIC_NAME, {}, ticket_id=ticket_id, to_topic=True
+        )

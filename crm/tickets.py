@@ -442,3 +442,28 @@ class TicketService:
         if message is None:
             raise CrmError("unknown_message", message_id=row_id)
         return message
+
+    async def link_customer(
+        self, ticket_id: int, customer_id: int, engineer: TelegramUser, when: datetime
+    ) -> Ticket:
+        """An unknown customer's ticket given its customer; its contact too, for next time."""
+        ticket = await self._ticket(ticket_id)
+        if ticket.customer_id is not None:
+            raise CrmError("already_linked", ticket_id=ticket_id, customer_id=ticket.customer_id)
+        if await self.customers.get(customer_id) is None:
+            raise CrmError("unknown_customer", customer_id=customer_id)
+        ticket.customer_id = customer_id
+        if ticket.contact is not None and ticket.contact.customer_id is None:
+            ticket.contact.customer_id = customer_id
+            ticket.contact.linked_at = when
+        self._event(
+            ticket,
+            "linked",
+            evidence_at=when,
+            actor=engineer,
+            role="engineer",
+            customer=customer_id,
+        )
+        await self.session.flush()
+        await self.session.refresh(ticket, ["customer"])
+        return ticket

@@ -146,7 +146,9 @@ def previous_month(now: datetime, zone: ZoneInfo) -> str:
 
 
 def short_duration(duration: timedelta) -> str:
-    """A target as people write it: "45 min", "8 h", "1 h 30 min" (whole minutes)."""
+    """A span as people write it: "45 s" under a minute, else "45 min", "8 h", "1 h 30 min"."""
+    if duration < timedelta(minutes=1):
+        return f"{max(round(duration.total_seconds()), 0)} s"
     hours, minutes = divmod(round(duration / timedelta(minutes=1)), 60)
     parts = [f"{hours} h"] if hours else []
     if minutes or not hours:

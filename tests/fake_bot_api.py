@@ -51,6 +51,13 @@ __all__ = [
 log = logging.getLogger("fake_bot_api")
 
 DEFAULT_TOKEN = "123456:TEST-TOKEN"
+# Telegram's standard emoji reactions (Bot API, ReactionTypeEmoji): no other emoji is accepted.
+_REACTIONS = (
+    "❤ 👍 👎 🔥 🥰 👏 😁 🤔 🤯 😱 🤬 😢 🎉 🤩 🤮 💩 🙏 👌 🕊 🤡 🥱 🥴 😍 🐳 ❤‍🔥 🌚 🌭 💯 🤣 ⚡ 🍌 "
+    "🏆 💔 🤨 😐 🍓 🍾 💋 🖕 😈 😴 😭 🤓 👻 👨‍💻 👀 🎃 🙈 😇 😨 🤝 ✍ 🤗 🫡 🎅 🎄 ☃ 💅 🤪 🗿 🆒 "
+    "💘 🙉 🦄 😘 💊 🙊 😎 👾 🤷‍♂ 🤷 🤷‍♀ 😡"
+)
+STANDARD_REACTIONS = frozenset(_REACTIONS.split())
 TOPIC_ICON_COLORS = (7322096, 16766590, 13338331, 9367192, 16749490, 16478047)
 MAX_TEXT_LENGTH = 4096
 MAX_CAPTION_LENGTH = 1024
@@ -195,6 +202,7 @@ class Topic:
     name: str
     icon_color: int = TOPIC_ICON_COLORS[0]
     icon_custom_emoji_id: str | None = None
+    closed: bool = False
 
 
 @dataclass
@@ -554,6 +562,7 @@ class FakeBotAPI:
         self._faults: list[Fault] = []
         self._limits: RateLimits | None = None
         self._send_times: dict[int, list[float]] = {}
+        self.reactions: dict[tuple[int, int], list[str]] = {}
 
         # The methods the desk calls (bot/), and nothing else: a call of any other method is
         # answered 404 and listed in ``unknown_methods``, which the e2e tests assert empty.
@@ -571,6 +580,9 @@ class FakeBotAPI:
             "answercallbackquery": self._answer_callback_query,
             "createforumtopic": self._create_forum_topic,
             "editforumtopic": self._edit_forum_topic,
+            "closeforumtopic": self._close_forum_topic,
+            "reopenforumtopic": self._reopen_forum_topic,
+            "setmessagereaction": self._set_message_reaction,
         }
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -2026,6 +2038,39 @@ class FakeBotAPI:
             topic.icon_custom_emoji_id = str(emoji) or None
         if not changed:
             raise bad_request("TOPIC_NOT_MODIFIED")
+        return True
+
+    async def _close_forum_topic(self, req: Request) -> bool:
+        return self._set_topic_closed(req, closed=True)
+
+    async def _reopen_forum_topic(self, req: Request) -> bool:
+        return self._set_topic_closed(req, closed=False)
+
+    def _set_topic_closed(self, req: Request, *, closed: bool) -> bool:
+        chat_id = self._forum(req)
+        topic = self._topic(chat_id, req)
+        if topic.closed == closed:
+            raise bad_request("TOPIC_NOT_MODIFIED")
+        topic.closed = closed
+        return True
+
+    async def _set_message_reaction(self, req: Request) -> bool:
+        """The bot's reaction on a message: standard emoji only, replacing its previous one."""
+        chat_id = self._target_chat(req)
+        message_id = req.params.get("message_id")
+        if message_id in (None, "") or self._messages.get((chat_id, int(message_id))) is None:
+            raise bad_request("MESSAGE_ID_INVALID")
+        reaction = req.params.get("reaction") or []
+        if isinstance(reaction, str):
+            reaction = json.loads(reaction)
+        emojis = []
+        for item in reaction:
+            if item.get("type") != "emoji" or item.get("emoji") not in STANDARD_REACTIONS:
+                raise bad_request("REACTION_INVALID")
+            emojis.append(item["emoji"])
+        if len(emojis) > 1:
+            raise bad_request("REACTIONS_TOO_MANY")
+        self.reactions[(chat_id, int(message_id))] = emojis
         return True
 
 

@@ -61,6 +61,9 @@ DESK_METHODS = frozenset(
         "editMessageText",
         "createForumTopic",
         "editForumTopic",
+        "closeForumTopic",
+        "reopenForumTopic",
+        "setMessageReaction",
         "sendDocument",
         "sendPhoto",
         "answerCallbackQuery",
@@ -71,6 +74,13 @@ DESK_METHODS = frozenset(
         "deleteWebhook",
     }
 )
+# Telegram's standard emoji reactions (Bot API, ReactionTypeEmoji): no other emoji is accepted.
+_REACTIONS = (
+    "❤ 👍 👎 🔥 🥰 👏 😁 🤔 🤯 😱 🤬 😢 🎉 🤩 🤮 💩 🙏 👌 🕊 🤡 🥱 🥴 😍 🐳 ❤‍🔥 🌚 🌭 💯 🤣 ⚡ 🍌 "
+    "🏆 💔 🤨 😐 🍓 🍾 💋 🖕 😈 😴 😭 🤓 👻 👨‍💻 👀 🎃 🙈 😇 😨 🤝 ✍ 🤗 🫡 🎅 🎄 ☃ 💅 🤪 🗿 🆒 "
+    "💘 🙉 🦄 😘 💊 🙊 😎 👾 🤷‍♂ 🤷 🤷‍♀ 😡"
+)
+STANDARD_REACTIONS = frozenset(_REACTIONS.split())
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
 MAX_CALLBACK_DATA_BYTES = 64
@@ -245,6 +255,12 @@ def _check(bot: Bot, method: TelegramMethod[Any]) -> list[str]:
             problems.append(f"topic name of {_length(topic)} characters (1..{MAX_TOPIC_NAME})")
         if name == "createForumTopic" and topic is None:
             problems.append("createForumTopic needs a name")
+    if name in ("closeForumTopic", "reopenForumTopic") and (
+        not is_group or getattr(method, "message_thread_id", None) is None
+    ):
+        problems.append(f"{name} needs a group's topic, got chat {chat_id}")
+    if name == "setMessageReaction":
+        problems.extend(_check_reaction(method))
     if name in ("sendDocument", "sendPhoto"):
         upload = getattr(method, "document", None) or getattr(method, "photo", None)
         if not isinstance(upload, InputFile | str):
@@ -265,6 +281,17 @@ def _check(bot: Bot, method: TelegramMethod[Any]) -> list[str]:
     markup = getattr(method, "reply_markup", None)
     if markup is not None:
         problems.extend(_check_markup(markup))
+    return problems
+
+
+def _check_reaction(method: TelegramMethod[Any]) -> list[str]:
+    problems = []
+    if getattr(method, "message_id", None) is None:
+        problems.append("setMessageReaction needs message_id")
+    for reaction in getattr(method, "reaction", None) or []:
+        emoji = getattr(reaction, "emoji", None)
+        if emoji not in STANDARD_REACTIONS:
+            problems.append(f"{emoji!r} is not a standard reaction")
     return problems
 
 

@@ -72,6 +72,9 @@ RENDERERS: dict[type, Render] = {
     n.ButtonTicketClosed: tickets.refused_button,
     n.AlreadyRated: tickets.refused_button,
     n.ServiceAlreadyChosen: tickets.refused_button,
+    n.NoteKept: tickets.note_kept,
+    n.TicketLinked: tickets.linked,
+    n.LinkRefused: tickets.link_refused,
 }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import ngettext
 
@@ -100,22 +102,26 @@ async def rejected(notice: n.OutageRejected, desk: Desk, origin: Origin) -> None
 
 async def restored(notice: n.OutageRestored, desk: Desk, origin: Origin) -> None:
     incident, time = notice.incident, desk.local(notice.restored_at)
-    minutes = f"{notice.downtime_minutes:.0f}"
+    downtime = timedelta(minutes=notice.downtime_minutes)
     desk.reply(
         origin,
         _(
-            "🟢 Outage #{incident} restored at {time}; {minutes} min from the first evidence."
-        ).format(incident=incident.id, time=time, minutes=minutes),
+            "🟢 Outage #{incident} restored at {time} ({zone}); {downtime} from the first evidence."
+        ).format(
+            incident=incident.id,
+            time=time,
+            zone=desk.settings.timezone,
+            downtime=duration(downtime),
+        ),
     )
     with desk.client_language(notice.ticket, origin):
         text = _(
-            "{service} is restored ({time}). Recorded downtime: {minutes} min, "
-            "from {start} to {time}."
+            "{service} is restored ({time}). Recorded downtime: {downtime}, from {start} to {time}."
         ).format(
             service=incident.service.name,
             time=time,
             start=desk.local(notice.start),
-            minutes=minutes,
+            downtime=duration(downtime),
         )
     await desk.tell_client(notice.ticket, text)
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from aiogram.types import Message as TelegramMessage
 from aiogram.utils.i18n import gettext as _
 
 from bot import keyboards
 from bot.desk import Desk, Origin
-from bot.texts import offline_usage
+from bot.texts import duration, offline_usage
 from crm.models import TicketStatus
 from crm.usecases import notices as n
 
@@ -24,6 +27,7 @@ async def opened(notice: n.TicketOpened, desk: Desk, origin: Origin) -> None:
 
 async def reopened(notice: n.TicketReopened, desk: Desk, origin: Origin) -> None:
     ticket = notice.ticket
+    desk.mark_topic(ticket)
     if notice.by == "engineer":
         desk.reply(origin, _("🔄 #{number} reopened.").format(number=ticket.id))
     with desk.client_language(ticket, origin):
@@ -38,8 +42,11 @@ async def client_message(notice: n.ClientMessageRecorded, desk: Desk, origin: Or
 
 
 async def still_waiting(notice: n.ClientStillWaiting, desk: Desk, origin: Origin) -> None:
-    text = desk.engineer_text("⏳ The client wrote again, waiting {minutes} min.")
-    desk.post_to_topic(notice.ticket, text.format(minutes=f"{notice.waited_minutes:.0f}"))
+    with desk.i18n.use_locale(desk.settings.engineer_language):
+        text = _("⏳ The client wrote again, waiting {waited}.").format(
+            waited=duration(timedelta(minutes=notice.waited_minutes))
+        )
+    desk.post_to_topic(notice.ticket, text)
 
 
 async def engineer_replied(notice: n.EngineerReplied, desk: Desk, origin: Origin) -> None:
@@ -49,6 +56,7 @@ async def engineer_replied(notice: n.EngineerReplied, desk: Desk, origin: Origin
 async def closed(notice: n.TicketClosedByClient, desk: Desk, origin: Origin) -> None:
     desk.reply(origin, _("Ticket #{number} is closed. Thank you!").format(number=notice.ticket.id))
     desk.post_to_topic(notice.ticket, desk.engineer_text("🔒 The client closed the ticket."))
+    desk.mark_topic(notice.ticket)
 
 
 async def no_open_ticket(notice: n.NoOpenTicket, desk: Desk, origin: Origin) -> None:
@@ -63,6 +71,7 @@ async def taken(notice: n.TicketTaken, desk: Desk, origin: Origin) -> None:
 async def resolved(notice: n.TicketResolved, desk: Desk, origin: Origin) -> None:
     ticket = notice.ticket
     desk.reply(origin, _("✅ #{number} resolved.").format(number=ticket.id))
+    desk.mark_topic(ticket)
     with desk.client_language(ticket, origin):
         text = _("Ticket #{number} is resolved. How did we do? Rate from 1 to 5.").format(
             number=ticket.id
@@ -125,3 +134,33 @@ def button_refusal(refusal: n.Notice) -> str | None:
         text = _("The service of #{number} is already chosen: {service}.")
         return text.format(number=refusal.ticket.id, service=refusal.service.name)
     return None
+async def note_kept(notice: n.NoteKept, desk: Desk, origin: Origin) -> None:
+    if isinstance(origin, TelegramMessage):
+        desk.react(origin)
+
+
+async def linked(notice: n.TicketLinked, desk: Desk, origin: Origin) -> None:
+    ticket = notice.ticket
+    assert ticket.customer is not None
+    text = _("🔗 #{number} linked to {customer} (id {customer_id}); so is the client, for later.")
+    desk.reply(
+        origin,
+        text.format(
+            number=ticket.id, customer=ticket.customer.name, customer_id=ticket.customer.id
+        ),
+    )
+    desk.rename_topic(ticket)
+    desk.post_to_topic(ticket, desk.header_text(ticket))
+
+
+async def link_refused(notice: n.LinkRefused, desk: Desk, origin: Origin) -> None:
+    ticket = notice.ticket
+    if notice.reason == "already_linked" and ticket.customer is not None:
+        text = _("#{number} is already linked to {customer} (id {customer_id}).").format(
+            number=ticket.id, customer=ticket.customer.name, customer_id=ticket.customer.id
+        )
+    else:
+        text = _("There is no customer with id {customer_id}.").format(
+            customer_id=notice.customer_id
+        )
+    desk.reply(origin, text)

@@ -365,6 +365,30 @@ class ServiceAlreadyChosen:
     service: Service
 
 
+@dataclass(frozen=True, slots=True)
+class NoteKept:
+    """An engineer's message kept internal (a note): the engineer is shown it stayed."""
+
+    ticket: Ticket
+    message: Message
+
+
+@dataclass(frozen=True, slots=True)
+class TicketLinked:
+    """An unknown customer's ticket (and its contact) linked to a customer by an engineer."""
+
+    ticket: Ticket
+
+
+@dataclass(frozen=True, slots=True)
+class LinkRefused:
+    """`/link` refused: "unknown_customer" or "already_linked"."""
+
+    ticket: Ticket
+    reason: str
+    customer_id: int
+
+
 Notice = (
     TicketOpened | TicketReopened | ClientMessageRecorded | ClientStillWaiting | EngineerReplied
     | TicketClosedByClient | NoOpenTicket | TicketTaken | TicketResolved | TicketNotOpen
@@ -377,7 +401,7 @@ Notice = (
     | NoSuchMaintenance | MaintenanceAlreadyOver | NoSuchService
     | EmergencyDeclared | EmergencyEnded | NoEmergency
     | DownRecorded | DownServiceChosen | OutageEvidence | ButtonTicketClosed | AlreadyRated
-    | ServiceAlreadyChosen
+    | ServiceAlreadyChosen | NoteKept | TicketLinked | LinkRefused
 )  # fmt: skip
 
 # Notices that mean the action was refused: a button press gets them as an alert.

@@ -9,8 +9,10 @@ from crm.errors import CrmError
 from crm.models import Ticket
 from crm.tickets import TicketService
 from crm.usecases.notices import (
+    LinkRefused,
     Outcome,
     TicketAlreadyOpen,
+    TicketLinked,
     TicketNotOpen,
     TicketReopened,
     TicketResolved,
@@ -44,3 +46,13 @@ async def reopen_ticket(
     except CrmError:
         return told(TicketAlreadyOpen(ticket), ticket=ticket)
     return told(TicketReopened(ticket, by="engineer"), ticket=ticket)
+
+
+async def link_customer(
+    tickets: TicketService, ticket: Ticket, customer_id: int, engineer: TelegramUser, when: datetime
+) -> Outcome:
+    try:
+        ticket = await tickets.link_customer(ticket.id, customer_id, engineer, when)
+    except CrmError as error:
+        return told(LinkRefused(ticket, error.code, customer_id), ticket=ticket)
+    return told(TicketLinked(ticket), ticket=ticket)

@@ -50,7 +50,7 @@ async def test_warning_breach_and_escalation_each_come_once_at_their_time(
 
     assert await scan_at(6.9, updates, sessionmaker, settings, i18n, dispatcher) == 0
     assert await scan_at(7, updates, sessionmaker, settings, i18n, dispatcher) == 1
-    assert "3 min left for the first response target" in texts(bot, SUPPORT_CHAT_ID)[-1]
+    assert "3 minutes left for the first response target" in texts(bot, SUPPORT_CHAT_ID)[-1]
     assert await scan_at(8, updates, sessionmaker, settings, i18n, dispatcher) == 0
 
     # "Up to 10 minutes" (A 5.2): an answer at the tenth minute still meets the target.
@@ -68,7 +68,7 @@ async def test_warning_breach_and_escalation_each_come_once_at_their_time(
     assert breach[None].endswith("@dana")
 
     assert await scan_at(20, updates, sessionmaker, settings, i18n, dispatcher) == 1
-    assert "was missed 10 min ago" in texts(bot, MANAGER_ID)[-1]
+    assert "was missed 10 minutes ago" in texts(bot, MANAGER_ID)[-1]
     assert await scan_at(60, updates, sessionmaker, settings, i18n, dispatcher) == 0
 
 
@@ -111,7 +111,7 @@ async def test_client_writing_again_keeps_the_clock_and_tells_the_engineers(
     await dispatcher.feed_update(
         bot, updates.private(CLIENT, "hello??", date=updates.now + timedelta(minutes=6))
     )
-    assert "The client wrote again, waiting 6 min" in texts(bot, SUPPORT_CHAT_ID)[-1]
+    assert "The client wrote again, waiting 6 minutes." in texts(bot, SUPPORT_CHAT_ID)[-1]
 
 
 async def test_board_lists_open_tickets_by_time_left(

@@ -37,6 +37,14 @@ WAIT = 15.0
 ALMATY = ZoneInfo("Asia/Almaty")  # UTC+5 all year (no daylight saving)
 
 
+def spoken(minutes: int) -> str:
+    """A span as bot.texts.duration words it in English."""
+    if minutes >= 60 and minutes % 60 == 0:
+        hours = minutes // 60
+        return f"{hours} hour" if hours == 1 else f"{hours} hours"
+    return f"{minutes} minute" if minutes == 1 else f"{minutes} minutes"
+
+
 def local(text: str) -> datetime:
     """A provider-local wall-clock time ("2026-10-10 10:00"), timezone-aware."""
     return datetime.strptime(text, "%Y-%m-%d %H:%M").replace(tzinfo=ALMATY)
@@ -261,7 +269,7 @@ async def outage_scenario(
         fake_api,
         bot,
         SUPPORT_CHAT_ID,
-        f"{expected.raw_minutes} min from the first evidence",
+        f"{spoken(expected.raw_minutes)} from the first evidence",
         since=mark,
     )
 

@@ -99,7 +99,8 @@ def test_previous_month_refuses_a_naive_now() -> None:
         (CONFIG.reboot_restoration, "45 min"),
         (CONFIG.repair_restoration, "8 h"),
         (timedelta(minutes=90), "1 h 30 min"),
-        (timedelta(), "0 min"),
+        (timedelta(), "0 s"),
+        (timedelta(seconds=45), "45 s"),
     ],
 )
 def test_targets_are_written_as_people_write_them(duration: timedelta, text: str) -> None:

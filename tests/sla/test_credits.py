@@ -211,7 +211,11 @@ def test_data_loss_credit_needs_provider_fault(  # A 5.14 / B 5.10
         [service()],
         [
             outage(
-                1, almaty(2026, 4, 10), minutes(5), layer=layer, exclusion=exclusion,
+                1,
+                almaty(2026, 4, 10),
+                minutes(5),
+                layer=layer,
+                exclusion=exclusion,
                 data_loss=True,
             )
         ],

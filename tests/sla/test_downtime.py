@@ -137,9 +137,7 @@ def test_unconfirmed_client_notice_does_not_count() -> None:  # A 5.12 / B 5.8, 
 
 
 def test_monitoring_evidence_counts_without_confirmation() -> None:  # A 5.12 / B 5.8, AMB-12
-    seen = IncidentRecord(
-        1, 1, monitoring_start_at=NOON, monitoring_end_at=NOON + minutes(20)
-    )
+    seen = IncidentRecord(1, 1, monitoring_start_at=NOON, monitoring_end_at=NOON + minutes(20))
     assert april_downtime([seen]).counted == minutes(20)
 
 

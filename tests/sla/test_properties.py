@@ -36,19 +36,18 @@ MARCH_START = almaty(2026, 3, 1)
 
 
 def minute_interval() -> st.SearchStrategy[Interval]:
-    return st.tuples(
-        st.integers(0, 10_000), st.integers(0, 2_000)
-    ).map(lambda p: Interval(ORIGIN + timedelta(minutes=p[0]),
-                             ORIGIN + timedelta(minutes=p[0] + p[1])))
+    return st.tuples(st.integers(0, 10_000), st.integers(0, 2_000)).map(
+        lambda p: Interval(
+            ORIGIN + timedelta(minutes=p[0]), ORIGIN + timedelta(minutes=p[0] + p[1])
+        )
+    )
 
 
 interval_lists = st.lists(minute_interval(), max_size=12)
 
 
 @given(interval_lists, st.randoms(use_true_random=False))
-def test_union_is_idempotent_and_order_independent(
-    intervals: list[Interval], rng: Random
-) -> None:
+def test_union_is_idempotent_and_order_independent(intervals: list[Interval], rng: Random) -> None:
     merged = union(intervals)
     shuffled = list(intervals)
     rng.shuffle(shuffled)
@@ -67,9 +66,7 @@ def test_subtraction_and_intersection_partition_the_time(
 
 
 @st.composite
-def incidents(
-    draw: st.DrawFn, incident_id: int, *, may_be_excluded: bool = True
-) -> IncidentRecord:
+def incidents(draw: st.DrawFn, incident_id: int, *, may_be_excluded: bool = True) -> IncidentRecord:
     start = MARCH_START + timedelta(minutes=draw(st.integers(0, SPAN_MINUTES)))
     length = timedelta(minutes=draw(st.integers(0, 20 * 24 * 60)))
     status = draw(st.sampled_from(IncidentStatus))
@@ -102,8 +99,9 @@ def maintenance_lists(draw: st.DrawFn) -> list[MaintenanceWindow]:
         start = MARCH_START + timedelta(minutes=draw(st.integers(0, SPAN_MINUTES)))
         length = timedelta(minutes=draw(st.integers(0, 5 * 24 * 60)))
         windows.append(
-            MaintenanceWindow(draw(st.sampled_from([None, 1, 2])), start, start + length,
-                              draw(st.booleans()))
+            MaintenanceWindow(
+                draw(st.sampled_from([None, 1, 2])), start, start + length, draw(st.booleans())
+            )
         )
     return windows
 

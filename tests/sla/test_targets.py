@@ -147,7 +147,10 @@ def test_object_storage_request_is_processed_within_24_hours(  # B 5.3, AMB-17
     resolved_after: timedelta | None, outcome: Outcome
 ) -> None:
     request = ticket(
-        1, OPENED, minutes(1), service_type=ServiceType.OBJECT_STORAGE,
+        1,
+        OPENED,
+        minutes(1),
+        service_type=ServiceType.OBJECT_STORAGE,
         resolved_after=resolved_after,
     )
     check = processing_check(request, CONFIG, LATER)
@@ -173,7 +176,11 @@ def test_equipment_restoration_targets(  # A 5.7
 ) -> None:
     confirmed = OPENED + minutes(30)  # measured from confirmation, not from the notice
     incident = outage(
-        1, OPENED, None, confirmed_at=confirmed, restored_at=confirmed + took,
+        1,
+        OPENED,
+        None,
+        confirmed_at=confirmed,
+        restored_at=confirmed + took,
         restoration_type=restoration_type,
     )
     check = restoration_check(incident, service(), CONFIG, LATER)

@@ -11,14 +11,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.desk import Desk
 from bot.handlers.engineer import support_router
+from bot.middlewares import wants_ticket
 from bot.settings import BotSettings
-from bot.texts import engineer_help
+from bot.texts import engineer_general_help, engineer_topic_help
 from bot.timers import board_text
 from crm.alerts import SlaClockScanner
+from crm.models import Ticket
 
 
-async def show_help(message: Message, desk: Desk) -> None:
-    desk.answer(message, engineer_help())
+async def show_help(message: Message, ticket: Ticket | None, desk: Desk) -> None:
+    """What works where it was asked: a ticket's topic or the general topic."""
+    desk.answer(message, engineer_topic_help() if ticket is not None else engineer_general_help())
 
 
 async def board(message: Message, session: AsyncSession, desk: Desk) -> None:
@@ -28,6 +31,6 @@ async def board(message: Message, session: AsyncSession, desk: Desk) -> None:
 
 def get_router(settings: BotSettings) -> Router:
     router = support_router("engineer_board", settings)
-    router.message.register(show_help, Command("help"))
+    router.message.register(show_help, Command("help"), flags=wants_ticket("optional"))
     router.message.register(board, Command("board"))
     return router

@@ -10,6 +10,7 @@ from aiogram.utils.i18n import gettext as _
 from bot.desk import Desk
 from bot.handlers.manager import manager_router
 from bot.notices import tell
+from bot.notices.engineers import tell_engineers
 from bot.settings import BotSettings
 from crm.emergencies import EmergencyService
 from crm.usecases.emergency import declare_emergency, end_emergency
@@ -31,6 +32,7 @@ async def emergency(
         desk.answer(message, _("Write it as: /emergency on [NOTE] or /emergency off"))
         return
     await tell(desk, outcome, message)
+    tell_engineers(desk, outcome)
 
 
 def get_router(settings: BotSettings) -> Router:

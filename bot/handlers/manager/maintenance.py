@@ -12,6 +12,7 @@ from bot.desk import Desk
 from bot.handlers.manager import manager_router
 from bot.notices import tell
 from bot.notices.accounts import service_label, window_span
+from bot.notices.engineers import tell_engineers
 from bot.settings import BotSettings
 from bot.texts import MAINTENANCE_USAGE, explain_maintenance
 from crm.maintenance import MaintenanceService
@@ -52,6 +53,7 @@ async def cancel(
         return
     outcome = await cancel_maintenance(maintenance, int(argument), message.date)
     await tell(desk, outcome, message)
+    tell_engineers(desk, outcome)
 
 
 async def plan(
@@ -76,7 +78,8 @@ async def plan(
         message.from_user.id,
         requested_at=message.date,
     )
-    await tell(desk, await plan_maintenance(maintenance, request), message)
+    await tell(desk, outcome := await plan_maintenance(maintenance, request), message)
+    tell_engineers(desk, outcome)
 
 
 def get_router(settings: BotSettings) -> Router:
