@@ -116,9 +116,10 @@ async def queue_alerts(
             desk.post_to_topic(ticket, text)
         if alert.kind == BREACH or ticket is None:
             # The general topic is where the engineers on duty look first.
-            desk.send_to(
-                settings.support_chat_id, f"{text} {mentions}".strip(), purpose=Purpose.ALERT
-            )
+            # The link takes the engineer on duty straight to the ticket's topic.
+            link = topic_link(ticket) if ticket is not None else None
+            general = " ".join(part for part in (text, link, mentions) if part)
+            desk.send_to(settings.support_chat_id, general, purpose=Purpose.ALERT)
         if alert.kind == ESCALATION:
             for manager_id in sorted(settings.manager_ids):
                 desk.send_to(manager_id, escalation_text(text, ticket, desk), purpose=Purpose.ALERT)

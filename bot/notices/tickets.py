@@ -17,10 +17,11 @@ from crm.usecases import notices as n
 async def opened(notice: n.TicketOpened, desk: Desk, origin: Origin) -> None:
     ticket = notice.ticket
     with desk.client_language(ticket, origin):
+        # The ticket's own target (an emergency lengthens it), worded with its plural form.
+        target = duration(timedelta(minutes=notice.target_minutes))
         text = _(
-            "Ticket #{number} is open. An engineer replies within {minutes} minutes. "
-            "What is it about?"
-        ).format(number=ticket.id, minutes=f"{notice.target_minutes:g}")
+            "Ticket #{number} is open. An engineer replies within {target}. What is it about?"
+        ).format(number=ticket.id, target=target)
         markup = keyboards.categories(ticket.id, desk.i18n)
     await desk.tell_client(ticket, text, reply_markup=markup)
 

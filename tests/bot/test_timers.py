@@ -66,6 +66,9 @@ async def test_warning_breach_and_escalation_each_come_once_at_their_time(
     assert set(breach) == {TOPIC, None}
     assert all("target is missed" in text for text in breach.values())
     assert breach[None].endswith("@dana")
+    # …and a link that opens the ticket's topic (the group's id without its -100 prefix).
+    chat = str(SUPPORT_CHAT_ID).removeprefix("-100")
+    assert f"https://t.me/c/{chat}/{TOPIC} " in breach[None]
 
     assert await scan_at(20, updates, sessionmaker, settings, i18n, dispatcher) == 1
     assert "was missed 10 minutes ago" in texts(bot, MANAGER_ID)[-1]
