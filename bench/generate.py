@@ -38,8 +38,7 @@ from crm.models import (
     Ticket,
     TicketStatus,
 )
-from crm.report_cli import previous_month
-from sla import month_bounds
+from sla import month_bounds, previous_month
 from sla.model import Channel, Exclusion, IncidentStatus, Layer, RestorationType, ServiceType
 
 Row = dict[str, Any]

@@ -36,7 +36,7 @@ from bench.common import (
     verdict,
 )
 from bench.generate import ZONE, Sizes, create_database, fill_month
-from crm.report_cli import previous_month
+from sla import previous_month
 
 GOAL_SECONDS = 5.0
 GOAL_RSS_KIB = 1024 * 1024  # 1 GiB

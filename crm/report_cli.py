@@ -16,8 +16,6 @@ from crm.reporting import monthly_report
 from crm.settings import CrmSettings
 from sla import parse_month, previous_month, report_to_csv, report_to_dict, report_to_text
 
-__all__ = ["add_report_arguments", "previous_month", "run_report"]
-
 
 def add_report_arguments(report: argparse.ArgumentParser) -> None:
     report.add_argument("--month", help="YYYY-MM (default: the previous month)")
