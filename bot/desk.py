@@ -17,7 +17,7 @@ from aiogram.utils.i18n import I18n
 
 from bot.i18n import pick_locale
 from bot.settings import BotSettings
-from crm.models import Category, Channel, Message, Purpose, Ticket, TicketStatus
+from crm.models import Category, Channel, Incident, Message, Purpose, Ticket, TicketStatus
 from crm.outbox import Outbox
 from crm.tickets import TicketService
 
@@ -167,6 +167,30 @@ class Desk:
         self.ensure_topic(ticket)
         self.outbox.send_message(
             self.support_chat_id, text, purpose=Purpose.NOTICE, ticket_id=ticket.id, to_topic=True
+        )
+
+    # -- incident rooms -------------------------------------------------------------------
+
+    def room_name(self, incident: Incident) -> str:
+        outage = self.engineer_text("Outage")
+        service = incident.service
+        return f"{outage} #{incident.id} · {service.name} · {service.customer.name}"[
+            :TOPIC_NAME_LIMIT
+        ]
+
+    def open_room(self, incident: Incident, first_message: str) -> None:
+        """The incident's forum topic and its first message, queued once when it opens."""
+        self.outbox.create_room(self.support_chat_id, self.room_name(incident), incident.id)
+        self.post_to_room(incident, first_message)
+
+    def post_to_room(self, incident: Incident, text: str) -> None:
+        """A notice in the incident's room (the general topic if it has none)."""
+        self.outbox.send_message(
+            self.support_chat_id,
+            text,
+            purpose=Purpose.NOTICE,
+            incident_id=incident.id,
+            to_topic=True,
         )
 
     # -- copies both ways -----------------------------------------------------------------

@@ -3,6 +3,7 @@ and outage a support-group message is about, found once for the handlers that as
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, Literal
@@ -22,9 +23,9 @@ from bot.settings import BotSettings
 from crm.claims import ClaimService
 from crm.contacts import ContactService
 from crm.emergencies import EmergencyService
-from crm.incidents import IncidentService
+from crm.incidents import IncidentService, is_open
 from crm.maintenance import MaintenanceService
-from crm.models import Ticket
+from crm.models import Incident, Ticket
 from crm.outbox import Outbox
 from crm.tickets import TicketService
 from crm.updates import UpdateLog
@@ -139,6 +140,57 @@ async def ticket_of(message: Message, tickets: TicketService) -> Ticket | None:
     return None
 
 
+# `/confirm #12 hardware`: the incident named before the command's own arguments.
+INCIDENT_ARGUMENT = re.compile(r"^#(\d+)\b")
+
+
+def named_incident(message: Message) -> int | None:
+    _command, _space, rest = (message.text or "").partition(" ")
+    match = INCIDENT_ARGUMENT.match(rest.strip())
+    return int(match.group(1)) if match else None
+
+
+async def incident_of(
+    message: Message, tickets: TicketService, incidents: IncidentService
+) -> tuple[Ticket | None, Incident] | str:
+    """The incident a command acts on, with the ticket it was given in (None in a room or
+    the general topic); or what to answer instead.
+
+    In an incident's room: that incident. `#N` first names one anywhere in the group (a
+    ticket's topic only takes its own). In a ticket's topic: its one open incident, or, with
+    none open, its latest; with several open, the engineer is asked which."""
+    if message.is_topic_message and message.message_thread_id is not None:
+        room = await incidents.for_room(message.chat.id, message.message_thread_id)
+        if room is not None:
+            return None, room
+    ticket = await ticket_of(message, tickets)
+    reported = await incidents.of_ticket(ticket.id) if ticket is not None else []
+    number = named_incident(message)
+    if number is not None:
+        chosen = await incidents.get(number)
+        if chosen is None or (ticket is not None and chosen not in reported):
+            return _("Outage #{incident} is not one of this ticket's.").format(incident=number)
+        return ticket, chosen
+    if ticket is None:
+        return _(
+            "Use this command in the outage's room or a ticket's topic, "
+            "or name the outage first: /confirm #12 LAYER."
+        )
+    if not reported:
+        return _(
+            "#{number} has no outage yet. The client reports one with /down, "
+            "or open it here with /outage SERVICE_ID."
+        ).format(number=ticket.id)
+    running = [incident for incident in reported if is_open(incident)]
+    if len(running) > 1:
+        listed = ", ".join(f"#{i.id} ({i.service.name})" for i in running)
+        return _(
+            "This ticket reports several outages: {listed}. Write the command in the outage's "
+            "room, or name it first: /confirm #{example} LAYER."
+        ).format(listed=listed, example=running[-1].id)
+    return ticket, (running or reported)[-1]
+
+
 class TicketMiddleware(BaseMiddleware):
     """Finds the ticket (and its outage) of a support-group message for flagged handlers."""
 
@@ -152,6 +204,13 @@ class TicketMiddleware(BaseMiddleware):
         if need is None or not isinstance(event, Message):
             return await handler(event, data)
         desk: Desk = data["desk"]
+        if need == "incident":
+            found = await incident_of(event, data["tickets"], data["incidents"])
+            if isinstance(found, str):
+                desk.answer(event, found)
+                return None
+            data["ticket"], data["incident"] = found
+            return await handler(event, data)
         ticket = await ticket_of(event, data["tickets"])
         if ticket is None and need != "optional":
             desk.answer(
@@ -160,17 +219,4 @@ class TicketMiddleware(BaseMiddleware):
             )
             return None
         data["ticket"] = ticket
-        if need == "incident":
-            assert ticket is not None
-            incident = await data["incidents"].for_ticket(ticket.id)
-            if incident is None:
-                desk.answer(
-                    event,
-                    _(
-                        "#{number} has no outage yet. The client reports one with /down, "
-                        "or open it here with /outage SERVICE_ID."
-                    ).format(number=ticket.id),
-                )
-                return None
-            data["incident"] = incident
         return await handler(event, data)

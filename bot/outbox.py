@@ -53,7 +53,7 @@ from crm.delivery import (
     record_delivered,
     record_failed,
 )
-from crm.models import OutboxMessage, OutboxStatus, Purpose, Ticket
+from crm.models import Incident, OutboxMessage, OutboxStatus, Purpose, Ticket
 from crm.outbox import REPORT_REQUEST, Outbox
 
 log = structlog.get_logger()
@@ -148,16 +148,26 @@ class RateLimiter:
         return restamp
 
 
-# A chat, and for the support group the ticket's topic: the unit of ordering.
-Destination = tuple[int, int | None, bool]
+# What a topic belongs to: ("ticket", id) or ("incident", id), None outside topics.
+TopicOwner = tuple[str, int] | None
+# A chat, and for the support group the ticket's topic or incident's room: the unit of ordering.
+Destination = tuple[int, TopicOwner, bool]
 
 
 def _is_job(row: OutboxMessage) -> bool:
     return row.method in JOB_METHODS
 
 
+def _topic_owner(row: OutboxMessage) -> TopicOwner:
+    if row.incident_id is not None and (row.to_topic or row.purpose is Purpose.ROOM):
+        return ("incident", row.incident_id)
+    if row.ticket_id is not None and (row.to_topic or row.purpose is Purpose.TOPIC):
+        return ("ticket", row.ticket_id)
+    return None
+
+
 def _destination(row: OutboxMessage) -> Destination:
-    return row.chat_id, row.ticket_id if row.to_topic else None, row.to_topic
+    return row.chat_id, _topic_owner(row) if row.to_topic else None, row.to_topic
 
 
 def _mergeable_text(row: OutboxMessage) -> str | None:
@@ -336,10 +346,10 @@ class OutboxWorker:
         heads: dict[Destination, OutboxMessage] = {}
         queued: dict[Destination, list[OutboxMessage]] = defaultdict(list)
         blocked_chats: set[int] = set()
-        first_topic_row: dict[int | None, int] = {}
+        first_topic_row: dict[TopicOwner, int] = {}
         for row in rows:
             if row.method == "createForumTopic":
-                first_topic_row.setdefault(row.ticket_id, row.id)
+                first_topic_row.setdefault(_topic_owner(row), row.id)
             destination = _destination(row)
             queued[destination].append(row)
             # Topic creation and topic rows share one group: keep its order strict per topic,
@@ -357,7 +367,7 @@ class OutboxWorker:
                 continue
             if head.chat_id in blocked_chats:
                 continue
-            topic_row = first_topic_row.get(head.ticket_id) if head.to_topic else None
+            topic_row = first_topic_row.get(_topic_owner(head)) if head.to_topic else None
             if topic_row is not None and topic_row < head.id:
                 continue  # The ticket's topic is still being created.
             wait = self.limiter.wait_time(head.chat_id)
@@ -436,6 +446,7 @@ class OutboxWorker:
                 if row is None:
                     return
                 ticket = await session.get(Ticket, row.ticket_id) if row.ticket_id else None
+                room = await self._room(session, row)
                 if session.get_bind().dialect.name == "sqlite":
                     # One process owns a SQLite file, so no row lock is needed, and holding
                     # the single write lock across a network call would stall every writer.
@@ -443,7 +454,7 @@ class OutboxWorker:
             outcome: DeliveryReceipt | FailureReceipt
             try:
                 restamp()
-                outcome = receipt_of(await self._call(row, ticket))
+                outcome = receipt_of(await self._call(row, ticket, room))
                 result = "ok"
             except (TelegramRetryAfter, *TRANSIENT_ERRORS, *PERMANENT_ERRORS) as error:
                 outcome = classify(
@@ -522,11 +533,26 @@ class OutboxWorker:
                 return True
             raise
 
-    async def _call(self, row: OutboxMessage, ticket: Ticket | None) -> Any:
+    async def _room(self, session: AsyncSession, row: OutboxMessage) -> int | None:
+        """The thread of the incident's room a row goes to; None: the general topic."""
+        if row.incident_id is None or not row.to_topic:
+            return None
+        return await session.scalar(
+            select(Incident.room_thread_id).where(Incident.id == row.incident_id)
+        )
+
+    async def _call(self, row: OutboxMessage, ticket: Ticket | None, room: int | None) -> Any:
         payload = dict(row.payload)
         payload.pop("plain_text", None)
         payload.pop("merged_rows", None)
-        if row.to_topic and ticket is not None and row.method != "createForumTopic":
+        if room is not None:
+            payload["message_thread_id"] = room
+        elif (
+            row.to_topic
+            and row.incident_id is None
+            and ticket is not None
+            and (row.method != "createForumTopic")
+        ):
             if ticket.topic_thread_id is not None:
                 payload["message_thread_id"] = ticket.topic_thread_id
             elif ticket.header_message_id is not None and row.purpose is not Purpose.HEADER:

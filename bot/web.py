@@ -17,9 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.desk import Desk
 from bot.metrics import CONTENT_TYPE, DeskMetrics, Heartbeat, health
 from bot.middlewares import ticket_service
+from bot.notices.outages import room_card
 from bot.settings import BotSettings
 from crm.errors import CrmError
-from crm.models import Purpose
 from crm.monitoring import (
     AppliedSignal,
     MonitoringInputError,
@@ -27,12 +27,28 @@ from crm.monitoring import (
     parse_alertmanager,
 )
 from crm.outbox import Outbox
+from crm.usecases.notices import OutageNoticed
 
 log = structlog.get_logger()
 
 ALERTMANAGER_PATH = "/monitoring/alertmanager"
 # Added to three polling timeouts: a batch being handled holds the loop for a while too.
 POLL_SLACK_SECONDS = 30
+
+
+def tell_room(desk: Desk, applied: AppliedSignal) -> None:
+    """A monitoring record opens its incident's room, or is posted in the room it joined;
+    a repeated notification says nothing."""
+    if not applied.new:
+        return
+    if applied.opened:
+        noticed = OutageNoticed(
+            applied.incident, None, "monitoring", applied.signal.starts_at, opened=True
+        )
+        desk.open_room(applied.incident, room_card(desk, noticed))
+        if applied.signal.ends_at is None:
+            return
+    desk.post_to_room(applied.incident, monitoring_notice(applied, desk))
 
 
 def monitoring_notice(applied: AppliedSignal, desk: Desk) -> str:
@@ -127,9 +143,7 @@ def make_web_app(
             desk = Desk(settings, ticket_service(session, settings), Outbox(session), i18n)
             for item in applied:
                 await session.refresh(item.incident, ["service"])
-                desk.send_to(
-                    settings.support_chat_id, monitoring_notice(item, desk), Purpose.MONITORING
-                )
+                tell_room(desk, item)
             await session.commit()
         on_commit()
         log.info("monitoring_applied", alerts=len(applied))

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.clock import Clock, utc_now
-from crm.models import OutboxMessage, OutboxStatus, Purpose, Ticket
+from crm.models import Incident, OutboxMessage, OutboxStatus, Purpose, Ticket
 from crm.tickets import TicketService
 
 
@@ -86,6 +86,10 @@ async def record_delivered(
     row.error = None
     row.not_before = None
     row.telegram_message_id = receipt.message_id
+    if row.purpose is Purpose.ROOM and row.incident_id is not None:
+        incident = await session.get(Incident, row.incident_id)
+        if incident is not None:
+            incident.room_thread_id = receipt.thread_id
     ticket = await session.get(Ticket, row.ticket_id) if row.ticket_id else None
     if ticket is not None and row.purpose is Purpose.TOPIC:
         ticket.topic_thread_id = receipt.thread_id
@@ -122,7 +126,7 @@ async def record_failed(
         return None
     row.status = OutboxStatus.FAILED
     # A failed topic means a group without topics: the ticket lives in the plain group.
-    if row.purpose is Purpose.TOPIC or row.message_row_id is None:
+    if row.purpose in (Purpose.TOPIC, Purpose.ROOM) or row.message_row_id is None:
         return None
     message = await TicketService(session, clock=clock).mark_failed(
         row.message_row_id, failure.description

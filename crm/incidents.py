@@ -1,27 +1,90 @@
-"""Outage incidents.
+"""Outage incidents: provider events that gather every notice of them.
 
-Every change is an `incident_events` row (append-only, with who and the evidence time);
-the `incidents` columns are the current reading of those events, kept for fast reports.
+An incident belongs to one service. Clients (from any ticket), phone calls and monitoring
+report it, each at their own time; each report is an `incident_notices` row. Every change is
+an `incident_events` row (append-only, with who and the evidence time); the `incidents`
+columns are the current reading of both, kept for fast reports and live clocks.
 """
 
-from datetime import datetime
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.clock import Clock, utc_now
 from crm.dto import TelegramUser
 from crm.errors import CrmError
 from crm.models import (
+    Direction,
     Incident,
     IncidentEvent,
+    IncidentNotice,
+    Message,
+    NoticeSource,
     Service,
     Ticket,
 )
 from crm.reporting import incident_record_of
-from sla.downtime import reported_start
+from sla.downtime import evidence_end, reported_start
+from sla.intervals import Interval
 from sla.model import Exclusion, IncidentStatus, Layer, RestorationType
+
+CLIENT_SOURCES = (NoticeSource.CLIENT, NoticeSource.PHONE, NoticeSource.ENGINEER)
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """One notice of an outage, before it is placed in an incident."""
+
+    service_id: int
+    source: NoticeSource
+    noticed_at: datetime
+    ticket: Ticket | None = None
+    actor: TelegramUser | None = None
+    text: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Placed:
+    """Where a notice went: the incident, and whether this notice opened it."""
+
+    incident: Incident
+    opened: bool
+
+
+def incident_start(incident: Incident) -> datetime | None:
+    """Where the outage started by its evidence: sla's rule, read from the database row."""
+    return reported_start(incident_record_of(incident))
+
+
+def incident_end(incident: Incident) -> datetime | None:
+    """Restoration, or the end monitoring saw (sla's rule); None while it is open."""
+    return evidence_end(incident_record_of(incident))
+
+
+def is_open(incident: Incident) -> bool:
+    """Still an outage a new report joins: not rejected and not ended."""
+    return incident.status is not IncidentStatus.REJECTED and incident_end(incident) is None
+
+
+# The end of an outage still running, for overlap tests.
+NOT_YET = datetime.max.replace(tzinfo=UTC)
+
+
+def _span(incident: Incident) -> Interval | None:
+    start, end = incident_start(incident), incident_end(incident)
+    if start is None:
+        return None
+    return Interval(start, NOT_YET if end is None else max(start, end))
+
+
+def _touches(span: Interval, start: datetime, end: datetime | None) -> bool:
+    return start <= span.end and (end is None or span.start <= end)
 
 
 class IncidentService:
@@ -54,50 +117,243 @@ class IncidentService:
             )
         )
 
-    async def for_ticket(self, ticket_id: int) -> Incident | None:
-        return await self.session.scalar(
-            select(Incident).where(Incident.ticket_id == ticket_id).order_by(Incident.id.desc())
+    # -- reading ------------------------------------------------------------------------------
+
+    async def get(self, incident_id: int) -> Incident | None:
+        return await self.session.get(Incident, incident_id)
+
+    async def of_ticket(self, ticket_id: int) -> list[Incident]:
+        """Every incident the ticket reported, oldest first."""
+        ids = select(IncidentNotice.incident_id).where(IncidentNotice.ticket_id == ticket_id)
+        return list(
+            (
+                await self.session.scalars(
+                    select(Incident).where(Incident.id.in_(ids)).order_by(Incident.id)
+                )
+            ).all()
         )
 
-    async def open_for_ticket(
-        self,
-        ticket: Ticket,
-        service_id: int,
-        notice_at: datetime,
-        actor: TelegramUser,
-        role: str,
-    ) -> tuple[Incident, bool]:
-        """The ticket's incident for that service, opened now if it has none; (incident, new)."""
-        service = await self.session.get(Service, service_id)
-        if service is None or service.customer_id != ticket.customer_id:
-            raise CrmError("unknown_service", service_id=service_id)
-        existing = await self.session.scalar(
-            select(Incident).where(
-                Incident.ticket_id == ticket.id, Incident.service_id == service_id
-            )
+    async def for_room(self, chat_id: int, thread_id: int) -> Incident | None:
+        del chat_id  # One support group: a thread id names one room.
+        return await self.session.scalar(
+            select(Incident).where(Incident.room_thread_id == thread_id)
         )
-        if existing is not None:
-            return existing, False
+
+    async def tickets_of(self, incident: Incident) -> list[Ticket]:
+        """The tickets whose clients reported the incident, oldest first."""
+        ids = select(IncidentNotice.ticket_id).where(
+            IncidentNotice.incident_id == incident.id, IncidentNotice.ticket_id.is_not(None)
+        )
+        return list(
+            (
+                await self.session.scalars(
+                    select(Ticket).where(Ticket.id.in_(ids)).order_by(Ticket.id)
+                )
+            ).all()
+        )
+
+    async def by_monitoring_ref(self, ref: str) -> Incident:
+        incident_id = select(IncidentNotice.incident_id).where(IncidentNotice.monitoring_ref == ref)
+        incident = await self.session.scalar(
+            select(Incident).where(Incident.id.in_(incident_id)).limit(1)
+        )
+        assert incident is not None
+        return incident
+
+    async def reporting_message_time(
+        self, ticket: Ticket, copy_message_id: int | None
+    ) -> tuple[datetime, str]:
+        """When the ticket reported the outage an engineer opens for it: the client message
+        whose copy the engineer replied to, else the client's last message ("replied" or
+        "last_message"); a phone ticket's last message is the logged call."""
+        query = select(Message.telegram_date).where(
+            Message.ticket_id == ticket.id,
+            Message.direction == Direction.FROM_CLIENT,
+            Message.telegram_date.is_not(None),
+        )
+        if copy_message_id is not None:
+            replied = await self.session.scalar(
+                query.where(Message.copy_message_id == copy_message_id)
+            )
+            if replied is not None:
+                return replied, "replied"
+        last = await self.session.scalar(query.order_by(Message.id.desc()).limit(1))
+        return (last or ticket.opened_at), "last_message"
+
+    async def notice_count(self, incident: Incident) -> int:
+        count = await self.session.scalar(
+            select(func.count(IncidentNotice.id)).where(IncidentNotice.incident_id == incident.id)
+        )
+        return int(count or 0)
+
+    async def _of_service(self, service_id: int) -> Sequence[Incident]:
+        return (
+            await self.session.scalars(
+                select(Incident)
+                .where(
+                    Incident.service_id == service_id,
+                    Incident.status != IncidentStatus.REJECTED,
+                )
+                .order_by(Incident.id.desc())
+                .limit(50)
+            )
+        ).all()
+
+    # -- notices ------------------------------------------------------------------------------
+
+    async def report(self, report: Report) -> Placed:
+        """Places a client, phone or engineer notice: it joins the service's open incident,
+        or the closed one whose span holds its time (a call logged late); otherwise it opens
+        a new incident. A report after restoration is a new outage."""
+        service = await self.session.get(Service, report.service_id)
+        if service is None or (
+            report.ticket is not None and service.customer_id != report.ticket.customer_id
+        ):
+            raise CrmError("unknown_service", service_id=report.service_id)
+        incidents = await self._of_service(report.service_id)
+        target = next((i for i in incidents if is_open(i)), None)
+        if target is None:
+            target = next(
+                (
+                    i
+                    for i in incidents
+                    if (span := _span(i)) is not None and span.contains(report.noticed_at)
+                ),
+                None,
+            )
+        opened = target is None
+        incident = target or await self._new(report.service_id, report.ticket)
+        self._add_notice(incident, report)
+        if incident.client_notice_at is None or report.noticed_at < incident.client_notice_at:
+            incident.client_notice_at = report.noticed_at
+        last = incident.last_client_notice_at
+        if last is None or report.noticed_at > last:
+            incident.last_client_notice_at = report.noticed_at
+        self._event(
+            incident,
+            "reported",
+            evidence_at=report.noticed_at,
+            actor=report.actor,
+            role="engineer" if report.source is NoticeSource.ENGINEER else "client",
+            source=report.source.value,
+            ticket_id=report.ticket.id if report.ticket is not None else None,
+            channel=report.ticket.channel.value if report.ticket is not None else None,
+        )
+        await self.session.flush()
+        return Placed(incident, opened)
+
+    async def _new(self, service_id: int, ticket: Ticket | None) -> Incident:
         incident = Incident(
             service_id=service_id,
-            ticket_id=ticket.id,
+            ticket_id=ticket.id if ticket is not None else None,
             status=IncidentStatus.REPORTED,
-            client_notice_at=notice_at,
             data_loss=False,
             created_at=self.clock(),
         )
         self.session.add(incident)
         await self.session.flush()
-        self._event(
-            incident,
-            "reported",
-            evidence_at=notice_at,
-            actor=actor,
-            role=role,
-            channel=ticket.channel.value,
+        await self.session.refresh(incident, ["service"])
+        return incident
+
+    def _add_notice(
+        self,
+        incident: Incident,
+        report: Report,
+        *,
+        ends_at: datetime | None = None,
+        ref: str | None = None,
+    ) -> None:
+        self.session.add(
+            IncidentNotice(
+                incident_id=incident.id,
+                source=report.source,
+                ticket_id=report.ticket.id if report.ticket is not None else None,
+                noticed_at=report.noticed_at,
+                ends_at=ends_at,
+                monitoring_ref=ref,
+                text=report.text,
+                actor_telegram_id=report.actor.id if report.actor else None,
+                actor_name=report.actor.full_name if report.actor else None,
+                recorded_at=self.clock(),
+            )
+        )
+
+    async def monitoring(
+        self, service_id: int, ref: str, starts_at: datetime, ends_at: datetime | None
+    ) -> Placed | None:
+        """A monitoring record joins the incident its interval touches, or opens its own;
+        a repeat of a known record only adds its end. None: nothing new."""
+        known = await self.session.scalar(
+            select(IncidentNotice.incident_id)
+            .where(IncidentNotice.monitoring_ref == ref)
+            .order_by(IncidentNotice.id)
+            .limit(1)
+        )
+        report = Report(service_id, NoticeSource.MONITORING, starts_at)
+        if known is not None:
+            incident = await self.session.get(Incident, known)
+            assert incident is not None
+            if ends_at is None or await self._ended(ref):
+                return None
+            self._add_notice(incident, Report(service_id, NoticeSource.MONITORING, ends_at),
+                             ends_at=ends_at, ref=ref)  # fmt: skip
+            self._event(incident, "monitoring_resolved", evidence_at=ends_at, actor=None,
+                        role="monitoring", ref=ref)  # fmt: skip
+            await self.session.flush()
+            await self._read_monitoring(incident)
+            return Placed(incident, False)
+        incidents = await self._of_service(service_id)
+        touching = [i for i in incidents if (s := _span(i)) and _touches(s, starts_at, ends_at)]
+        incident = next((i for i in touching if is_open(i)), touching[0] if touching else None)
+        opened = incident is None
+        if incident is None:
+            incident = await self._new(service_id, None)
+            incident.monitoring_ref = ref
+        self._add_notice(incident, report, ref=ref)
+        self._event(incident, "monitoring_firing", evidence_at=starts_at, actor=None,
+                    role="monitoring", ref=ref)  # fmt: skip
+        if ends_at is not None:
+            self._add_notice(incident, Report(service_id, NoticeSource.MONITORING, ends_at),
+                             ends_at=ends_at, ref=ref)  # fmt: skip
+            self._event(incident, "monitoring_resolved", evidence_at=ends_at, actor=None,
+                        role="monitoring", ref=ref)  # fmt: skip
+        await self.session.flush()
+        await self._read_monitoring(incident)
+        return Placed(incident, opened)
+
+    async def _ended(self, ref: str) -> bool:
+        found = await self.session.scalar(
+            select(IncidentNotice.id).where(
+                IncidentNotice.monitoring_ref == ref, IncidentNotice.ends_at.is_not(None)
+            )
+        )
+        return found is not None
+
+    async def _read_monitoring(self, incident: Incident) -> None:
+        """The incident's monitoring columns from its records: the earliest start, and the
+        latest end once every record has ended."""
+        rows = (
+            await self.session.execute(
+                select(IncidentNotice.monitoring_ref, IncidentNotice.noticed_at,
+                       IncidentNotice.ends_at)
+                .where(IncidentNotice.incident_id == incident.id,
+                       IncidentNotice.source == NoticeSource.MONITORING)
+            )
+        ).all()  # fmt: skip
+        starts: dict[str | None, datetime] = {}
+        ends: dict[str | None, datetime] = {}
+        for ref, noticed_at, ends_at in rows:
+            if ends_at is not None:
+                ends[ref] = ends_at
+            else:
+                starts[ref] = min(noticed_at, starts.get(ref, noticed_at))
+        incident.monitoring_start_at = min(starts.values()) if starts else None
+        incident.monitoring_end_at = (
+            max(ends.values()) if ends and all(ref in ends for ref in starts) else None
         )
         await self.session.flush()
-        return await self._fresh(incident.id), True
+
+    # -- engineers' decisions -------------------------------------------------------------------
 
     async def confirm(
         self, incident: Incident, layer: Layer, engineer: TelegramUser, when: datetime
@@ -109,13 +365,9 @@ class IncidentService:
         incident.confirmed_at = incident.confirmed_at or when
         incident.rejected_reason = None
         self._event(
-            incident,
-            "confirmed",
-            evidence_at=when,
-            actor=engineer,
-            role="engineer",
+            incident, "confirmed", evidence_at=when, actor=engineer, role="engineer",
             layer=layer.value,
-        )
+        )  # fmt: skip
         await self.session.flush()
         return incident
 
@@ -138,22 +390,35 @@ class IncidentService:
         *,
         stated: bool,
         message_time: datetime,
+        correction: str | None = None,
     ) -> Incident:
-        """Ends the downtime; a stated time must lie between the start and the statement."""
+        """Ends the downtime once; a stated time must lie between the start and the statement.
+
+        A second restoration is refused (`already_restored`), as is restoring a rejected
+        incident; a correction names its reason and is recorded as its own event."""
+        if incident.status is IncidentStatus.REJECTED:
+            raise CrmError("restore_rejected", reason=incident.rejected_reason or "")
+        if correction is None and incident.restored_at is not None:
+            raise CrmError("already_restored", restored_at=incident.restored_at)
+        if correction is not None and incident.restored_at is None:
+            raise CrmError("nothing_to_correct")
         start = incident_start(incident)
         if start is not None and restored_at < start:
             raise CrmError("restored_before_start", start=start)
         if restored_at > message_time:
             raise CrmError("restored_in_future")
+        previous = incident.restored_at
         incident.restored_at = restored_at
         self._event(
             incident,
-            "restored",
+            "restoration_corrected" if correction is not None else "restored",
             evidence_at=restored_at,
             actor=engineer,
             role="engineer",
             stated=stated,
             stated_at=message_time.isoformat() if stated else None,
+            previous=previous.isoformat() if previous is not None else None,
+            reason=correction,
         )
         await self.session.flush()
         return incident
@@ -168,14 +433,9 @@ class IncidentService:
     ) -> Incident:
         incident.exclusion = exclusion
         self._event(
-            incident,
-            "excluded",
-            evidence_at=when,
-            actor=engineer,
-            role="engineer",
-            exclusion=exclusion.value,
-            note=note,
-        )
+            incident, "excluded", evidence_at=when, actor=engineer, role="engineer",
+            exclusion=exclusion.value, note=note,
+        )  # fmt: skip
         await self.session.flush()
         return incident
 
@@ -188,13 +448,9 @@ class IncidentService:
     ) -> Incident:
         incident.restoration_type = restoration
         self._event(
-            incident,
-            "restoration_type",
-            evidence_at=when,
-            actor=engineer,
-            role="engineer",
+            incident, "restoration_type", evidence_at=when, actor=engineer, role="engineer",
             restoration=restoration.value,
-        )
+        )  # fmt: skip
         await self.session.flush()
         return incident
 
@@ -205,13 +461,3 @@ class IncidentService:
         self._event(incident, "data_loss", evidence_at=when, actor=engineer, role="engineer")
         await self.session.flush()
         return incident
-
-    async def _fresh(self, incident_id: int) -> Incident:
-        incident = await self.session.get(Incident, incident_id, populate_existing=True)
-        assert incident is not None
-        return incident
-
-
-def incident_start(incident: Incident) -> datetime | None:
-    """Where the outage started by its evidence: sla's rule, read from the database row."""
-    return reported_start(incident_record_of(incident))

@@ -159,6 +159,11 @@ class Ticket(Base):
     assignee_telegram_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     assignee_name: Mapped[str | None] = mapped_column(String(300), nullable=True)
     support_chat_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # The kind of service the ticket is about, when known without naming one (a customer
+    # with object storage only): its processing target (B 5.3) applies all the same.
+    service_type: Mapped[ServiceType | None] = mapped_column(
+        _enum(ServiceType, "service_type"), nullable=True
+    )
     topic_thread_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     header_message_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     rating: Mapped[int | None] = mapped_column(Integer, nullable=True)
@@ -262,13 +267,52 @@ class Incident(Base):
         _enum(RestorationType, "restoration_type"), nullable=True
     )
     data_loss: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The latest client or phone notice: a monitoring end before it does not end the outage.
+    last_client_notice_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     # The monitoring alert behind it (Alertmanager fingerprint or an import reference).
     monitoring_ref: Mapped[str | None] = mapped_column(String(200), nullable=True, index=True)
+    # The incident's room: its own forum topic in the support group.
+    room_thread_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
     service: Mapped[Service] = relationship(lazy="joined")
 
     __table_args__ = (Index("ix_incidents_running", "status", "restored_at"),)
+
+
+class NoticeSource(enum.StrEnum):
+    """Who told the desk about an outage (terms A 5.12 / B 5.8: the client's notification, or
+    the provider's own data)."""
+
+    CLIENT = "client"  # a client's message in Telegram (its Telegram time)
+    PHONE = "phone"  # a call or mail logged by an engineer (the stated time)
+    ENGINEER = "engineer"  # an engineer's /outage in a ticket (the reporting message's time)
+    MONITORING = "monitoring"  # a monitoring record: start, and end when it is known
+
+
+class IncidentNotice(Base):
+    """Append-only: one report of an incident, from any ticket or from monitoring.
+
+    An incident gathers any number of these; its columns are their current reading.
+    A monitoring record's end is a second row with the same `monitoring_ref`.
+    """
+
+    __tablename__ = "incident_notices"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    source: Mapped[NoticeSource] = mapped_column(_enum(NoticeSource, "notice_source"))
+    ticket_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tickets.id"), nullable=True, index=True
+    )
+    # When the outage was noticed (or, for `ends_at` rows, seen to end).
+    noticed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    ends_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    monitoring_ref: Mapped[str | None] = mapped_column(String(200), nullable=True, index=True)
+    text: Mapped[str | None] = mapped_column(Text, nullable=True)
+    actor_telegram_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    actor_name: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class IncidentEvent(Base):
@@ -339,6 +383,7 @@ class Purpose(enum.StrEnum):
     """
 
     TOPIC = "topic"  # createForumTopic: its thread id becomes the ticket's topic
+    ROOM = "room"  # createForumTopic: its thread id becomes the incident's room
     TOPIC_NAME = "topic_name"  # editForumTopic
     HEADER = "header"  # the ticket card at the top of its topic
     COPY_IN = "copy_in"  # a client's message copied into the topic
@@ -376,6 +421,8 @@ class OutboxMessage(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # Sent into the ticket's topic, whose thread id may only be known at delivery time.
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), nullable=True)
+    # A row for an incident's room (with `to_topic`): the room's thread, once it exists.
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), nullable=True)
     to_topic: Mapped[bool] = mapped_column(Boolean, default=False)
     message_row_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), nullable=True)
     file_name: Mapped[str | None] = mapped_column(String(200), nullable=True)

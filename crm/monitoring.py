@@ -12,13 +12,12 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.clock import Clock, utc_now
 from crm.errors import CrmError
-from crm.models import Incident, IncidentEvent, Service
-from sla.model import IncidentStatus
+from crm.incidents import IncidentService
+from crm.models import Incident, Service
 
 # Alertmanager sends this for "no end yet".
 ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -41,6 +40,8 @@ class AppliedSignal:
     signal: MonitoringSignal
     incident: Incident
     opened: bool
+    # False when the record and its end were known already (a repeated notification).
+    new: bool = True
 
 
 def parse_instant(text: object, where: str, zone: ZoneInfo | None = None) -> datetime:
@@ -134,55 +135,11 @@ class MonitoringService:
         return [await self._apply(signal) for signal in signals]
 
     async def _apply(self, signal: MonitoringSignal) -> AppliedSignal:
-        incident = await self.session.scalar(
-            select(Incident).where(Incident.monitoring_ref == signal.ref)
+        placed = await IncidentService(self.session, self.clock).monitoring(
+            signal.service_id, signal.ref, signal.starts_at, signal.ends_at
         )
-        opened = False
-        if incident is None:
-            # An outage the desk already knows of (a client's report) is the same incident:
-            # the earliest evidence wins.
-            incident = await self.session.scalar(
-                select(Incident)
-                .where(
-                    Incident.service_id == signal.service_id,
-                    Incident.status != IncidentStatus.REJECTED,
-                    Incident.restored_at.is_(None),
-                    Incident.monitoring_end_at.is_(None),
-                )
-                .order_by(Incident.id.desc())
-                .limit(1)
-            )
-        if incident is None:
-            incident = Incident(
-                service_id=signal.service_id,
-                status=IncidentStatus.REPORTED,
-                data_loss=False,
-                created_at=self.clock(),
-            )
-            self.session.add(incident)
-            opened = True
-        if incident.monitoring_ref is None:
-            incident.monitoring_ref = signal.ref
-        await self.session.flush()
-        # Alertmanager repeats notifications: only new evidence becomes an event.
-        if incident.monitoring_start_at is None or signal.starts_at < incident.monitoring_start_at:
-            incident.monitoring_start_at = signal.starts_at
-            self._event(incident, "monitoring_firing", signal.starts_at, signal.ref)
-        if signal.ends_at is not None and incident.monitoring_end_at != signal.ends_at:
-            incident.monitoring_end_at = signal.ends_at
-            self._event(incident, "monitoring_resolved", signal.ends_at, signal.ref)
-        await self.session.flush()
-        return AppliedSignal(signal, incident, opened)
-
-    def _event(self, incident: Incident, kind: str, at: datetime, ref: str) -> None:
-        self.session.add(
-            IncidentEvent(
-                incident_id=incident.id,
-                kind=kind,
-                actor_role="monitoring",
-                evidence_at=at,
-                stated=False,
-                recorded_at=self.clock(),
-                details={"ref": ref},
-            )
-        )
+        if placed is None:
+            # Alertmanager repeats notifications: nothing new, nothing to tell.
+            incident = await IncidentService(self.session, self.clock).by_monitoring_ref(signal.ref)
+            return AppliedSignal(signal, incident, opened=False, new=False)
+        return AppliedSignal(signal, placed.incident, placed.opened)

@@ -29,6 +29,7 @@ class Outbox:
         payload: dict[str, Any],
         *,
         ticket_id: int | None = None,
+        incident_id: int | None = None,
         to_topic: bool = False,
         message_row_id: int | None = None,
         file_name: str | None = None,
@@ -40,6 +41,7 @@ class Outbox:
             purpose=purpose,
             payload={k: v for k, v in payload.items() if v is not None},
             ticket_id=ticket_id,
+            incident_id=incident_id,
             to_topic=to_topic,
             message_row_id=message_row_id,
             file_name=file_name,
@@ -61,9 +63,12 @@ class Outbox:
         thread_id: int | None = None,
         reply_to_message_id: int | None = None,
         ticket_id: int | None = None,
+        incident_id: int | None = None,
         to_topic: bool = False,
         message_row_id: int | None = None,
     ) -> OutboxMessage:
+        """`to_topic` with `ticket_id` posts in the ticket's topic, with `incident_id` in
+        the incident's room, once the topic exists (the worker keeps that order)."""
         return self._add(
             chat_id,
             "sendMessage",
@@ -75,6 +80,7 @@ class Outbox:
                 "reply_to_message_id": reply_to_message_id,
             },
             ticket_id=ticket_id,
+            incident_id=incident_id,
             to_topic=to_topic,
             message_row_id=message_row_id,
         )
@@ -125,6 +131,12 @@ class Outbox:
     def create_topic(self, chat_id: int, name: str, ticket_id: int) -> OutboxMessage:
         return self._add(
             chat_id, "createForumTopic", Purpose.TOPIC, {"name": name}, ticket_id=ticket_id
+        )
+
+    def create_room(self, chat_id: int, name: str, incident_id: int) -> OutboxMessage:
+        """The incident's own forum topic: its notices and commands gather there."""
+        return self._add(
+            chat_id, "createForumTopic", Purpose.ROOM, {"name": name}, incident_id=incident_id
         )
 
     def rename_topic(self, chat_id: int, name: str, ticket_id: int) -> OutboxMessage:

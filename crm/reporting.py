@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.errors import CrmError
@@ -55,23 +55,35 @@ INCIDENT_COLUMNS = (
     Incident.id, Incident.service_id, Incident.ticket_id, Incident.client_notice_at,
     Incident.monitoring_start_at, Incident.monitoring_end_at, Incident.status,
     Incident.confirmed_at, Incident.layer, Incident.restored_at, Incident.exclusion,
-    Incident.restoration_type, Incident.data_loss,
+    Incident.restoration_type, Incident.data_loss, Incident.last_client_notice_at,
 )  # fmt: skip
 # Needs `.outerjoin(Service, Service.id == Ticket.service_id)`: a ticket may name no service.
 TICKET_COLUMNS = (
-    Ticket.id, Ticket.channel, Service.service_type, Ticket.category, Ticket.opened_at,
+    Ticket.id, Ticket.channel, func.coalesce(Service.service_type, Ticket.service_type),
+    Ticket.category, Ticket.opened_at,
     Ticket.first_response_at, Ticket.resolved_at, Ticket.emergency,
 )  # fmt: skip
 INCIDENT_RECORD_FIELDS = (
     "incident_id", "service_id", "ticket_number", "client_notice_at", "monitoring_start_at",
     "monitoring_end_at", "status", "confirmed_at", "layer", "restored_at", "exclusion",
-    "restoration_type", "data_loss",
+    "restoration_type", "data_loss", "last_client_notice_at",
 )  # fmt: skip
 
 
 def service_record(values: Sequence[Any]) -> ServiceRecord:
     """`values`: SERVICE_COLUMNS of one row."""
     return ServiceRecord(*values)
+
+
+def service_record_of(service: Service) -> ServiceRecord:
+    """A service already loaded as an ORM object (with its customer), read through the
+    same columns as the report's."""
+    return service_record(
+        [
+            service.customer.name if column is Customer.name else getattr(service, column.key)
+            for column in SERVICE_COLUMNS
+        ]
+    )
 
 
 def incident_record(values: Sequence[Any]) -> IncidentRecord:

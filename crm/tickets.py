@@ -27,6 +27,7 @@ from crm.models import (
     Direction,
     Emergency,
     Message,
+    Service,
     Ticket,
     TicketEvent,
     TicketStatus,
@@ -122,11 +123,30 @@ class TicketService:
             created_at=self.clock(),
         )
         self.session.add(ticket)
+        await self._bind_sole_service(ticket)
         await self.session.flush()
         self._event(
             ticket, "opened", evidence_at=opened_at, actor=actor, role=role, channel=channel.value
         )
         return ticket
+
+    async def _bind_sole_service(self, ticket: Ticket) -> None:
+        """A customer with one service: the ticket is about it. With several of one kind,
+        the ticket is at least of that kind (object storage's processing target, B 5.3)."""
+        if ticket.customer_id is None or ticket.service_id is not None:
+            return
+        services = (
+            await self.session.execute(
+                select(Service.id, Service.service_type).where(
+                    Service.customer_id == ticket.customer_id
+                )
+            )
+        ).all()
+        if len(services) == 1:
+            ticket.service_id = services[0].id
+        kinds = {kind for _id, kind in services}
+        if len(kinds) == 1:
+            ticket.service_type = kinds.pop()
 
     # -- client side ------------------------------------------------------------------
 
@@ -214,18 +234,21 @@ class TicketService:
             await self.session.flush()
         return ticket
 
-    async def set_service(self, ticket_id: int, service_id: int, actor: TelegramUser) -> Ticket:
+    async def set_service(
+        self, ticket_id: int, service_id: int, actor: TelegramUser, role: str = "client"
+    ) -> Ticket:
         ticket = await self._ticket(ticket_id)
         service = await self.customers.service(service_id)
         if service is None or service.customer_id != ticket.customer_id:
             raise CrmError("unknown_service", service_id=service_id)
         ticket.service_id = service_id
+        ticket.service_type = service.service_type
         self._event(
             ticket,
             "service_set",
             evidence_at=self.clock(),
             actor=actor,
-            role="client",
+            role=role,
             service_id=service_id,
         )
         await self.session.flush()
@@ -453,6 +476,7 @@ class TicketService:
         if await self.customers.get(customer_id) is None:
             raise CrmError("unknown_customer", customer_id=customer_id)
         ticket.customer_id = customer_id
+        await self._bind_sole_service(ticket)
         if ticket.contact is not None and ticket.contact.customer_id is None:
             ticket.contact.customer_id = customer_id
             ticket.contact.linked_at = when

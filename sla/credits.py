@@ -11,6 +11,7 @@ from fractions import Fraction
 from sla.config import SlaConfig
 from sla.model import Exclusion, IncidentRecord, IncidentStatus, ServiceRecord
 from sla.responsibility import provider_is_responsible
+from sla.responsibility import sla_applies as covered_by_sla
 
 CENT = Decimal("0.01")
 
@@ -76,6 +77,12 @@ def is_provider_data_loss(incident: IncidentRecord, service: ServiceRecord) -> b
         and provider_is_responsible(service.service_type, incident.layer)
         and incident.exclusion not in (Exclusion.FORCE_MAJEURE, Exclusion.CLIENT_CAUSED)
     )
+
+
+def data_loss_credit_applies(incident: IncidentRecord, service: ServiceRecord) -> bool:
+    """Whether a data loss of this incident earns the A 5.14 / B 5.10 credit: the
+    provider's fault, and a service the SLA covers at all (A 5.4)."""
+    return is_provider_data_loss(incident, service) and covered_by_sla(service)
 
 
 @dataclass(frozen=True)

@@ -46,10 +46,19 @@ def reported_start(incident: IncidentRecord) -> datetime | None:
 
 
 def evidence_end(incident: IncidentRecord) -> datetime | None:
-    """Restoration, else the end seen by monitoring; None while the incident is open."""
+    """Restoration, else the end seen by monitoring; None while the incident is open.
+
+    A monitoring end counts only when it comes after the latest client notice: a client
+    who reports the service down after monitoring saw it recover is evidence that it is
+    not recovered, so the outage runs until an engineer records the restoration.
+    """
     if incident.restored_at is not None:
         return incident.restored_at
-    return incident.monitoring_end_at
+    end = incident.monitoring_end_at
+    last_notice = incident.last_client_notice_at
+    if end is not None and last_notice is not None and end < last_notice:
+        return None
+    return end
 
 
 def counting_start(incident: IncidentRecord) -> datetime | None:
@@ -102,7 +111,12 @@ def exclusion_intervals(
     now: datetime,
 ) -> tuple[Interval, ...]:
     """Time that is never compensated: planned works (A 5.10 / B 5.6) and incidents marked
-    force majeure, client-caused or maintenance (A 5.11 / B 5.7)."""
+    force majeure, client-caused or maintenance (A 5.11 / B 5.7).
+
+    An excluded incident's interval is excluded for the whole service, so it also removes
+    downtime of another incident overlapping it: while the cause the terms exempt held, the
+    service was down because of it whatever else failed too (issue 9's reading).
+    """
     spans = [
         Interval(window.start, window.end)
         for window in maintenance

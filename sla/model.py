@@ -102,6 +102,10 @@ class IncidentRecord:
     Evidence: `client_notice_at` is the client's Telegram message time (or the phone time an
     engineer stated); monitoring times come from the provider's own data (terms A 5.12 /
     B 5.8). `restored_at` is the restoration an engineer marked or stated.
+
+    An incident gathers many notices; the record carries their reading: the earliest and
+    the latest client (or phone) notice, the earliest monitoring start, and the monitoring
+    end once every monitoring record of the incident has ended.
     """
 
     incident_id: int
@@ -117,10 +121,14 @@ class IncidentRecord:
     exclusion: Exclusion | None = None
     restoration_type: RestorationType | None = None
     data_loss: bool = False
+    last_client_notice_at: datetime | None = None
 
     def __post_init__(self) -> None:
+        if self.last_client_notice_at is None:
+            _set(self, "last_client_notice_at", self.client_notice_at)
         for name in (
             "client_notice_at",
+            "last_client_notice_at",
             "monitoring_start_at",
             "monitoring_end_at",
             "confirmed_at",

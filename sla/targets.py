@@ -17,6 +17,7 @@ from enum import StrEnum
 from fractions import Fraction
 
 from sla.config import SlaConfig
+from sla.downtime import evidence_end
 from sla.model import (
     Channel,
     IncidentRecord,
@@ -203,7 +204,8 @@ def restoration_clock(
     return TargetClock(
         Subject.RESTORATION,
         incident.confirmed_at,
-        incident.restored_at,
+        # A restoration monitoring saw counts as one an engineer recorded.
+        evidence_end(incident),
         restoration_target(incident.restoration_type, config),
         ticket_number=incident.ticket_number,
         incident_id=incident.incident_id,

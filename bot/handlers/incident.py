@@ -1,10 +1,13 @@
-"""Outage evidence, in the ticket's topic: open, confirm, reject, restore, classify.
+"""Outage evidence: open, confirm, reject, restore, correct, classify, bind a service.
 
-The ticket and its outage are found once, before the handler (TicketMiddleware, flag
-`wants_ticket("incident")`); a command outside a ticket or before any outage is answered there.
+Commands act on the incident of the room they are written in, or on a reporting ticket's
+open incident in its topic; TicketMiddleware (flag `wants_ticket("incident")`) finds it once,
+answers where none fits, and asks which when a ticket reports several (`/confirm #12 os`).
 """
 
 from __future__ import annotations
+
+import re
 
 from aiogram import Router
 from aiogram.filters import Command, CommandObject
@@ -15,12 +18,13 @@ from bot.commands import ParseError, parse_stated_time
 from bot.desk import Desk
 from bot.handlers.engineer import support_router
 from bot.incoming import telegram_user
-from bot.middlewares import wants_ticket
+from bot.middlewares import INCIDENT_ARGUMENT, wants_ticket
 from bot.notices import tell
 from bot.settings import BotSettings
 from crm.incidents import IncidentService
 from crm.models import Incident, Ticket
-from crm.usecases import outage_commands
+from crm.tickets import TicketService
+from crm.usecases import outage_commands, ticket_commands
 from sla.model import Exclusion, Layer, RestorationType
 
 LAYERS = ", ".join(layer.value for layer in Layer)
@@ -28,16 +32,13 @@ EXCLUSIONS = "|".join(exclusion.value for exclusion in Exclusion)
 
 
 def arguments(command: CommandObject) -> str:
-    return (command.args or "").strip()
+    """The command's own arguments, without the `#N` that named the incident."""
+    return INCIDENT_ARGUMENT.sub("", (command.args or "").strip(), count=1).strip()
 
 
-def outage_command(
-    message: Message, ticket: Ticket, incident: Incident
-) -> outage_commands.OutageCommand:
+def outage_command(message: Message, incident: Incident) -> outage_commands.OutageCommand:
     assert message.from_user is not None
-    return outage_commands.OutageCommand(
-        ticket, incident, telegram_user(message.from_user), message.date
-    )
+    return outage_commands.OutageCommand(incident, telegram_user(message.from_user), message.date)
 
 
 async def open_outage(
@@ -47,123 +48,156 @@ async def open_outage(
     incidents: IncidentService,
     desk: Desk,
 ) -> None:
+    usage = _("Write it as: /outage SERVICE_ID [HH:MM | YYYY-MM-DD HH:MM], e.g. /outage 7")
     if ticket is None or message.from_user is None:
         desk.answer(message, _("Use /outage SERVICE_ID inside the ticket's topic."))
         return
-    argument = arguments(command)
-    if not argument.isdigit():
-        desk.answer(message, _("Write it as: /outage SERVICE_ID, e.g. /outage 7"))
+    service, _space, when = arguments(command).partition(" ")
+    if not service.isdigit():
+        desk.answer(message, usage)
         return
+    if when.strip():
+        parsed = parse_stated_time(when, message.date, desk.zone)
+        if isinstance(parsed, ParseError):
+            desk.answer(message, usage)
+            return
+        notice = (parsed[0], "stated")
+    else:
+        reply = message.reply_to_message
+        copy = reply.message_id if reply is not None and not reply.forum_topic_created else None
+        notice = await incidents.reporting_message_time(ticket, copy)
     engineer = telegram_user(message.from_user)
-    outcome = await outage_commands.open_outage(incidents, ticket, int(argument), engineer)
+    outcome = await outage_commands.open_outage(incidents, ticket, int(service), engineer, notice)
     await tell(desk, outcome, message)
 
 
 async def confirm(
-    message: Message,
-    command: CommandObject,
-    ticket: Ticket,
-    incident: Incident,
-    incidents: IncidentService,
+    message: Message, command: CommandObject, incident: Incident, incidents: IncidentService,
     desk: Desk,
-) -> None:
+) -> None:  # fmt: skip
     try:
         layer = Layer(arguments(command).lower())
     except ValueError:
         text = _("Write it as: /confirm LAYER, where LAYER is one of: {layers}")
         desk.answer(message, text.format(layers=LAYERS))
         return
-    c = outage_command(message, ticket, incident)
+    c = outage_command(message, incident)
     await tell(desk, await outage_commands.confirm_outage(incidents, c, layer), message)
 
 
 async def reject(
-    message: Message,
-    command: CommandObject,
-    ticket: Ticket,
-    incident: Incident,
-    incidents: IncidentService,
+    message: Message, command: CommandObject, incident: Incident, incidents: IncidentService,
     desk: Desk,
-) -> None:
+) -> None:  # fmt: skip
     reason = arguments(command)
     if not reason:
         desk.answer(message, _("Write it as: /reject REASON, e.g. /reject client-side DNS"))
         return
-    c = outage_command(message, ticket, incident)
+    c = outage_command(message, incident)
     await tell(desk, await outage_commands.reject_outage(incidents, c, reason), message)
 
 
 async def restored(
-    message: Message,
-    command: CommandObject,
-    ticket: Ticket,
-    incident: Incident,
-    incidents: IncidentService,
+    message: Message, command: CommandObject, incident: Incident, incidents: IncidentService,
     desk: Desk,
-) -> None:
+) -> None:  # fmt: skip
     parsed = parse_stated_time(arguments(command), message.date, desk.zone)
     if isinstance(parsed, ParseError):
         text = _("«{value}» is not a time. Write it as: /restored [HH:MM | YYYY-MM-DD HH:MM]")
         desk.answer(message, text.format(value=parsed.value))
         return
     restored_at, stated = parsed
-    c = outage_command(message, ticket, incident)
+    c = outage_command(message, incident)
     outcome = await outage_commands.restore_outage(incidents, c, restored_at, stated=stated)
     await tell(desk, outcome, message)
 
 
-async def exclude(
-    message: Message,
-    command: CommandObject,
-    ticket: Ticket,
-    incident: Incident,
-    incidents: IncidentService,
+# `/correct 14:05 REASON` or `/correct 2026-12-01 14:05 REASON`.
+CORRECTION = re.compile(r"^(\d{4}-\d{2}-\d{2} \d{1,2}:\d{2}|\d{1,2}:\d{2})\s+(\S.*)$", re.S)
+
+
+async def correct(
+    message: Message, command: CommandObject, incident: Incident, incidents: IncidentService,
     desk: Desk,
-) -> None:
+) -> None:  # fmt: skip
+    """A restoration time corrected, with the reason: its own event, the old one kept."""
+    usage = _(
+        "Write it as: /correct TIME REASON, e.g. /correct 14:05 the monitoring graph shows 14:05"
+    )
+    match = CORRECTION.match(arguments(command))
+    parsed = parse_stated_time(match.group(1), message.date, desk.zone) if match else None
+    if match is None or parsed is None or isinstance(parsed, ParseError):
+        desk.answer(message, usage)
+        return
+    c = outage_command(message, incident)
+    outcome = await outage_commands.restore_outage(
+        incidents, c, parsed[0], stated=True, correction=match.group(2).strip()
+    )
+    await tell(desk, outcome, message)
+
+
+async def exclude(
+    message: Message, command: CommandObject, incident: Incident, incidents: IncidentService,
+    desk: Desk,
+) -> None:  # fmt: skip
     kind, _sep, note = arguments(command).partition(" ")
     try:
         exclusion = Exclusion(kind.lower())
     except ValueError:
         desk.answer(message, _("Write it as: /exclude {kinds} [NOTE]").format(kinds=EXCLUSIONS))
         return
-    c = outage_command(message, ticket, incident)
+    c = outage_command(message, incident)
     outcome = await outage_commands.exclude_outage(incidents, c, exclusion, note.strip() or None)
     await tell(desk, outcome, message)
 
 
 async def restoration(
-    message: Message,
-    command: CommandObject,
-    ticket: Ticket,
-    incident: Incident,
-    incidents: IncidentService,
+    message: Message, command: CommandObject, incident: Incident, incidents: IncidentService,
     desk: Desk,
-) -> None:
+) -> None:  # fmt: skip
     try:
         kind = RestorationType(arguments(command).lower())
     except ValueError:
         desk.answer(message, _("Write it as: /restoration reboot|repair"))
         return
-    c = outage_command(message, ticket, incident)
+    c = outage_command(message, incident)
     config = desk.settings.sla_config()
     outcome = await outage_commands.set_restoration_type(incidents, c, kind, config)
     await tell(desk, outcome, message)
 
 
 async def data_loss(
-    message: Message, ticket: Ticket, incident: Incident, incidents: IncidentService, desk: Desk
+    message: Message, incident: Incident, incidents: IncidentService, desk: Desk
 ) -> None:
-    c = outage_command(message, ticket, incident)
+    c = outage_command(message, incident)
     await tell(desk, await outage_commands.record_data_loss(incidents, c), message)
+
+
+async def bind_service(
+    message: Message, command: CommandObject, ticket: Ticket, tickets: TicketService, desk: Desk
+) -> None:
+    """`/service ID`: the ticket is about that service (its targets follow the service)."""
+    argument = arguments(command)
+    if not argument.isdigit() or message.from_user is None:
+        desk.answer(message, _("Write it as: /service SERVICE_ID, e.g. /service 7"))
+        return
+    engineer = telegram_user(message.from_user)
+    outcome = await ticket_commands.bind_service(tickets, ticket, int(argument), engineer)
+    await tell(desk, outcome, message)
 
 
 def get_router(settings: BotSettings) -> Router:
     router = support_router("incident", settings)
     router.message.register(open_outage, Command("outage"), flags=wants_ticket("optional"))
-    router.message.register(confirm, Command("confirm"), flags=wants_ticket("incident"))
-    router.message.register(reject, Command("reject"), flags=wants_ticket("incident"))
-    router.message.register(restored, Command("restored"), flags=wants_ticket("incident"))
-    router.message.register(exclude, Command("exclude"), flags=wants_ticket("incident"))
-    router.message.register(restoration, Command("restoration"), flags=wants_ticket("incident"))
-    router.message.register(data_loss, Command("dataloss"), flags=wants_ticket("incident"))
+    router.message.register(bind_service, Command("service"), flags=wants_ticket("required"))
+    for name, handler in (
+        ("confirm", confirm),
+        ("reject", reject),
+        ("restored", restored),
+        ("correct", correct),
+        ("exclude", exclude),
+        ("restoration", restoration),
+        ("dataloss", data_loss),
+    ):
+        router.message.register(handler, Command(name), flags=wants_ticket("incident"))
     return router

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import ngettext
 
 from bot import keyboards
 from bot.desk import Desk, Origin, category_label
 from bot.texts import duration
+from crm.models import Incident
 from crm.usecases import notices as n
 
 
@@ -46,28 +48,102 @@ async def outage_reported(notice: n.OutageReported, desk: Desk, origin: Origin) 
             service=incident.service.name, time=time
         )
     await desk.tell_client(ticket, text)
-    text = desk.engineer_text(
-        "⚡ Outage #{incident} of service {service_id} reported by the client at {time}. "
-        "/confirm LAYER or /reject REASON"
+
+
+def room_card(desk: Desk, notice: n.OutageNoticed) -> str:
+    """The room's first message: what is down, whose, the evidence so far, what to do."""
+    incident, t = notice.incident, desk.engineer_text
+    service = incident.service
+    lines = [
+        t("⚡ Outage #{incident}: service {service_id} «{name}» ({kind}) of {customer}").format(
+            incident=incident.id,
+            service_id=service.id,
+            name=service.name,
+            kind=service.service_type.value,
+            customer=service.customer.name,
+        ),
+        t("First evidence: {source} at {time} ({zone}).").format(
+            source=_source(desk, notice.source),
+            time=desk.local(notice.notice_at),
+            zone=desk.settings.timezone,
+        ),
+    ]
+    if not service.in_provider_dc:
+        lines.append(t("Outside the provider DC: no SLA credit (A 5.4)."))
+    lines.append(
+        t(
+            "Every report of this outage gathers here. Commands here act on it: "
+            "/confirm LAYER, /reject REASON, /restored [TIME], /exclude KIND, "
+            "/restoration reboot|repair, /dataloss."
+        )
     )
-    desk.post_to_topic(
-        ticket, text.format(incident=incident.id, service_id=incident.service_id, time=time)
-    )
+    return "\n".join(lines)
+
+
+def _source(desk: Desk, source: str) -> str:
+    labels = {
+        "client": desk.engineer_text("a client's message"),
+        "phone": desk.engineer_text("a logged call or mail"),
+        "engineer": desk.engineer_text("an engineer's /outage"),
+        "monitoring": desk.engineer_text("monitoring"),
+    }
+    return labels.get(source, source)
+
+
+async def outage_noticed(notice: n.OutageNoticed, desk: Desk, origin: Origin) -> None:
+    incident, ticket, t = notice.incident, notice.ticket, desk.engineer_text
+    if notice.opened:
+        desk.open_room(incident, room_card(desk, notice))
+    if ticket is not None:
+        line = t("📣 {who} (ticket #{number}) reported it at {time}.").format(
+            who=notice.who or t("the client"),
+            number=ticket.id,
+            time=desk.local(notice.notice_at),
+        )
+        if notice.text:
+            line += "\n" + notice.text[:1000]
+        desk.post_to_room(incident, line)
+        text = t(
+            "⚡ This report is part of outage #{incident} of service {service_id} «{name}»: "
+            "its room is the topic «{room}». /confirm LAYER or /reject REASON work here too."
+        )
+        desk.post_to_topic(
+            ticket,
+            text.format(
+                incident=incident.id,
+                service_id=incident.service_id,
+                name=incident.service.name,
+                room=desk.room_name(incident),
+            ),
+        )
 
 
 async def outage_opened(notice: n.OutageOpened, desk: Desk, origin: Origin) -> None:
     incident = notice.incident
+    sources = {
+        "stated": _("the time you stated"),
+        "replied": _("the message you replied to"),
+        "last_message": _("the client's last message; reply to the reporting message "
+                          "or add its time to use another"),
+    }  # fmt: skip
     if notice.created:
         text = _(
-            "⚡ Outage #{incident} of service {service_id} opened; start evidence {time}."
-        ).format(
-            incident=incident.id, service_id=incident.service_id, time=desk.local(notice.start)
+            "⚡ Outage #{incident} of service {service_id} opened; notice at {time} ({source})."
         )
     else:
-        text = _("This ticket already has outage #{incident} for that service.").format(
-            incident=incident.id
+        text = _(
+            "Joined the running outage #{incident} of service {service_id}; "
+            "notice at {time} ({source})."
         )
-    desk.reply(origin, text)
+    desk.reply(
+        origin,
+        text.format(
+            incident=incident.id,
+            service_id=incident.service_id,
+            time=desk.local(notice.notice_at),
+            source=sources[notice.notice_from],
+        ),
+    )
 
 
 async def not_customers(notice: n.ServiceNotOfCustomer, desk: Desk, origin: Origin) -> None:
@@ -75,55 +151,113 @@ async def not_customers(notice: n.ServiceNotOfCustomer, desk: Desk, origin: Orig
     desk.reply(origin, text.format(service_id=notice.service_id))
 
 
+def _counting_line(desk: Desk, incident: Incident, counting: n.Counting) -> str:
+    """What the SLA engine will count, in the reader's language (a client's, here)."""
+    if counting.counted:
+        return _("It counts as downtime from {start}.").format(start=desk.local(counting.start))
+    reasons = {
+        "awaiting_confirmation": _("It is not counted as downtime until we confirm it."),
+        "customer_layer": _(
+            "The failure is in the {layer} layer, which is on the customer's side under the "
+            "terms (A 4.1 / B 4.1), so it is not counted as our downtime."
+        ).format(layer=incident.layer.value if incident.layer else "—"),
+        "excluded": _("It is marked {kind}, so it is not compensated under the terms.").format(
+            kind=incident.exclusion.value if incident.exclusion else "—"
+        ),
+        "no_sla": _("This environment is outside our data centre: no SLA credit applies (A 5.4)."),
+        "rejected": _("It is not counted as downtime."),
+        "no_evidence": _("It is not counted as downtime."),
+    }
+    return reasons.get(counting.reason or "", _("It is not counted as downtime."))
+
+
+def _to_room(desk: Desk, origin: Origin, incident: Incident, text: str) -> None:
+    """The answer where the command was given, and the room hears it when that was elsewhere."""
+    desk.reply(origin, text)
+    thread = origin.message_thread_id if isinstance(origin, Message) else None
+    if incident.room_thread_id is None or thread != incident.room_thread_id:
+        desk.post_to_room(incident, text)
+
+
 async def confirmed(notice: n.OutageConfirmed, desk: Desk, origin: Origin) -> None:
     incident = notice.incident
-    desk.reply(
-        origin,
-        _("✅ Outage #{incident} confirmed, layer {layer}.").format(
-            incident=incident.id, layer=notice.layer.value
-        ),
+    text = _("✅ Outage #{incident} confirmed, layer {layer}.").format(
+        incident=incident.id, layer=notice.layer.value
     )
-    with desk.client_language(notice.ticket, origin):
-        text = _("We confirm the outage of {service}. Our engineers are restoring it.").format(
-            service=incident.service.name
-        )
-    await desk.tell_client(notice.ticket, text)
+    _to_room(desk, origin, incident, text)
+    for ticket in notice.tickets:
+        with desk.client_language(ticket, origin):
+            lines = [
+                _("We confirm the outage of {service}.").format(service=incident.service.name),
+                _counting_line(desk, incident, notice.counting),
+            ]
+        await desk.tell_client(ticket, " ".join(lines))
 
 
 async def rejected(notice: n.OutageRejected, desk: Desk, origin: Origin) -> None:
-    desk.reply(origin, _("Outage #{incident} rejected.").format(incident=notice.incident.id))
-    with desk.client_language(notice.ticket, origin):
-        text = _(
-            "We checked: this is not an outage of our service ({reason}). "
-            "We keep helping you in this ticket."
-        ).format(reason=notice.reason)
-    await desk.tell_client(notice.ticket, text)
+    text = _("Outage #{incident} rejected.").format(incident=notice.incident.id)
+    _to_room(desk, origin, notice.incident, text)
+    for ticket in notice.tickets:
+        with desk.client_language(ticket, origin):
+            text = _(
+                "We checked: this is not an outage of our service ({reason}), so it is not "
+                "counted as downtime. We keep helping you in this ticket."
+            ).format(reason=notice.reason)
+        await desk.tell_client(ticket, text)
 
 
 async def restored(notice: n.OutageRestored, desk: Desk, origin: Origin) -> None:
-    incident, time = notice.incident, desk.local(notice.restored_at)
-    downtime = timedelta(minutes=notice.downtime_minutes)
-    desk.reply(
-        origin,
-        _(
-            "🟢 Outage #{incident} restored at {time} ({zone}); {downtime} from the first evidence."
-        ).format(
+    incident, time, counting = notice.incident, desk.local(notice.restored_at), notice.counting
+    if notice.corrected_from is not None:
+        text = _("🟢 Outage #{incident}: restoration corrected from {previous} to {time}.").format(
+            incident=incident.id, previous=desk.local(notice.corrected_from), time=time
+        )
+    else:
+        text = _("🟢 Outage #{incident} restored at {time} ({zone}); counted downtime {downtime}.")
+        text = text.format(
             incident=incident.id,
             time=time,
             zone=desk.settings.timezone,
-            downtime=duration(downtime),
-        ),
-    )
-    with desk.client_language(notice.ticket, origin):
-        text = _(
-            "{service} is restored ({time}). Recorded downtime: {downtime}, from {start} to {time}."
-        ).format(
-            service=incident.service.name,
-            time=time,
-            start=desk.local(notice.start),
-            downtime=duration(downtime),
+            downtime=duration(counting.downtime),
         )
-    await desk.tell_client(notice.ticket, text)
+    _to_room(desk, origin, incident, text)
+    for ticket in notice.tickets:
+        with desk.client_language(ticket, origin):
+            if counting.counted:
+                text = _(
+                    "{service} is restored ({time}). Counted downtime: {downtime}, "
+                    "from {start} to {time}."
+                ).format(
+                    service=incident.service.name,
+                    time=time,
+                    start=desk.local(counting.start),
+                    downtime=duration(counting.downtime),
+                )
+            else:
+                text = _("{service} is working again ({time}).").format(
+                    service=incident.service.name, time=time
+                )
+                text += " " + _counting_line(desk, incident, counting)
+        await desk.tell_client(ticket, text)
+
+
+async def restore_refused(notice: n.RestoreRefused, desk: Desk, origin: Origin) -> None:
+    incident = notice.incident
+    if notice.reason == "already_restored":
+        text = _(
+            "Outage #{incident} is already restored at {time}: not changed. To correct it, "
+            "write /correct TIME REASON, e.g. /correct 14:05 the monitoring graph shows 14:05."
+        ).format(incident=incident.id, time=desk.local(notice.restored_at))
+    elif notice.reason == "restore_rejected":
+        text = _(
+            "Outage #{incident} was rejected ({reason}): there is nothing to restore. "
+            "If it was an outage after all, /confirm LAYER first."
+        ).format(incident=incident.id, reason=notice.rejected_reason or "—")
+    else:
+        text = _("Outage #{incident} is not restored yet: use /restored [TIME].").format(
+            incident=incident.id
+        )
+    desk.reply(origin, text)
 
 
 async def before_start(notice: n.RestoredBeforeStart, desk: Desk, origin: Origin) -> None:
@@ -140,33 +274,60 @@ async def in_future(notice: n.RestoredInFuture, desk: Desk, origin: Origin) -> N
 
 async def excluded(notice: n.OutageExcluded, desk: Desk, origin: Origin) -> None:
     text = _("Outage #{incident} marked {exclusion}: its downtime is not counted.")
-    desk.reply(origin, text.format(incident=notice.incident.id, exclusion=notice.exclusion.value))
+    text = text.format(incident=notice.incident.id, exclusion=notice.exclusion.value)
+    _to_room(desk, origin, notice.incident, text)
 
 
 async def restoration(notice: n.RestorationTypeSet, desk: Desk, origin: Origin) -> None:
     text = _("Outage #{incident}: restoration by {kind}, target {target} from confirmation.")
-    desk.reply(
-        origin,
-        text.format(
-            incident=notice.incident.id, kind=notice.kind.value, target=duration(notice.target)
-        ),
+    text = text.format(
+        incident=notice.incident.id, kind=notice.kind.value, target=duration(notice.target)
     )
+    _to_room(desk, origin, notice.incident, text)
 
 
 async def data_loss(notice: n.DataLossRecorded, desk: Desk, origin: Origin) -> None:
-    desk.reply(
-        origin,
-        _(
+    incident = notice.incident
+    if notice.credit_reason is None:
+        text = _(
             "Outage #{incident}: client data lost or damaged through our fault "
             "(credit: half the month's fee)."
-        ).format(incident=notice.incident.id),
-    )
-    with desk.client_language(notice.ticket, origin):
+        ).format(incident=incident.id)
+    else:
         text = _(
-            "We have recorded that your data was lost or damaged through our fault. "
-            "A credit of half this month's fee applies; ask for it with /claim."
-        )
-    await desk.tell_client(notice.ticket, text)
+            "Outage #{incident}: data loss recorded; no credit as things stand ({reason})."
+        ).format(incident=incident.id, reason=notice.credit_reason)
+    _to_room(desk, origin, incident, text)
+    for ticket in notice.tickets:
+        with desk.client_language(ticket, origin):
+            text = _("We have recorded that your data was lost or damaged.")
+            if notice.credit_reason is None:
+                text += " " + _(
+                    "It happened through our fault: a credit of half this month's fee "
+                    "applies; ask for it with /claim."
+                )
+            elif notice.credit_reason == "not_confirmed":
+                text += " " + _(
+                    "A credit applies only if we confirm a failure on our side; we will tell you."
+                )
+            else:
+                text += " " + _counting_line(desk, incident, _NOT_COUNTED[notice.credit_reason])
+        await desk.tell_client(ticket, text)
+
+
+_NOT_COUNTED = {
+    reason: n.Counting(False, reason, None, None, timedelta())
+    for reason in ("customer_layer", "excluded", "no_sla")
+}
+
+
+async def service_set(notice: n.TicketServiceSet, desk: Desk, origin: Origin) -> None:
+    service = notice.service
+    text = _("#{number} is about service {service_id} «{name}» ({kind}) now.").format(
+        number=notice.ticket.id, service_id=service.id, name=service.name,
+        kind=service.service_type.value,
+    )  # fmt: skip
+    desk.reply(origin, text)
 
 
 # -- /down told once (issue #14) ------------------------------------------------------------
@@ -224,17 +385,3 @@ async def down_service_chosen(notice: n.DownServiceChosen, desk: Desk, origin: O
     desk.reply(origin, text)
     engineers = desk.engineer_text("Service chosen by the client: {service_id} «{name}»")
     desk.post_to_topic(ticket, engineers.format(service_id=service.id, name=service.name))
-
-
-async def outage_evidence(notice: n.OutageEvidence, desk: Desk, origin: Origin) -> None:
-    text = desk.engineer_text(
-        "⚡ Outage #{incident} of service {service_id} reported by the client at {time}. "
-        "/confirm LAYER or /reject REASON"
-    )
-    incident = notice.incident
-    desk.post_to_topic(
-        notice.ticket,
-        text.format(
-            incident=incident.id, service_id=incident.service_id, time=desk.local(notice.notice_at)
-        ),
-    )

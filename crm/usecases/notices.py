@@ -157,8 +157,21 @@ class ServiceNotOfCustomer:
 
 
 @dataclass(frozen=True, slots=True)
+class Counting:
+    """What the SLA engine makes of an incident right now, for words that tell the truth:
+    whether its downtime counts, from when, how much so far, and why not."""
+
+    counted: bool
+    reason: str | None  # sla.downtime.NotCountedReason value, or "excluded"/"no_sla"
+    start: datetime | None
+    end: datetime | None
+    downtime: timedelta
+
+
+@dataclass(frozen=True, slots=True)
 class OutageReported:
-    """The client's notice opened an outage (terms A 5.12 / B 5.8)."""
+    """The client's notice was recorded in an outage (terms A 5.12 / B 5.8): told to the
+    client; the engineers hear of it through `OutageNoticed`."""
 
     ticket: Ticket
     incident: Incident
@@ -166,35 +179,63 @@ class OutageReported:
 
 
 @dataclass(frozen=True, slots=True)
+class OutageNoticed:
+    """A notice placed in an incident: the room opens with it (`opened`) or hears of it,
+    and the reporting ticket's topic links to the room."""
+
+    incident: Incident
+    ticket: Ticket | None
+    source: str  # crm.models.NoticeSource value
+    notice_at: datetime
+    opened: bool
+    who: str | None = None
+    text: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class OutageOpened:
-    """An engineer opened (or found already open) the ticket's outage of a service."""
+    """An engineer's `/outage` placed the ticket's report in an incident."""
 
     incident: Incident
     start: datetime | None
     created: bool
+    notice_at: datetime
+    notice_from: str  # "stated", "replied" or "last_message"
 
 
 @dataclass(frozen=True, slots=True)
 class OutageConfirmed:
-    ticket: Ticket
     incident: Incident
     layer: Layer
+    tickets: Sequence[Ticket]
+    counting: Counting
 
 
 @dataclass(frozen=True, slots=True)
 class OutageRejected:
-    ticket: Ticket
     incident: Incident
     reason: str
+    tickets: Sequence[Ticket]
 
 
 @dataclass(frozen=True, slots=True)
 class OutageRestored:
-    ticket: Ticket
     incident: Incident
     restored_at: datetime
-    start: datetime | None
-    downtime_minutes: float
+    tickets: Sequence[Ticket]
+    counting: Counting
+    corrected_from: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RestoreRefused:
+    """`/restored` that makes no sense: "already_restored" (with the time recorded and who
+    can correct it how), "restore_rejected", "nothing_to_correct"."""
+
+    incident: Incident
+    reason: str
+    restored_at: datetime | None = None
+    rejected_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +253,7 @@ class RestoredInFuture:
 class OutageExcluded:
     incident: Incident
     exclusion: Exclusion
+    tickets: Sequence[Ticket] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,8 +265,20 @@ class RestorationTypeSet:
 
 @dataclass(frozen=True, slots=True)
 class DataLossRecorded:
-    ticket: Ticket
+    """`credit_reason` None: the data-loss credit applies (A 5.14 / B 5.10); otherwise why
+    it does not ("not_confirmed", "customer_layer", "excluded", "no_sla")."""
+
     incident: Incident
+    tickets: Sequence[Ticket]
+    credit_reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TicketServiceSet:
+    """`/service ID`: the ticket is about this service now (its targets follow it)."""
+
+    ticket: Ticket
+    service: Service
 
 
 # -- accounts, credits, managers ----------------------------------------------------------------
@@ -338,15 +392,6 @@ class DownServiceChosen:
 
 
 @dataclass(frozen=True, slots=True)
-class OutageEvidence:
-    """The client's notice opened an outage; told to the engineers only."""
-
-    ticket: Ticket
-    incident: Incident
-    notice_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
 class ButtonTicketClosed:
     """A button of a ticket that is closed or resolved since: nothing changed."""
 
@@ -400,8 +445,9 @@ Notice = (
     | ClaimNeedsLink | NoServicesYet | MaintenanceRegistered | MaintenanceCancelled
     | NoSuchMaintenance | MaintenanceAlreadyOver | NoSuchService
     | EmergencyDeclared | EmergencyEnded | NoEmergency
-    | DownRecorded | DownServiceChosen | OutageEvidence | ButtonTicketClosed | AlreadyRated
-    | ServiceAlreadyChosen | NoteKept | TicketLinked | LinkRefused
+    | DownRecorded | DownServiceChosen | OutageNoticed | ButtonTicketClosed | AlreadyRated
+    | ServiceAlreadyChosen | NoteKept | TicketLinked | LinkRefused | RestoreRefused
+    | TicketServiceSet
 )  # fmt: skip
 
 # Notices that mean the action was refused: a button press gets them as an alert.

@@ -7,8 +7,8 @@ from datetime import datetime
 
 from crm.dto import IncomingMessage, TelegramUser
 from crm.errors import CrmError
-from crm.incidents import IncidentService
-from crm.models import Category, Service, Ticket, TicketStatus
+from crm.incidents import IncidentService, Report
+from crm.models import Category, NoticeSource, Service, Ticket, TicketStatus
 from crm.tickets import TicketService
 from crm.usecases.client_wrote import client_wrote
 from crm.usecases.notices import (
@@ -16,7 +16,7 @@ from crm.usecases.notices import (
     CategoryChosen,
     DownRecorded,
     DownServiceChosen,
-    OutageEvidence,
+    OutageNoticed,
     OutageReported,
     Outcome,
     ServiceAlreadyChosen,
@@ -52,7 +52,9 @@ async def report_down(
         service = ticket.service
     evidence = Outcome()
     if service is not None:
-        evidence = await _open_outage(incidents, ticket, service.id, notice_at, client)
+        evidence = await _open_outage(
+            incidents, ticket, service.id, notice_at, client, incoming.text
+        )
     choices = services if service is None and len(services) > 1 else []
     down = DownRecorded(ticket, notice_at, service, choices, _reply_minutes(ticket, notice_at))
     return Outcome(kept, ticket) + told(down, ticket=ticket) + _quiet(evidence)
@@ -68,10 +70,7 @@ def _reply_minutes(ticket: Ticket, now: datetime) -> int | None:
 
 def _quiet(outcome: Outcome) -> Outcome:
     """The outage evidence for the engineers only: the client was told in one message."""
-    notices = tuple(
-        OutageEvidence(x.ticket, x.incident, x.notice_at) if isinstance(x, OutageReported) else x
-        for x in outcome.notices
-    )
+    notices = tuple(x for x in outcome.notices if not isinstance(x, OutageReported))
     return Outcome(notices, outcome.ticket)
 
 
@@ -107,8 +106,13 @@ async def choose_service(
 ) -> Outcome:
     if ticket.status is not TicketStatus.OPEN:
         return told(ButtonTicketClosed(ticket))
-    if ticket.service is not None:
+    if ticket.service is not None and (
+        ticket.service.id == service_id or ticket.category is not Category.DOWN
+    ):
         return told(ServiceAlreadyChosen(ticket, ticket.service))
+    if ticket.service is not None:
+        # A second service down in the same report: its own outage, the ticket keeps the first.
+        return await _second_service_down(tickets, incidents, ticket, service_id, client)
     try:
         ticket = await tickets.set_service(ticket.id, service_id, client)
     except CrmError:
@@ -124,16 +128,34 @@ async def choose_service(
     )
 
 
+async def _second_service_down(
+    tickets: TicketService,
+    incidents: IncidentService,
+    ticket: Ticket,
+    service_id: int,
+    client: TelegramUser,
+) -> Outcome:
+    notice_at = await tickets.down_reported_at(ticket.id) or ticket.opened_at
+    try:
+        return await _open_outage(incidents, ticket, service_id, notice_at, client)
+    except CrmError:
+        return told(ServiceRefused(service_id))
+
+
 async def _open_outage(
     incidents: IncidentService,
     ticket: Ticket,
     service_id: int,
     notice_at: datetime,
     client: TelegramUser,
+    text: str | None = None,
 ) -> Outcome:
-    incident, created = await incidents.open_for_ticket(
-        ticket, service_id, notice_at, client, "client"
-    )
-    if not created:
-        return Outcome(ticket=ticket)
-    return told(OutageReported(ticket, incident, notice_at), ticket=ticket)
+    """The client's notice joins the service's open outage, or opens one (terms A 5.12)."""
+    report = Report(service_id, NoticeSource.CLIENT, notice_at, ticket, client, text)
+    placed = await incidents.report(report)
+    incident = placed.incident
+    noticed = OutageNoticed(
+        incident, ticket, NoticeSource.CLIENT.value, notice_at, placed.opened,
+        who=client.full_name, text=text,
+    )  # fmt: skip
+    return told(OutageReported(ticket, incident, notice_at), noticed, ticket=ticket)

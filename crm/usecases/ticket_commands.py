@@ -11,11 +11,13 @@ from crm.tickets import TicketService
 from crm.usecases.notices import (
     LinkRefused,
     Outcome,
+    ServiceNotOfCustomer,
     TicketAlreadyOpen,
     TicketLinked,
     TicketNotOpen,
     TicketReopened,
     TicketResolved,
+    TicketServiceSet,
     TicketTaken,
     told,
 )
@@ -56,3 +58,15 @@ async def link_customer(
     except CrmError as error:
         return told(LinkRefused(ticket, error.code, customer_id), ticket=ticket)
     return told(TicketLinked(ticket), ticket=ticket)
+
+
+async def bind_service(
+    tickets: TicketService, ticket: Ticket, service_id: int, engineer: TelegramUser
+) -> Outcome:
+    """`/service ID`: an engineer says which of the customer's services the ticket is about."""
+    try:
+        ticket = await tickets.set_service(ticket.id, service_id, engineer, role="engineer")
+    except CrmError:
+        return told(ServiceNotOfCustomer(service_id))
+    assert ticket.service is not None
+    return told(TicketServiceSet(ticket, ticket.service), ticket=ticket)

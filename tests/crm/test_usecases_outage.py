@@ -13,7 +13,7 @@ from crm.usecases.notices import (
     ClientMessageRecorded,
     DownRecorded,
     DownServiceChosen,
-    OutageEvidence,
+    OutageNoticed,
     RestorationTypeSet,
     RestoredBeforeStart,
     ServiceNotOfCustomer,
@@ -36,7 +36,7 @@ async def test_down_with_one_service_records_the_outage_at_the_messages_own_time
     assert [type(n) for n in outcome.notices] == [
         ClientMessageRecorded,
         DownRecorded,
-        OutageEvidence,
+        OutageNoticed,
     ]
     assert rows(database_url, "select service_id, status, client_notice_at from incidents") == [
         (1, "reported", "2026-11-02 09:03:00.000000")
@@ -67,7 +67,7 @@ async def test_the_chosen_service_of_a_down_ticket_opens_the_outage_at_the_down_
     outcome = await choose_service(tickets, incidents, down.ticket, 2, CLIENT)
     await session.commit()
 
-    assert [type(n) for n in outcome.notices] == [DownServiceChosen, OutageEvidence]
+    assert [type(n) for n in outcome.notices] == [DownServiceChosen, OutageNoticed]
     assert rows(database_url, "select service_id, client_notice_at from incidents") == [
         (2, "2026-11-02 09:02:00.000000")
     ]
@@ -82,7 +82,9 @@ async def test_a_service_of_another_customer_is_refused(
     assert down.ticket is not None
 
     refused = await choose_service(tickets, incidents, down.ticket, 99, CLIENT)
-    by_engineer = await outage.open_outage(incidents, down.ticket, 99, ENGINEER)
+    by_engineer = await outage.open_outage(
+        incidents, down.ticket, 99, ENGINEER, (NINE, "stated")
+    )
 
     assert refused.notices == (ServiceRefused(99),)
     assert refused.refusal == ServiceRefused(99)
@@ -96,9 +98,8 @@ async def test_the_restoration_target_comes_from_the_sla_config(
     incidents = IncidentService(session)
     down = await report_down(tickets, incidents, said("/down"))
     assert down.ticket is not None
-    incident = await incidents.for_ticket(down.ticket.id)
-    assert incident is not None
-    command = outage.OutageCommand(down.ticket, incident, ENGINEER, NINE)
+    (incident,) = await incidents.of_ticket(down.ticket.id)
+    command = outage.OutageCommand(incident, ENGINEER, NINE)
     config = SlaConfig(reboot_restoration=timedelta(minutes=30))
 
     outcome = await outage.set_restoration_type(incidents, command, RestorationType.REBOOT, config)
@@ -115,9 +116,8 @@ async def test_a_restoration_before_the_outage_began_is_refused_and_not_recorded
     incidents = IncidentService(session)
     down = await report_down(tickets, incidents, said("/down", 10))
     assert down.ticket is not None
-    incident = await incidents.for_ticket(down.ticket.id)
-    assert incident is not None
-    command = outage.OutageCommand(down.ticket, incident, ENGINEER, NINE + timedelta(hours=1))
+    (incident,) = await incidents.of_ticket(down.ticket.id)
+    command = outage.OutageCommand(incident, ENGINEER, NINE + timedelta(hours=1))
 
     outcome = await outage.restore_outage(incidents, command, NINE, stated=True)
     await session.commit()

@@ -17,6 +17,9 @@ CLIENT = TelegramUser(id=700001, full_name="Aigerim", language_code="en")
 ENGINEER = TelegramUser(id=500001, full_name="Dana")
 NINE = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
+# Services are active from before the messages, so the month's report covers them.
+ACTIVE_SINCE = datetime(2026, 10, 1, tzinfo=UTC)
+
 _message_ids = itertools.count(1)
 
 
@@ -40,7 +43,11 @@ async def linked_client(session: AsyncSession, services: int) -> None:
     customer = await crm.add_customer("Steppe Cloud LLP")
     for number in range(services):
         await crm.add_service(
-            customer.id, ServiceType.DEDICATED, Decimal("150000"), name=f"rack-{number + 1}"
+            customer.id,
+            ServiceType.DEDICATED,
+            Decimal("150000"),
+            name=f"rack-{number + 1}",
+            active_from=ACTIVE_SINCE,
         )
     token = (await crm.create_invitation(customer.id)).token
     await ContactService(session).link(CLIENT, token)
