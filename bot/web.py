@@ -45,9 +45,9 @@ def tell_room(desk: Desk, applied: AppliedSignal) -> None:
         noticed = OutageNoticed(
             applied.incident, None, "monitoring", applied.signal.starts_at, opened=True
         )
-        desk.open_room(applied.incident, room_card(desk, noticed))
-        if applied.signal.ends_at is None:
-            return
+        card = monitoring_notice(applied, desk) + "\n\n" + room_card(desk, noticed)
+        desk.open_room(applied.incident, card)
+        return
     desk.post_to_room(applied.incident, monitoring_notice(applied, desk))
 
 

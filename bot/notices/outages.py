@@ -213,13 +213,15 @@ async def restored(notice: n.OutageRestored, desk: Desk, origin: Origin) -> None
             incident=incident.id, previous=desk.local(notice.corrected_from), time=time
         )
     else:
-        text = _("🟢 Outage #{incident} restored at {time} ({zone}); counted downtime {downtime}.")
-        text = text.format(
-            incident=incident.id,
-            time=time,
-            zone=desk.settings.timezone,
-            downtime=duration(counting.downtime),
+        text = _(
+            "🟢 Outage #{incident} restored at {time} ({zone}); {downtime} from the first evidence."
         )
+        span = notice.restored_at - notice.start if notice.start is not None else timedelta()
+        text = text.format(
+            incident=incident.id, time=time, zone=desk.settings.timezone, downtime=duration(span)
+        )
+        if not counting.counted:
+            text += " " + _("Not counted: {reason}.").format(reason=counting.reason)
     _to_room(desk, origin, incident, text)
     for ticket in notice.tickets:
         with desk.client_language(ticket, origin):

@@ -224,6 +224,7 @@ class OutageRestored:
     restored_at: datetime
     tickets: Sequence[Ticket]
     counting: Counting
+    start: datetime | None = None  # the first evidence, counted or not
     corrected_from: datetime | None = None
 
 

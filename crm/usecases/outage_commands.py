@@ -126,6 +126,7 @@ async def restore_outage(
         OutageRestored(
             incident, restored_at, tickets, counting(incident, c.at),
             corrected_from=previous if correction is not None else None,
+            start=incident_start(incident),
         )
     )  # fmt: skip
 

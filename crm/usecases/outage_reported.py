@@ -106,13 +106,9 @@ async def choose_service(
 ) -> Outcome:
     if ticket.status is not TicketStatus.OPEN:
         return told(ButtonTicketClosed(ticket))
-    if ticket.service is not None and (
-        ticket.service.id == service_id or ticket.category is not Category.DOWN
-    ):
-        return told(ServiceAlreadyChosen(ticket, ticket.service))
     if ticket.service is not None:
-        # A second service down in the same report: its own outage, the ticket keeps the first.
-        return await _second_service_down(tickets, incidents, ticket, service_id, client)
+        # A button acts once; a second service down is opened by an engineer (/outage ID).
+        return told(ServiceAlreadyChosen(ticket, ticket.service))
     try:
         ticket = await tickets.set_service(ticket.id, service_id, client)
     except CrmError:
@@ -126,20 +122,6 @@ async def choose_service(
     return chosen + _quiet(
         await _open_outage(incidents, ticket, ticket.service.id, notice_at, client)
     )
-
-
-async def _second_service_down(
-    tickets: TicketService,
-    incidents: IncidentService,
-    ticket: Ticket,
-    service_id: int,
-    client: TelegramUser,
-) -> Outcome:
-    notice_at = await tickets.down_reported_at(ticket.id) or ticket.opened_at
-    try:
-        return await _open_outage(incidents, ticket, service_id, notice_at, client)
-    except CrmError:
-        return told(ServiceRefused(service_id))
 
 
 async def _open_outage(

@@ -55,7 +55,7 @@ async def test_a_sub_minute_outage_reads_in_seconds_for_engineers_and_clients(
     )
 
     assert any("; 45 seconds from the first evidence" in t for t in replies(bot, SUPPORT_CHAT_ID))
-    assert any("Recorded downtime: 45 seconds," in text for text in replies(bot, CLIENT))
+    assert any("Counted downtime: 45 seconds," in text for text in replies(bot, CLIENT))
 
 
 def test_spans_under_a_minute_are_worded_in_seconds() -> None:

@@ -84,7 +84,7 @@ async def test_confirm_restore_and_report_count_the_downtime(
     assert rows(database_url, "select status, layer, restored_at from incidents") == [
         ("confirmed", "hardware", "2026-10-02 05:00:00.000000")
     ]
-    assert any("Recorded downtime: 1 hour," in text for text in replies(bot, CLIENT))
+    assert any("Counted downtime: 1 hour," in text for text in replies(bot, CLIENT))
     kinds = rows(database_url, "select kind, stated from incident_events order by id")
     assert kinds == [("reported", 0), ("confirmed", 0), ("restored", 1)]
 

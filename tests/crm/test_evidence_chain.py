@@ -20,8 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm.db import downgrade_database, make_engine, make_sessionmaker, upgrade_database
 from crm.dto import IncomingMessage
-from crm.incidents import IncidentService
-from crm.models import EvidenceLink, Service, TicketEvent
+from crm.incidents import IncidentService, Report
+from crm.models import EvidenceLink, NoticeSource, Service, TicketEvent
 from crm.tickets import TicketService
 from sla.model import Layer
 from tests.crm.usecase_fixtures import CLIENT, ENGINEER, NINE, linked_client, said
@@ -69,7 +69,10 @@ async def a_morning_of_evidence(sessionmaker: async_sessionmaker[AsyncSession]) 
         service_id = await session.scalar(select(Service.id))
         assert service_id is not None
         incidents = IncidentService(session)
-        incident, _ = await incidents.open_for_ticket(ticket, service_id, NINE, CLIENT, "client")
+        placed = await incidents.report(
+            Report(service_id, NoticeSource.CLIENT, NINE, ticket, CLIENT)
+        )
+        incident = placed.incident
         await incidents.confirm(incident, Layer.HARDWARE, ENGINEER, NINE + timedelta(minutes=5))
         await session.commit()
     counted = rows(

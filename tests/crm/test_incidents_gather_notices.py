@@ -15,13 +15,13 @@ from crm.models import Incident, ServiceType
 from crm.reporting import incident_record_of, monthly_report, service_record_of
 from crm.tickets import TicketService
 from crm.usecases import outage_commands as outage
+from crm.usecases.client_wrote import client_wrote
 from crm.usecases.notices import (
     DataLossRecorded,
     OutageConfirmed,
     OutageRestored,
     RestoreRefused,
 )
-from crm.usecases.client_wrote import client_wrote
 from crm.usecases.outage_reported import choose_service, report_down
 from sla.config import SlaConfig
 from sla.model import Exclusion, Layer, RestorationType
@@ -226,7 +226,8 @@ async def test_two_services_down_in_one_report_are_two_incidents_of_the_ticket(
     down = await report_down(tickets, incidents, said("/down", 0))
     assert down.ticket is not None
     await choose_service(tickets, incidents, down.ticket, 1, CLIENT)
-    await choose_service(tickets, incidents, down.ticket, 2, CLIENT)
+    notice = await incidents.reporting_message_time(down.ticket, None)
+    await outage.open_outage(incidents, down.ticket, 2, ENGINEER, notice)
 
     reported = await incidents.of_ticket(down.ticket.id)
     assert [(i.service_id, i.client_notice_at) for i in reported] == [(1, at(0)), (2, at(0))]

@@ -133,16 +133,16 @@ def _type_tickets() -> None:
 
 def downgrade() -> None:
     drop_append_only_guard("incident_notices")
-    with op.batch_alter_table("outbox", schema=None) as batch_op:
-        batch_op.drop_constraint("fk_outbox_incident_id_incidents", type_="foreignkey")
-        batch_op.drop_column("incident_id")
-    with op.batch_alter_table("tickets", schema=None) as batch_op:
-        batch_op.drop_column("service_type")
-    with op.batch_alter_table("incidents", schema=None) as batch_op:
-        batch_op.drop_column("room_thread_id")
-        batch_op.drop_column("last_client_notice_at")
     with op.batch_alter_table("incident_notices", schema=None) as batch_op:
         batch_op.drop_index("ix_incident_notices_monitoring_ref")
         batch_op.drop_index("ix_incident_notices_ticket_id")
         batch_op.drop_index("ix_incident_notices_incident_id")
     op.drop_table("incident_notices")
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.drop_constraint("fk_outbox_incident_id_incidents", type_="foreignkey")
+        batch_op.drop_column("incident_id")
+    # Plain DROP COLUMN (SQLite 3.35+): rebuilding a table other tables refer to would
+    # have to delete its rows first.
+    op.execute("ALTER TABLE tickets DROP COLUMN service_type")
+    op.execute("ALTER TABLE incidents DROP COLUMN room_thread_id")
+    op.execute("ALTER TABLE incidents DROP COLUMN last_client_notice_at")
