@@ -91,18 +91,25 @@ def _source(desk: Desk, source: str) -> str:
 
 
 async def outage_noticed(notice: n.OutageNoticed, desk: Desk, origin: Origin) -> None:
+    """The room opens with the first report in its card, or hears of one more; the
+    reporting ticket's topic names the room. Few messages: the group's budget is 20 a
+    minute for every topic together."""
     incident, ticket, t = notice.incident, notice.ticket, desk.engineer_text
-    if notice.opened:
-        desk.open_room(incident, room_card(desk, notice))
+    line = None
     if ticket is not None:
         line = t("📣 {who} (ticket #{number}) reported it at {time}.").format(
             who=notice.who or t("the client"),
             number=ticket.id,
             time=desk.local(notice.notice_at),
         )
-        if notice.text:
+        if notice.text and not notice.text.startswith("/"):
             line += "\n" + notice.text[:1000]
+    if notice.opened:
+        card = room_card(desk, notice)
+        desk.open_room(incident, card if line is None else f"{card}\n\n{line}")
+    elif line is not None:
         desk.post_to_room(incident, line)
+    if ticket is not None:
         text = t(
             "⚡ This report is part of outage #{incident} of service {service_id} «{name}»: "
             "its room is the topic «{room}». /confirm LAYER or /reject REASON work here too."

@@ -82,9 +82,7 @@ async def test_a_service_of_another_customer_is_refused(
     assert down.ticket is not None
 
     refused = await choose_service(tickets, incidents, down.ticket, 99, CLIENT)
-    by_engineer = await outage.open_outage(
-        incidents, down.ticket, 99, ENGINEER, (NINE, "stated")
-    )
+    by_engineer = await outage.open_outage(incidents, down.ticket, 99, ENGINEER, (NINE, "stated"))
 
     assert refused.notices == (ServiceRefused(99),)
     assert refused.refusal == ServiceRefused(99)
