@@ -35,9 +35,7 @@ def _span(delta: timedelta, desk: Desk) -> str:
 
 def alert_text(alert: RaisedAlert, desk: Desk, now: datetime) -> str:
     t = desk.engineer_text
-    number = (
-        alert.ticket.id if alert.ticket else alert.incident.ticket_id if alert.incident else None
-    )
+    number = alert.ticket.id if alert.ticket else None
     subject = {
         "response": t("first response"),
         "processing": t("processing"),
@@ -56,6 +54,10 @@ def alert_text(alert: RaisedAlert, desk: Desk, now: datetime) -> str:
         text = t("🔴 #{number}: the {subject} target is missed (due {due}).")
     else:
         text = t("🚨 #{number}: the {subject} target was missed {over} ago (due {due}).")
+    if alert.incident is not None:
+        # An outage's clock names the outage, not a ticket (it may have none, or many).
+        outage = t("Outage #{incident}").format(incident=alert.incident.id)
+        text = text.replace("#{number}", outage)
     text = text.format(**values)
     if alert.ticket is not None and alert.ticket.emergency:
         text = "🚨 " + t("emergency") + " · " + text
@@ -110,9 +112,13 @@ async def queue_alerts(
     for alert in alerts:
         text = alert_text(alert, desk, now)
         ticket = alert.ticket
-        if ticket is None and alert.incident is not None and alert.incident.ticket_id:
-            ticket = await session.get(Ticket, alert.incident.ticket_id)
-        if ticket is not None:
+        if alert.incident is not None:
+            # An outage's clock is the room's business; the first reporting ticket's topic
+            # is where managers' escalations point.
+            desk.post_to_room(alert.incident, text)
+            if alert.incident.ticket_id:
+                ticket = await session.get(Ticket, alert.incident.ticket_id)
+        elif ticket is not None:
             desk.post_to_topic(ticket, text)
         if alert.kind == BREACH or ticket is None:
             # The general topic is where the engineers on duty look first.

@@ -241,9 +241,10 @@ async def outage_scenario(
     mark = len(fake_api.sent)
     fake_api.push_update(client_says(fake_api, "/down", DOWN_AT))
     await expect_sent(fake_api, bot, CLIENT_ID, "is down since", since=mark)
-    await expect_sent(fake_api, bot, SUPPORT_CHAT_ID, "Outage #1 of service", since=mark)
+    await expect_sent(fake_api, bot, SUPPORT_CHAT_ID, "⚡ Outage #1: service", since=mark)
+    # The ticket's topic, then the outage's room; commands work in the ticket's topic too.
     created = fake_api.requests_of("createForumTopic")
-    assert len(created) == 1, [r.summary() for r in created]
+    assert [str(r.params["name"]).split(" · ")[0] for r in created] == ["#1", "Outage #1"]
     thread_id = int(created[0].result["message_thread_id"])
 
     # 2. The engineer confirms it (hardware counts for a dedicated environment).
