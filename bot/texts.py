@@ -38,8 +38,24 @@ def engineer_help() -> str:
     return engineer_topic_help() + "\n\n" + engineer_general_help()
 
 
+def engineer_room_help() -> str:
+    """What works in an outage's room: every command acts on its outage."""
+    return _(
+        "In an outage's room (the topic «Outage #N · …»), for that outage:\n"
+        "/confirm LAYER – confirm it, LAYER one of: {layers}\n"
+        "/reject REASON – it was not an outage\n"
+        "/restored [HH:MM | YYYY-MM-DD HH:MM] – the service works again (once)\n"
+        "/correct TIME REASON – correct the restoration time, saying why\n"
+        "/exclude {exclusions} [NOTE] – its downtime is not counted\n"
+        "/restoration reboot|repair – how it is being restored\n"
+        "/dataloss – the outage lost client data\n"
+        "Every reporting client hears the decisions in their language.\n"
+        "/help – this help"
+    ).format(layers=LAYERS, exclusions=EXCLUSIONS)
+
+
 def engineer_topic_help() -> str:
-    """What works in a ticket's topic (and, the same for now, in an outage's room)."""
+    """What works in a ticket's topic."""
     return _(
         "In a ticket's topic:\n"
         "write – your message is copied to the client\n"
@@ -47,13 +63,18 @@ def engineer_topic_help() -> str:
         "/take – assign the ticket to yourself\n"
         "/resolve, /reopen – resolve or reopen the ticket\n"
         "/link CUSTOMER_ID – link an unknown customer's ticket, and the client with it\n"
-        "/outage SERVICE_ID – record an outage of the client's service\n"
+        "/service SERVICE_ID – the service the ticket is about\n"
+        "/outage SERVICE_ID [HH:MM] – the client reported an outage of it (at the message "
+        "you reply to, the stated time, or the client's last message); it joins the running "
+        "outage of that service or opens one, with its own room\n"
         "/confirm LAYER – confirm it, LAYER one of: {layers}\n"
         "/reject REASON – it was not an outage\n"
-        "/restored [HH:MM | YYYY-MM-DD HH:MM] – the service works again\n"
+        "/restored [HH:MM | YYYY-MM-DD HH:MM] – the service works again (once)\n"
+        "/correct TIME REASON – correct the restoration time, saying why\n"
         "/exclude {exclusions} [NOTE] – its downtime is not counted\n"
         "/restoration reboot|repair – how it is being restored\n"
         "/dataloss – the outage lost client data\n"
+        "With several outages in one ticket, name one first: /confirm #12 LAYER.\n"
         "/help – this help"
     ).format(layers=LAYERS, exclusions=EXCLUSIONS)
 

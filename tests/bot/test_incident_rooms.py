@@ -168,3 +168,15 @@ async def test_an_outage_in_an_old_ticket_starts_at_the_message_replied_to(
         "notice at 2026-10-03 09:00 (the client's last message" in t
         for t in texts(bot, SUPPORT_CHAT_ID, TICKET_TOPIC)
     )
+
+
+async def test_help_in_a_room_names_what_acts_on_its_outage(
+    dispatcher: Desk, bot: MockedBot, updates: Updates, sessionmaker: async_sessionmaker
+) -> None:
+    await colleagues(sessionmaker, dispatcher, bot, updates)
+    await dispatcher.feed_update(bot, updates.private(AIGERIM, "/down", date=OCT_2))
+    await dispatcher.feed_update(bot, updates.group("/help", thread_id=ROOM))
+
+    (answer,) = texts(bot, SUPPORT_CHAT_ID, ROOM)[-1:]
+    assert answer.startswith("In an outage's room (the topic «Outage #N · …»), for that outage:")
+    assert "/correct TIME REASON" in answer
