@@ -9,6 +9,7 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm.customers import CustomerService
+from crm.incidents import IncidentService
 from crm.models import ServiceType
 from tests.conftest import SUPPORT_CHAT_ID, Desk, Updates
 from tests.db import rows
@@ -180,3 +181,22 @@ async def test_help_in_a_room_names_what_acts_on_its_outage(
     (answer,) = texts(bot, SUPPORT_CHAT_ID, ROOM)[-1:]
     assert answer.startswith("In an outage's room (the topic «Outage #N · …»), for that outage:")
     assert "/correct TIME REASON" in answer
+
+
+async def test_an_imported_monitoring_incident_is_confirmed_by_number_in_the_general_topic(
+    dispatcher: Desk,
+    bot: MockedBot,
+    updates: Updates,
+    sessionmaker: async_sessionmaker,
+    database_url: str,
+) -> None:
+    await colleagues(sessionmaker, dispatcher, bot, updates)
+    async with sessionmaker() as session:
+        await IncidentService(session).monitoring(1, "csv:1", OCT_2, OCT_2 + timedelta(hours=1))
+        await session.commit()
+    await dispatcher.feed_update(bot, updates.group("/confirm os"))
+    await dispatcher.feed_update(bot, updates.group("/confirm #1 os"))
+
+    general = texts(bot, SUPPORT_CHAT_ID)
+    assert any(t.startswith("Use this command in the outage's room") for t in general)
+    assert rows(database_url, "select status, layer from incidents") == [("confirmed", "os")]
