@@ -205,7 +205,7 @@ class IncidentService:
         """Places a client, phone or engineer notice: it joins the service's open incident,
         or the closed one whose span holds its time (a call logged late); otherwise it opens
         a new incident. A report after restoration is a new outage."""
-        service = await self.session.get(Service, report.service_id)
+        service = await self._locked_service(report.service_id)
         if service is None or (
             report.ticket is not None and service.customer_id != report.ticket.customer_id
         ):
@@ -241,6 +241,13 @@ class IncidentService:
         )
         await self.session.flush()
         return Placed(incident, opened)
+
+    async def _locked_service(self, service_id: int) -> Service | None:
+        """The service, locked until the commit: two reports of one outage placed at once
+        by two instances would otherwise both open an incident (SQLite has one writer)."""
+        return await self.session.scalar(
+            select(Service).where(Service.id == service_id).with_for_update(of=Service)
+        )
 
     async def _new(self, service_id: int, ticket: Ticket | None) -> Incident:
         incident = Incident(
@@ -295,13 +302,9 @@ class IncidentService:
             assert incident is not None
             if ends_at is None or await self._ended(ref):
                 return None
-            self._add_notice(incident, Report(service_id, NoticeSource.MONITORING, ends_at),
-                             ends_at=ends_at, ref=ref)  # fmt: skip
-            self._event(incident, "monitoring_resolved", evidence_at=ends_at, actor=None,
-                        role="monitoring", ref=ref)  # fmt: skip
-            await self.session.flush()
-            await self._read_monitoring(incident)
+            await self._monitoring_ended(incident, ref, ends_at)
             return Placed(incident, False)
+        await self._locked_service(service_id)
         incidents = await self._of_service(service_id)
         touching = [i for i in incidents if (s := _span(i)) and _touches(s, starts_at, ends_at)]
         incident = next((i for i in touching if is_open(i)), touching[0] if touching else None)
@@ -313,13 +316,19 @@ class IncidentService:
         self._event(incident, "monitoring_firing", evidence_at=starts_at, actor=None,
                     role="monitoring", ref=ref)  # fmt: skip
         if ends_at is not None:
-            self._add_notice(incident, Report(service_id, NoticeSource.MONITORING, ends_at),
-                             ends_at=ends_at, ref=ref)  # fmt: skip
-            self._event(incident, "monitoring_resolved", evidence_at=ends_at, actor=None,
-                        role="monitoring", ref=ref)  # fmt: skip
+            await self._monitoring_ended(incident, ref, ends_at)
+        else:
+            await self.session.flush()
+            await self._read_monitoring(incident)
+        return Placed(incident, opened)
+
+    async def _monitoring_ended(self, incident: Incident, ref: str, ends_at: datetime) -> None:
+        end = Report(incident.service_id, NoticeSource.MONITORING, ends_at)
+        self._add_notice(incident, end, ends_at=ends_at, ref=ref)
+        self._event(incident, "monitoring_resolved", evidence_at=ends_at, actor=None,
+                    role="monitoring", ref=ref)  # fmt: skip
         await self.session.flush()
         await self._read_monitoring(incident)
-        return Placed(incident, opened)
 
     async def _ended(self, ref: str) -> bool:
         found = await self.session.scalar(
