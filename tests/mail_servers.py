@@ -75,7 +75,7 @@ def _flags(url: str) -> list[str]:
     client, mailbox = _login(url)
     try:
         client.select(mailbox)
-        status, data = client.fetch("1:*", "(FLAGS)")
+        _status, data = client.fetch("1:*", "(FLAGS)")
         return [line.decode() for line in data if isinstance(line, bytes)]
     finally:
         client.logout()
@@ -125,7 +125,7 @@ class SmtpInbox:
     def url(self) -> str:
         return f"smtp://{self.host}:{self.port}"
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.refuse:
             return "550 5.1.1 mailbox unavailable"
         mail = message_from_bytes(envelope.content, policy=policy.default)

@@ -135,8 +135,9 @@ async def test_a_mail_becomes_a_ticket_and_the_engineers_answer_a_threaded_mail(
     # The client answers the answer: the same ticket, by In-Reply-To.
     await deliver(imap_url, client_mail("Thanks, works.", in_reply_to=answer["Message-ID"]))
     await eventually(
-        lambda: bot.query("SELECT count(*) FROM mail_messages WHERE direction='from_client'")[0][0]
-        == 2,
+        lambda: (
+            bot.query("SELECT count(*) FROM mail_messages WHERE direction='from_client'")[0][0] == 2
+        ),
         bot,
         fake_api,
         "the client's second mail is recorded",
