@@ -235,3 +235,22 @@ async def test_sent_records_an_answer_given_outside_the_desk(
         ("2026-11-02 09:03:00.000000",)
     ]
     assert any("Recorded as answered" in text for text in topic_texts(desk.bot))
+
+
+async def test_a_bare_file_stays_a_note_and_a_caption_goes_by_mail(
+    desk: MailDesk, updates: Updates, database_url: str
+) -> None:
+    await deliver(desk.imap_url, client_mail("Help"), arrived=updates.now - timedelta(minutes=5))
+    await desk.poll()
+    document = {"file_id": "f1", "file_unique_id": "u1", "file_name": "fix.sh"}
+    await desk.feed(updates.group(thread_id=TOPIC, document=document))
+    assert desk.smtp.received == []
+    assert any("stays here as a note" in text for text in topic_texts(desk.bot))
+    await desk.feed(updates.group(thread_id=TOPIC, document=document, caption="Run this"))
+    (answer,) = desk.smtp.received
+    assert answer.get_content().strip() == "Run this"
+    assert rows(database_url, "select direction from messages where ticket_id=1 order by id") == [
+        ("from_client",),
+        ("note",),
+        ("to_client",),
+    ]

@@ -29,6 +29,10 @@ async def answer_by_email(
     settings = desk.settings
     if ticket.channel is not Channel.EMAIL or not settings.mail_enabled or not settings.mail_from:
         return False
+    if message.text is None and message.caption is None:
+        # A bare file or sticker: nothing to write in a mail; it stays here as a note.
+        desk.answer(message, _("Only text goes by e-mail: this stays here as a note."))
+        return False
     incoming = incoming_message(message, update_id)
     outgoing = await email_reply(tickets, desk.outbox, ticket, incoming, settings.mail_from)
     if outgoing is None:
