@@ -81,6 +81,21 @@ def _flags(url: str) -> list[str]:
         client.logout()
 
 
+def _unsee(url: str) -> None:
+    client, mailbox = _login(url)
+    try:
+        client.select(mailbox)
+        status, answer = client.store("1:*", "-FLAGS", "(\\Seen)")
+        assert status == "OK", answer
+    finally:
+        client.logout()
+
+
+async def mark_unseen(url: str) -> None:
+    """Every mail unread again, as after a crash between recording a mail and flagging it."""
+    await asyncio.to_thread(_unsee, url)
+
+
 async def flags(url: str) -> list[str]:
     return await asyncio.to_thread(_flags, url)
 

@@ -15,7 +15,15 @@ from typing import Any
 from tests.e2e.harness import SUPPORT_CHAT_ID, BotProcess, BotProcessFactory
 from tests.e2e.test_ticket_flow_e2e import ENGINEER_ID, engineer_says, eventually
 from tests.fake_bot_api import FakeBotAPI
-from tests.mail_servers import SmtpInbox, client_mail, deliver, flags, imap_url, smtp_server
+from tests.mail_servers import (
+    SmtpInbox,
+    client_mail,
+    deliver,
+    flags,
+    imap_url,
+    mark_unseen,
+    smtp_server,
+)
 
 __all__ = ["imap_url", "smtp_server"]
 
@@ -155,3 +163,33 @@ async def test_a_mail_becomes_a_ticket_and_the_engineers_answer_a_threaded_mail(
     assert email["count"] == 1 and email["measured"] == 1 and email["breaches"] == []
     assert email["within_target_percent"] == 100
     assert 29 <= email["median_minutes"] <= 40
+
+
+async def test_a_crash_before_the_seen_flag_makes_no_second_ticket(
+    bot_process_factory: BotProcessFactory,
+    fake_api: FakeBotAPI,
+    imap_url: str,
+    smtp_server: SmtpInbox,
+) -> None:
+    fake_api.add_member(SUPPORT_CHAT_ID, ENGINEER_ID, "member")
+    bot = bot_process_factory(env=mail_env(imap_url, smtp_server))
+    await bot.start()
+    await deliver(imap_url, client_mail("First", sender="someone@else.kz"))
+    await eventually(
+        lambda: bot.query("SELECT count(*) FROM tickets")[0][0] == 1, bot, fake_api, "a ticket"
+    )
+    await bot.restart(kill=True)
+    # As if the crash came between the commit and the \Seen flag: the mail is unread again.
+    await mark_unseen(imap_url)
+    await deliver(imap_url, client_mail("Second", sender="someone@else.kz", subject="Other"))
+    await eventually(
+        lambda: bot.query("SELECT count(*) FROM mail_messages")[0][0] == 2,
+        bot,
+        fake_api,
+        "the second mail is recorded",
+    )
+    # Each poll asks only for UIDs above the last one recorded: the first mail, unread again,
+    # was never fetched again, and the second one was recorded by a poll after the restart.
+    assert bot.query("SELECT count(*) FROM tickets")[0][0] == 2
+    assert bot.query("SELECT count(*) FROM mail_messages")[0][0] == 2
+    await bot.stop()
