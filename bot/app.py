@@ -28,11 +28,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.handlers import incident
 from bot.handlers.client import buttons, claim, messages, outage, start, tickets
 from bot.handlers.engineer import board, offline, replies
+from bot.handlers.engineer import mail as mail_commands
 from bot.handlers.engineer import tickets as ticket_commands
 from bot.handlers.manager import access, emergency, maintenance, report
 from bot.handlers.manager import help as manager_help
 from bot.i18n import LOCALES, DeskLocaleMiddleware, make_i18n
 from bot.jobs import FinishingJobs
+from bot.mail_reader import MailReader
+from bot.mailer import MailSender
 from bot.metrics import DeskMetrics, Heartbeat, UpdateCounter
 from bot.middlewares import DatabaseMiddleware, TicketMiddleware
 from bot.outbox import OutboxWorker, RateLimits
@@ -75,6 +78,7 @@ def build_dispatcher(
         ticket_commands.get_router(settings),
         offline.get_router(settings),
         board.get_router(settings),
+        mail_commands.get_router(settings),
         replies.get_router(settings),
         # managers' private chats
         access.get_router(settings),
@@ -139,6 +143,7 @@ def engineer_commands(i18n: I18n, locale: str) -> list[BotCommand]:
         BotCommand(command="dataloss", description=t("The outage lost client data")),
         BotCommand(command="board", description=t("Open tickets by time left")),
         BotCommand(command="link", description=t("Link the ticket to a customer: CUSTOMER_ID")),
+        BotCommand(command="sent", description=t("Record an answer given outside the desk")),
         BotCommand(command="help", description=t("Engineer commands")),
     ]
 
@@ -191,6 +196,10 @@ def make_outbox_worker(
         group_per_minute=settings.outbox_group_per_minute,
     )
     reports = ReportBuilder(settings, sessionmaker, i18n, write_gate=write_gate)
+    jobs = reports.jobs()
+    if settings.mail_enabled:
+        # E-mail answers are job rows too: sent by SMTP, never by the Telegram worker.
+        jobs.update(MailSender(settings, sessionmaker, i18n, write_gate).jobs())
     return OutboxWorker(
         bot,
         sessionmaker,
@@ -199,7 +208,7 @@ def make_outbox_worker(
         limits,
         backoff_seconds=settings.send_backoff_seconds,
         write_gate=write_gate,
-        jobs=reports.jobs(),
+        jobs=jobs,
         metrics=metrics,
     )
 
@@ -212,6 +221,8 @@ class Running:
     scheduler: AsyncIOScheduler | None = None
     delivery: asyncio.Task[None] | None = None
     jobs: FinishingJobs = field(default_factory=FinishingJobs)
+    mail: asyncio.Task[None] | None = None
+    mail_stop: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 async def run_bot(settings: BotSettings) -> None:
@@ -259,6 +270,9 @@ async def run_bot(settings: BotSettings) -> None:
             args=(sessionmaker,),
         )
         running.scheduler.start()
+        if settings.mail_enabled:
+            reader = MailReader(settings, sessionmaker, i18n, worker.kick, write_gate)
+            running.mail = asyncio.create_task(reader.run(running.mail_stop))
         if settings.serves_http:
             app = make_web_app(
                 settings,
@@ -336,6 +350,10 @@ async def stop_running(running: Running, worker: OutboxWorker, settings: BotSett
     if running.runner is not None:
         # Stops taking requests, then waits for those in flight: Telegram retries the rest.
         await running.runner.cleanup()
+    if running.mail is not None:
+        # A mail being recorded finishes its short transaction; the next poll is skipped.
+        running.mail_stop.set()
+        await running.mail
     if running.scheduler is not None:
         running.scheduler.shutdown(wait=False)
         await running.jobs.wait(settings.shutdown_grace_seconds)

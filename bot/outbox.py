@@ -580,7 +580,8 @@ class OutboxWorker:
         assert row.file_data is not None and row.file_name is not None
         upload = BufferedInputFile(row.file_data, filename=row.file_name)
         if row.method == "sendDocument":
-            return await self.bot.send_document(chat_id, upload)
+            # A mail's attachment goes into its ticket's topic (thread id, caption in payload).
+            return await self.bot.send_document(chat_id, upload, **payload)
         if row.method == "sendPhoto":
             return await self.bot.send_photo(chat_id, upload)
         raise ValueError(f"outbox row {row.id}: unknown method {row.method}")

@@ -48,6 +48,34 @@ class BotSettings(TelegramSettings):
     send_backoff_seconds: float = Field(default=0.5, ge=0)
     polling_timeout_seconds: int = Field(default=30, ge=0)
     shutdown_grace_seconds: float = Field(default=20, ge=0)
+    # -- the e-mail channel (all three unset: none) ------------------------------------------
+    # IMAP_URL imaps://user:password@host:993/INBOX (imap:// only on a trusted network);
+    # SMTP_URL smtps://user:password@host:465 or smtp://... (STARTTLS when offered);
+    # MAIL_FROM the support address answers are sent from; the mailbox is read every
+    # MAIL_POLL_SECONDS.
+    imap_url: SecretStr | None = None
+    smtp_url: SecretStr | None = None
+    mail_from: str | None = None
+    mail_poll_seconds: float = Field(default=30, gt=0)
+
+    @model_validator(mode="after")
+    def _mail_settings_together(self) -> BotSettings:
+        given = [self.imap_url is not None, self.smtp_url is not None, bool(self.mail_from)]
+        if any(given) and not all(given):
+            raise ValueError("the e-mail channel needs IMAP_URL, SMTP_URL and MAIL_FROM together")
+        for name, url, schemes in (
+            ("IMAP_URL", self.imap_url, ("imap://", "imaps://")),
+            ("SMTP_URL", self.smtp_url, ("smtp://", "smtps://")),
+        ):
+            if url is not None and not url.get_secret_value().startswith(schemes):
+                raise ValueError(f"{name} must start with {' or '.join(schemes)}")
+        if self.mail_from and "@" not in self.mail_from:
+            raise ValueError("MAIL_FROM must be an e-mail address, like support@example.com")
+        return self
+
+    @property
+    def mail_enabled(self) -> bool:
+        return self.imap_url is not None
 
     @field_validator("support_chat_id")
     @classmethod

@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from crm.contacts import ContactService
 from crm.customers import CustomerService
 from crm.db import make_engine, make_sessionmaker, upgrade_database_async
 from crm.errors import CrmError
@@ -34,6 +35,7 @@ ERROR_TEXTS = {
     "object_storage_outside_dc": "object storage is always hosted in the provider's data centre",
     "unknown_invitation": "no such invitation token",
     "unknown_service": "no service with id {service_id} (see: python -m crm service list)",
+    "bad_email": "{address!r} is not an e-mail address, like ops@example.com",
 }
 
 
@@ -109,6 +111,15 @@ def build_parser() -> argparse.ArgumentParser:
     invite.add_argument("--customer", type=int, help="customer id to invite")
     invite.add_argument("--revoke", metavar="TOKEN", help="revoke an invitation token")
 
+    contact = commands.add_parser("contact", help="customers' e-mail addresses").add_subparsers(
+        dest="action", required=True
+    )
+    contact_add = contact.add_parser(
+        "add", help="tie an e-mail address to a customer: its mails open the customer's tickets"
+    )
+    contact_add.add_argument("--customer", type=int, required=True)
+    contact_add.add_argument("--email", required=True, metavar="ADDRESS")
+
     add_report_arguments(commands.add_parser("report", help="the monthly SLA report"))
     add_verify_arguments(
         commands.add_parser("verify", help="recompute the evidence hash chain from the rows")
@@ -118,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     # `--json` is accepted after the command too, where people naturally type it.
-    for leaf in (add, customer.choices["list"], service_add, service_list, incident_import, invite):
+    leaves = (add, customer.choices["list"], service_add, service_list, incident_import, invite)
+    for leaf in (*leaves, contact_add):
         leaf.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
     return parser
 
@@ -228,6 +240,12 @@ async def _dispatch(
         ]
         opened = sum(1 for row in rows if row["opened"])
         return {"incidents": rows}, f"{len(rows)} rows imported, {opened} new incidents"
+    if args.command == "contact":
+        row = await ContactService(crm.session).add_email(args.customer, args.email)
+        return (
+            {"contact": {"email": row.address, "customer_id": row.customer_id}},
+            f"{row.address} → customer {row.customer_id}",
+        )
     if args.command == "invite":
         if args.revoke:
             invitation = await crm.revoke_invitation(args.revoke)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.clock import Clock, utc_now
@@ -9,6 +10,7 @@ from crm.dto import TelegramUser
 from crm.errors import CrmError
 from crm.models import (
     Contact,
+    ContactEmail,
 )
 from crm.repositories import ContactRepository, CustomerRepository
 
@@ -58,3 +60,42 @@ class ContactService:
         contact.chosen_language = language
         await self.session.flush()
         return contact
+
+    # -- e-mail addresses ---------------------------------------------------------------
+
+    async def add_email(self, customer_id: int, address: str) -> ContactEmail:
+        """Ties an address to a customer: its mails open that customer's tickets."""
+        normalized = normalize_address(address)
+        if normalized is None:
+            raise CrmError("bad_email", address=address)
+        if await self.customers.get(customer_id) is None:
+            raise CrmError("unknown_customer", customer_id=customer_id)
+        row = await self.session.scalar(
+            select(ContactEmail).where(ContactEmail.address == normalized)
+        )
+        if row is None:
+            row = ContactEmail(address=normalized, customer_id=customer_id, created_at=self.clock())
+            self.session.add(row)
+        else:
+            row.customer_id = customer_id
+        await self.session.flush()
+        return row
+
+    async def customer_for_email(self, address: str | None) -> int | None:
+        normalized = normalize_address(address or "")
+        if normalized is None:
+            return None
+        return await self.session.scalar(
+            select(ContactEmail.customer_id).where(ContactEmail.address == normalized)
+        )
+
+
+def normalize_address(address: str) -> str | None:
+    """`Name <User@Example.COM>` or a bare address → `user@example.com`; None if not one."""
+    address = address.strip()
+    if "<" in address and address.endswith(">"):
+        address = address[address.rindex("<") + 1 : -1]
+    local, at, domain = address.strip().rpartition("@")
+    if not at or not local or "." not in domain or any(c.isspace() for c in address):
+        return None
+    return f"{local}@{domain}".lower()

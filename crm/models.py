@@ -396,6 +396,7 @@ class Purpose(enum.StrEnum):
     MAINTENANCE = "maintenance"  # planned maintenance told to clients
     MONITORING = "monitoring"  # what the monitoring system reported, for the engineers
     REPORT = "report"  # the monthly report (summary, spreadsheet, chart)
+    EMAIL_OUT = "email_out"  # an engineer's answer sent by SMTP (bot/mailer.py): a response
 
 
 class OutboxStatus(enum.StrEnum):
@@ -496,3 +497,50 @@ class EvidenceHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(BigInteger)
     chain_hash: Mapped[str] = mapped_column(String(64))
+
+
+class ContactEmail(Base):
+    """An e-mail address that writes to the support mailbox, tied to a customer."""
+
+    __tablename__ = "contact_emails"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Stored lower-cased: addresses are matched whatever case the sender's program uses.
+    address: Mapped[str] = mapped_column(String(320), unique=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class MailMessage(Base):
+    """A mail of an e-mail ticket, either way, with its source and times kept.
+
+    Incoming: the mailbox's UIDVALIDITY and UID make a fetch twice a no-op; `internal_date`
+    is when the provider's mailbox received it (the ticket's evidence time), `date_header`
+    what the sender's program wrote, `fetched_at` when the desk read it. Outgoing:
+    `accepted_at` is when the SMTP server took it (the response time).
+    """
+
+    __tablename__ = "mail_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    direction: Mapped[Direction] = mapped_column(_enum(Direction, "direction"))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
+    message_row_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), nullable=True)
+    mailbox: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    uidvalidity: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    uid: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    message_id: Mapped[str | None] = mapped_column(String(998), nullable=True, index=True)
+    in_reply_to: Mapped[str | None] = mapped_column(Text, nullable=True)
+    references: Mapped[str | None] = mapped_column(Text, nullable=True)
+    from_address: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    to_address: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    subject: Mapped[str | None] = mapped_column(Text, nullable=True)
+    date_header: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    internal_date: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    fetched_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    accepted_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    raw: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    parse_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (UniqueConstraint("mailbox", "uidvalidity", "uid"),)

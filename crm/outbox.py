@@ -14,6 +14,8 @@ from crm.models import OutboxMessage, OutboxStatus, Purpose
 
 # The method of a job row: built by the bot's report builder, never sent as such.
 REPORT_REQUEST = "sendReport"
+# An e-mail answer: a job row too, sent by the desk's SMTP sender (bot/mailer.py).
+EMAIL_SEND = "sendEmail"
 
 
 class Outbox:
@@ -153,6 +155,34 @@ class Outbox:
         self, chat_id: int, method: str, file_name: str, data: bytes, *, purpose: Purpose
     ) -> OutboxMessage:
         return self._add(chat_id, method, purpose, {}, file_name=file_name, file_data=data)
+
+    def send_email(
+        self, mail: dict[str, Any], *, ticket_id: int, message_row_id: int
+    ) -> OutboxMessage:
+        """An engineer's answer to send by SMTP; chat 0: it goes to no Telegram chat."""
+        return self._add(
+            0,
+            EMAIL_SEND,
+            Purpose.EMAIL_OUT,
+            mail,
+            ticket_id=ticket_id,
+            message_row_id=message_row_id,
+        )
+
+    def send_ticket_file(
+        self, chat_id: int, ticket_id: int, file_name: str, data: bytes, caption: str | None = None
+    ) -> OutboxMessage:
+        """A file (a mail's attachment) as a document in the ticket's topic."""
+        return self._add(
+            chat_id,
+            "sendDocument",
+            Purpose.NOTICE,
+            {"caption": caption},
+            ticket_id=ticket_id,
+            to_topic=True,
+            file_name=file_name[:200],
+            file_data=data,
+        )
 
     def request_report(
         self, chat_id: int, month: str, customer_id: int | None = None, locale: str | None = None

@@ -14,6 +14,7 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.desk import Desk
 from bot.handlers.engineer import support_router
+from bot.handlers.engineer.mail import answer_by_email
 from bot.incoming import incoming_message
 from bot.middlewares import wants_ticket
 from bot.notices import tell
@@ -63,6 +64,10 @@ async def engineer_message(
     if ticket is None or message.from_user is None:
         return  # Talk in the general topic is the engineers' own.
     internal = (message.text or message.caption or "").startswith("!")
+    if not internal and await answer_by_email(
+        message, event_update.update_id, ticket, tickets, desk
+    ):
+        return  # An e-mail ticket's answer leaves by mail (bot/handlers/engineer/mail.py).
     incoming = incoming_message(message, event_update.update_id)
     await tell(desk, await engineer_wrote(tickets, ticket, incoming, internal=internal), message)
 
