@@ -9,7 +9,7 @@ import json
 import sys
 import urllib.request
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -182,6 +182,10 @@ def _customer_dict(customer: Customer) -> dict[str, Any]:
     return {"id": customer.id, "name": customer.name, "created_at": customer.created_at.isoformat()}
 
 
+def _utc(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.astimezone(UTC).isoformat()
+
+
 def _service_dict(service: Service) -> dict[str, Any]:
     return {
         "id": service.id,
@@ -190,9 +194,9 @@ def _service_dict(service: Service) -> dict[str, Any]:
         "name": service.name,
         "monthly_fee": f"{service.monthly_fee:.2f}",
         "currency": service.currency,
-        "active_from": service.active_from.isoformat(),
-        "active_to": service.active_to.isoformat() if service.active_to else None,
-        "trial_until": service.trial_until.isoformat() if service.trial_until else None,
+        "active_from": _utc(service.active_from),
+        "active_to": _utc(service.active_to),
+        "trial_until": _utc(service.trial_until),
         "in_provider_dc": service.in_provider_dc,
     }
 
@@ -368,7 +372,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         payload, text = asyncio.run(run(args, settings))
     except CrmError as error:
-        message = ERROR_TEXTS.get(error.code, error.code).format(**error.params)
+        params = {
+            name: f"{value.astimezone(settings.zone):%Y-%m-%d %H:%M}"
+            if isinstance(value, datetime)
+            else value
+            for name, value in error.params.items()
+        }
+        message = ERROR_TEXTS.get(error.code, error.code).format(**params)
         return _fail(args, message)
     except (CliError, SettingsError) as error:
         return _fail(args, str(error))

@@ -66,8 +66,12 @@ class TrialService:
             .limit(1)
         )
         if earlier is not None:
-            code = "trial_pending" if earlier.status == PENDING else "had_trial"
-            return code, earlier.decided_at or earlier.requested_at
+            if earlier.status == PENDING:
+                return "trial_pending", earlier.requested_at
+            service = (
+                await self.session.get(Service, earlier.service_id) if earlier.service_id else None
+            )
+            return "had_trial", service.active_from if service else earlier.decided_at
         storage = await self.session.scalar(
             select(Service)
             .where(
