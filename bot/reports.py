@@ -31,6 +31,7 @@ from bot.metrics import DeskMetrics
 from bot.outbox import Job
 from bot.settings import BotSettings
 from bot.timers import scan_clocks
+from bot.trials import scan_trials
 from crm.clock import Clock, utc_now
 from crm.db import make_engine, make_sessionmaker
 from crm.errors import CrmError
@@ -274,6 +275,16 @@ def make_scheduler(
         args=(settings, sessionmaker, i18n, on_queued, metrics),
         id="sla_clocks",
         next_run_time=utc_now(),  # at start: catch up on what fell due while down
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=None,
+    )
+    scheduler.add_job(
+        jobs.wrap(scan_trials),
+        IntervalTrigger(seconds=settings.timer_scan_seconds),
+        args=(settings, sessionmaker, i18n, on_queued),
+        id="trial_timers",
+        next_run_time=utc_now(),
         max_instances=1,
         coalesce=True,
         misfire_grace_time=None,
