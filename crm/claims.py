@@ -39,8 +39,9 @@ class ClaimService:
     async def claim(
         self, contact: Contact, month: str, zone: ZoneInfo, at: datetime | None = None
     ) -> ClaimResult:
-        """`at`: the client's own message time (default: the clock). Asks for the credit of every service of the contact's customer that was active
-        in that month; a service claimed for it already is left as it was."""
+        """Asks for the credit of every service of the contact's customer that was active
+        in that month; a service claimed for it already is left as it was. `at`: the
+        client's own message time (default: the clock)."""
         if contact.customer_id is None:
             raise CrmError("not_linked")
         period = month_bounds(month, zone)

@@ -17,8 +17,8 @@ def ok(result) -> dict:
     return json.loads(result.stdout)
 
 
-def customer(crm, name: str = "Steppe Cloud LLP") -> str:
-    return str(ok(crm("customer", "add", name, "--json"))["customer"]["id"])
+def customer(run, name: str = "Steppe Cloud LLP") -> str:
+    return str(ok(run("customer", "add", name, "--json"))["customer"]["id"])
 
 
 def test_a_service_without_since_starts_at_the_start_of_today_local(crm) -> None:  # noqa: F811
