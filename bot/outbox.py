@@ -553,8 +553,9 @@ class OutboxWorker:
             return await self._topic_state(chat_id, row.method, payload)
         assert row.file_data is not None and row.file_name is not None
         upload = BufferedInputFile(row.file_data, filename=row.file_name)
+        caption = payload.get("caption")
         if row.method == "sendDocument":
-            return await self.bot.send_document(chat_id, upload)
+            return await self.bot.send_document(chat_id, upload, caption=caption)
         if row.method == "sendPhoto":
-            return await self.bot.send_photo(chat_id, upload)
+            return await self.bot.send_photo(chat_id, upload, caption=caption)
         raise ValueError(f"outbox row {row.id}: unknown method {row.method}")

@@ -84,6 +84,8 @@ class ServiceRecord:
     active_to: datetime | None
     in_provider_dc: bool
     trial_until: datetime | None = None
+    # What the customer calls it ("rack-1"): reports name services, not "dedicated #1".
+    name: str = ""
 
     @property
     def paid_from(self) -> datetime:

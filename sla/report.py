@@ -270,6 +270,7 @@ SERVICE_COLUMNS: tuple[str, ...] = (
     "customer_id",
     "customer",
     "service_id",
+    "service_name",
     "service_type",
     "currency",
     "monthly_fee",
@@ -367,6 +368,7 @@ def _service_to_dict(report: ServiceReport) -> dict[str, Any]:
         "customer_id": service.customer_id,
         "customer": service.customer_name,
         "service_id": service.service_id,
+        "service_name": service.name or f"{service.service_type.value} #{service.service_id}",
         "service_type": service.service_type.value,
         "currency": service.currency,
         "monthly_fee": _amount(service.monthly_fee),
@@ -500,7 +502,8 @@ def _service_text(service: dict[str, Any]) -> list[str]:
     currency = service["currency"]
     trial = "" if service["trial_until"] is None else f" (trial until {service['trial_until']})"
     lines = [
-        f"• {service['customer']} — {service['service_type']} #{service['service_id']}{trial}: "
+        f"• {service['customer']} — {service['service_name']} ({service['service_type']} "
+        f"#{service['service_id']}){trial}: "
         f"availability {shown}",
         f"  downtime {service['downtime_minutes']} min, excluded {service['excluded_minutes']}"
         f" min of {service['active_minutes']} active min",

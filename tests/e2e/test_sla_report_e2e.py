@@ -291,6 +291,7 @@ def check_report(report: dict[str, Any], service_id: int, expected: Expected) ->
         "customer_id": 1,
         "customer": CUSTOMER_NAME,
         "service_id": service_id,
+        "service_name": SERVICE_NAME,
         "service_type": "dedicated",
         "currency": "KZT",
         "monthly_fee": "150000.00",
