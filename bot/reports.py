@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -42,6 +42,7 @@ from crm.reporting import MonthEvidence, load_month
 from sla import (
     MonthlyReport,
     SlaConfig,
+    TicketRecord,
     build_monthly_report,
     previous_month,
     report_to_dict,
@@ -109,7 +110,7 @@ WORST_IN_SUMMARY = 5
 BREACHES_IN_SUMMARY = 15
 
 
-def telegram_summary(report: MonthlyReport) -> str:
+def telegram_summary(report: MonthlyReport, tickets: Sequence[TicketRecord] = ()) -> str:
     """What a manager reads first: the state of the month, the worst services by name, the
     credits due and the breaches; every figure in full is in the spreadsheet."""
     data = report_to_dict(report)
@@ -147,25 +148,23 @@ def telegram_summary(report: MonthlyReport) -> str:
                 f"• {s['customer']} — {s['service_name']}: {s['availability_percent']:.4f} %, "
                 f"down {s['downtime_minutes']:g} min{credit}{claimed}"
             )
-    lines.extend(_ticket_lines(data["tickets"], config))
+    unanswered = sum(1 for ticket in tickets if ticket.first_response_at is None)
+    lines.extend(_ticket_lines(data["tickets"], config, unanswered))
     if report.evidence_head:
         lines.append(f"Evidence chain head: {report.evidence_head}")
     return "\n".join(lines)
 
 
-def _ticket_lines(tickets: dict[str, Any], config: SlaConfig) -> list[str]:
+def _ticket_lines(tickets: dict[str, Any], config: SlaConfig, unanswered: int) -> list[str]:
     first = tickets["first_response"]
     target = short_duration(config.telegram_first_response)
     if tickets["count"] == 0:
         return ["No tickets this month."]
-    unanswered = first["count"] - first["measured"] - first["pending"]
     within = first["within_target_percent"]
     line = f"Tickets: {tickets['count']}; first response within target (Telegram {target})"
     line += f": {within} %" if within is not None else ": none measured"
     if unanswered > 0:
-        line += f"; {unanswered} never answered"
-    if first["pending"]:
-        line += f"; {first['pending']} waiting"
+        line += f"; {unanswered} not answered"
     lines = [line + "."]
     breaches = first["breaches"]
     if breaches:
@@ -209,7 +208,7 @@ def render_report(
         evidence.evidence_head,
     )
     data = report_to_dict(report)
-    summary = telegram_summary(report)
+    summary = telegram_summary(report, evidence.tickets)
     if len(summary) > TELEGRAM_TEXT_LIMIT:
         summary = summary[: TELEGRAM_TEXT_LIMIT - 40] + "\n… (full figures in the spreadsheet)"
     chart = report_chart(

@@ -129,7 +129,7 @@ def report_workbook(
     config = config or SlaConfig()
     extra = extra or WorkbookInput()
     workbook = Workbook(write_only=True)
-    _summary_sheet(workbook, report, config)
+    _summary_sheet(workbook, report, config, extra.tickets)
     _services_sheet(workbook, report, config)
     _incidents_sheet(workbook, report, config, extra)
     _tickets_sheet(workbook, config, extra, _as_of(report))
@@ -143,7 +143,9 @@ def _as_of(report: dict[str, Any]) -> datetime:
     return datetime.fromisoformat(str(report["as_of"]).replace("Z", "+00:00"))
 
 
-def summary_facts(report: dict[str, Any], config: SlaConfig) -> list[tuple[str, Any, str | None]]:
+def summary_facts(
+    report: dict[str, Any], config: SlaConfig, records: Sequence[TicketRecord] = ()
+) -> list[tuple[str, Any, str | None]]:
     """(label, value, number format) lines of the summary sheet."""
     services = report["services"]
     target = config.availability_target_percent
@@ -183,7 +185,7 @@ def summary_facts(report: dict[str, Any], config: SlaConfig) -> list[tuple[str, 
         facts.append(("Credits due in total", Decimal(0), MONEY))
     facts += [
         ("Tickets opened", tickets["count"], "#,##0"),
-        ("Tickets never answered", first["count"] - first["measured"], "#,##0"),
+        ("Tickets never answered", sum(1 for t in records if t.first_response_at is None), "#,##0"),
         ("First responses within their target", _percent(first["within_target_percent"]), SHARE),
         ("First-response breaches (tickets)", len(first["breaches"]), "#,##0"),
         ("Restoration breaches (incidents)", len(tickets["restoration"]["breaches"]), "#,##0"),
@@ -192,9 +194,11 @@ def summary_facts(report: dict[str, Any], config: SlaConfig) -> list[tuple[str, 
     return facts
 
 
-def _summary_sheet(workbook: Workbook, report: dict[str, Any], config: SlaConfig) -> None:
+def _summary_sheet(
+    workbook: Workbook, report: dict[str, Any], config: SlaConfig, tickets: Sequence[TicketRecord]
+) -> None:
     sheet = _Sheet(workbook, "Summary", ("What", "Figure"), (52, 60))
-    for label, value, number_format in summary_facts(report, config):
+    for label, value, number_format in summary_facts(report, config, tickets):
         sheet.row([(label, None), (value, number_format)])
     sheet.row([("", None)])
     target, band, major = (
