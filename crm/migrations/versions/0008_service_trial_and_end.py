@@ -78,5 +78,6 @@ def downgrade() -> None:
     drop_append_only_guard("service_events")
     op.drop_index(op.f("ix_service_events_service_id"), table_name="service_events")
     op.drop_table("service_events")
-    with op.batch_alter_table("services", schema=None) as batch_op:
-        batch_op.drop_column("trial_until")
+    # A plain ALTER TABLE ... DROP COLUMN (SQLite 3.35+): a batch copy of `services` would
+    # drop the table the tickets and incidents refer to, which foreign keys refuse.
+    op.drop_column("services", "trial_until")
