@@ -93,9 +93,10 @@ def _first_response_panel(
     )
     if unanswered:
         axes.axhspan(100 * len(minutes) / total, 100, color="#eeeeee", zorder=0)
+        label = f"{unanswered} not answered" + (" yet" if report.get("partial") else "")
         axes.text(
-            0.02, 0.995, f"{unanswered} unanswered (never got a first answer)", ha="left",
-            va="top", color="tab:red", fontsize=10, fontweight="bold", transform=axes.transAxes,
+            0.02, 0.995, label, ha="left", va="top", color="tab:red", fontsize=10,
+            fontweight="bold", transform=axes.transAxes,
         )  # fmt: skip
     later = sum(1 for m in minutes if m > edge)
     if later:
