@@ -26,12 +26,13 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.handlers import incident
-from bot.handlers.client import buttons, claim, messages, outage, start, tickets
+from bot.handlers.client import buttons, claim, messages, outage, start, tickets, trial
 from bot.handlers.engineer import board, offline, replies
 from bot.handlers.engineer import mail as mail_commands
 from bot.handlers.engineer import tickets as ticket_commands
 from bot.handlers.manager import access, emergency, maintenance, report
 from bot.handlers.manager import help as manager_help
+from bot.handlers.manager import trial as manager_trial
 from bot.i18n import LOCALES, DeskLocaleMiddleware, make_i18n
 from bot.jobs import FinishingJobs
 from bot.mail_reader import MailReader
@@ -85,12 +86,14 @@ def build_dispatcher(
         maintenance.get_router(settings),
         emergency.get_router(settings),
         report.get_router(settings),
+        manager_trial.get_router(settings),
         manager_help.get_router(settings),
         # clients' private chats
         start.get_router(settings),
         tickets.get_router(settings),
         outage.get_router(settings),
         claim.get_router(settings),
+        trial.get_router(settings),
         buttons.get_router(settings),
         messages.get_router(settings),
     )
@@ -105,6 +108,8 @@ def client_commands(i18n: I18n, locale: str) -> list[BotCommand]:
         BotCommand(command="new", description=t("Start a new ticket")),
         BotCommand(command="tickets", description=t("Your tickets")),
         BotCommand(command="close", description=t("Close the current ticket")),
+        BotCommand(command="claim", description=t("Claim the SLA credit of a month")),
+        BotCommand(command="trial", description=t("Ask for a free object storage trial")),
         BotCommand(command="lang", description=t("Change the language")),
     ]
 

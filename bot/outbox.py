@@ -579,9 +579,10 @@ class OutboxWorker:
             return await self._topic_state(chat_id, row.method, payload)
         assert row.file_data is not None and row.file_name is not None
         upload = BufferedInputFile(row.file_data, filename=row.file_name)
+        caption = payload.get("caption")
         if row.method == "sendDocument":
             # A mail's attachment goes into its ticket's topic (thread id, caption in payload).
             return await self.bot.send_document(chat_id, upload, **payload)
         if row.method == "sendPhoto":
-            return await self.bot.send_photo(chat_id, upload)
+            return await self.bot.send_photo(chat_id, upload, caption=caption)
         raise ValueError(f"outbox row {row.id}: unknown method {row.method}")

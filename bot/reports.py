@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import structlog
@@ -31,13 +32,23 @@ from bot.metrics import DeskMetrics
 from bot.outbox import Job
 from bot.settings import BotSettings
 from bot.timers import scan_clocks
+from bot.trials import scan_trials
 from crm.clock import Clock, utc_now
 from crm.db import make_engine, make_sessionmaker
 from crm.errors import CrmError
 from crm.models import JobRun, OutboxMessage, Purpose
 from crm.outbox import REPORT_REQUEST, Outbox
 from crm.reporting import MonthEvidence, load_month
-from sla import SlaConfig, build_monthly_report, previous_month, report_to_dict, report_to_text
+from sla import (
+    MonthlyReport,
+    SlaConfig,
+    TicketRecord,
+    build_monthly_report,
+    previous_month,
+    report_to_dict,
+)
+from sla.intervals import short_duration
+from sla.report import partial_words
 
 log = structlog.get_logger()
 
@@ -91,14 +102,99 @@ class BuiltReport:
     summary: str
     workbook: bytes
     chart: bytes
+    workbook_caption: str = ""
+    chart_caption: str = ""
+
+
+WORST_IN_SUMMARY = 5
+BREACHES_IN_SUMMARY = 15
+
+
+def telegram_summary(report: MonthlyReport, tickets: Sequence[TicketRecord] = ()) -> str:
+    """What a manager reads first: the state of the month, the worst services by name, the
+    credits due and the breaches; every figure in full is in the spreadsheet."""
+    data = report_to_dict(report)
+    config = report.config
+    lines = [f"SLA report {data['month']} ({data['timezone']})"]
+    if report.partial:
+        lines.append(partial_words(report))
+    if data["empty"]:
+        lines.append("No services, tickets or incidents in this month.")
+        return "\n".join(lines)
+    services = data["services"]
+    target = float(config.availability_target_percent)
+    below = [
+        s for s in services
+        if s["availability_percent"] is not None and s["availability_percent"] < target
+    ]  # fmt: skip
+    below.sort(key=lambda s: s["availability_percent"])
+    lines.append(f"Services: {len(services)}; below {target:g} %: {len(below)}.")
+    credits: dict[str, Decimal] = {}
+    for service in services:
+        amount = Decimal(service["total_credit_amount"])
+        if amount:
+            credits[service["currency"]] = credits.get(service["currency"], Decimal(0)) + amount
+    if credits:
+        due = ", ".join(f"{amount:.2f} {currency}" for currency, amount in sorted(credits.items()))
+        lines.append(f"Credits due: {due}.")
+    if below:
+        lines.append("Worst services:")
+        for s in below[:WORST_IN_SUMMARY]:
+            credit = "" if s["total_credit_amount"] == "0.00" else (
+                f", credit {s['total_credit_amount']} {s['currency']}"
+            )  # fmt: skip
+            claimed = " (claimed)" if s["claimed"] else ""
+            lines.append(
+                f"• {s['customer']} — {s['service_name']}: {s['availability_percent']:.4f} %, "
+                f"down {s['downtime_minutes']:g} min{credit}{claimed}"
+            )
+    unanswered = sum(1 for ticket in tickets if ticket.first_response_at is None)
+    lines.extend(_ticket_lines(data["tickets"], config, unanswered))
+    if report.evidence_head:
+        lines.append(f"Evidence chain head: {report.evidence_head}")
+    return "\n".join(lines)
+
+
+def _ticket_lines(tickets: dict[str, Any], config: SlaConfig, unanswered: int) -> list[str]:
+    first = tickets["first_response"]
+    target = short_duration(config.telegram_first_response)
+    if tickets["count"] == 0:
+        return ["No tickets this month."]
+    within = first["within_target_percent"]
+    line = f"Tickets: {tickets['count']}; first response within target (Telegram {target})"
+    line += f": {within} %" if within is not None else ": none measured"
+    if unanswered > 0:
+        line += f"; {unanswered} not answered"
+    lines = [line + "."]
+    breaches = first["breaches"]
+    if breaches:
+        shown = ", ".join(f"#{number}" for number in breaches[:BREACHES_IN_SUMMARY])
+        more = len(breaches) - BREACHES_IN_SUMMARY
+        lines.append(
+            f"First-response breaches ({len(breaches)}): {shown}"
+            + (f" and {more} more" if more > 0 else "")
+        )
+    restoration = tickets["restoration"]["breaches"]
+    if restoration:
+        labels = ", ".join(
+            f"#{b['ticket_number']}" if b["ticket_number"] is not None
+            else f"incident {b['incident_id']}"
+            for b in restoration[:BREACHES_IN_SUMMARY]
+        )  # fmt: skip
+        lines.append(f"Restoration breaches ({len(restoration)}): {labels}")
+    return lines
 
 
 def render_report(
-    month: str, evidence: MonthEvidence, config: SlaConfig, now: datetime
+    month: str,
+    evidence: MonthEvidence,
+    config: SlaConfig,
+    now: datetime,
+    customers: Mapping[int, str] | None = None,
 ) -> BuiltReport:
     """CPU only (the SLA engine, openpyxl, matplotlib): run in a thread."""
     # matplotlib and openpyxl load on the first report, not at every start of the bot.
-    from crm.exports import report_chart, report_workbook
+    from crm.exports import WorkbookInput, report_chart, report_workbook
 
     report = build_monthly_report(
         month,
@@ -112,31 +208,47 @@ def render_report(
         evidence.evidence_head,
     )
     data = report_to_dict(report)
-    summary = report_to_text(report)
+    summary = telegram_summary(report, evidence.tickets)
     if len(summary) > TELEGRAM_TEXT_LIMIT:
-        # The chain head stays: it is what ties the summary to the evidence.
-        *_, last = summary.rsplit("\n", 1)
-        tail = f"\n{last}" if report.evidence_head and report.evidence_head in last else ""
-        cut = TELEGRAM_TEXT_LIMIT - 40 - len(tail)
-        summary = summary[:cut] + "\n… (full figures in the spreadsheet)" + tail
+        summary = summary[: TELEGRAM_TEXT_LIMIT - 40] + "\n… (full figures in the spreadsheet)"
     chart = report_chart(
         data, evidence.tickets, config.telegram_first_response.total_seconds() / 60, config
     )
-    return BuiltReport(summary, report_workbook(data, config), chart)
+    extra = WorkbookInput(evidence.tickets, evidence.incidents, customers or {})
+    to_date = " (month to date)" if report.partial else ""
+    return BuiltReport(
+        summary,
+        report_workbook(data, config, extra),
+        chart,
+        workbook_caption=(
+            f"SLA report {month}{to_date}: summary, services with credits, incidents with "
+            f"their evidence times, tickets. Times in {config.timezone}."
+        ),
+        chart_caption=(
+            f"SLA {month}{to_date}: first responses against the "
+            f"{short_duration(config.telegram_first_response)} target; the worst services "
+            "against the availability bands."
+        ),
+    )
 
 
 async def build_report(settings: BotSettings, request: ReportRequest) -> BuiltReport:
     """Reads without a write lock (SQLite in WAL mode lets writers go on), renders in a
     thread so the event loop keeps polling and delivering."""
+    from crm.exports import ticket_customers
+
     config = settings.sla_config()
     # Its own engine: a read-only BEGIN, and nothing pooled between reports that are rare.
     engine = make_engine(settings.database_url, reads_only=True, poolclass=NullPool)
     try:
         async with make_sessionmaker(engine)() as session:
             evidence = await load_month(session, request.month, config, request.customer_id)
+            customers = await ticket_customers(session, request.month, config)
     finally:
         await engine.dispose()
-    return await asyncio.to_thread(render_report, request.month, evidence, config, request.asked_at)
+    return await asyncio.to_thread(
+        render_report, request.month, evidence, config, request.asked_at, customers
+    )
 
 
 class ReportBuilder:
@@ -216,11 +328,11 @@ class ReportBuilder:
                 outbox.send_message(chat, built.summary, purpose=Purpose.REPORT)
                 outbox.send_file(
                     chat, "sendDocument", f"sla-report-{month}.xlsx", built.workbook,
-                    purpose=Purpose.REPORT,
+                    purpose=Purpose.REPORT, caption=built.workbook_caption,
                 )  # fmt: skip
                 outbox.send_file(
                     chat, "sendPhoto", f"sla-chart-{month}.png", built.chart,
-                    purpose=Purpose.REPORT,
+                    purpose=Purpose.REPORT, caption=built.chart_caption,
                 )  # fmt: skip
             await session.commit()
         log.info("report_queued", row=request.row_id, month=request.month)
@@ -274,6 +386,16 @@ def make_scheduler(
         args=(settings, sessionmaker, i18n, on_queued, metrics),
         id="sla_clocks",
         next_run_time=utc_now(),  # at start: catch up on what fell due while down
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=None,
+    )
+    scheduler.add_job(
+        jobs.wrap(scan_trials),
+        IntervalTrigger(seconds=settings.timer_scan_seconds),
+        args=(settings, sessionmaker, i18n, on_queued),
+        id="trial_timers",
+        next_run_time=utc_now(),
         max_instances=1,
         coalesce=True,
         misfire_grace_time=None,

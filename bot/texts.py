@@ -28,6 +28,8 @@ def help_text() -> str:
         "/new – start a new ticket\n"
         "/tickets – your tickets\n"
         "/close – close the current ticket\n"
+        "/claim [YYYY-MM] – claim the SLA credit of a month with an outage\n"
+        "/trial – ask for a free object storage trial\n"
         "/lang – change the language\n"
         "/help – this help"
     )

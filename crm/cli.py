@@ -9,10 +9,11 @@ import json
 import sys
 import urllib.request
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
@@ -21,10 +22,11 @@ from crm.customers import CustomerService
 from crm.db import make_engine, make_sessionmaker, upgrade_database_async
 from crm.errors import CrmError
 from crm.evidence_cli import add_backup_arguments, add_verify_arguments, run_backup, run_verify
-from crm.models import Customer, Service, ServiceType
+from crm.models import Customer, Service, ServiceType, TrialRequest
 from crm.monitoring import MonitoringInputError, MonitoringService, parse_csv
 from crm.report_cli import add_report_arguments, run_report
 from crm.settings import CrmSettings, SettingsError, TelegramSettings, describe_validation_error
+from crm.trials import TrialService
 
 TELEGRAM_API = "https://api.telegram.org"
 
@@ -36,6 +38,16 @@ ERROR_TEXTS = {
     "unknown_invitation": "no such invitation token",
     "unknown_service": "no service with id {service_id} (see: python -m crm service list)",
     "bad_email": "{address!r} is not an e-mail address, like ops@example.com",
+    "service_ended": "service {service_id} already ended at {at}",
+    "end_before_start": "service {service_id} starts at {at}: it cannot end before",
+    "trial_not_storage": "a trial is for object storage only (terms B 3)",
+    "trial_days": "a trial lasts at least one day",
+    "had_trial": "refused: this customer already had a trial (since {since}); terms B 3 grant one",
+    "used_storage": "refused: this customer has used object storage since {since}; terms B 3"
+    " grant a trial only to customers who never did",
+    "trial_pending": "this customer's trial request of {since} is still waiting for a decision",
+    "unknown_trial_request": "no trial request {request_id} (see: python -m crm trial list)",
+    "trial_decided": "that request was {status} already at {at}",
 }
 
 
@@ -55,12 +67,30 @@ def _decimal(text: str) -> Decimal:
     return value
 
 
-def _date(text: str) -> str:
-    try:
-        datetime.strptime(text, "%Y-%m-%d")  # noqa: DTZ007 - only the format is checked here
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f"not a date: {text!r} (write YYYY-MM-DD)") from error
-    return text
+def _moment(text: str) -> str:
+    """A local date (YYYY-MM-DD) or date and time (YYYY-MM-DD HH:MM); checked, kept as text."""
+    for layout in ("%Y-%m-%d", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"):
+        try:
+            datetime.strptime(text, layout)  # noqa: DTZ007 - the zone is the provider's
+        except ValueError:
+            continue
+        return text
+    raise argparse.ArgumentTypeError(
+        f"not a time: {text!r} (write YYYY-MM-DD or 'YYYY-MM-DD HH:MM', local time)"
+    )
+
+
+def local_moment(text: str, zone: ZoneInfo) -> datetime:
+    text = text.replace("T", " ")
+    layout = "%Y-%m-%d %H:%M" if " " in text else "%Y-%m-%d"
+    return datetime.strptime(text, layout).replace(tzinfo=zone)
+
+
+def start_of_today(now: datetime, zone: ZoneInfo) -> datetime:
+    """Midnight of today in the provider's zone: a service added without --since is active
+    from the day's start, never from the minute it was typed in."""
+    local = now.astimezone(zone)
+    return datetime(local.year, local.month, local.day, tzinfo=zone)
 
 
 def _currency(text: str) -> str:
@@ -90,7 +120,19 @@ def build_parser() -> argparse.ArgumentParser:
     service_add.add_argument("--fee", type=_decimal, required=True, help="monthly fee")
     service_add.add_argument("--currency", type=_currency, default="KZT")
     service_add.add_argument("--name")
-    service_add.add_argument("--since", type=_date, help="active from (local date)")
+    service_add.add_argument(
+        "--since",
+        type=_moment,
+        help="active from: local date or 'YYYY-MM-DD HH:MM' (default: the start of today)",
+    )
+    service_add.add_argument(
+        "--trial",
+        action="store_true",
+        help="object storage on a free trial (terms B 3), paid automatically after it",
+    )
+    service_add.add_argument(
+        "--trial-days", type=int, default=None, help="trial length in calendar days (default 3)"
+    )
     service_add.add_argument(
         "--outside-provider-dc",
         action="store_true",
@@ -98,6 +140,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     service_list = service.add_parser("list", help="list services")
     service_list.add_argument("--customer", type=int)
+    service_end = service.add_parser("end", help="the service is switched off (report clips)")
+    service_end.add_argument("id", type=int)
+    service_end.add_argument("--at", type=_moment, help="local time (default: now)")
+
+    trial = commands.add_parser("trial", help="object-storage trial requests (B 3)")
+    trial_actions = trial.add_subparsers(dest="action", required=True)
+    trial_list = trial_actions.add_parser("list", help="trial requests, newest first")
+    trial_approve = trial_actions.add_parser("approve", help="grant a requested trial")
+    trial_approve.add_argument("id", type=int)
+    trial_refuse = trial_actions.add_parser("refuse", help="refuse a requested trial")
+    trial_refuse.add_argument("id", type=int)
+    trial_refuse.add_argument("--reason", default="", help="optional: B 3 needs none")
 
     incident = commands.add_parser("incident", help="outage incidents").add_subparsers(
         dest="action", required=True
@@ -129,14 +183,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     # `--json` is accepted after the command too, where people naturally type it.
-    leaves = (add, customer.choices["list"], service_add, service_list, incident_import, invite)
-    for leaf in (*leaves, contact_add):
+    leaves = (add, customer.choices["list"], service_add, service_list, service_end)
+    trials = (trial_list, trial_approve, trial_refuse)
+    for leaf in (*leaves, incident_import, invite, contact_add, *trials):
         leaf.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
     return parser
 
 
 def _customer_dict(customer: Customer) -> dict[str, Any]:
     return {"id": customer.id, "name": customer.name, "created_at": customer.created_at.isoformat()}
+
+
+def _utc(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.astimezone(UTC).isoformat()
 
 
 def _service_dict(service: Service) -> dict[str, Any]:
@@ -147,7 +206,9 @@ def _service_dict(service: Service) -> dict[str, Any]:
         "name": service.name,
         "monthly_fee": f"{service.monthly_fee:.2f}",
         "currency": service.currency,
-        "active_from": service.active_from.isoformat(),
+        "active_from": _utc(service.active_from),
+        "active_to": _utc(service.active_to),
+        "trial_until": _utc(service.trial_until),
         "in_provider_dc": service.in_provider_dc,
     }
 
@@ -202,20 +263,10 @@ async def _dispatch(
         customers = [_customer_dict(c) for c in await crm.list_customers()]
         lines = [f"{c['id']}\t{c['name']}" for c in customers] or ["no customers yet"]
         return {"customers": customers}, "\n".join(lines)
-    if args.command == "service" and args.action == "add":
-        active_from = None
-        if args.since:
-            active_from = datetime.strptime(args.since, "%Y-%m-%d").replace(tzinfo=settings.zone)
-        new_service = await crm.add_service(
-            args.customer,
-            ServiceType(args.type),
-            args.fee,
-            currency=args.currency,
-            name=args.name,
-            active_from=active_from,
-            in_provider_dc=not args.outside_provider_dc,
-        )
-        return {"service": _service_dict(new_service)}, str(new_service.id)
+    if args.command == "service" and args.action in ("add", "end"):
+        return await _service_change(args, crm, settings)
+    if args.command == "trial":
+        return await _trial(args, crm)
     if args.command == "service":
         services = [_service_dict(s) for s in await crm.list_services(args.customer)]
         lines = [
@@ -262,6 +313,67 @@ async def _dispatch(
     raise CliError(f"unknown command {args.command}")
 
 
+async def _service_change(
+    args: argparse.Namespace, crm: CustomerService, settings: CrmSettings
+) -> tuple[dict[str, Any], str]:
+    zone = settings.zone
+    if args.action == "end":
+        at = local_moment(args.at, zone) if args.at else None
+        ended = await crm.end_service(args.id, at)
+        assert ended.active_to is not None
+        return {"service": _service_dict(ended)}, f"service {ended.id} ended at " + (
+            f"{ended.active_to.astimezone(zone):%Y-%m-%d %H:%M}"
+        )
+    if args.trial_days is not None and not args.trial:
+        raise CliError("--trial-days goes with --trial")
+    since = local_moment(args.since, zone) if args.since else start_of_today(crm.clock(), zone)
+    trial_days = (args.trial_days or settings.sla_config().trial_days) if args.trial else None
+    new_service = await crm.add_service(
+        args.customer,
+        ServiceType(args.type),
+        args.fee,
+        currency=args.currency,
+        name=args.name,
+        active_from=since,
+        in_provider_dc=not args.outside_provider_dc,
+        trial_days=trial_days,
+    )
+    return {"service": _service_dict(new_service)}, str(new_service.id)
+
+
+def _request_dict(request: TrialRequest) -> dict[str, Any]:
+    return {
+        "id": request.id,
+        "customer_id": request.customer_id,
+        "requested_at": request.requested_at.isoformat(),
+        "status": request.status,
+        "decided_at": request.decided_at.isoformat() if request.decided_at else None,
+        "reason": request.reason,
+        "service_id": request.service_id,
+    }
+
+
+async def _trial(args: argparse.Namespace, crm: CustomerService) -> tuple[dict[str, Any], str]:
+    trials = TrialService(crm.session, crm.clock)
+    if args.action == "list":
+        requests = [_request_dict(r) for r in await trials.list_requests()]
+        lines = [
+            f"{r['id']}\tcustomer {r['customer_id']}\t{r['requested_at']}\t{r['status']}"
+            for r in requests
+        ] or ["no trial requests"]
+        return {"trial_requests": requests}, "\n".join(lines)
+    approve = args.action == "approve"
+    request = await trials.decide(args.id, approve, "cli", "" if approve else args.reason)
+    follow = (
+        f"; add the service: python -m crm service add --customer {request.customer_id}"
+        " --type object_storage --fee FEE --trial"
+        if approve
+        else ""
+    )
+    text = f"request {request.id} {request.status}{follow}"
+    return {"trial_request": _request_dict(request)}, text
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -278,7 +390,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         payload, text = asyncio.run(run(args, settings))
     except CrmError as error:
-        message = ERROR_TEXTS.get(error.code, error.code).format(**error.params)
+        params = {
+            name: f"{value.astimezone(settings.zone):%Y-%m-%d %H:%M}"
+            if isinstance(value, datetime)
+            else value
+            for name, value in error.params.items()
+        }
+        message = ERROR_TEXTS.get(error.code, error.code).format(**params)
         return _fail(args, message)
     except (CliError, SettingsError) as error:
         return _fail(args, str(error))

@@ -18,6 +18,7 @@ from crm.models import (
     ServiceType,
 )
 from crm.repositories import ContactRepository, CustomerRepository
+from crm.trials import TrialService, service_event
 
 
 class CustomerService:
@@ -46,7 +47,11 @@ class CustomerService:
         name: str | None = None,
         active_from: datetime | None = None,
         in_provider_dc: bool = True,
+        trial_days: int | None = None,
+        actor: str = "cli",
     ) -> Service:
+        """`active_from` None: now. `trial_days`: an object-storage trial (terms B 3) of
+        that many calendar days from `active_from`, refused when B 3 rules it out."""
         customer = await self.customers.get(customer_id)
         if customer is None:
             raise CrmError("unknown_customer", customer_id=customer_id)
@@ -55,6 +60,13 @@ class CustomerService:
         if service_type is ServiceType.OBJECT_STORAGE and not in_provider_dc:
             # Terms B [1]: object storage lives only at the provider's site.
             raise CrmError("object_storage_outside_dc")
+        trials = TrialService(self.session, self.clock)
+        if trial_days is not None:
+            if service_type is not ServiceType.OBJECT_STORAGE:
+                raise CrmError("trial_not_storage")  # B 3 is object storage's clause
+            if trial_days < 1:
+                raise CrmError("trial_days")
+            await trials.check_can_start(customer_id)
         now = self.clock()
         service = Service(
             customer_id=customer_id,
@@ -67,6 +79,28 @@ class CustomerService:
             created_at=now,
         )
         self.session.add(service)
+        await self.session.flush()
+        self.session.add(service_event(service, "added", service.active_from, now, actor))
+        if trial_days is not None:
+            await trials.start_trial(service, trial_days, actor)
+        await self.session.flush()
+        return service
+
+    async def end_service(
+        self, service_id: int, at: datetime | None, actor: str = "cli"
+    ) -> Service:
+        """The service is switched off at `at` (default now): the report clips to it."""
+        service = await self.customers.service(service_id)
+        if service is None:
+            raise CrmError("unknown_service", service_id=service_id)
+        now = self.clock()
+        end = at or now
+        if service.active_to is not None:
+            raise CrmError("service_ended", service_id=service_id, at=service.active_to)
+        if end < service.active_from:
+            raise CrmError("end_before_start", service_id=service_id, at=service.active_from)
+        service.active_to = end
+        self.session.add(service_event(service, "ended", end, now, actor))
         await self.session.flush()
         return service
 

@@ -104,8 +104,43 @@ class Service(Base):
     # Terms A 5.4: the SLA holds only where the equipment sits in the provider's data centre.
     in_provider_dc: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # Terms B 3: the end of a free trial that began at `active_from`; paid from then on.
+    trial_until: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
     customer: Mapped[Customer] = relationship(back_populates="services", lazy="joined")
+
+
+class ServiceEvent(Base):
+    """What happened to a service, append-only (migration 0008_service_trial_and_end):
+    added, trial_started, trial_reminded, paid (the trial turned into a paid service),
+    ended. `at` is when it took effect; `recorded_at` when it was written down."""
+
+    __tablename__ = "service_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    actor: Mapped[str] = mapped_column(String(64), default="")
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class TrialRequest(Base):
+    """A client's request for an object-storage trial (terms B 3), decided by a manager:
+    status pending, approved or refused. `service_id` is the trial service once added."""
+
+    __tablename__ = "trial_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"), nullable=True)
+    requested_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    decided_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    reason: Mapped[str] = mapped_column(String(300), default="")
+    service_id: Mapped[int | None] = mapped_column(ForeignKey("services.id"), nullable=True)
 
 
 class Contact(Base):

@@ -152,9 +152,17 @@ class Outbox:
         )
 
     def send_file(
-        self, chat_id: int, method: str, file_name: str, data: bytes, *, purpose: Purpose
+        self,
+        chat_id: int,
+        method: str,
+        file_name: str,
+        data: bytes,
+        *,
+        purpose: Purpose,
+        caption: str | None = None,
     ) -> OutboxMessage:
-        return self._add(chat_id, method, purpose, {}, file_name=file_name, file_data=data)
+        payload = {} if caption is None else {"caption": caption}
+        return self._add(chat_id, method, purpose, payload, file_name=file_name, file_data=data)
 
     def send_email(
         self, mail: dict[str, Any], *, ticket_id: int, message_row_id: int

@@ -32,7 +32,12 @@ async def render(args: argparse.Namespace, settings: CrmSettings, now: datetime)
     engine = make_engine(settings.database_url, reads_only=True)
     try:
         async with make_sessionmaker(engine)() as session:
-            report, _ = await monthly_report(session, month, config, now, args.customer)
+            report, evidence = await monthly_report(session, month, config, now, args.customer)
+            customers: dict[int, str] = {}
+            if args.format == "xlsx":
+                from crm.exports import ticket_customers
+
+                customers = await ticket_customers(session, month, config)
     finally:
         await engine.dispose()
     if args.format == "json":
@@ -41,9 +46,10 @@ async def render(args: argparse.Namespace, settings: CrmSettings, now: datetime)
         return report_to_csv(report).encode()
     if args.format == "xlsx":
         # openpyxl is loaded only when asked for: the start-up counts in every report run.
-        from crm.exports import report_workbook
+        from crm.exports import WorkbookInput, report_workbook
 
-        return report_workbook(report_to_dict(report))
+        extra = WorkbookInput(evidence.tickets, evidence.incidents, customers)
+        return report_workbook(report_to_dict(report), config, extra)
     return (report_to_text(report) + "\n").encode()
 
 

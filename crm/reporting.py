@@ -50,6 +50,7 @@ class MonthEvidence:
 SERVICE_COLUMNS = (
     Service.id, Service.customer_id, Customer.name, Service.service_type, Service.monthly_fee,
     Service.currency, Service.active_from, Service.active_to, Service.in_provider_dc,
+    Service.trial_until, Service.name,
 )  # fmt: skip
 INCIDENT_COLUMNS = (
     Incident.id, Incident.service_id, Incident.ticket_id, Incident.client_notice_at,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from decimal import Decimal
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -39,6 +40,8 @@ class CrmSettings(BaseSettings):
     )
     # The band below the guarantee is a dash in the terms (AMB-1): 0 % unless decided.
     band_credit_percent: Decimal = Field(default=_TERMS.band_credit_percent, ge=0, le=100)
+    # A 5.8 / 5.9 / 5.14 (B 5.4 / 5.5 / 5.10): "pro_rata" (the terms' reading) or "full_fee".
+    credit_base: Literal["pro_rata", "full_fee"] = "pro_rata"
 
     @field_validator("database_url")
     @classmethod
@@ -64,6 +67,7 @@ class CrmSettings(BaseSettings):
         return SlaConfig(
             timezone=self.timezone,
             band_credit_percent=self.band_credit_percent,
+            credit_base=self.credit_base,
             telegram_first_response=timedelta(minutes=self.first_response_minutes),
             email_first_response=timedelta(hours=self.email_response_hours),
             emergency_first_response=timedelta(minutes=self.emergency_response_minutes),

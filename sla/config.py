@@ -7,6 +7,8 @@ from datetime import timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+CREDIT_BASES = ("pro_rata", "full_fee")
+
 
 @dataclass(frozen=True)
 class SlaConfig:
@@ -29,6 +31,16 @@ class SlaConfig:
     data_loss_credit_percent: Decimal = Decimal("50")  # A 5.14 / B 5.10
     # A 5.9 / B 5.5: never more than one month's fee; applied to the total (AMB-13).
     credit_cap_percent_of_fee: Decimal = Decimal("100")
+    # A 5.8 "the cost of renting the resources in the reporting period", A 5.14 "the cost
+    # of the Services consumed in the reporting period", A 5.9 "the amount paid ... within
+    # one month" (B 5.4, 5.10, 5.5 alike): "pro_rata" bases every credit and the cap on the
+    # fee for the minutes of the month the service was active and paid (a free trial, B 3,
+    # is not paid); "full_fee" on the whole monthly fee whenever the service was paid.
+    credit_base: str = "pro_rata"
+    # B 3: a trial of object storage lasts 3 calendar days from the first activation.
+    trial_days: int = 3
+    # B 3: the client is reminded this long before the trial turns into a paid service.
+    trial_reminder_before: timedelta = timedelta(hours=24)
     telegram_first_response: timedelta = timedelta(minutes=10)  # A 5.2 / B 5.2
     email_first_response: timedelta = timedelta(hours=24)  # A 5.2 / B 5.2
     # The terms give no phone response time; a call is answered live, so no target.
@@ -66,6 +78,10 @@ class SlaConfig:
             raise ValueError(
                 "availability bounds must satisfy major <= band <= target <= 100 percent"
             )
+        if self.credit_base not in CREDIT_BASES:
+            raise ValueError(f"credit_base must be one of {CREDIT_BASES}, got {self.credit_base!r}")
+        if self.trial_days < 1:
+            raise ValueError(f"trial_days must be at least 1, got {self.trial_days!r}")
         durations = {
             "telegram_first_response": self.telegram_first_response,
             "email_first_response": self.email_first_response,
@@ -74,6 +90,7 @@ class SlaConfig:
             "object_storage_processing": self.object_storage_processing,
             "reboot_restoration": self.reboot_restoration,
             "repair_restoration": self.repair_restoration,
+            "trial_reminder_before": self.trial_reminder_before,
         }
         for name, duration in durations.items():
             if duration is not None and duration <= timedelta():

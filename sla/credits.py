@@ -85,12 +85,33 @@ def data_loss_credit_applies(incident: IncidentRecord, service: ServiceRecord) -
     return is_provider_data_loss(incident, service) and covered_by_sla(service)
 
 
+def credit_base(
+    monthly_fee: Decimal, paid_active: timedelta, month: timedelta, config: SlaConfig
+) -> Decimal:
+    """What the credit percentages and the cap apply to (A 5.8, 5.9, 5.14 / B 5.4, 5.5, 5.10).
+
+    "pro_rata" (the default reading): the cost of the part of the month the service was
+    active and paid, fee × paid active minutes / minutes of the calendar month, in cents
+    (rounded half up). A free trial (B 3) is not paid, so its minutes count for nothing.
+    "full_fee": the whole monthly fee once the service was paid for any of the month.
+    """
+    if paid_active <= timedelta():
+        return money(Decimal("0"))
+    if config.credit_base == "full_fee":
+        return money(monthly_fee)
+    microsecond = timedelta(microseconds=1)
+    share = Decimal(min(paid_active, month) // microsecond) / Decimal(month // microsecond)
+    return money(monthly_fee * share)
+
+
 @dataclass(frozen=True)
 class CreditResult:
     availability: Fraction | None
     tier: Tier | None
     sla_applies: bool
     credit_percent: Decimal
+    # The amount the percentages and the cap apply to (see credit_base).
+    base: Decimal
     credit_amount: Decimal
     data_loss_credit_amount: Decimal
     total_credit_amount: Decimal
@@ -105,29 +126,37 @@ def compute_credit(
     provider_data_loss: bool,
     sla_applies: bool,
     config: SlaConfig,
+    base: Decimal | None = None,
 ) -> CreditResult:
     """Credit for one service and month.
 
-    * tier credit: A 5.8 / B 5.4, as a percentage of the month's fee;
+    `base`: the month's cost the percentages apply to (`credit_base`); the whole monthly
+    fee when not given.
+
+    * tier credit: A 5.8 / B 5.4, as a percentage of the base;
     * data loss through the provider's fault: A 5.14 / B 5.10, once per month, however many
       losses (the clause measures it against the period's cost, not per event);
     * cap: A 5.9 / B 5.5, "compensation under the SLA" never exceeds one month's payment.
       AMB-13: the cap covers the data-loss credit too, because that clause sits in the same
-      SLA section and the literal wording caps all compensation under it;
+      SLA section and the literal wording caps all compensation under it; the cap is the
+      base too: what was paid for the month is the fee for its paid part;
     * no SLA (dedicated outside the provider's data centre, A 5.4) or no active time: the
       availability is still shown where defined, but every credit is zero.
     """
     availability = availability_percent(active, counted)
     tier = tier_for(availability, config) if availability is not None else None
     zero = money(Decimal("0"))
+    fee = money(monthly_fee if base is None else base)
     if not sla_applies or tier is None:
-        return CreditResult(availability, tier, sla_applies, Decimal("0"), zero, zero, zero, False)
+        return CreditResult(
+            availability, tier, sla_applies, Decimal("0"), fee, zero, zero, zero, False
+        )
     credit_percent = tier_credit_percent(tier, config)
-    credit_amount = money(monthly_fee * credit_percent / 100)
+    credit_amount = money(fee * credit_percent / 100)
     data_loss_amount = (
-        money(monthly_fee * config.data_loss_credit_percent / 100) if provider_data_loss else zero
+        money(fee * config.data_loss_credit_percent / 100) if provider_data_loss else zero
     )
-    cap = money(monthly_fee * config.credit_cap_percent_of_fee / 100)
+    cap = money(fee * config.credit_cap_percent_of_fee / 100)
     uncapped = credit_amount + data_loss_amount
     total = min(uncapped, cap)
     return CreditResult(
@@ -135,6 +164,7 @@ def compute_credit(
         tier=tier,
         sla_applies=sla_applies,
         credit_percent=credit_percent,
+        base=fee,
         credit_amount=credit_amount,
         data_loss_credit_amount=data_loss_amount,
         total_credit_amount=total,

@@ -68,7 +68,11 @@ def _set(record: object, name: str, value: object) -> None:
 
 @dataclass(frozen=True)
 class ServiceRecord:
-    """One service a customer pays for. `active_to` None means still active."""
+    """One service a customer pays for. `active_to` None means still active.
+
+    `trial_until`: the end of a free trial (terms B 3) that began at `active_from`; the
+    service is paid from then on (unless it ended first). None: paid from `active_from`.
+    """
 
     service_id: int
     customer_id: int
@@ -79,9 +83,24 @@ class ServiceRecord:
     active_from: datetime
     active_to: datetime | None
     in_provider_dc: bool
+    trial_until: datetime | None = None
+    # What the customer calls it ("rack-1"): reports name services, not "dedicated #1".
+    name: str = ""
+
+    @property
+    def paid_from(self) -> datetime:
+        """Where the fee starts: the trial's end, or the activation without a trial."""
+        if self.trial_until is None:
+            return self.active_from
+        return max(self.trial_until, self.active_from)
 
     def __post_init__(self) -> None:
         _set(self, "service_type", ServiceType(self.service_type))
+        _set(
+            self,
+            "trial_until",
+            require_aware_or_none(self.trial_until, "ServiceRecord.trial_until"),
+        )
         _set(self, "active_from", require_aware(self.active_from, "ServiceRecord.active_from"))
         _set(self, "active_to", require_aware_or_none(self.active_to, "ServiceRecord.active_to"))
         if self.active_to is not None and self.active_to < self.active_from:

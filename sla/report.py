@@ -14,7 +14,7 @@ from fractions import Fraction
 from typing import Any
 
 from sla.config import SlaConfig
-from sla.credits import CreditResult, compute_credit, is_provider_data_loss
+from sla.credits import CreditResult, compute_credit, credit_base, is_provider_data_loss
 from sla.downtime import IncidentDowntime, ServiceDowntime, reported_start, service_downtime
 from sla.intervals import Interval, month_bounds, require_aware, short_duration, to_minutes
 from sla.model import (
@@ -68,7 +68,7 @@ class TicketReport:
 @dataclass(frozen=True)
 class MonthlyReport:
     """`period` is the calendar month in UTC; for the running month the figures are to
-    date (`as_of`)."""
+    date (`as_of`, `partial`); a month that is over is as of its end."""
 
     month: str
     timezone: str
@@ -82,6 +82,11 @@ class MonthlyReport:
     # built from lies before it, so `python -m crm verify` on a later copy vouches for it.
     # Handed in by whoever read the rows; the rules never see the database.
     evidence_head: str | None = None
+
+    @property
+    def partial(self) -> bool:
+        """The month is still running: every figure is to date (`as_of`)."""
+        return self.as_of < self.period.end
 
     @property
     def empty(self) -> bool:
@@ -160,7 +165,8 @@ def build_monthly_report(
         month=month,
         timezone=config.timezone,
         period=period,
-        as_of=now,
+        # A month that is over is reported as of its end: the same figures at any later hour.
+        as_of=min(now, period.end),
         services=tuple(service_reports),
         tickets=_ticket_report(month_tickets, restoration_checks, config, now),
         config=config,
@@ -174,6 +180,17 @@ def _active_during(service: ServiceRecord, period: Interval) -> bool:
     )
 
 
+def paid_window(service: ServiceRecord, period: Interval) -> Interval | None:
+    """The part of `period` from the service's switch to paid (B 3), None when it was not
+    paid in it (a trial all month, or switched off before the trial ended)."""
+    paid_from = service.paid_from
+    if service.active_to is not None and service.active_to <= paid_from:
+        return None
+    if paid_from >= period.end:
+        return None
+    return Interval(max(period.start, paid_from), period.end)
+
+
 def _service_report(
     service: ServiceRecord,
     incidents: list[IncidentRecord],
@@ -184,15 +201,21 @@ def _service_report(
     config: SlaConfig,
     now: datetime,
 ) -> ServiceReport:
-    downtime = service_downtime(service, incidents, maintenance, period, now)
+    # The SLA covers the paid part of the month: a free trial (B 3) earns no credit, so
+    # availability and data loss are measured from the switch to paid. A month spent wholly
+    # in the trial is still measured (the figure informs) but its base, hence credit, is 0.
+    paid = paid_window(service, period)
+    window = paid if paid is not None else period
+    downtime = service_downtime(service, incidents, maintenance, window, now)
     # A 5.14 / B 5.10: the credit belongs to the period in which the loss occurred.
     provider_data_loss = any(
         is_provider_data_loss(incident, service)
         and (start := reported_start(incident)) is not None
-        and period.contains(start)
+        and window.contains(start)
         and start <= now
         for incident in incidents
     )
+    paid_active = downtime.active if paid is not None else timedelta()
     credit = compute_credit(
         monthly_fee=service.monthly_fee,
         active=downtime.active,
@@ -200,6 +223,7 @@ def _service_report(
         provider_data_loss=provider_data_loss,
         sla_applies=sla_applies(service),
         config=config,
+        base=credit_base(service.monthly_fee, paid_active, period.duration, config),
     )
     lines = tuple(
         IncidentLine(line, restoration_check(line.incident, service, config, now))
@@ -246,9 +270,12 @@ SERVICE_COLUMNS: tuple[str, ...] = (
     "customer_id",
     "customer",
     "service_id",
+    "service_name",
     "service_type",
     "currency",
     "monthly_fee",
+    "trial_until",
+    "credit_base_amount",
     "active_minutes",
     "downtime_minutes",
     "excluded_minutes",
@@ -261,6 +288,9 @@ SERVICE_COLUMNS: tuple[str, ...] = (
     "total_credit_amount",
     "claimed",
 )
+# The CSV repeats the report's own `as_of` and `partial` on every row, so a sheet made of
+# the rows alone still says it is to date.
+CSV_COLUMNS: tuple[str, ...] = (*SERVICE_COLUMNS, "as_of", "partial")
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -338,9 +368,12 @@ def _service_to_dict(report: ServiceReport) -> dict[str, Any]:
         "customer_id": service.customer_id,
         "customer": service.customer_name,
         "service_id": service.service_id,
+        "service_name": service.name or f"{service.service_type.value} #{service.service_id}",
         "service_type": service.service_type.value,
         "currency": service.currency,
         "monthly_fee": _amount(service.monthly_fee),
+        "trial_until": _iso(service.trial_until),
+        "credit_base_amount": _amount(credit.base),
         "active_minutes": to_minutes(downtime.active),
         "downtime_minutes": to_minutes(downtime.counted),
         "excluded_minutes": to_minutes(downtime.excluded),
@@ -369,6 +402,8 @@ def report_to_dict(report: MonthlyReport) -> dict[str, Any]:
     return {
         "month": report.month,
         "timezone": report.timezone,
+        "as_of": _iso(report.as_of),
+        "partial": report.partial,
         "empty": report.empty,
         "services": [_service_to_dict(service) for service in report.services],
         "tickets": {
@@ -394,9 +429,11 @@ def report_to_csv(report: MonthlyReport) -> str:
     """One row per service, the service fields without incidents; empty cell for None."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(SERVICE_COLUMNS)
-    for service in report_to_dict(report)["services"]:
-        writer.writerow(_csv_cell(service[column]) for column in SERVICE_COLUMNS)
+    writer.writerow(CSV_COLUMNS)
+    data = report_to_dict(report)
+    for service in data["services"]:
+        row = {**service, "as_of": data["as_of"], "partial": data["partial"]}
+        writer.writerow(_csv_cell(row[column]) for column in CSV_COLUMNS)
     if report.evidence_head is not None:
         # A footer, not a column: it belongs to the whole report, not to a service.
         writer.writerow(["evidence_head", report.evidence_head])
@@ -415,6 +452,8 @@ def report_to_text(report: MonthlyReport) -> str:
     """A plain-text summary short enough for a Telegram message or a terminal."""
     data = report_to_dict(report)
     lines = [f"SLA report {data['month']} ({data['timezone']})"]
+    if report.partial:
+        lines.append(partial_words(report))
     head = [] if report.evidence_head is None else [f"Evidence chain head: {report.evidence_head}"]
     if data["empty"]:
         lines.append("No services, tickets or incidents in this month.")
@@ -439,6 +478,18 @@ def report_to_text(report: MonthlyReport) -> str:
     return "\n".join(lines + head)
 
 
+def local_time_text(moment: datetime, config: SlaConfig) -> str:
+    return moment.astimezone(config.zone).strftime("%Y-%m-%d %H:%M")
+
+
+def partial_words(report: MonthlyReport) -> str:
+    """The running month said in words: the figures stop at `as_of`, not at the month's end."""
+    return (
+        f"The month is not over: figures to date, as of "
+        f"{local_time_text(report.as_of, report.config)} {report.timezone}."
+    )
+
+
 def _restoration_breach_label(breach: dict[str, Any]) -> int | str:
     if breach["ticket_number"] is not None:
         return int(breach["ticket_number"])
@@ -449,8 +500,10 @@ def _service_text(service: dict[str, Any]) -> list[str]:
     availability = service["availability_percent"]
     shown = "n/a (not active)" if availability is None else f"{availability} % ({service['tier']})"
     currency = service["currency"]
+    trial = "" if service["trial_until"] is None else f" (trial until {service['trial_until']})"
     lines = [
-        f"• {service['customer']} — {service['service_type']} #{service['service_id']}: "
+        f"• {service['customer']} — {service['service_name']} ({service['service_type']} "
+        f"#{service['service_id']}){trial}: "
         f"availability {shown}",
         f"  downtime {service['downtime_minutes']} min, excluded {service['excluded_minutes']}"
         f" min of {service['active_minutes']} active min",
@@ -460,7 +513,8 @@ def _service_text(service: dict[str, Any]) -> list[str]:
     lines.append(
         f"  credit {service['credit_percent']:g} % = {service['credit_amount']} {currency}, "
         f"data loss {service['data_loss_credit_amount']} {currency}, "
-        f"total {service['total_credit_amount']} {currency} of fee {service['monthly_fee']}; "
+        f"total {service['total_credit_amount']} {currency} of base "
+        f"{service['credit_base_amount']} (fee {service['monthly_fee']}); "
         f"claimed: {'yes' if service['claimed'] else 'no'}"
     )
     return lines

@@ -15,7 +15,7 @@ from aiogram.types import CallbackQuery
 from aiogram.utils.i18n import gettext as _
 
 from bot.desk import Desk, Origin
-from bot.notices import accounts, outages, tickets
+from bot.notices import accounts, money, outages, tickets
 from crm.usecases import notices as n
 
 Render = Callable[[Any, Desk, Origin], Awaitable[None]]
@@ -77,6 +77,14 @@ RENDERERS: dict[type, Render] = {
     n.NoteKept: tickets.note_kept,
     n.TicketLinked: tickets.linked,
     n.LinkRefused: tickets.link_refused,
+    n.ClaimWhichMonth: money.which_month,
+    n.ClaimAlreadyMade: money.already_claimed,
+    n.CreditClaimTold: money.claim_told,
+    n.TrialRequested: money.trial_requested,
+    n.TrialNotGranted: money.trial_not_granted,
+    n.TrialNeedsLink: money.trial_needs_link,
+    n.TrialDecided: money.trial_decided,
+    n.TrialAlreadyDecided: money.trial_decided_already,
 }
 
 

@@ -21,6 +21,7 @@ from crm.models import (
     Message,
     Service,
     Ticket,
+    TrialRequest,
 )
 from sla.model import Exclusion, Layer, RestorationType
 
@@ -317,6 +318,66 @@ class NoServicesYet:
 
 
 @dataclass(frozen=True, slots=True)
+class ClaimWhichMonth:
+    """`/claim` without a month: the months with an outage on record, newest first."""
+
+    months: Sequence[str]
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimAlreadyMade:
+    """Every service of that month was claimed already, first at `claimed_at`."""
+
+    month: str
+    claimed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CreditClaimTold:
+    """The managers hear of a new claim."""
+
+    customer_name: str
+    month: str
+    services: Sequence[Service]
+
+
+@dataclass(frozen=True, slots=True)
+class TrialRequested:
+    """A client asked for an object-storage trial (B 3): the managers decide with buttons."""
+
+    request: TrialRequest
+    customer_name: str
+    contact: Contact
+
+
+@dataclass(frozen=True, slots=True)
+class TrialNotGranted:
+    """B 3 rules the trial out: "had_trial", "used_storage" or "trial_pending" since `since`."""
+
+    reason: str
+    since: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class TrialNeedsLink:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class TrialDecided:
+    request: TrialRequest
+    customer_name: str
+    contacts: Sequence[Contact]
+    manager_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class TrialAlreadyDecided:
+    status: str
+    decided_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class MaintenanceRegistered:
     window: MaintenanceWindow
     contacts: Sequence[Contact] = field(default_factory=tuple)
@@ -449,11 +510,14 @@ Notice = (
     | DownRecorded | DownServiceChosen | OutageNoticed | ButtonTicketClosed | AlreadyRated
     | ServiceAlreadyChosen | NoteKept | TicketLinked | LinkRefused | RestoreRefused
     | TicketServiceSet
+    | ClaimWhichMonth | ClaimAlreadyMade | CreditClaimTold | TrialRequested | TrialNotGranted
+    | TrialNeedsLink | TrialDecided | TrialAlreadyDecided
 )  # fmt: skip
 
 # Notices that mean the action was refused: a button press gets them as an alert.
 REFUSALS = (
     RatingRefused, ServiceRefused, ButtonTicketClosed, AlreadyRated, ServiceAlreadyChosen,
+    TrialAlreadyDecided,
 )  # fmt: skip
 
 

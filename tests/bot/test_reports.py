@@ -94,6 +94,11 @@ def assert_one_report(bot: MockedBot, month: str) -> None:
     assert photo.photo.data[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def photo_caption(bot: MockedBot) -> str:
+    [photo] = bot.session.sent("sendPhoto")
+    return str(photo.caption)
+
+
 def commit_without_waiting(database_url: str) -> None:
     """Another writer commits now, or fails at once if a write transaction is open."""
     if database_url.startswith("sqlite"):
@@ -125,13 +130,17 @@ async def test_a_report_asked_for_arrives_as_summary_spreadsheet_and_chart(
     assert_one_report(bot, "2026-10")
     [document] = bot.session.sent("sendDocument")
     workbook = load_workbook(BytesIO(document.document.data))
-    assert workbook.sheetnames == ["About", "Services", "Incidents", "Tickets"]
-    about = {row[0]: row[1] for row in workbook["About"].iter_rows(values_only=True)}
-    assert about["month"] == "2026-10"
+    assert workbook.sheetnames == [
+        "Summary", "Services", "Incidents", "Tickets", "Ticket statistics",
+    ]  # fmt: skip
+    summary = {row[0]: row[1] for row in workbook["Summary"].iter_rows(values_only=True)}
+    assert summary["Month"] == "2026-10"
     services = list(workbook["Services"].iter_rows(values_only=True))
-    assert [dict(zip(services[0], row, strict=True))["customer"] for row in services[1:]] == [
-        "Steppe Cloud LLP"
+    assert [dict(zip(services[0], row, strict=True))["Service"] for row in services[1:]] == [
+        "rack-1"
     ]
+    assert document.caption.startswith("SLA report 2026-10")
+    assert photo_caption(bot).startswith("SLA 2026-10")
 
 
 async def test_while_a_report_is_built_no_write_transaction_is_open(
@@ -304,8 +313,8 @@ async def test_a_report_in_telegram_carries_the_evidence_chain_head_it_was_read_
     [document] = bot.session.sent("sendDocument")
     about = {
         row[0]: row[1]
-        for row in load_workbook(BytesIO(document.document.data))["About"].iter_rows(
+        for row in load_workbook(BytesIO(document.document.data))["Summary"].iter_rows(
             values_only=True
         )
     }
-    assert about["evidence_head"] == head
+    assert about["Evidence chain head"] == head

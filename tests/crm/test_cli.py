@@ -65,6 +65,8 @@ def test_customer_service_and_invitation_round_trip(crm) -> None:
             "monthly_fee": "150000.00",
             "currency": "KZT",
             "active_from": "2025-12-31T19:00:00+00:00",
+            "active_to": None,
+            "trial_until": None,
             "in_provider_dc": False,
         }
     ]

@@ -292,9 +292,13 @@ def check_report(report: dict[str, Any], service_id: int, expected: Expected) ->
         "customer_id": 1,
         "customer": CUSTOMER_NAME,
         "service_id": service_id,
+        "service_name": SERVICE_NAME,
         "service_type": "dedicated",
         "currency": "KZT",
         "monthly_fee": "150000.00",
+        "trial_until": None,
+        # Active and paid the whole month: the pro rata base is the whole fee.
+        "credit_base_amount": "150000.00",
         "active_minutes": ACTIVE_MINUTES,
         "downtime_minutes": expected.counted_minutes,
         "excluded_minutes": MAINTENANCE_OVERLAP_MINUTES,

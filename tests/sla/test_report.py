@@ -81,7 +81,9 @@ def busy_month() -> dict[str, Any]:
 
 def test_report_dict_has_the_agreed_shape_and_is_json_ready() -> None:
     data = busy_month()
-    assert set(data) == {"month", "timezone", "empty", "services", "tickets", "evidence_head"}
+    assert set(data) == {
+        "month", "timezone", "as_of", "partial", "empty", "services", "tickets", "evidence_head",
+    }  # fmt: skip
     assert (data["month"], data["timezone"], data["empty"]) == ("2026-04", "Asia/Almaty", False)
     for line in data["services"]:
         assert set(line) == SERVICE_KEYS
@@ -221,7 +223,7 @@ def test_unconfirmed_open_client_report_is_not_listed_in_later_months() -> None:
 def test_csv_has_one_row_per_service_without_incidents() -> None:
     text = report_to_csv(report(THIRTY_DAY_MONTH, [service(1), service(2, customer_name="Beta")]))
     rows = list(csv.DictReader(io.StringIO(text)))
-    assert tuple(rows[0]) == SERVICE_COLUMNS
+    assert tuple(rows[0]) == (*SERVICE_COLUMNS, "as_of", "partial")
     assert [row["service_id"] for row in rows] == ["1", "2"]
     assert rows[0]["total_credit_amount"] == "0.00"
     assert rows[0]["claimed"] == "no"

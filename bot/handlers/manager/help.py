@@ -22,7 +22,9 @@ def manager_help(zone: str) -> str:
             "/maintenance list – planned maintenance\n"
             "/maintenance cancel ID – cancel it and tell the clients\n"
             "/emergency on [NOTE] or /emergency off – emergency mode\n"
-            "/board – open tickets by time left"
+            "/board – open tickets by time left\n"
+            "Clients' /trial requests arrive here with Approve and Refuse buttons; their "
+            "/claim requests are told here too."
         ).format(usage=MAINTENANCE_USAGE.removeprefix("/maintenance "), zone=zone)
         + "\n\n"
         + _("As a client you can also use:")
