@@ -1,7 +1,7 @@
 """e-mail channel: addresses of customers, mails of tickets
 
 Revision ID: 0011_email_channel
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-02 12:40:00.000000
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import crm.db
 
 revision: str = "0011_email_channel"
-down_revision: str | None = "0006"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
