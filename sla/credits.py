@@ -9,6 +9,7 @@ from enum import StrEnum
 from fractions import Fraction
 
 from sla.config import SlaConfig
+from sla.downtime import reported_start
 from sla.model import Exclusion, IncidentRecord, IncidentStatus, ServiceRecord
 from sla.responsibility import provider_is_responsible
 from sla.responsibility import sla_applies as covered_by_sla
@@ -79,10 +80,20 @@ def is_provider_data_loss(incident: IncidentRecord, service: ServiceRecord) -> b
     )
 
 
+def during_trial(incident: IncidentRecord, service: ServiceRecord) -> bool:
+    """The incident began before the service was paid for: a free trial earns nothing (B 3)."""
+    start = reported_start(incident)
+    return start is not None and start < service.paid_from
+
+
 def data_loss_credit_applies(incident: IncidentRecord, service: ServiceRecord) -> bool:
     """Whether a data loss of this incident earns the A 5.14 / B 5.10 credit: the
-    provider's fault, and a service the SLA covers at all (A 5.4)."""
-    return is_provider_data_loss(incident, service) and covered_by_sla(service)
+    provider's fault, on a service the SLA covers at all (A 5.4), once it is paid (B 3)."""
+    return (
+        is_provider_data_loss(incident, service)
+        and covered_by_sla(service)
+        and not during_trial(incident, service)
+    )
 
 
 def credit_base(

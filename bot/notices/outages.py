@@ -172,6 +172,7 @@ def _counting_line(desk: Desk, incident: Incident, counting: n.Counting) -> str:
             kind=incident.exclusion.value if incident.exclusion else "—"
         ),
         "no_sla": _("This environment is outside our data centre: no SLA credit applies (A 5.4)."),
+        "trial": _("It happened during the free trial, which earns no credit (B 3)."),
         "rejected": _("It is not counted as downtime."),
         "no_evidence": _("It is not counted as downtime."),
     }
@@ -326,7 +327,7 @@ async def data_loss(notice: n.DataLossRecorded, desk: Desk, origin: Origin) -> N
 
 _NOT_COUNTED = {
     reason: n.Counting(False, reason, None, None, timedelta())
-    for reason in ("customer_layer", "excluded", "no_sla")
+    for reason in ("customer_layer", "excluded", "no_sla", "trial")
 }
 
 

@@ -32,7 +32,7 @@ from crm.usecases.notices import (
     told,
 )
 from sla.config import SlaConfig
-from sla.credits import data_loss_credit_applies
+from sla.credits import data_loss_credit_applies, during_trial
 from sla.downtime import counting_interval, not_counted_reason
 from sla.model import Exclusion, IncidentStatus, Layer, RestorationType
 from sla.responsibility import provider_is_responsible, sla_applies
@@ -168,6 +168,8 @@ async def record_data_loss(incidents: IncidentService, c: OutageCommand) -> Outc
     if not data_loss_credit_applies(record, service):
         if not sla_applies(service):
             reason = "no_sla"
+        elif during_trial(record, service):
+            reason = "trial"
         elif record.status is not IncidentStatus.CONFIRMED:
             reason = "not_confirmed"
         elif not provider_is_responsible(service.service_type, record.layer):

@@ -298,3 +298,25 @@ async def test_a_storage_customers_question_is_measured_against_24_hours_b_5_3(
     report, _evidence = await monthly_report(session, "2026-11", SlaConfig(), DECEMBER)
     resolution = report.tickets.resolution
     assert (resolution.count, len(resolution.breaches)) == (1, 1)
+
+
+async def test_a_data_loss_during_the_storage_trial_promises_no_credit_b_3(
+    tickets: TicketService, session: AsyncSession
+) -> None:
+    crm = CustomerService(session)
+    customer = await crm.add_customer("Bucket LLP")
+    await crm.add_service(
+        customer.id, ServiceType.OBJECT_STORAGE, Decimal("60000"), name="b-1",
+        active_from=NINE - timedelta(days=1), trial_days=3,
+    )  # fmt: skip
+    token = (await crm.create_invitation(customer.id)).token
+    await ContactService(session).link(CLIENT, token)
+    incidents = IncidentService(session)
+    down = await report_down(tickets, incidents, said("/down"))
+    assert down.ticket is not None
+    (incident,) = await incidents.of_ticket(down.ticket.id)
+    await outage.confirm_outage(incidents, command(incident, 5), Layer.HARDWARE)
+
+    recorded = await outage.record_data_loss(incidents, command(incident, 6))
+
+    assert recorded.notices == (DataLossRecorded(incident, [down.ticket], "trial"),)
