@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.handlers import incident
 from bot.handlers.client import buttons, claim, messages, outage, start, tickets
-from bot.handlers.engineer import board, offline, replies
+from bot.handlers.engineer import board, handoff, offline, replies
 from bot.handlers.engineer import tickets as ticket_commands
 from bot.handlers.manager import access, emergency, maintenance, report
 from bot.handlers.manager import help as manager_help
@@ -75,7 +75,10 @@ def build_dispatcher(
         ticket_commands.get_router(settings),
         offline.get_router(settings),
         board.get_router(settings),
+        handoff.get_router(settings),
         replies.get_router(settings),
+        # departments' chats (hand-off)
+        handoff.get_department_router(settings),
         # managers' private chats
         access.get_router(settings),
         maintenance.get_router(settings),
@@ -139,6 +142,7 @@ def engineer_commands(i18n: I18n, locale: str) -> list[BotCommand]:
         BotCommand(command="dataloss", description=t("The outage lost client data")),
         BotCommand(command="board", description=t("Open tickets by time left")),
         BotCommand(command="link", description=t("Link the ticket to a customer: CUSTOMER_ID")),
+        BotCommand(command="handoff", description=t("Hand over to a department: NAME [NOTE]")),
         BotCommand(command="help", description=t("Engineer commands")),
     ]
 

@@ -15,7 +15,7 @@ from aiogram.types import CallbackQuery
 from aiogram.utils.i18n import gettext as _
 
 from bot.desk import Desk, Origin
-from bot.notices import accounts, outages, tickets
+from bot.notices import accounts, engineers, outages, tickets
 from crm.usecases import notices as n
 
 Render = Callable[[Any, Desk, Origin], Awaitable[None]]
@@ -75,6 +75,12 @@ RENDERERS: dict[type, Render] = {
     n.NoteKept: tickets.note_kept,
     n.TicketLinked: tickets.linked,
     n.LinkRefused: tickets.link_refused,
+    n.ClientEdited: tickets.client_edited,
+    n.EngineerEdited: tickets.engineer_edited,
+    n.AlbumPartRecorded: tickets.album_part,
+    n.HandedOff: engineers.handed_off,
+    n.UnknownDepartment: engineers.unknown_department,
+    n.DepartmentReplied: engineers.department_replied,
 }
 
 
