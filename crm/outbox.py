@@ -92,20 +92,14 @@ class Outbox:
         ticket_id: int | None = None,
         to_topic: bool = False,
         plain_text: str | None = None,
-        caption: str | None = None,
     ) -> OutboxMessage:
         # `plain_text` is set for text-only messages: those copies may be merged when a
-        # group's rate budget runs out. `caption` replaces the original's ("" removes it).
+        # group's rate budget runs out.
         return self._add(
             chat_id,
             "copyMessage",
             purpose,
-            {
-                "from_chat_id": from_chat_id,
-                "message_id": message_id,
-                "plain_text": plain_text,
-                "caption": caption,
-            },
+            {"from_chat_id": from_chat_id, "message_id": message_id, "plain_text": plain_text},
             ticket_id=ticket_id,
             to_topic=to_topic,
             message_row_id=message_row_id,
@@ -121,10 +115,11 @@ class Outbox:
         message_rows: list[int],
         ticket_id: int,
         to_topic: bool,
-        media_group_id: str,
+        media_group_id: str | None,
         remove_caption: bool,
     ) -> OutboxMessage:
-        """An album copied as one (crm/albums.py adds its later parts to the payload)."""
+        """An album copied as one (crm/albums.py adds its later parts to the payload); also
+        one media message whose caption is too long to copy (`remove_caption`)."""
         return self._add(
             chat_id,
             "copyMessages",

@@ -50,15 +50,16 @@ async def client_message(notice: n.ClientMessageRecorded, desk: Desk, origin: Or
     # one): the media goes without it, and the caption right after it as a text.
     ticket = desk.ensure_topic(notice.ticket)
     assert message.chat_id is not None and message.telegram_message_id is not None
-    desk.outbox.copy_message(
+    desk.outbox.copy_messages(
         desk.support_chat_id,
         message.chat_id,
-        message.telegram_message_id,
+        [message.telegram_message_id],
         purpose=Purpose.COPY_IN,
-        message_row_id=message.id,
+        message_rows=[message.id],
         ticket_id=ticket.id,
         to_topic=True,
-        caption="",
+        media_group_id=None,
+        remove_caption=True,
     )
     post_caption(desk, ticket, message.text or "")
 

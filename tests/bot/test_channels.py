@@ -7,7 +7,6 @@ from datetime import timedelta
 from typing import Any
 
 from aiogram.methods import (
-    CopyMessage,
     CopyMessages,
     CreateForumTopic,
     EditMessageCaption,
@@ -183,8 +182,9 @@ async def test_a_caption_too_long_to_copy_follows_the_media_as_text(
     caption = "Console output: " + "x" * 1500
     await dispatcher.feed_update(bot, updates.private(CLIENT, None, **photo(caption)))
 
-    copies = [m for m in bot.session.sent("copyMessage") if isinstance(m, CopyMessage)]
-    assert [(m.chat_id, m.caption) for m in copies] == [(SUPPORT_CHAT_ID, "")]
+    assert bot.session.sent("copyMessage") == []
+    copies = [m for m in bot.session.sent("copyMessages") if isinstance(m, CopyMessages)]
+    assert [(m.chat_id, m.remove_caption) for m in copies] == [(SUPPORT_CHAT_ID, True)]
     texts = texts_to(bot, SUPPORT_CHAT_ID)
     assert texts[-1].startswith("📝 The caption of the client's message above:")
     assert caption in texts[-1]
