@@ -1678,6 +1678,12 @@ class FakeBotAPI:
             raise bad_request(
                 "message is too long" if text_key == "text" else "message caption is too long"
             )
+        for entity in entities:
+            end = int(entity.get("offset", -1)) + int(entity.get("length", 0))
+            if entity.get("offset", -1) < 0 or end > _utf16_len(plain):
+                raise bad_request("can't parse entities: entity beyond the end of the text")
+            if entity.get("type") == "text_mention" and not (entity.get("user") or {}).get("id"):
+                raise bad_request("can't parse entities: text_mention without a user")
         return plain, entities
 
     def _check_markup(self, markup: Any) -> dict[str, Any] | None:
