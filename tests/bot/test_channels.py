@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.settings import BotSettings
 from bot.timers import queue_alerts
 from crm.models import Handoff
+from crm.reporting import load_month
 from tests.conftest import ENGINEER_ID, SUPPORT_CHAT_ID, Desk, Updates
 from tests.db import rows
 from tests.mocked_bot import MockedBot
@@ -266,6 +267,10 @@ async def test_handoff_posts_the_ticket_to_the_department_and_its_answers_reach_
     assert rows(database_url, "select first_response_at from tickets") == [
         ("2026-11-02 09:10:00.000000",)
     ]
+    # The month's report counts it apart, on support's own target.
+    async with sessionmaker() as session:
+        evidence = await load_month(session, "2026-11", settings.sla_config())
+    assert [t.handed_off for t in evidence.tickets] == [True]
     # Talk outside any handed-off ticket stays the department's own.
     await desk.feed_update(bot, billing(updates, "lunch?"))
     assert len([m for m in bot.session.sent("copyMessage") if m.chat_id == CLIENT]) == 1
