@@ -6,18 +6,22 @@ import itertools
 from datetime import timedelta
 from typing import Any
 
+from aiogram.exceptions import TelegramConflictError
 from aiogram.methods import (
     CopyMessages,
     CreateForumTopic,
     EditMessageCaption,
     EditMessageText,
+    GetUpdates,
     SendMessage,
 )
 from aiogram.types import Update
 from aiogram.utils.i18n import I18n
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from structlog.testing import capture_logs
 
+from bot.polling import poll_failed
 from bot.settings import BotSettings
 from bot.timers import queue_alerts
 from crm.models import Handoff
@@ -351,3 +355,17 @@ async def test_breach_alerts_mention_the_duty_engineers_for_real(
             2 * entity.offset : 2 * (entity.offset + entity.length)
         ]
         assert shown.decode("utf-16-le") in ("Dana", "@arman_ops", "engineer on duty")
+
+
+# -- 409 Conflict -----------------------------------------------------------------------------
+
+
+def test_a_conflict_is_told_once_per_streak_and_backs_off() -> None:
+    conflict = TelegramConflictError(
+        method=GetUpdates(), message="Conflict: terminated by other getUpdates request"
+    )
+    with capture_logs() as logs:
+        delays = [poll_failed(conflict, failures) for failures in range(1, 7)]
+    assert delays == sorted(delays) and delays[0] > 0 and delays[-1] == 30.0
+    told = [entry for entry in logs if entry["event"] == "get_updates_conflict"]
+    assert len(told) == 1 and "another process is polling" in told[0]["hint"]

@@ -57,6 +57,9 @@ async def test_edits_reach_the_other_side_and_are_recorded(
 ) -> None:
     bot = await start(bot_process_factory, fake_api)
     thread, client_message = await open_ticket(fake_api, "VM 12 is down")
+    # The desk asks Telegram for edits.
+    asked = fake_api.requests_of("getUpdates")[-1].params.get("allowed_updates") or []
+    assert "edited_message" in asked
     copy_id = fake_api.sent_to(SUPPORT_CHAT_ID)[-1].message_id
     answer = fake_api.group_message(
         SUPPORT_CHAT_ID, ENGINEER_ID, "Rebooting it", thread_id=thread, first_name="Dana"
@@ -163,7 +166,16 @@ async def test_handoff_to_departments_with_and_without_topics(
             reply_to_message_id=post.message_id,
         )
     )
-    await fake_api.wait_sent(CLIENT_ID, text_contains="We can offer a discount", timeout=WAIT)
+    [offer] = await fake_api.wait_sent(
+        CLIENT_ID, text_contains="We can offer a discount", timeout=WAIT
+    )
+    # The department corrects its answer: the client's copy follows.
+    answer_id = fake_api.requests_of("copyMessage")[-1].params["message_id"]
+    fake_api.push(fake_api.edited_message(SALES_CHAT, answer_id, "We can offer 10 % off"))
+    await fake_api.wait_for("editMessageText", chat_id=CLIENT_ID, timeout=WAIT)
+    assert (fake_api.message(CLIENT_ID, offer.message_id) or {}).get("text") == (
+        "We can offer 10 % off"
+    )
     events = bot.query(
         "select actor_telegram_id, details from ticket_events where kind = 'handed_off'"
     )

@@ -14,7 +14,7 @@ from aiogram.types import Message, Update
 
 from bot.desk import Desk
 from bot.handlers.engineer import support_router
-from bot.handlers.engineer.replies import CONVERSATION_CONTENT
+from bot.handlers.engineer.replies import CONVERSATION_CONTENT, engineer_edited_message
 from bot.incoming import incoming_message, telegram_user
 from bot.middlewares import wants_ticket
 from bot.notices import tell
@@ -77,6 +77,10 @@ def get_router(settings: BotSettings) -> Router:
 
 def get_department_router(settings: BotSettings) -> Router:
     router = Router(name="departments")
-    router.message.filter(F.chat.id.in_(frozenset(settings.departments.values())))
+    chats = frozenset(settings.departments.values())
+    router.message.filter(F.chat.id.in_(chats))
     router.message.register(department_message, F.content_type.in_(CONVERSATION_CONTENT))
+    # A department's edit of an answer edits the client's copy, like an engineer's.
+    router.edited_message.filter(F.chat.id.in_(chats))
+    router.edited_message.register(engineer_edited_message)
     return router
