@@ -341,7 +341,8 @@ class OutboxWorker:
         blocked_chats: set[int] = set()
         first_topic_row: dict[int | None, int] = {}
         for row in rows:
-            if row.method == "createForumTopic":
+            if row.method == "createForumTopic" and row.purpose is Purpose.TOPIC:
+                # (A department's topic for a handed-off ticket holds nothing back here.)
                 first_topic_row.setdefault(row.ticket_id, row.id)
             destination = _destination(row)
             queued[destination].append(row)

@@ -93,6 +93,13 @@ class BotSettings(TelegramSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _departments_are_not_support(self) -> BotSettings:
+        for name, chat_id in self.departments.items():
+            if chat_id == self.support_chat_id:
+                raise ValueError(f"DEPARTMENTS: {name} is the support group itself")
+        return self
+
     @property
     def serves_http(self) -> bool:
         return self.http_port != 0

@@ -63,6 +63,8 @@ async def add_to_album(
             OutboxMessage.ticket_id == ticket_id,
             OutboxMessage.not_before > now,
         )
+        # On PostgreSQL a row a worker is sending right now is skipped: a new one starts.
+        .with_for_update(skip_locked=True)
     )
     for row in waiting:
         payload = row.payload

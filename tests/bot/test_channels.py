@@ -6,6 +6,7 @@ import itertools
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from aiogram.exceptions import TelegramConflictError
 from aiogram.methods import (
     CopyMessages,
@@ -17,6 +18,7 @@ from aiogram.methods import (
 )
 from aiogram.types import Update
 from aiogram.utils.i18n import I18n
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from structlog.testing import capture_logs
@@ -369,3 +371,20 @@ def test_a_conflict_is_told_once_per_streak_and_backs_off() -> None:
     assert delays == sorted(delays) and delays[0] > 0 and delays[-1] == 30.0
     told = [entry for entry in logs if entry["event"] == "get_updates_conflict"]
     assert len(told) == 1 and "another process is polling" in told[0]["hint"]
+
+
+# -- settings ---------------------------------------------------------------------------------
+
+
+def test_departments_and_duty_engineers_are_read_and_checked(settings: BotSettings) -> None:
+    base = settings.model_dump()
+    parsed = BotSettings(
+        **{**base, "departments": "billing:-1001, sales : -1002", "duty_engineers": "7:Dana,@arman"}
+    )
+    assert parsed.departments == {"billing": -1001, "sales": -1002}
+    assert parsed.duty_engineers == ("7:Dana", "@arman")
+    for wrong in ("billing=-1001", "billing:1001", f"billing:{SUPPORT_CHAT_ID}"):
+        with pytest.raises(ValidationError, match="billing"):
+            BotSettings(**{**base, "departments": wrong})
+    with pytest.raises(ValidationError, match="dana"):
+        BotSettings(**{**base, "duty_engineers": "dana"})
