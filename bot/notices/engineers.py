@@ -14,7 +14,7 @@ from aiogram.utils.i18n import gettext as _
 from bot.desk import Desk, Origin
 from bot.texts import duration
 from crm.handoff import queue_handoff
-from crm.models import Direction, MaintenanceWindow, Purpose
+from crm.models import Channel, Direction, MaintenanceWindow, Purpose
 from crm.usecases import notices as n
 
 
@@ -114,7 +114,10 @@ def handoff_summary(notice: n.HandedOff, desk: Desk) -> str:
     ]
     if handoff.note:
         lines.append(t("Note: {note}").format(note=handoff.note))
-    lines += ["", desk.header_text(notice.ticket).rsplit("\n", 1)[0], "", t("History:")]
+    header = desk.header_text(notice.ticket)
+    if notice.ticket.channel is Channel.TELEGRAM:
+        header = header.rsplit("\n", 1)[0]  # "Write here to answer…" is for the support group
+    lines += ["", header, "", t("History:")]
     who = {
         Direction.FROM_CLIENT: t("client"),
         Direction.TO_CLIENT: t("support"),

@@ -121,9 +121,12 @@ async def test_an_album_arrives_as_one_with_its_long_caption_after_it_even_acros
         fake_api,
         "both photos of the second album are in the topic",
     )
-    assert bot.query(
+    undelivered = (
         "select count(*) from messages where direction = 'from_client' and delivery != 'delivered'"
-    ) == [(0,)]
+    )
+    await eventually(
+        lambda: bot.query(undelivered) == [(0,)], bot, fake_api, "every part is recorded delivered"
+    )
 
 
 async def test_handoff_to_departments_with_and_without_topics(
