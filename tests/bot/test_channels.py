@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -19,14 +19,14 @@ from aiogram.methods import (
 from aiogram.types import Update
 from aiogram.utils.i18n import I18n
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from structlog.testing import capture_logs
 
 from bot.polling import poll_failed
 from bot.settings import BotSettings
 from bot.timers import queue_alerts
-from crm.models import Handoff
+from crm.models import Handoff, OutboxMessage
 from crm.reporting import load_month
 from tests.conftest import ENGINEER_ID, SUPPORT_CHAT_ID, Desk, Updates
 from tests.db import rows
@@ -107,7 +107,8 @@ async def test_a_client_edit_is_an_event_and_is_shown_replying_to_the_copy(
     assert notice.reply_to_message_id == copy_id[0][0]
     events = rows(
         database_url,
-        "select kind, actor_role, evidence_at, details from ticket_events where kind like '%edit%'",
+        "select kind, actor_role, evidence_at, details from ticket_events "
+        "where kind = 'client_edited'",
     )
     assert len(events) == 1
     kind, role, evidence_at, details = events[0]
@@ -156,8 +157,13 @@ async def test_an_engineer_edit_of_a_photo_caption_edits_the_copys_caption(
 
 async def settle_and_deliver(dispatcher: Desk, database_url: str) -> None:
     """The album's settle time passes (moved, not slept), then the outbox delivers."""
-    past = "2000-01-01 00:00:00.000000"
-    rows(database_url, f"update outbox set not_before = '{past}' where method = 'copyMessages'")
+    async with dispatcher.worker.sessionmaker() as session:
+        await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.method == "copyMessages")
+            .values(not_before=datetime(2000, 1, 1, tzinfo=UTC))
+        )
+        await session.commit()
     await dispatcher.worker.drain(timeout=10)
 
 
