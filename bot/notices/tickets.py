@@ -149,7 +149,27 @@ async def still_waiting(notice: n.ClientStillWaiting, desk: Desk, origin: Origin
 
 
 async def engineer_replied(notice: n.EngineerReplied, desk: Desk, origin: Origin) -> None:
-    desk.deliver_to_client(notice.ticket, notice.message)
+    ticket, message = notice.ticket, notice.message
+    if not caption_too_long(message) or ticket.client_chat_id is None:
+        desk.deliver_to_client(ticket, message)
+        return
+    # An engineer with Telegram Premium wrote a caption a bot cannot send: the media goes
+    # without it, and its words right after it, split to Telegram's text limit.
+    assert message.telegram_message_id is not None
+    desk.outbox.copy_messages(
+        ticket.client_chat_id,
+        desk.support_chat_id,
+        [message.telegram_message_id],
+        purpose=Purpose.COPY_OUT,
+        message_rows=[message.id],
+        ticket_id=ticket.id,
+        to_topic=False,
+        media_group_id=None,
+        remove_caption=True,
+    )
+    caption = message.text or ""
+    for start in range(0, len(caption), TEXT_LIMIT):
+        await desk.tell_client(ticket, caption[start : start + TEXT_LIMIT])
 
 
 async def closed(notice: n.TicketClosedByClient, desk: Desk, origin: Origin) -> None:

@@ -203,6 +203,20 @@ async def test_a_caption_too_long_to_copy_follows_the_media_as_text(
     assert caption in texts[-1]
 
 
+async def test_an_engineers_long_caption_reaches_the_client_after_the_media(
+    dispatcher: Desk, bot: MockedBot, updates: Updates, database_url: str
+) -> None:
+    await dispatcher.feed_update(bot, updates.private(CLIENT, "Show me the graph"))
+    caption = "Here is the graph. " + "z" * 1200
+    await dispatcher.feed_update(bot, updates.group(None, thread_id=TOPIC, **photo(caption)))
+    [media] = [m for m in bot.session.sent("copyMessages") if m.chat_id == CLIENT]
+    assert media.remove_caption is True and media.from_chat_id == SUPPORT_CHAT_ID
+    assert texts_to(bot, CLIENT)[-1] == caption
+    assert rows(database_url, "select first_response_at from tickets") == [
+        ("2026-11-02 09:00:00.000000",)
+    ]
+
+
 async def test_an_album_with_a_long_caption_goes_without_it_then_the_text(
     dispatcher: Desk, bot: MockedBot, updates: Updates, database_url: str
 ) -> None:
