@@ -40,26 +40,26 @@ def engineer_help() -> str:
 
 def engineer_topic_help() -> str:
     """What works in a ticket's topic (and, the same for now, in an outage's room)."""
-    return (
-        _(
-            "In a ticket's topic:\n"
-            "write – your message is copied to the client\n"
-            "/note TEXT or a message starting with ! – an internal note, never sent\n"
-            "/take – assign the ticket to yourself\n"
-            "/resolve, /reopen – resolve or reopen the ticket\n"
-            "/link CUSTOMER_ID – link an unknown customer's ticket, and the client with it\n"
-            "/outage SERVICE_ID – record an outage of the client's service\n"
-            "/confirm LAYER – confirm it, LAYER one of: {layers}\n"
-            "/reject REASON – it was not an outage\n"
-            "/restored [HH:MM | YYYY-MM-DD HH:MM] – the service works again\n"
-            "/exclude {exclusions} [NOTE] – its downtime is not counted\n"
-            "/restoration reboot|repair – how it is being restored\n"
-            "/dataloss – the outage lost client data\n"
-            "/help – this help"
-        ).format(layers=LAYERS, exclusions=EXCLUSIONS)
-        + "\n"
-        + _("/handoff DEPARTMENT [NOTE] – hand the ticket to another department (billing, sales…)")
+    topic = _(
+        "In a ticket's topic:\n"
+        "write – your message is copied to the client\n"
+        "/note TEXT or a message starting with ! – an internal note, never sent\n"
+        "/take – assign the ticket to yourself\n"
+        "/resolve, /reopen – resolve or reopen the ticket\n"
+        "/link CUSTOMER_ID – link an unknown customer's ticket, and the client with it\n"
+        "/outage SERVICE_ID – record an outage of the client's service\n"
+        "/confirm LAYER – confirm it, LAYER one of: {layers}\n"
+        "/reject REASON – it was not an outage\n"
+        "/restored [HH:MM | YYYY-MM-DD HH:MM] – the service works again\n"
+        "/exclude {exclusions} [NOTE] – its downtime is not counted\n"
+        "/restoration reboot|repair – how it is being restored\n"
+        "/dataloss – the outage lost client data\n"
+        "/help – this help"
+    ).format(layers=LAYERS, exclusions=EXCLUSIONS)
+    handoff = _(
+        "/handoff DEPARTMENT [NOTE] – hand the ticket to another department (billing, sales…)"
     )
+    return topic + "\n" + handoff
 
 
 def engineer_general_help() -> str:
