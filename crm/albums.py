@@ -56,7 +56,8 @@ async def add_to_album(
     assert message.telegram_message_id is not None
     now = outbox.clock()
     waiting = await outbox.session.scalars(
-        select(OutboxMessage).where(
+        select(OutboxMessage)
+        .where(
             OutboxMessage.method == COPY_MESSAGES,
             OutboxMessage.status == OutboxStatus.PENDING,
             OutboxMessage.chat_id == chat_id,
