@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.handlers import incident
 from bot.handlers.client import buttons, claim, messages, outage, start, tickets, trial
-from bot.handlers.engineer import board, offline, replies
+from bot.handlers.engineer import board, handoff, offline, replies
 from bot.handlers.engineer import mail as mail_commands
 from bot.handlers.engineer import tickets as ticket_commands
 from bot.handlers.manager import access, emergency, maintenance, report
@@ -80,7 +80,10 @@ def build_dispatcher(
         offline.get_router(settings),
         board.get_router(settings),
         mail_commands.get_router(settings),
+        handoff.get_router(settings),
         replies.get_router(settings),
+        # departments' chats (hand-off)
+        handoff.get_department_router(settings),
         # managers' private chats
         access.get_router(settings),
         maintenance.get_router(settings),
@@ -149,6 +152,7 @@ def engineer_commands(i18n: I18n, locale: str) -> list[BotCommand]:
         BotCommand(command="board", description=t("Open tickets by time left")),
         BotCommand(command="link", description=t("Link the ticket to a customer: CUSTOMER_ID")),
         BotCommand(command="sent", description=t("Record an answer given outside the desk")),
+        BotCommand(command="handoff", description=t("Hand over to a department: NAME [NOTE]")),
         BotCommand(command="help", description=t("Engineer commands")),
     ]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from aiogram.types import Message, User
 
 from crm.dto import IncomingMessage, TelegramUser
@@ -41,6 +43,13 @@ def file_ids(message: Message) -> list[str]:
     return []
 
 
+def edit_time(message: Message) -> datetime:
+    """Telegram's time of an edit (`edit_date`), the message's own time without one."""
+    if message.edit_date is not None:
+        return datetime.fromtimestamp(message.edit_date, UTC)  # aiogram keeps it as a number
+    return message.date
+
+
 def incoming_message(message: Message, update_id: int | None) -> IncomingMessage:
     assert message.from_user is not None
     return IncomingMessage(
@@ -52,4 +61,5 @@ def incoming_message(message: Message, update_id: int | None) -> IncomingMessage
         text=describe_content(message),
         file_ids=file_ids(message),
         update_id=update_id,
+        media_group_id=message.media_group_id,
     )

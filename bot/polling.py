@@ -18,7 +18,12 @@ from typing import Any
 
 import structlog
 from aiogram import Bot, Dispatcher
-from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
+from aiogram.exceptions import (
+    TelegramConflictError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
 from aiogram.types import Update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -52,6 +57,28 @@ async def handle_batch(
             await session.commit()
         finally:
             current_batch.reset(token)
+
+
+def poll_failed(error: Exception, failures: int) -> float:
+    """Logs a failed getUpdates and returns how long to wait before the next one.
+
+    409 Conflict means another process polls with this token (a second desk, a developer's
+    laptop, a webhook left set): Telegram ends one of the two polls each time. The running
+    desk says so once per streak, in one line, and keeps trying with a backoff, so it takes
+    over again as soon as the other one stops (see README, "409 Conflict").
+    """
+    delay = min(2.0**failures, 30.0)
+    if isinstance(error, TelegramConflictError):
+        if failures == 1:
+            log.error(
+                "get_updates_conflict",
+                hint="another process is polling with this BOT_TOKEN (or a webhook is set); "
+                "stop it: this desk keeps retrying and takes over when it is gone",
+                retry_in=delay,
+            )
+        return delay
+    log.warning("get_updates_failed", error=str(error), retry_in=delay)
+    return delay
 
 
 async def poll_in_batches(
@@ -94,12 +121,12 @@ async def poll_in_batches(
         except TelegramRetryAfter as error:
             await asyncio.sleep(error.retry_after)
             continue
-        except (TelegramNetworkError, TelegramServerError) as error:
+        except (TelegramNetworkError, TelegramServerError, TelegramConflictError) as error:
             failures += 1
-            delay = min(2.0**failures, 30.0)
-            log.warning("get_updates_failed", error=str(error), retry_in=delay)
-            await asyncio.sleep(delay)
+            await asyncio.sleep(poll_failed(error, failures))
             continue
+        if failures:
+            log.info("get_updates_recovered", after_failures=failures)
         failures = 0
         # Telegram answered: the loop is alive, whether or not there was anything new.
         on_poll()

@@ -38,7 +38,11 @@ class BotSettings(TelegramSettings):
     monitoring_service_label: str = "service_id"
     redis_url: str | None = None
     warn_when_left_share: float = Field(default=0.3, gt=0, lt=1)
+    # Mentioned in breach alerts: user ids (`123456` or `123456:Dana`, a real mention that
+    # pings them even without a username) or @usernames, comma-separated.
     duty_engineers: Annotated[tuple[str, ...], NoDecode] = ()
+    # Other departments a ticket can be handed to (A/B 5.3): `billing:-100…,sales:-100…`.
+    departments: Annotated[dict[str, int], NoDecode] = Field(default_factory=dict)
     reopen_window_hours: float = Field(default=72, ge=0)
     send_attempts: int = Field(default=5, ge=1)
     # Telegram's limits: ~30 messages/s overall, 1/s per private chat, 20/min per group.
@@ -117,6 +121,13 @@ class BotSettings(TelegramSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _departments_are_not_support(self) -> BotSettings:
+        for name, chat_id in self.departments.items():
+            if chat_id == self.support_chat_id:
+                raise ValueError(f"DEPARTMENTS: {name} is the support group itself")
+        return self
+
     @property
     def serves_http(self) -> bool:
         return self.http_port != 0
@@ -125,8 +136,32 @@ class BotSettings(TelegramSettings):
     @classmethod
     def _mentions(cls, value: object) -> object:
         if isinstance(value, str):
-            return tuple(part.strip() for part in value.split(",") if part.strip())
+            value = tuple(part.strip() for part in value.split(",") if part.strip())
+        if isinstance(value, tuple | list):
+            for part in value:
+                if not re.fullmatch(r"@[A-Za-z0-9_]{4,32}|\d+(:.+)?", str(part)):
+                    raise ValueError(
+                        f"{part!r}: expected a user id (123456 or 123456:Name) or an @username"
+                    )
         return value
+
+    @field_validator("departments", mode="before")
+    @classmethod
+    def _departments(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        departments: dict[str, int] = {}
+        for part in (part.strip() for part in value.split(",")):
+            if not part:
+                continue
+            match = re.fullmatch(r"([a-z][a-z0-9_-]{0,31})\s*:\s*(-\d+)", part)
+            if match is None:
+                raise ValueError(
+                    f"{part!r}: expected NAME:CHAT_ID, like billing:-1001234567890 "
+                    "(a lowercase name, a group's negative id)"
+                )
+            departments[match.group(1)] = int(match.group(2))
+        return departments
 
     @field_validator("manager_ids", mode="before")
     @classmethod

@@ -58,7 +58,7 @@ def engineer_room_help() -> str:
 
 def engineer_topic_help() -> str:
     """What works in a ticket's topic."""
-    return _(
+    topic = _(
         "In a ticket's topic:\n"
         "write – your message is copied to the client\n"
         "/note TEXT or a message starting with ! – an internal note, never sent\n"
@@ -79,6 +79,10 @@ def engineer_topic_help() -> str:
         "With several outages in one ticket, name one first: /confirm #12 LAYER.\n"
         "/help – this help"
     ).format(layers=LAYERS, exclusions=EXCLUSIONS)
+    handoff = _(
+        "/handoff DEPARTMENT [NOTE] – hand the ticket to another department (billing, sales…)"
+    )
+    return topic + "\n" + handoff
 
 
 def engineer_general_help() -> str:

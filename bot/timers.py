@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.desk import Desk, category_label, topic_link
 from bot.metrics import DeskMetrics
 from bot.middlewares import ticket_service
+from bot.notices.engineers import with_mentions
 from bot.settings import BotSettings
 from bot.texts import duration
 from crm.alerts import BREACH, ESCALATION, WARNING, RaisedAlert, SlaClockScanner
@@ -108,7 +109,7 @@ async def queue_alerts(
     if not alerts:
         return 0
     desk = Desk(settings, ticket_service(session, settings), Outbox(session), i18n)
-    mentions = " ".join(settings.duty_engineers)
+    on_duty = desk.engineer_text("engineer on duty")
     for alert in alerts:
         text = alert_text(alert, desk, now)
         ticket = alert.ticket
@@ -124,8 +125,12 @@ async def queue_alerts(
             # The general topic is where the engineers on duty look first.
             # The link takes the engineer on duty straight to the ticket's topic.
             link = topic_link(ticket) if ticket is not None else None
-            general = " ".join(part for part in (text, link, mentions) if part)
-            desk.send_to(settings.support_chat_id, general, purpose=Purpose.ALERT)
+            general, entities = with_mentions(
+                " ".join(part for part in (text, link) if part), settings.duty_engineers, on_duty
+            )
+            desk.outbox.send_message(
+                settings.support_chat_id, general, purpose=Purpose.ALERT, entities=entities or None
+            )
         if alert.kind == ESCALATION:
             for manager_id in sorted(settings.manager_ids):
                 desk.send_to(manager_id, escalation_text(text, ticket, desk), purpose=Purpose.ALERT)

@@ -16,7 +16,9 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from crm.albums import record_album_delivered, record_album_failed
 from crm.clock import Clock, utc_now
+from crm.handoff import handoff_delivered, handoff_failed
 from crm.models import Incident, OutboxMessage, OutboxStatus, Purpose, Ticket
 from crm.tickets import TicketService
 
@@ -36,6 +38,8 @@ class DeliveryReceipt:
 
     message_id: int | None = None
     thread_id: int | None = None
+    # copyMessages: one copy per source message, in order.
+    message_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -95,7 +99,12 @@ async def record_delivered(
         ticket.topic_thread_id = receipt.thread_id
     elif ticket is not None and row.purpose is Purpose.HEADER:
         ticket.header_message_id = receipt.message_id
+    if row.purpose is Purpose.HANDOFF:
+        await handoff_delivered(session, row, receipt, clock)
     if receipt.message_id is None:
+        return
+    if row.method == "copyMessages":
+        await record_album_delivered(TicketService(session, clock=clock), row, receipt.message_ids)
         return
     message_ids = [row.message_row_id] if row.message_row_id else []
     if row.payload.get("merged_rows"):
@@ -125,6 +134,11 @@ async def record_failed(
         row.not_before = clock() + failure.retry_in
         return None
     row.status = OutboxStatus.FAILED
+    if row.purpose is Purpose.HANDOFF:
+        await handoff_failed(session, row, clock)
+        return None
+    if row.method == "copyMessages":
+        await record_album_failed(TicketService(session, clock=clock), row, failure.description)
     # A failed topic means a group without topics: the ticket lives in the plain group.
     if row.purpose in (Purpose.TOPIC, Purpose.ROOM) or row.message_row_id is None:
         return None

@@ -26,3 +26,5 @@ class IncomingMessage:
     text: str | None = None
     file_ids: list[str] = field(default_factory=list)
     update_id: int | None = None
+    # The album it belongs to (Telegram's media_group_id), if any.
+    media_group_id: str | None = None

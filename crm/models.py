@@ -432,6 +432,7 @@ class Purpose(enum.StrEnum):
     MONITORING = "monitoring"  # what the monitoring system reported, for the engineers
     REPORT = "report"  # the monthly report (summary, spreadsheet, chart)
     EMAIL_OUT = "email_out"  # an engineer's answer sent by SMTP (bot/mailer.py): a response
+    HANDOFF = "handoff"  # a ticket's topic and card in another department's chat
 
 
 class OutboxStatus(enum.StrEnum):
@@ -579,3 +580,33 @@ class MailMessage(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
     __table_args__ = (UniqueConstraint("mailbox", "uidvalidity", "uid"),)
+
+
+class Handoff(Base):
+    """A ticket handed to another department (terms A/B 5.3), and where it was posted there.
+
+    Who handed it over and when is also a `handed_off` event; this row keeps where the
+    department talks about it (its topic, or the post replies thread off) so that their
+    answers reach the client.
+    """
+
+    __tablename__ = "handoffs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    department: Mapped[str] = mapped_column(String(32))
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    # The ticket's card and history summary, posted once the department's topic exists.
+    summary: Mapped[str] = mapped_column(Text)
+    thread_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    post_message_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    by_telegram_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    by_name: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    handed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (
+        Index("ix_handoffs_topic", "chat_id", "thread_id"),
+        Index("ix_handoffs_post", "chat_id", "post_message_id"),
+    )

@@ -68,6 +68,7 @@ class Outbox:
         incident_id: int | None = None,
         to_topic: bool = False,
         message_row_id: int | None = None,
+        entities: list[dict[str, Any]] | None = None,
     ) -> OutboxMessage:
         """`to_topic` with `ticket_id` posts in the ticket's topic, with `incident_id` in
         the incident's room, once the topic exists (the worker keeps that order)."""
@@ -80,6 +81,7 @@ class Outbox:
                 "reply_markup": reply_markup,
                 "message_thread_id": thread_id,
                 "reply_to_message_id": reply_to_message_id,
+                "entities": entities,
             },
             ticket_id=ticket_id,
             incident_id=incident_id,
@@ -109,6 +111,49 @@ class Outbox:
             ticket_id=ticket_id,
             to_topic=to_topic,
             message_row_id=message_row_id,
+        )
+
+    def copy_messages(
+        self,
+        chat_id: int,
+        from_chat_id: int,
+        message_ids: list[int],
+        *,
+        purpose: Purpose,
+        message_rows: list[int],
+        ticket_id: int,
+        to_topic: bool,
+        media_group_id: str | None,
+        remove_caption: bool,
+    ) -> OutboxMessage:
+        """An album copied as one (crm/albums.py adds its later parts to the payload); also
+        one media message whose caption is too long to copy (`remove_caption`)."""
+        return self._add(
+            chat_id,
+            "copyMessages",
+            purpose,
+            {
+                "from_chat_id": from_chat_id,
+                "message_ids": message_ids,
+                "message_rows": message_rows,
+                "media_group_id": media_group_id,
+                "remove_caption": remove_caption or None,
+            },
+            ticket_id=ticket_id,
+            to_topic=to_topic,
+            message_row_id=message_rows[0],
+        )
+
+    def edit_message_caption(
+        self, chat_id: int, message_id: int, caption: str, *, ticket_id: int | None = None
+    ) -> OutboxMessage:
+        """Edits the caption of a media message the bot sent (a copy, say)."""
+        return self._add(
+            chat_id,
+            "editMessageCaption",
+            Purpose.EDIT,
+            {"message_id": message_id, "caption": caption},
+            ticket_id=ticket_id,
         )
 
     def edit_message_text(

@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, and_, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.errors import CrmError
 from crm.models import (
     CreditClaim,
     Customer,
+    Handoff,
     Incident,
     Service,
     Ticket,
@@ -63,6 +64,7 @@ TICKET_COLUMNS = (
     Ticket.id, Ticket.channel, func.coalesce(Service.service_type, Ticket.service_type),
     Ticket.category, Ticket.opened_at,
     Ticket.first_response_at, Ticket.resolved_at, Ticket.emergency,
+    exists().where(Handoff.ticket_id == Ticket.id).label("handed_off"),
 )  # fmt: skip
 INCIDENT_RECORD_FIELDS = (
     "incident_id", "service_id", "ticket_number", "client_notice_at", "monitoring_start_at",
@@ -99,7 +101,7 @@ def incident_record_of(incident: Incident) -> IncidentRecord:
 
 def ticket_record(values: Sequence[Any]) -> TicketRecord:
     """`values`: TICKET_COLUMNS of one row."""
-    number, channel, service_type, category, *times, emergency = values
+    number, channel, service_type, category, *times, emergency, handed_off = values
     opened_at, first_response_at, resolved_at = times
     return TicketRecord(
         number=number,
@@ -110,6 +112,7 @@ def ticket_record(values: Sequence[Any]) -> TicketRecord:
         first_response_at=first_response_at,
         resolved_at=resolved_at,
         emergency=emergency,
+        handed_off=bool(handed_off),
     )
 
 

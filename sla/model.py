@@ -203,6 +203,8 @@ class TicketRecord:
     first_response_at: datetime | None = None
     resolved_at: datetime | None = None
     emergency: bool = False
+    # Handed to another department (A/B 5.3): counted apart, still on support's target.
+    handed_off: bool = False
 
     def __post_init__(self) -> None:
         _set(self, "channel", Channel(self.channel))

@@ -63,6 +63,8 @@ class TicketReport:
     emergency: TargetStats
     resolution: TargetStats
     restoration: TargetStats
+    # Tickets handed to another department, measured against support's own target.
+    handed_off: TargetStats = field(default_factory=lambda: summarize(()))
 
 
 @dataclass(frozen=True)
@@ -260,6 +262,7 @@ def _ticket_report(
         emergency=of((t, c) for t, c in responses if t.emergency),
         resolution=summarize(check for check in processing if check is not None),
         restoration=summarize(sorted(restoration_checks, key=lambda c: c.started_at)),
+        handed_off=of((t, c) for t, c in responses if t.handed_off),
     )
 
 
@@ -420,6 +423,7 @@ def report_to_dict(report: MonthlyReport) -> dict[str, Any]:
             },
             "resolution": _stats_to_dict(tickets.resolution),
             "restoration": restoration,
+            "handed_off": _stats_to_dict(tickets.handed_off),
         },
         "evidence_head": report.evidence_head,
     }
@@ -470,6 +474,8 @@ def report_to_text(report: MonthlyReport) -> str:
         lines.append(f"  {name}: " + _stats_text(stats))
     for name, stats in tickets["by_mode"].items():
         lines.append(f"  {name}: " + _stats_text(stats))
+    if tickets["handed_off"]["count"]:
+        lines.append("  handed off to other departments: " + _stats_text(tickets["handed_off"]))
     processing = short_duration(report.config.object_storage_processing)
     lines.append(f"Object-storage processing ({processing}): " + _stats_text(tickets["resolution"]))
     restoration = tickets["restoration"]

@@ -77,8 +77,8 @@ _SERVICE_KEYS = frozenset({"forum_topic_created", "forum_topic_edited", "new_cha
 UPLOAD_KINDS: dict[str, str] = {"photo": "image/jpeg", "document": "application/octet-stream"}
 # What Telegram's flood control counts: every call that posts into a chat.
 SEND_METHODS = frozenset(
-    {"sendmessage", "copymessage", "senddocument", "sendphoto", "createforumtopic",
-     "editforumtopic"}
+    {"sendmessage", "copymessage", "copymessages", "senddocument", "sendphoto",
+     "createforumtopic", "editforumtopic"}
 )  # fmt: skip
 
 # ---------------------------------------------------------------------------------------------
@@ -574,6 +574,8 @@ class FakeBotAPI:
             "setmycommands": self._set_my_commands,
             "sendmessage": self._send_message,
             "copymessage": self._copy_message,
+            "copymessages": self._copy_messages,
+            "editmessagecaption": self._edit_message_caption,
             "senddocument": self._send_media_handler("document"),
             "sendphoto": self._send_media_handler("photo"),
             "editmessagetext": self._edit_message_text,
@@ -838,6 +840,19 @@ class FakeBotAPI:
             chat, user, text, content, date, message_id, reply_to_message_id, entities, thread_id
         )
         return {"update_id": update_id or self.next_update_id(), "message": message}
+
+    def edited_message(
+        self, chat_id: int, message_id: int, text: str, *, edit_date: int | None = None
+    ) -> dict[str, Any]:
+        """Build an ``edited_message`` update: a user's message, its text (or caption) changed."""
+        message = self._messages.get((chat_id, message_id))
+        if message is None:
+            raise KeyError(f"no message {message_id} in chat {chat_id}")
+        key = "text" if "text" in message else "caption"
+        changed = {**message, key: text, "edit_date": edit_date or int(time.time())}
+        changed.pop("entities" if key == "text" else "caption_entities", None)
+        self._store(changed)
+        return {"update_id": self.next_update_id(), "edited_message": changed}
 
     def callback_query(
         self,
@@ -1663,6 +1678,12 @@ class FakeBotAPI:
             raise bad_request(
                 "message is too long" if text_key == "text" else "message caption is too long"
             )
+        for entity in entities:
+            end = int(entity.get("offset", -1)) + int(entity.get("length", 0))
+            if entity.get("offset", -1) < 0 or end > _utf16_len(plain):
+                raise bad_request("can't parse entities: entity beyond the end of the text")
+            if entity.get("type") == "text_mention" and not (entity.get("user") or {}).get("id"):
+                raise bad_request("can't parse entities: text_mention without a user")
         return plain, entities
 
     def _check_markup(self, markup: Any) -> dict[str, Any] | None:
@@ -1887,6 +1908,12 @@ class FakeBotAPI:
             raise bad_request("message can't be copied")
         if "text" in content:
             return content
+        if "caption" not in req.params and _utf16_len(source.get("caption") or "") > (
+            MAX_CAPTION_LENGTH
+        ):
+            # A Premium user may write a caption up to 4096 characters; a bot may not send
+            # one over 1024, so the copy is refused unless the request replaces it.
+            raise bad_request("message caption is too long")
         if "caption" in req.params:
             caption, entities = self._formatted(
                 req, "caption", "caption_entities", MAX_CAPTION_LENGTH, required=False
@@ -1918,6 +1945,60 @@ class FakeBotAPI:
             req, chat_id, content, thread_id=thread_id, reply_to=reply_to, markup=markup
         )
         return {"message_id": message["message_id"]}
+
+    async def _copy_messages(self, req: Request) -> list[dict[str, Any]]:
+        """An album (or any run of messages) copied at once, in order; Telegram skips the
+        messages it cannot copy (a caption over 1024 characters unless `remove_caption`)
+        and keeps the album together under a new media group id."""
+        ids = req.params.get("message_ids")
+        if not isinstance(ids, list) or not 1 <= len(ids) <= 100:
+            raise bad_request("message identifiers are not specified")
+        if [int(i) for i in ids] != sorted({int(i) for i in ids}):
+            raise bad_request("message identifiers must be in a strictly increasing order")
+        chat_id = self._target_chat(req)
+        thread_id = self._target_thread(req, chat_id)
+        if req.params.get("reply_to_message_id") or req.params.get("reply_parameters"):
+            raise bad_request("copyMessages does not reply")
+        remove_caption = bool(req.params.get("remove_caption"))
+        contents = []
+        for message_id in ids:
+            source = self._messages.get((self._resolve_chat_id(req.params["from_chat_id"]),
+                                         int(message_id)))  # fmt: skip
+            if source is None or any(k in source for k in _SERVICE_KEYS):
+                continue
+            content = {k: v for k, v in source.items() if k not in _NOT_CONTENT}
+            caption = source.get("caption")
+            if caption and not remove_caption:
+                if _utf16_len(caption) > MAX_CAPTION_LENGTH:
+                    continue
+                content["caption"] = caption
+            contents.append((content, source.get("media_group_id")))
+        if not contents:
+            raise bad_request("there are no messages to copy")
+        group = f"{secrets.randbelow(10**17) + 10**17}"
+        copies = []
+        for content, source_group in contents:
+            extra = {"media_group_id": group} if source_group else None
+            message = self._deliver(
+                req, chat_id, content, thread_id=thread_id, reply_to=None, markup=None, extra=extra
+            )
+            copies.append({"message_id": message["message_id"]})
+        return copies
+
+    async def _edit_message_caption(self, req: Request) -> Any:
+        message = self._editable(req)
+        caption, entities = self._formatted(
+            req, "caption", "caption_entities", MAX_CAPTION_LENGTH, required=False
+        )
+        markup = self._check_markup(req.params.get("reply_markup"))
+        if message is None:
+            return True
+        if not any(k in message for k in (*MEDIA_KEYS, "video", "audio", "animation")):
+            raise bad_request("there is no caption in the message to edit")
+        return self._apply_edit(
+            message,
+            {"caption": caption, "caption_entities": entities or None, "reply_markup": markup},
+        )
 
     def _editable(self, req: Request) -> dict[str, Any] | None:
         """The stored message an edit refers to, or None for inline messages."""

@@ -58,6 +58,8 @@ DESK_METHODS = frozenset(
     {
         "sendMessage",
         "copyMessage",
+        "copyMessages",
+        "editMessageCaption",
         "editMessageText",
         "createForumTopic",
         "editForumTopic",
@@ -203,6 +205,10 @@ class RecordingSession(BaseSession):
             return ForumTopic(message_thread_id=next(self._threads), name=method.name, icon_color=0)  # type: ignore[attr-defined]
         if returning is User:
             return BOT_USER
+        if method.__api_method__ == "copyMessages":  # an album: one new message per source
+            chat_id = int(getattr(method, "chat_id"))  # noqa: B009
+            ids = getattr(method, "message_ids")  # noqa: B009
+            return [MessageId(message_id=next(self._message_ids[chat_id])) for _ in ids]
         if get_origin(returning) is list:  # getUpdates: no update waits in unit tests
             return []
         return True
@@ -281,6 +287,28 @@ def _check(bot: Bot, method: TelegramMethod[Any]) -> list[str]:
     markup = getattr(method, "reply_markup", None)
     if markup is not None:
         problems.extend(_check_markup(markup))
+    if name in ("copyMessages", "forwardMessages"):
+        ids = list(getattr(method, "message_ids", None) or [])
+        if not 1 <= len(ids) <= 100 or ids != sorted(set(ids)):
+            problems.append(f"{name} needs 1..100 strictly increasing message ids, got {ids}")
+    problems.extend(_check_entities(text, getattr(method, "entities", None)))
+    return problems
+
+
+def _check_entities(text: Any, entities: Any) -> list[str]:
+    """Entities must lie inside the text (UTF-16 offsets) and mention real users."""
+    problems: list[str] = []
+    for entity in entities or []:
+        end = entity.offset + entity.length
+        if not isinstance(text, str) or entity.offset < 0 or end > _length(text):
+            where = f"{entity.offset}+{entity.length}"
+            problems.append(f"{entity.type} entity {where} outside the text")
+            continue
+        shown = text.encode("utf-16-le")[2 * entity.offset : 2 * end].decode("utf-16-le")
+        if entity.type == "text_mention" and entity.user is None:
+            problems.append("a text_mention without its user")
+        if entity.type == "mention" and not re.fullmatch(r"@[A-Za-z0-9_]{4,32}", shown):
+            problems.append(f"mention entity over {shown!r}, which is not an @username")
     return problems
 
 

@@ -15,7 +15,7 @@ from aiogram.types import CallbackQuery
 from aiogram.utils.i18n import gettext as _
 
 from bot.desk import Desk, Origin
-from bot.notices import accounts, money, outages, tickets
+from bot.notices import accounts, engineers, money, outages, tickets
 from crm.usecases import notices as n
 
 Render = Callable[[Any, Desk, Origin], Awaitable[None]]
@@ -85,6 +85,12 @@ RENDERERS: dict[type, Render] = {
     n.TrialNeedsLink: money.trial_needs_link,
     n.TrialDecided: money.trial_decided,
     n.TrialAlreadyDecided: money.trial_decided_already,
+    n.ClientEdited: tickets.client_edited,
+    n.EngineerEdited: tickets.engineer_edited,
+    n.AlbumPartRecorded: tickets.album_part,
+    n.HandedOff: engineers.handed_off,
+    n.UnknownDepartment: engineers.unknown_department,
+    n.DepartmentReplied: engineers.department_replied,
 }
 
 

@@ -10,8 +10,11 @@ from aiogram.utils.i18n import gettext as _
 from bot import keyboards
 from bot.desk import Desk, Origin
 from bot.texts import duration, offline_usage
-from crm.models import TicketStatus
+from crm.albums import CAPTION_LIMIT, add_to_album, caption_too_long
+from crm.models import Direction, Purpose, Ticket, TicketStatus
 from crm.usecases import notices as n
+
+TEXT_LIMIT = 4096
 
 
 async def opened(notice: n.TicketOpened, desk: Desk, origin: Origin) -> None:
@@ -39,7 +42,102 @@ async def reopened(notice: n.TicketReopened, desk: Desk, origin: Origin) -> None
 
 
 async def client_message(notice: n.ClientMessageRecorded, desk: Desk, origin: Origin) -> None:
-    desk.forward_client_message(notice.ticket, notice.message)
+    message = notice.message
+    if not caption_too_long(message):
+        desk.forward_client_message(notice.ticket, message)
+        return
+    # Telegram refuses to copy a caption over 1,024 characters (a Premium client may write
+    # one): the media goes without it, and the caption right after it as a text.
+    ticket = desk.ensure_topic(notice.ticket)
+    assert message.chat_id is not None and message.telegram_message_id is not None
+    desk.outbox.copy_messages(
+        desk.support_chat_id,
+        message.chat_id,
+        [message.telegram_message_id],
+        purpose=Purpose.COPY_IN,
+        message_rows=[message.id],
+        ticket_id=ticket.id,
+        to_topic=True,
+        media_group_id=None,
+        remove_caption=True,
+    )
+    post_caption(desk, ticket, message.text or "")
+
+
+def post_caption(desk: Desk, ticket: Ticket, caption: str) -> None:
+    """A caption too long to copy, as texts of at most 4,096 characters after the media."""
+    text = desk.engineer_text("📝 The caption of the client's message above:") + "\n" + caption
+    for start in range(0, len(text), TEXT_LIMIT):
+        desk.post_to_topic(ticket, text[start : start + TEXT_LIMIT])
+
+
+async def album_part(notice: n.AlbumPartRecorded, desk: Desk, origin: Origin) -> None:
+    """One message of an album: it joins its group's single copy (crm/albums.py)."""
+    ticket, message = notice.ticket, notice.message
+    assert message.chat_id is not None
+    if notice.direction == "in":
+        desk.ensure_topic(ticket)
+        await add_to_album(
+            desk.outbox,
+            chat_id=desk.support_chat_id,
+            from_chat_id=message.chat_id,
+            message=message,
+            media_group_id=notice.media_group_id,
+            purpose=Purpose.COPY_IN,
+            ticket_id=ticket.id,
+            to_topic=True,
+        )
+        if caption_too_long(message):
+            post_caption(desk, ticket, message.text or "")
+    elif ticket.client_chat_id is not None:
+        await add_to_album(
+            desk.outbox,
+            chat_id=ticket.client_chat_id,
+            from_chat_id=message.chat_id,
+            message=message,
+            media_group_id=notice.media_group_id,
+            purpose=Purpose.COPY_OUT,
+            ticket_id=ticket.id,
+            to_topic=False,
+        )
+
+
+async def client_edited(notice: n.ClientEdited, desk: Desk, origin: Origin) -> None:
+    """Shown in the topic as a reply to the message's copy (once the copy exists)."""
+    ticket, message = notice.ticket, notice.message
+    text = desk.engineer_text("✏️ The client edited their message: {text}")
+    text = text.format(text=notice.new_text or "—")[:TEXT_LIMIT]
+    if message.copy_chat_id == desk.support_chat_id and message.copy_message_id is not None:
+        desk.outbox.send_message(
+            desk.support_chat_id,
+            text,
+            purpose=Purpose.NOTICE,
+            thread_id=ticket.topic_thread_id,
+            reply_to_message_id=message.copy_message_id,
+            ticket_id=ticket.id,
+        )
+    else:
+        desk.post_to_topic(ticket, text)
+
+
+async def engineer_edited(notice: n.EngineerEdited, desk: Desk, origin: Origin) -> None:
+    """The client's copy is edited too; a copy still queued carries the edit by itself."""
+    message, text = notice.message, notice.new_text
+    if (
+        message.direction is not Direction.TO_CLIENT
+        or message.copy_chat_id is None
+        or message.copy_message_id is None
+        or not text
+    ):
+        return
+    if message.content_type == "text":
+        desk.outbox.edit_message_text(
+            message.copy_chat_id, message.copy_message_id, text, ticket_id=notice.ticket.id
+        )
+    elif len(text.encode("utf-16-le")) // 2 <= CAPTION_LIMIT:
+        desk.outbox.edit_message_caption(
+            message.copy_chat_id, message.copy_message_id, text, ticket_id=notice.ticket.id
+        )
 
 
 async def still_waiting(notice: n.ClientStillWaiting, desk: Desk, origin: Origin) -> None:
@@ -51,7 +149,27 @@ async def still_waiting(notice: n.ClientStillWaiting, desk: Desk, origin: Origin
 
 
 async def engineer_replied(notice: n.EngineerReplied, desk: Desk, origin: Origin) -> None:
-    desk.deliver_to_client(notice.ticket, notice.message)
+    ticket, message = notice.ticket, notice.message
+    if not caption_too_long(message) or ticket.client_chat_id is None:
+        desk.deliver_to_client(ticket, message)
+        return
+    # An engineer with Telegram Premium wrote a caption a bot cannot send: the media goes
+    # without it, and its words right after it, split to Telegram's text limit.
+    assert message.telegram_message_id is not None
+    desk.outbox.copy_messages(
+        ticket.client_chat_id,
+        desk.support_chat_id,
+        [message.telegram_message_id],
+        purpose=Purpose.COPY_OUT,
+        message_rows=[message.id],
+        ticket_id=ticket.id,
+        to_topic=False,
+        media_group_id=None,
+        remove_caption=True,
+    )
+    caption = message.text or ""
+    for start in range(0, len(caption), TEXT_LIMIT):
+        await desk.tell_client(ticket, caption[start : start + TEXT_LIMIT])
 
 
 async def closed(notice: n.TicketClosedByClient, desk: Desk, origin: Origin) -> None:

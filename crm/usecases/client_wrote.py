@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from crm.dto import IncomingMessage
+from crm.edits import record_edit
 from crm.models import Ticket
 from crm.tickets import TicketService
 from crm.usecases.notices import (
+    AlbumPartRecorded,
+    ClientEdited,
     ClientMessageRecorded,
     ClientStillWaiting,
     Notice,
@@ -29,8 +34,15 @@ async def client_wrote(
         notices.append(TicketOpened(ticket, promised_minutes(tickets, ticket)))
     elif recorded.reopened:
         notices.append(TicketReopened(ticket, by="client"))
-    notices.append(ClientMessageRecorded(ticket, recorded.message))
-    if not (recorded.opened or recorded.reopened) and ticket.first_response_at is None:
+    if incoming.media_group_id is not None:
+        notices.append(AlbumPartRecorded(ticket, recorded.message, incoming.media_group_id, "in"))
+    else:
+        notices.append(ClientMessageRecorded(ticket, recorded.message))
+    if (
+        not (recorded.opened or recorded.reopened)
+        and ticket.first_response_at is None
+        and incoming.media_group_id is None  # an album's parts arrive together
+    ):
         # No new clock: the engineers see the client is still waiting, and for how long.
         waited = (incoming.telegram_date - ticket.opened_at).total_seconds() / 60
         notices.append(ClientStillWaiting(ticket, waited))
@@ -42,3 +54,14 @@ def promised_minutes(tickets: TicketService, ticket: Ticket) -> float:
     if ticket.response_due_at is None:
         return tickets.config.telegram_first_response.total_seconds() / 60
     return (ticket.response_due_at - ticket.opened_at).total_seconds() / 60
+
+
+async def client_edited(
+    tickets: TicketService, edited: IncomingMessage, edited_at: datetime
+) -> Outcome:
+    """The client edited a message of theirs: an event, and the engineers are shown it."""
+    recorded = await record_edit(tickets.session, edited, edited_at, "client", tickets.clock)
+    if recorded is None:
+        return Outcome()
+    notice = ClientEdited(recorded.ticket, recorded.message, recorded.new_text)
+    return Outcome((notice,), recorded.ticket)

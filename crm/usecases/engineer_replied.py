@@ -1,11 +1,24 @@
-"""An engineer wrote in a ticket's topic: a reply for the client, or an internal note."""
+"""An engineer wrote in a ticket's topic: a reply for the client, or an internal note.
+
+A department the ticket was handed to answers the same way from its own chat."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from crm.dto import IncomingMessage
-from crm.models import Delivery, Direction, Ticket
+from crm.edits import record_edit
+from crm.models import Delivery, Direction, Handoff, Ticket
 from crm.tickets import TicketService
-from crm.usecases.notices import EngineerReplied, NoteKept, Outcome, told
+from crm.usecases.notices import (
+    AlbumPartRecorded,
+    DepartmentReplied,
+    EngineerEdited,
+    EngineerReplied,
+    NoteKept,
+    Outcome,
+    told,
+)
 
 
 async def engineer_wrote(
@@ -17,4 +30,30 @@ async def engineer_wrote(
     # Redelivered messages have nothing to deliver.
     if recorded is None or recorded.delivery is not Delivery.PENDING:
         return Outcome(ticket=ticket)
+    if incoming.media_group_id is not None:
+        part = AlbumPartRecorded(ticket, recorded, incoming.media_group_id, "out")
+        return told(part, ticket=ticket)
     return told(EngineerReplied(ticket, recorded), ticket=ticket)
+
+
+async def engineer_edited(
+    tickets: TicketService, edited: IncomingMessage, edited_at: datetime
+) -> Outcome:
+    """An engineer edited a message: an event, and the client's copy follows the edit."""
+    recorded = await record_edit(tickets.session, edited, edited_at, "engineer", tickets.clock)
+    if recorded is None:
+        return Outcome()
+    notice = EngineerEdited(recorded.ticket, recorded.message, recorded.new_text)
+    return told(notice, ticket=recorded.ticket)
+
+
+async def department_wrote(
+    tickets: TicketService, ticket: Ticket, handoff: Handoff, incoming: IncomingMessage
+) -> Outcome:
+    """A department's answer in its chat: recorded like an engineer's, copied to the client
+    (a message starting with "!" stays among the department and support)."""
+    internal = (incoming.text or "").startswith("!")
+    recorded = await tickets.record_engineer_message(ticket.id, incoming, internal=internal)
+    if recorded is None:
+        return Outcome(ticket=ticket)  # Redelivered.
+    return told(DepartmentReplied(ticket, recorded, handoff.department), ticket=ticket)

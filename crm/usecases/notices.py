@@ -16,6 +16,7 @@ from crm.models import (
     Category,
     Channel,
     Contact,
+    Handoff,
     Incident,
     MaintenanceWindow,
     Message,
@@ -496,6 +497,62 @@ class LinkRefused:
     customer_id: int
 
 
+# -- edits, albums, hand-offs ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ClientEdited:
+    """The client edited a message: the engineers see the new text beside its copy."""
+
+    ticket: Ticket
+    message: Message
+    new_text: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class EngineerEdited:
+    """An engineer edited an answer: the client's copy is edited too, once it was delivered."""
+
+    ticket: Ticket
+    message: Message
+    new_text: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AlbumPartRecorded:
+    """One message of a media group: the group is copied as one album (crm/albums.py)."""
+
+    ticket: Ticket
+    message: Message
+    media_group_id: str
+    direction: Literal["in", "out"]
+
+
+@dataclass(frozen=True, slots=True)
+class HandedOff:
+    """`/handoff`: the ticket posted to another department's chat."""
+
+    ticket: Ticket
+    handoff: Handoff
+    history: tuple[Message, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownDepartment:
+    ticket: Ticket
+    department: str
+    known: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DepartmentReplied:
+    """A department's answer in its chat, to be copied to the client."""
+
+    ticket: Ticket
+    message: Message
+    department: str
+
+
 Notice = (
     TicketOpened | TicketReopened | ClientMessageRecorded | ClientStillWaiting | EngineerReplied
     | TicketClosedByClient | NoOpenTicket | TicketTaken | TicketResolved | TicketNotOpen
@@ -512,6 +569,8 @@ Notice = (
     | TicketServiceSet
     | ClaimWhichMonth | ClaimAlreadyMade | CreditClaimTold | TrialRequested | TrialNotGranted
     | TrialNeedsLink | TrialDecided | TrialAlreadyDecided
+    | ClientEdited | EngineerEdited | AlbumPartRecorded | HandedOff | UnknownDepartment
+    | DepartmentReplied
 )  # fmt: skip
 
 # Notices that mean the action was refused: a button press gets them as an alert.

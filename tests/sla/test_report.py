@@ -95,6 +95,7 @@ def test_report_dict_has_the_agreed_shape_and_is_json_ready() -> None:
         "by_mode",
         "resolution",
         "restoration",
+        "handed_off",
     }
     assert set(tickets["by_channel"]) == {"telegram", "email", "phone"}
     assert set(tickets["by_mode"]) == {"normal", "emergency"}

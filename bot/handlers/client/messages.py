@@ -12,12 +12,12 @@ from aiogram.utils.i18n import gettext as _
 from bot.desk import Desk
 from bot.handlers.client import private_router
 from bot.handlers.client.tickets import NewTicket
-from bot.incoming import incoming_message
+from bot.incoming import edit_time, incoming_message
 from bot.notices import tell
 from bot.settings import BotSettings
 from bot.texts import help_text
 from crm.tickets import TicketService
-from crm.usecases.client_wrote import client_wrote
+from crm.usecases.client_wrote import client_edited, client_wrote
 
 
 async def unknown_command(message: Message, desk: Desk) -> None:
@@ -45,10 +45,22 @@ async def client_message(
     await tell(desk, await client_wrote(tickets, incoming), message)
 
 
+async def client_edited_message(
+    edited_message: Message, event_update: Update, tickets: TicketService, desk: Desk
+) -> None:
+    """An edit is recorded as an event; the engineers see it beside the message's copy."""
+    incoming = incoming_message(edited_message, event_update.update_id)
+    edited_at = edit_time(edited_message)
+    await tell(desk, await client_edited(tickets, incoming, edited_at), edited_message)
+
+
 def get_router(settings: BotSettings) -> Router:
     # Last of the private-chat routers: it takes whatever the others did not.
     router = private_router("client_messages")
     router.message.register(unknown_command, F.text.startswith("/"))
     router.message.register(first_message_of_new_ticket, StateFilter(NewTicket.waiting_for_text))
     router.message.register(client_message)
+    # Asking for edits makes the poller ask Telegram for `edited_message` updates too.
+    router.edited_message.filter(F.chat.type == "private")
+    router.edited_message.register(client_edited_message)
     return router

@@ -15,14 +15,14 @@ from aiogram.utils.i18n import gettext as _
 from bot.desk import Desk
 from bot.handlers.engineer import support_router
 from bot.handlers.engineer.mail import answer_by_email
-from bot.incoming import incoming_message
+from bot.incoming import edit_time, incoming_message
 from bot.middlewares import wants_ticket
 from bot.notices import tell
 from bot.settings import BotSettings
 from bot.texts import engineer_help
 from crm.models import Ticket
 from crm.tickets import TicketService
-from crm.usecases.engineer_replied import engineer_wrote
+from crm.usecases.engineer_replied import engineer_edited, engineer_wrote
 
 # Service messages (topic created, member joined...) are not anybody's words.
 CONVERSATION_CONTENT = {
@@ -72,6 +72,17 @@ async def engineer_message(
     await tell(desk, await engineer_wrote(tickets, ticket, incoming, internal=internal), message)
 
 
+async def engineer_edited_message(
+    edited_message: Message, event_update: Update, tickets: TicketService, desk: Desk
+) -> None:
+    """An edit is recorded as an event; an answer the client has is edited there too."""
+    if edited_message.from_user is None:
+        return
+    incoming = incoming_message(edited_message, event_update.update_id)
+    edited_at = edit_time(edited_message)
+    await tell(desk, await engineer_edited(tickets, incoming, edited_at), edited_message)
+
+
 def get_router(settings: BotSettings) -> Router:
     router = support_router("engineer_replies", settings)
     router.message.register(note, Command("note"), flags=wants_ticket("required"))
@@ -79,4 +90,6 @@ def get_router(settings: BotSettings) -> Router:
     router.message.register(
         engineer_message, F.content_type.in_(CONVERSATION_CONTENT), flags=wants_ticket("optional")
     )
+    router.edited_message.filter(F.chat.id == settings.support_chat_id)
+    router.edited_message.register(engineer_edited_message)
     return router
