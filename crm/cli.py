@@ -110,7 +110,48 @@ def build_parser() -> argparse.ArgumentParser:
     add = customer.add_parser("add", help="add a customer, print its id")
     add.add_argument("name")
     customer.add_parser("list", help="list customers")
+    leaves = [add, customer.choices["list"], *_service_commands(commands)]
+    leaves += _trial_commands(commands)
 
+    incident = commands.add_parser("incident", help="outage incidents").add_subparsers(
+        dest="action", required=True
+    )
+    incident_import = incident.add_parser(
+        "import", help="monitoring history: CSV with service_id, starts_at, ends_at[, ref]"
+    )
+    incident_import.add_argument("file", type=Path)
+
+    invite = commands.add_parser("invite", help="a link that ties a Telegram account to a customer")
+    invite.add_argument("--customer", type=int, help="customer id to invite")
+    invite.add_argument("--revoke", metavar="TOKEN", help="revoke an invitation token")
+
+    contact = commands.add_parser("contact", help="customers' e-mail addresses").add_subparsers(
+        dest="action", required=True
+    )
+    contact_add = contact.add_parser(
+        "add", help="tie an e-mail address to a customer: its mails open the customer's tickets"
+    )
+    contact_add.add_argument("--customer", type=int, required=True)
+    contact_add.add_argument("--email", required=True, metavar="ADDRESS")
+    leaves += [incident_import, invite, contact_add]
+
+    add_report_arguments(commands.add_parser("report", help="the monthly SLA report"))
+    add_verify_arguments(
+        commands.add_parser("verify", help="recompute the evidence hash chain from the rows")
+    )
+    add_backup_arguments(
+        commands.add_parser("backup", help="a consistent copy of the SQLite database")
+    )
+
+    # `--json` is accepted after the command too, where people naturally type it.
+    for leaf in leaves:
+        leaf.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+    return parser
+
+
+def _service_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> list[argparse.ArgumentParser]:
     service = commands.add_parser("service", help="services of customers").add_subparsers(
         dest="action", required=True
     )
@@ -143,7 +184,12 @@ def build_parser() -> argparse.ArgumentParser:
     service_end = service.add_parser("end", help="the service is switched off (report clips)")
     service_end.add_argument("id", type=int)
     service_end.add_argument("--at", type=_moment, help="local time (default: now)")
+    return [service_add, service_list, service_end]
 
+
+def _trial_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> list[argparse.ArgumentParser]:
     trial = commands.add_parser("trial", help="object-storage trial requests (B 3)")
     trial_actions = trial.add_subparsers(dest="action", required=True)
     trial_list = trial_actions.add_parser("list", help="trial requests, newest first")
@@ -152,42 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     trial_refuse = trial_actions.add_parser("refuse", help="refuse a requested trial")
     trial_refuse.add_argument("id", type=int)
     trial_refuse.add_argument("--reason", default="", help="optional: B 3 needs none")
-
-    incident = commands.add_parser("incident", help="outage incidents").add_subparsers(
-        dest="action", required=True
-    )
-    incident_import = incident.add_parser(
-        "import", help="monitoring history: CSV with service_id, starts_at, ends_at[, ref]"
-    )
-    incident_import.add_argument("file", type=Path)
-
-    invite = commands.add_parser("invite", help="a link that ties a Telegram account to a customer")
-    invite.add_argument("--customer", type=int, help="customer id to invite")
-    invite.add_argument("--revoke", metavar="TOKEN", help="revoke an invitation token")
-
-    contact = commands.add_parser("contact", help="customers' e-mail addresses").add_subparsers(
-        dest="action", required=True
-    )
-    contact_add = contact.add_parser(
-        "add", help="tie an e-mail address to a customer: its mails open the customer's tickets"
-    )
-    contact_add.add_argument("--customer", type=int, required=True)
-    contact_add.add_argument("--email", required=True, metavar="ADDRESS")
-
-    add_report_arguments(commands.add_parser("report", help="the monthly SLA report"))
-    add_verify_arguments(
-        commands.add_parser("verify", help="recompute the evidence hash chain from the rows")
-    )
-    add_backup_arguments(
-        commands.add_parser("backup", help="a consistent copy of the SQLite database")
-    )
-
-    # `--json` is accepted after the command too, where people naturally type it.
-    leaves = (add, customer.choices["list"], service_add, service_list, service_end)
-    trials = (trial_list, trial_approve, trial_refuse)
-    for leaf in (*leaves, incident_import, invite, contact_add, *trials):
-        leaf.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
-    return parser
+    return [trial_list, trial_approve, trial_refuse]
 
 
 def _customer_dict(customer: Customer) -> dict[str, Any]:
