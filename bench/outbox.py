@@ -7,7 +7,9 @@ must follow the rows sent, not the rows waiting.
 Each measurement (``bench/outbox_child.py``) fills a fresh SQLite file with a backlog (half
 texts to private chats, half copies into forum topics), runs the real ``OutboxWorker`` with a
 stub bot that answers at once, and reports the worker process's CPU seconds per delivered
-row, in two scenarios:
+row, in two scenarios (500 private chats and 500 topics at every size, so only the depth
+of each chat's queue grows; the cost of a pass follows the chats waiting, one index probe
+each, and the rows sent):
 
 - **drain**: limits raised, deliver the whole backlog;
 - **limited**: 300/s overall, 1/s per private chat, 1,200/min for the group, for a few
@@ -37,6 +39,7 @@ from typing import Any
 from bench.common import PROJECT_ROOT, machine_summary, table
 
 CHILD = Path(__file__).with_name("outbox_child.py")
+CHATS = 500
 LIMITED = ["--overall", "300", "--private", "1", "--group", "1200"]
 
 
@@ -52,7 +55,9 @@ def scenarios(full: bool) -> list[tuple[str, int, list[str]]]:
 
 def measure(tree: Path, backlog: int, extra: list[str], tmp_dir: str | None) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(tree)}
+    # The same chats and topics at every size: only how many rows wait behind each grows.
     command = [sys.executable, str(CHILD), "--backlog", str(backlog), *extra]
+    command += ["--chats", str(CHATS), "--topics", str(CHATS)]
     if tmp_dir:
         command += ["--tmp-dir", tmp_dir]
     out = subprocess.run(command, cwd=tree, env=env, capture_output=True, text=True, timeout=900)
