@@ -70,6 +70,8 @@ BOT_ENV = {
     **RAISED_LIMITS,
 }
 LOCKED = "database is locked"
+# aiogram.types alone takes seconds to import on a busy 2-core machine.
+START_TIMEOUT = 120.0
 # Read from an engine made by crm/db.py and applied to the baseline, so both write under the
 # same durability settings even if make_engine changes.
 PRAGMAS = ("journal_mode", "synchronous", "foreign_keys", "busy_timeout", "wal_autocheckpoint")
@@ -339,7 +341,7 @@ async def run_relay(args: argparse.Namespace, data_dir: Path, pragmas: dict[str,
     )
     counter: RecordCounter | None = None
     try:
-        await relay.start()
+        await relay.start(timeout=START_TIMEOUT)
         assert relay.pid is not None
         counter = RecordCounter(relay.database_path, "SELECT COUNT(*) FROM relayed")
         burst = build_burst(api, args.messages, args.clients)
@@ -419,7 +421,7 @@ async def run(args: argparse.Namespace, data_dir: Path) -> int:
     profiler: asyncio.subprocess.Process | None = None
     profile_path = data_dir / "bot.pyspy.txt"
     try:
-        await bot.start()
+        await bot.start(timeout=START_TIMEOUT)
         assert bot.pid is not None
         counter = RecordCounter(bot.database_path)
         burst = build_burst(api, args.messages, args.clients)

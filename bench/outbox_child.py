@@ -50,7 +50,7 @@ def fill(path: Path, backlog: int, chats: int, topics: int) -> None:
         "support_chat_id, topic_thread_id) VALUES (?, 'telegram', 'open', ?, 0, ?, ?, ?)",
         [(t, now, now, SUPPORT_CHAT_ID, 5000 + t) for t in range(1, topics + 1)],
     )
-    rows = []
+    rows: list[tuple[int, str, str, str, int | None, int]] = []
     for i in range(backlog):
         if i % 2:
             chat = FIRST_CLIENT + (i // 2) % chats
