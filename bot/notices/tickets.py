@@ -135,6 +135,8 @@ def button_refusal(refusal: n.Notice) -> str | None:
         text = _("The service of #{number} is already chosen: {service}.")
         return text.format(number=refusal.ticket.id, service=refusal.service.name)
     return None
+
+
 async def note_kept(notice: n.NoteKept, desk: Desk, origin: Origin) -> None:
     if isinstance(origin, TelegramMessage):
         desk.react(origin)
