@@ -44,6 +44,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.metrics import DeskMetrics
+from bot.responses import pin_answer_models
 from crm.delivery import (
     CopyFailed,
     DeliveryNotice,
@@ -233,6 +234,7 @@ class OutboxWorker:
         self._running: dict[int, asyncio.Task[None]] = {}
         self._wake = asyncio.Event()
         self._stopping = False
+        self._answer_models = pin_answer_models()
 
     def kick(self) -> None:
         self._wake.set()
