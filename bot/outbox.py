@@ -46,6 +46,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.metrics import DeskMetrics
 from bot.responses import pin_answer_models
 from crm.delivery import (
+    Batch,
     CopyFailed,
     DeliveryNotice,
     DeliveryReceipt,
@@ -285,29 +286,46 @@ class OutboxWorker:
     async def deliver_once(self) -> float | None:
         """Sends every chat's next row that its budget allows; returns seconds until more
         can go, or None when nothing is pending."""
-        skip = JOB_METHODS | set(self.jobs)
-        async with self.write_gate, self.sessionmaker() as session:
-            outbox = Outbox(session)
-            job_rows = await outbox.pending_jobs(list(self.jobs))
-            heads = await outbox.chat_heads(skip)
-            rows: list[Queued] = []
-            for head in heads:
-                if head.chat_id < 0:
-                    # A group: its topics are queues of their own, so look a bounded way
-                    # down it for the head of each (the group's budget is shared anyway).
-                    rows += await outbox.queued_in(head.chat_id, skip, GROUP_WINDOW)
-                else:
-                    rows.append(head)
-        now = self.clock.now()
-        job_wait = self._start_jobs(job_rows, now)
-        if not rows:
-            return job_wait
-        rows.sort(key=lambda row: row.id)
-        to_send, next_wait = await self._choose(rows, now)
-        if to_send:
-            await self._deliver_all(to_send)
-            return 0.0
+        async with self.sessionmaker() as session:
+            # One turn of the write gate from reading the queue to taking the rows: the
+            # poller cannot slip a whole batch in between and leave the chosen rows waiting.
+            async with self.write_gate:
+                job_rows, rows = await self._read_queue(session)
+                now = self.clock.now()
+                job_wait = self._start_jobs(job_rows, now)
+                if not rows:
+                    return job_wait
+                to_send, next_wait, merges = self._choose(rows, now)
+                restamps = {row.id: restamp for row, restamp in to_send}
+                batch = await take_rows(session, sorted(restamps)) if restamps else None
+                if batch is None:
+                    await session.rollback()  # only read: the merges below write apart
+                elif session.get_bind().dialect.name == "sqlite":
+                    # One process owns a SQLite file, so no row lock is needed, and holding
+                    # the single write lock across a network call would stall every writer.
+                    await session.commit()
+            for waiting in merges:
+                await self._merge(waiting)
+            if batch is not None:
+                await self._deliver_all(session, batch, restamps)
+                return 0.0
         return next_wait if job_wait is None else min(next_wait, job_wait)
+
+    async def _read_queue(self, session: AsyncSession) -> tuple[list[Queued], list[Queued]]:
+        """Job rows, and the rows that may head a queue: each private chat's first row, and
+        the first rows of each group (its topics are queues of their own, so look a bounded
+        way down it for the head of each; the group's budget is shared anyway)."""
+        skip = JOB_METHODS | set(self.jobs)
+        outbox = Outbox(session)
+        job_rows = await outbox.pending_jobs(list(self.jobs))
+        rows: list[Queued] = []
+        for head in await outbox.chat_heads(skip):
+            if head.chat_id < 0:
+                rows += await outbox.queued_in(head.chat_id, skip, GROUP_WINDOW)
+            else:
+                rows.append(head)
+        rows.sort(key=lambda row: row.id)
+        return job_rows, rows
 
     def _start_jobs(self, rows: list[Queued], now: datetime) -> float | None:
         wait: float | None = None
@@ -334,10 +352,11 @@ class OutboxWorker:
             log.error("outbox_job_failed", row=row_id, error=repr(task.exception()))
         self.kick()
 
-    async def _choose(
+    def _choose(
         self, rows: list[Queued], now: datetime
-    ) -> tuple[list[tuple[Queued, Callable[[], None]]], float]:
-        """The head of each chat's queue that may go now, reserved against the limits."""
+    ) -> tuple[list[tuple[Queued, Callable[[], None]]], float, list[list[Queued]]]:
+        """The head of each chat's queue that may go now, reserved against the limits; and
+        the topic queues waiting behind a spent group budget, whose texts may merge."""
         heads: dict[Destination, Queued] = {}
         queued: dict[Destination, list[Queued]] = defaultdict(list)
         blocked_chats: set[int] = set()
@@ -352,13 +371,14 @@ class OutboxWorker:
             heads.setdefault(destination, row)
         next_wait = 5.0
         to_send: list[tuple[Queued, Callable[[], None]]] = []
+        merges: list[list[Queued]] = []
         for destination, head in sorted(heads.items(), key=lambda item: item[1].id):
             if head.not_before is not None and head.not_before > now:
                 next_wait = min(next_wait, (head.not_before - now).total_seconds())
                 blocked_chats.add(head.chat_id)
                 if head.chat_id < 0:
                     # Telegram said wait: what queues behind the head meanwhile goes as one.
-                    await self._merge(queued[destination])
+                    merges.append(queued[destination])
                 continue
             if head.chat_id in blocked_chats:
                 continue
@@ -369,10 +389,10 @@ class OutboxWorker:
             if wait > 0:
                 next_wait = min(next_wait, max(wait, 0.05))
                 if head.chat_id < 0:
-                    await self._merge(queued[destination])
+                    merges.append(queued[destination])
                 continue
             to_send.append((head, self.limiter.record(head.chat_id)))
-        return to_send, next_wait
+        return to_send, next_wait, merges
 
     async def _merge(self, waiting: list[Queued]) -> None:
         """Several plain texts for one topic, behind an exhausted group budget: one message."""
@@ -428,36 +448,30 @@ class OutboxWorker:
             await session.commit()
         log.info("outbox_merged", into=combined[0].id, rows=len(combined))
 
-    async def _deliver_all(self, chosen: list[tuple[Queued, Callable[[], None]]]) -> None:
-        """Sends the chosen rows at once; what Telegram said is recorded in one transaction.
+    async def _deliver_all(
+        self, session: AsyncSession, batch: Batch, restamps: dict[int, Callable[[], None]]
+    ) -> None:
+        """Sends the taken rows at once; what Telegram said is recorded in one transaction.
 
         Each row is marked sent only after Telegram accepted it: a crash in between sends
         it at most once more, never zero times.
         """
-        restamps = {row.id: restamp for row, restamp in chosen}
-        async with self.sessionmaker() as session:
-            async with self.write_gate:
-                batch = await take_rows(session, sorted(restamps))
-                if session.get_bind().dialect.name == "sqlite":
-                    # One process owns a SQLite file, so no row lock is needed, and holding
-                    # the single write lock across a network call would stall every writer.
-                    await session.commit()
-            results = await asyncio.gather(
-                *(
-                    self._send(row, batch.tickets.get(row.ticket_id or 0), restamps[row.id])
-                    for row in batch.rows
-                ),
-                return_exceptions=True,
-            )
-            async with self.write_gate:
-                try:
-                    for row, result in zip(batch.rows, results, strict=True):
-                        await self._settle(session, row, result)
-                    await session.commit()
-                    return
-                except Exception as error:
-                    log.error("outbox_batch_record_failed", error=repr(error))
-                    await session.rollback()
+        results = await asyncio.gather(
+            *(
+                self._send(row, batch.tickets.get(row.ticket_id or 0), restamps[row.id])
+                for row in batch.rows
+            ),
+            return_exceptions=True,
+        )
+        async with self.write_gate:
+            try:
+                for row, result in zip(batch.rows, results, strict=True):
+                    await self._settle(session, row, result)
+                await session.commit()
+                return
+            except Exception as error:
+                log.error("outbox_batch_record_failed", error=repr(error))
+                await session.rollback()
         # One row's outcome could not be recorded: record each alone, so the others are not
         # sent again because of it.
         for row, result in zip(batch.rows, results, strict=True):
