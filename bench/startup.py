@@ -50,11 +50,11 @@ def timed(command: list[str], env: dict[str, str], cwd: Path) -> tuple[float, fl
     return wall, usage.ru_utime + usage.ru_stime
 
 
-def migrate(database: Path) -> None:
+def migrate(database: Path, tree: Path = PROJECT_ROOT) -> None:
     subprocess.run(
         [sys.executable, "-c", f"from crm.db import upgrade_database; "
          f"upgrade_database('sqlite+aiosqlite:///{database}')"],
-        cwd=PROJECT_ROOT, check=True, capture_output=True,
+        cwd=tree, check=True, capture_output=True, env={**os.environ, "PYTHONPATH": str(tree)},
     )  # fmt: skip
 
 
@@ -91,9 +91,8 @@ def run(args: argparse.Namespace, data_dir: Path) -> int:
     before: Path | None = None
     if args.before:
         before = add_worktree(args.before)
-        # The old code migrates the same database to its own head first: a copy of it.
-        old_database = data_dir / "empty-before.db"
-        shutil.copy(database, old_database)
+        # An empty database migrated by the old code to its own head.
+        migrate(data_dir / "empty-before.db", before)
         cases.append((f"python -m sla report ({args.before})", report, before))
     walls: dict[str, list[float]] = {name: [] for name, _, _ in cases}
     cpus: dict[str, list[float]] = {name: [] for name, _, _ in cases}
