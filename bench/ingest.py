@@ -7,6 +7,11 @@ messages committed per second, compared with what the same disk does for the sim
 possible durable write (one INSERT + COMMIT per row with aiosqlite, same pragmas): a ratio
 below 1 means the bot spends more per message than the disk forces it to.
 
+The same burst is then pushed to a plain relay bot (``bench/relay_bot.py``: aiogram
+``start_polling``, an ORM session per message, one insert, one ``forward_message``) on the
+same disk, in the same invocation: the desk does much more per message, and the ratio says
+what that costs.
+
     python -m bench.ingest                  # 2,000 messages from 400 clients
     python -m bench.ingest --full           # 5,000 messages from 1,000 clients
 """
@@ -16,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -35,6 +41,7 @@ from sqlalchemy import create_engine
 
 from bench.common import (
     find_py_spy,
+    load_average,
     machine_summary,
     percentile,
     summarize_collapsed,
@@ -63,6 +70,8 @@ BOT_ENV = {
     **RAISED_LIMITS,
 }
 LOCKED = "database is locked"
+# aiogram.types alone takes seconds to import on a busy 2-core machine.
+START_TIMEOUT = 120.0
 # Read from an engine made by crm/db.py and applied to the baseline, so both write under the
 # same durability settings even if make_engine changes.
 PRAGMAS = ("journal_mode", "synchronous", "foreign_keys", "busy_timeout", "wal_autocheckpoint")
@@ -154,15 +163,16 @@ class RecordCounter:
     """Counts committed client messages from a read-only connection (WAL: never blocks the
     bot's writer)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(
+        self, path: Path, sql: str = "SELECT COUNT(*) FROM messages WHERE direction = 'from_client'"
+    ) -> None:
+        self.sql = sql
         self.connection = sqlite3.connect(
             f"file:{path}?mode=ro", uri=True, timeout=5, check_same_thread=False
         )
 
     def count(self) -> int:
-        row = self.connection.execute(
-            "SELECT COUNT(*) FROM messages WHERE direction = 'from_client'"
-        ).fetchone()
+        row = self.connection.execute(self.sql).fetchone()
         return int(row[0])
 
     def close(self) -> None:
@@ -262,6 +272,125 @@ def process_cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / ticks
 
 
+# -- the plain relay bot ----------------------------------------------------------------------
+
+
+def enable_forward(api: FakeBotAPI) -> None:
+    """The fake Bot API answers only what the desk calls; the relay baseline forwards, so
+    teach this instance ``forwardMessage`` (a copy that also says where it came from)."""
+
+    async def forward(req: Any) -> dict[str, Any]:
+        source = api._copy_source(req, req.params.get("message_id"))
+        chat_id, thread_id, reply_to, _markup = api._common_targets(req)
+        content = api._copy_content(source, req)
+        origin = {"type": "user", "date": source["date"], "sender_user": source["from"]}
+        return api._deliver(
+            req,
+            chat_id,
+            content,
+            thread_id=thread_id,
+            reply_to=reply_to,
+            markup=None,
+            extra={"forward_origin": origin},
+        )
+
+    api._handlers["forwardmessage"] = forward
+
+
+@dataclass
+class RelayRun:
+    recorded: int
+    rate: float | None
+    forwarded: int
+    last_forward: float | None
+    cpu: float | None
+    wall: float
+
+
+def forwards(api: FakeBotAPI) -> list[float]:
+    return [
+        r.time
+        for r in list(api.requests)
+        if r.status == "ok"
+        and r.method.lower() == "forwardmessage"
+        and r.params.get("chat_id") == SUPPORT_CHAT_ID
+    ]
+
+
+async def wait_forwarded(api: FakeBotAPI, messages: int, deadline: float) -> None:
+    while True:
+        if len(forwards(api)) >= messages or time.time() > deadline:
+            return
+        await asyncio.sleep(0.2)
+
+
+async def run_relay(args: argparse.Namespace, data_dir: Path, pragmas: dict[str, str]) -> RelayRun:
+    """The same burst through ``bench/relay_bot.py`` on a fresh SQLite file."""
+    api = FakeBotAPI()
+    await api.start()
+    api.add_chat(SUPPORT_CHAT_ID, title="Support", is_forum=True)
+    enable_forward(api)
+    env = {"POLLING_TIMEOUT_SECONDS": "1", "RELAY_PRAGMAS": json.dumps(pragmas)}
+    relay = BotProcess(
+        api,
+        data_dir,
+        env=env,
+        name="relay-bot",
+        command=[sys.executable, "-m", "bench.relay_bot"],
+        database_path=data_dir / "relay.db",
+    )
+    counter: RecordCounter | None = None
+    try:
+        await relay.start(timeout=START_TIMEOUT)
+        assert relay.pid is not None
+        counter = RecordCounter(relay.database_path, "SELECT COUNT(*) FROM relayed")
+        burst = build_burst(api, args.messages, args.clients)
+        cpu_before = process_cpu_seconds(relay.pid)
+        push(api, burst)
+        first = burst.pushed_at[0]
+        recorded, recorded_at, _ = await wait_recorded(
+            counter, args.messages, args.timeout, args.poll_interval
+        )
+        await wait_forwarded(api, args.messages, first + args.timeout)
+        cpu_after = process_cpu_seconds(relay.pid)
+        wall = time.time() - first
+        await relay.stop(timeout=60)
+    finally:
+        if counter is not None:
+            counter.close()
+        if relay.running:
+            relay.kill()
+        await api.stop()
+    seen = forwards(api)
+    cpu = cpu_after - cpu_before if cpu_before is not None and cpu_after is not None else None
+    return RelayRun(
+        recorded=recorded,
+        rate=args.messages / (recorded_at - first) if recorded_at is not None else None,
+        forwarded=len(seen),
+        last_forward=max(seen) - first if seen else None,
+        cpu=cpu,
+        wall=wall,
+    )
+
+
+def print_relay(relay: RelayRun, messages: int) -> None:
+    print("\nplain relay bot (aiogram start_polling, ORM session per message, 1 insert, 1 forward)")
+    if relay.rate is None:
+        print(f"  recorded: only {relay.recorded} of {messages}")
+    else:
+        print(f"  recorded: {messages} -> {relay.rate:,.0f} msg/s")
+    if relay.last_forward is not None:
+        print(
+            f"  forwarded: {relay.forwarded} of {messages}; the last after "
+            f"{relay.last_forward:.2f} s"
+        )
+    if relay.cpu is not None:
+        print(
+            f"  CPU over {relay.wall:.1f} s wall: relay process {relay.cpu:.1f} s "
+            f"({1000 * relay.cpu / messages:.2f} ms per message)"
+        )
+
+
 # -- the run ----------------------------------------------------------------------------------
 
 
@@ -292,7 +421,7 @@ async def run(args: argparse.Namespace, data_dir: Path) -> int:
     profiler: asyncio.subprocess.Process | None = None
     profile_path = data_dir / "bot.pyspy.txt"
     try:
-        await bot.start()
+        await bot.start(timeout=START_TIMEOUT)
         assert bot.pid is not None
         counter = RecordCounter(bot.database_path)
         burst = build_burst(api, args.messages, args.clients)
@@ -338,6 +467,10 @@ async def run(args: argparse.Namespace, data_dir: Path) -> int:
     raw_after = await raw_insert_rate(data_dir / "baseline-after.db", args.messages, pragmas)
     print(f"  raw committed inserts: {raw_after:,.0f} rows/s")
     raw_rate = (raw_before + raw_after) / 2
+    relay = None
+    if not args.no_relay:
+        print("\nplain relay bot: the same burst ...", flush=True)
+        relay = await run_relay(args, data_dir, pragmas)
 
     log = bot.output()
     locked = log.count(LOCKED)
@@ -374,9 +507,15 @@ async def run(args: argparse.Namespace, data_dir: Path) -> int:
             f"p99 {percentile(latencies, 99):.2f} s, max {max(latencies):.2f} s"
         )
     if bot_cpu_before is not None and bot_cpu_after is not None:
+        bot_cpu = bot_cpu_after - bot_cpu_before
         print(
-            f"  CPU over {wall:.1f} s wall: bot process {bot_cpu_after - bot_cpu_before:.1f} s, "
+            f"  CPU over {wall:.1f} s wall: bot process {bot_cpu:.1f} s, "
             f"fake Bot API + this script {own_cpu:.1f} s (2 cores = {2 * wall:.1f} s available)"
+        )
+        delivered = max(len(deliveries.first_seen), 1)
+        print(
+            f"  bot CPU per message: {1000 * bot_cpu / args.messages:.2f} ms per message "
+            f"recorded and delivered ({1000 * bot_cpu / delivered:.2f} ms per delivered copy)"
         )
     print(f"  '{LOCKED}' in the bot's log: {locked}; error lines: {errors}")
     for line in [line for line in log.splitlines() if LOCKED in line][:3]:
@@ -390,12 +529,23 @@ async def run(args: argparse.Namespace, data_dir: Path) -> int:
     )
     print(f"  bot recorded rate:                {recorded_rate or 0:,.0f} msg/s")
     print(f"  ratio recorded / raw:             {ratio:.3f}")
+    if relay is not None:
+        print_relay(relay, args.messages)
+        relay_ratio = (recorded_rate or 0) / relay.rate if relay.rate else 0.0
+        print(
+            f"\n  our rate / raw commit rate / relay rate: {recorded_rate or 0:,.0f} / "
+            f"{raw_rate:,.0f} / {relay.rate or 0:,.0f} msg/s"
+        )
+        print(f"  ratio recorded / relay:           {relay_ratio:.2f}")
     print("\ngoal")
     rate_ok = recorded_rate is not None and recorded_rate >= GOAL_RATE
     print(f"  recorded >= {GOAL_RATE:,.0f} msg/s: {verdict(rate_ok)}")
     print(f"  ratio >= {GOAL_RATIO:.1f}: {verdict(ratio >= GOAL_RATIO)}")
     print(f"  zero '{LOCKED}': {verdict(locked == 0)}")
     print(f"  zero loss: {verdict(loss == 0)}")
+    if relay is not None:
+        print(f"  recorded >= 5x the relay bot: {verdict(relay_ratio >= 5)}")
+    print(f"\n{load_average()}")
 
     if profile_path.exists():
         what = "Python CPU only" if args.profile == "cpu" else "all busy threads"
@@ -446,6 +596,7 @@ def build_parser() -> argparse.ArgumentParser:
         "busy threads); py-spy is not a project dependency",
     )
     parser.add_argument("--py-spy", help="path to py-spy (default: found on PATH)")
+    parser.add_argument("--no-relay", action="store_true", help="skip the plain relay bot baseline")
     parser.add_argument("--top", type=int, default=15, help="profile lines to print (15)")
     return parser
 

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.desk import Desk
-from bot.polling import current_batch
+from bot.polling import Batch, current_batch
 from bot.settings import BotSettings
 from crm.claims import ClaimService
 from crm.contacts import ContactService
@@ -85,7 +85,7 @@ class DatabaseMiddleware(BaseMiddleware):
         assert isinstance(event, Update)
         batch = current_batch.get()
         if batch is not None:
-            return await self._handle(batch.session, handler, event, data)
+            return await self._handle(batch.session, handler, event, data, batch)
         async with self.sessionmaker() as session:
             result = await self._handle(session, handler, event, data)
             await session.commit()
@@ -98,6 +98,7 @@ class DatabaseMiddleware(BaseMiddleware):
         handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
         event: Update,
         data: dict[str, Any],
+        batch: Batch | None = None,
     ) -> Any:
         updates = UpdateLog(session)
         tickets = ticket_service(session, self.settings)
@@ -112,7 +113,7 @@ class DatabaseMiddleware(BaseMiddleware):
         for attempt in range(1, CONFLICT_ATTEMPTS + 1):
             try:
                 async with session.begin_nested():
-                    if await updates.seen(event.update_id):
+                    if await self._seen(updates, event.update_id, batch, attempt):
                         log.info("duplicate_update_ignored", update_id=event.update_id)
                         data["duplicate_update"] = True  # counted apart (bot/metrics.py)
                         return None
@@ -126,6 +127,13 @@ class DatabaseMiddleware(BaseMiddleware):
                 log.info("concurrent_write_retried", update_id=event.update_id, attempt=attempt)
         log.error("update_dropped_after_conflicts", update_id=event.update_id)
         return None
+
+    @staticmethod
+    async def _seen(updates: UpdateLog, update_id: int, batch: Batch | None, attempt: int) -> bool:
+        if batch is not None and attempt == 1 and update_id in batch.checked:
+            return update_id in batch.seen  # read for the whole batch at its start
+        # A retry after a conflict: another instance may have handled it since.
+        return await updates.seen(update_id)
 
 
 async def ticket_of(message: Message, tickets: TicketService) -> Ticket | None:

@@ -44,7 +44,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.metrics import DeskMetrics
+from bot.responses import pin_answer_models
 from crm.delivery import (
+    Batch,
     CopyFailed,
     DeliveryNotice,
     DeliveryReceipt,
@@ -52,9 +54,10 @@ from crm.delivery import (
     Outcome,
     record_delivered,
     record_failed,
+    take_rows,
 )
-from crm.models import Incident, OutboxMessage, OutboxStatus, Purpose, Ticket
-from crm.outbox import REPORT_REQUEST, Outbox
+from crm.models import OutboxMessage, OutboxStatus, Purpose, Ticket
+from crm.outbox import REPORT_REQUEST, Outbox, Queued
 
 log = structlog.get_logger()
 
@@ -65,6 +68,9 @@ PERMANENT_ERRORS = (
 TRANSIENT_ERRORS = (TelegramServerError, TelegramNetworkError)
 # Rows that are work for the bot rather than messages; a worker without their job skips them.
 JOB_METHODS = frozenset({REPORT_REQUEST})
+# How far down a group's queue one pass looks for the heads of its topics: bounded, so a
+# backlog costs nothing per pass; rows further down move up as the ones ahead are sent.
+GROUP_WINDOW = 200
 
 
 class WorkerClock(Protocol):
@@ -154,11 +160,11 @@ TopicOwner = tuple[str, int] | None
 Destination = tuple[int, TopicOwner, bool]
 
 
-def _is_job(row: OutboxMessage) -> bool:
+def _is_job(row: OutboxMessage | Queued) -> bool:
     return row.method in JOB_METHODS
 
 
-def _topic_owner(row: OutboxMessage) -> TopicOwner:
+def _topic_owner(row: OutboxMessage | Queued) -> TopicOwner:
     if row.incident_id is not None and (row.to_topic or row.purpose is Purpose.ROOM):
         return ("incident", row.incident_id)
     if row.ticket_id is not None and (row.to_topic or row.purpose is Purpose.TOPIC):
@@ -166,15 +172,16 @@ def _topic_owner(row: OutboxMessage) -> TopicOwner:
     return None
 
 
-def _destination(row: OutboxMessage) -> Destination:
+def _destination(row: Queued) -> Destination:
     return row.chat_id, _topic_owner(row) if row.to_topic else None, row.to_topic
 
 
-def _mergeable_text(row: OutboxMessage) -> str | None:
-    if row.method == "sendMessage" and "reply_markup" not in row.payload:
-        return str(row.payload.get("text", ""))
-    if row.method == "copyMessage" and row.payload.get("plain_text"):
-        return str(row.payload["plain_text"])
+def _mergeable_text(row: Queued | OutboxMessage) -> str | None:
+    payload = row.payload or {}
+    if row.method == "sendMessage" and "reply_markup" not in payload:
+        return str(payload.get("text", ""))
+    if row.method == "copyMessage" and payload.get("plain_text"):
+        return str(payload["plain_text"])
     return None
 
 
@@ -245,6 +252,7 @@ class OutboxWorker:
         self._running: dict[int, asyncio.Task[None]] = {}
         self._wake = asyncio.Event()
         self._stopping = False
+        self._answer_models = pin_answer_models()
 
     def kick(self) -> None:
         self._wake.set()
@@ -295,29 +303,48 @@ class OutboxWorker:
     async def deliver_once(self) -> float | None:
         """Sends every chat's next row that its budget allows; returns seconds until more
         can go, or None when nothing is pending."""
-        async with self.write_gate, self.sessionmaker() as session:
-            rows = list(await Outbox(session).pending())
-        now = self.clock.now()
-        job_wait = self._start_jobs([row for row in rows if row.method in self.jobs], now)
-        rows = [row for row in rows if not _is_job(row) and row.method not in self.jobs]
-        if not rows:
-            return job_wait
-        to_send, next_wait = await self._choose(rows, now)
-        if to_send:
-            results = await asyncio.gather(
-                *(self._deliver(row.id, restamp) for row, restamp in to_send),
-                return_exceptions=True,
-            )
-            for (row, _restamp), result in zip(to_send, results, strict=True):
-                if isinstance(result, BaseException):
-                    # A bug or an unexpected error must not stop delivery for everyone:
-                    # the row stays pending and is retried after a pause.
-                    log.error("outbox_unexpected_error", row=row.id, error=repr(result))
-                    await self._postpone(row.id, repr(result))
-            return 0.0
+        async with self.sessionmaker() as session:
+            # One turn of the write gate from reading the queue to taking the rows: the
+            # poller cannot slip a whole batch in between and leave the chosen rows waiting.
+            async with self.write_gate:
+                job_rows, rows = await self._read_queue(session)
+                now = self.clock.now()
+                job_wait = self._start_jobs(job_rows, now)
+                if not rows:
+                    return job_wait
+                to_send, next_wait, merges = self._choose(rows, now)
+                restamps = {row.id: restamp for row, restamp in to_send}
+                batch = await take_rows(session, sorted(restamps)) if restamps else None
+                if batch is None:
+                    await session.rollback()  # only read: the merges below write apart
+                elif session.get_bind().dialect.name == "sqlite":
+                    # One process owns a SQLite file, so no row lock is needed, and holding
+                    # the single write lock across a network call would stall every writer.
+                    await session.commit()
+            for waiting in merges:
+                await self._merge(waiting)
+            if batch is not None:
+                await self._deliver_all(session, batch, restamps)
+                return 0.0
         return next_wait if job_wait is None else min(next_wait, job_wait)
 
-    def _start_jobs(self, rows: list[OutboxMessage], now: datetime) -> float | None:
+    async def _read_queue(self, session: AsyncSession) -> tuple[list[Queued], list[Queued]]:
+        """Job rows, and the rows that may head a queue: each private chat's first row, and
+        the first rows of each group (its topics are queues of their own, so look a bounded
+        way down it for the head of each; the group's budget is shared anyway)."""
+        skip = JOB_METHODS | set(self.jobs)
+        outbox = Outbox(session)
+        job_rows = await outbox.pending_jobs(list(self.jobs))
+        rows: list[Queued] = []
+        for head in await outbox.chat_heads(skip):
+            if head.chat_id < 0:
+                rows += await outbox.queued_in(head.chat_id, skip, GROUP_WINDOW)
+            else:
+                rows.append(head)
+        rows.sort(key=lambda row: row.id)
+        return job_rows, rows
+
+    def _start_jobs(self, rows: list[Queued], now: datetime) -> float | None:
         wait: float | None = None
         for row in rows:
             if self._stopping and row.id not in self._running:
@@ -342,12 +369,13 @@ class OutboxWorker:
             log.error("outbox_job_failed", row=row_id, error=repr(task.exception()))
         self.kick()
 
-    async def _choose(
-        self, rows: list[OutboxMessage], now: datetime
-    ) -> tuple[list[tuple[OutboxMessage, Callable[[], None]]], float]:
-        """The head of each chat's queue that may go now, reserved against the limits."""
-        heads: dict[Destination, OutboxMessage] = {}
-        queued: dict[Destination, list[OutboxMessage]] = defaultdict(list)
+    def _choose(
+        self, rows: list[Queued], now: datetime
+    ) -> tuple[list[tuple[Queued, Callable[[], None]]], float, list[list[Queued]]]:
+        """The head of each chat's queue that may go now, reserved against the limits; and
+        the topic queues waiting behind a spent group budget, whose texts may merge."""
+        heads: dict[Destination, Queued] = {}
+        queued: dict[Destination, list[Queued]] = defaultdict(list)
         blocked_chats: set[int] = set()
         first_topic_row: dict[TopicOwner, int] = {}
         for row in rows:
@@ -360,14 +388,15 @@ class OutboxWorker:
             # and never pass a row that is still waiting for its retry time.
             heads.setdefault(destination, row)
         next_wait = 5.0
-        to_send: list[tuple[OutboxMessage, Callable[[], None]]] = []
+        to_send: list[tuple[Queued, Callable[[], None]]] = []
+        merges: list[list[Queued]] = []
         for destination, head in sorted(heads.items(), key=lambda item: item[1].id):
             if head.not_before is not None and head.not_before > now:
                 next_wait = min(next_wait, (head.not_before - now).total_seconds())
                 blocked_chats.add(head.chat_id)
                 if head.chat_id < 0:
                     # Telegram said wait: what queues behind the head meanwhile goes as one.
-                    await self._merge(queued[destination])
+                    merges.append(queued[destination])
                 continue
             if head.chat_id in blocked_chats:
                 continue
@@ -378,15 +407,15 @@ class OutboxWorker:
             if wait > 0:
                 next_wait = min(next_wait, max(wait, 0.05))
                 if head.chat_id < 0:
-                    await self._merge(queued[destination])
+                    merges.append(queued[destination])
                 continue
             to_send.append((head, self.limiter.record(head.chat_id)))
-        return to_send, next_wait
+        return to_send, next_wait, merges
 
-    async def _merge(self, waiting: list[OutboxMessage]) -> None:
+    async def _merge(self, waiting: list[Queued]) -> None:
         """Several plain texts for one topic, behind an exhausted group budget: one message."""
         texts = [_mergeable_text(row) for row in waiting]
-        run: list[OutboxMessage] = []
+        run: list[Queued] = []
         for index, (row, text) in enumerate(zip(waiting, texts, strict=True)):
             # The head may be waiting out a 429; rows behind it have never been tried.
             if text is None or (index > 0 and row.not_before is not None):
@@ -394,7 +423,7 @@ class OutboxWorker:
             run.append(row)
         if len(run) < 2:
             return
-        combined: list[OutboxMessage] = []
+        combined: list[Queued] = []
         length = 0
         for row in run:
             text = _mergeable_text(row) or ""
@@ -418,57 +447,107 @@ class OutboxWorker:
             if len(locked) != len(ids):
                 return
             by_id = {row.id: row for row in locked}
-            combined = [by_id[row_id] for row_id in ids]
-            head = combined[0]
-            parts = [_mergeable_text(row) or "" for row in combined]
+            chosen = [by_id[row_id] for row_id in ids]
+            head = chosen[0]
+            parts = [_mergeable_text(row) or "" for row in chosen]
             head.payload = {
                 **{k: v for k, v in head.payload.items() if k == "message_thread_id"},
                 "text": "\n\n".join(parts),
                 # A head merged before keeps the rows it already carries.
                 "merged_rows": [
                     *head.payload.get("merged_rows", []),
-                    *(row.id for row in combined[1:]),
+                    *(row.id for row in chosen[1:]),
                 ],
             }
             head.method = "sendMessage"
-            for row in combined[1:]:
-                row.status = OutboxStatus.MERGED
-                row.merged_into = head.id
+            for merged in chosen[1:]:
+                merged.status = OutboxStatus.MERGED
+                merged.merged_into = head.id
             await session.commit()
         log.info("outbox_merged", into=combined[0].id, rows=len(combined))
 
-    async def _deliver(self, row_id: int, restamp: Callable[[], None]) -> None:
-        async with self.sessionmaker() as session:
-            async with self.write_gate:
-                # Several instances may run a worker: the row lock, held across the send,
-                # makes the others skip this row (and, as it heads its chat, those behind).
-                row = await session.scalar(
-                    select(OutboxMessage)
-                    .where(OutboxMessage.id == row_id, OutboxMessage.status == OutboxStatus.PENDING)
-                    .with_for_update(skip_locked=True)
+    async def _deliver_all(
+        self, session: AsyncSession, batch: Batch, restamps: dict[int, Callable[[], None]]
+    ) -> None:
+        """Sends the taken rows at once; what Telegram said is recorded in one transaction.
+
+        Each row is marked sent only after Telegram accepted it: a crash in between sends
+        it at most once more, never zero times.
+        """
+        results = await asyncio.gather(
+            *(
+                self._send(
+                    row,
+                    batch.tickets.get(row.ticket_id or 0),
+                    batch.rooms.get(row.incident_id or 0) if row.to_topic else None,
+                    restamps[row.id],
                 )
-                if row is None:
-                    return
-                ticket = await session.get(Ticket, row.ticket_id) if row.ticket_id else None
-                room = await self._room(session, row)
-                if session.get_bind().dialect.name == "sqlite":
-                    # One process owns a SQLite file, so no row lock is needed, and holding
-                    # the single write lock across a network call would stall every writer.
-                    await session.commit()
-            outcome: DeliveryReceipt | FailureReceipt
+                for row in batch.rows
+            ),
+            return_exceptions=True,
+        )
+        async with self.write_gate:
             try:
-                restamp()
-                outcome = receipt_of(await self._call(row, ticket, room))
-                result = "ok"
-            except (TelegramRetryAfter, *TRANSIENT_ERRORS, *PERMANENT_ERRORS) as error:
-                outcome = classify(
-                    error, row.attempts, self.backoff_seconds, self.max_backoff_seconds
-                )
-                result = send_result(error)
-            self.metrics.sends.labels(method=row.method, result=result).inc()
-            async with self.write_gate:
-                await self._record(session, row, outcome)
+                for row, result in zip(batch.rows, results, strict=True):
+                    await self._settle(session, row, result)
                 await session.commit()
+                return
+            except Exception as error:
+                log.error("outbox_batch_record_failed", error=repr(error))
+                await session.rollback()
+        # One row's outcome could not be recorded: record each alone, so the others are not
+        # sent again because of it.
+        for row, result in zip(batch.rows, results, strict=True):
+            await self._settle_alone(row.id, result)
+
+    async def _send(
+        self,
+        row: OutboxMessage,
+        ticket: Ticket | None,
+        room: int | None,
+        restamp: Callable[[], None],
+    ) -> DeliveryReceipt | FailureReceipt:
+        outcome: DeliveryReceipt | FailureReceipt
+        try:
+            restamp()
+            outcome = receipt_of(await self._call(row, ticket, room))
+            result = "ok"
+        except (TelegramRetryAfter, *TRANSIENT_ERRORS, *PERMANENT_ERRORS) as error:
+            outcome = classify(error, row.attempts, self.backoff_seconds, self.max_backoff_seconds)
+            result = send_result(error)
+        self.metrics.sends.labels(method=row.method, result=result).inc()
+        return outcome
+
+    async def _settle(
+        self,
+        session: AsyncSession,
+        row: OutboxMessage,
+        result: DeliveryReceipt | FailureReceipt | BaseException,
+    ) -> None:
+        if isinstance(result, BaseException):
+            # A bug or an unexpected error must not stop delivery for everyone: the row
+            # stays pending and is retried after a pause.
+            log.error("outbox_unexpected_error", row=row.id, error=repr(result))
+            failure = FailureReceipt(
+                Outcome.TRANSIENT, repr(result)[:2000], timedelta(seconds=self.max_backoff_seconds)
+            )
+            await record_failed(session, row, failure, self.clock.now)
+            return
+        await self._record(session, row, result)
+
+    async def _settle_alone(
+        self, row_id: int, result: DeliveryReceipt | FailureReceipt | BaseException
+    ) -> None:
+        try:
+            async with self.write_gate, self.sessionmaker() as session:
+                row = await session.get(OutboxMessage, row_id)
+                if row is None or row.status is not OutboxStatus.PENDING:
+                    return
+                await self._settle(session, row, result)
+                await session.commit()
+        except Exception as error:
+            log.error("outbox_unexpected_error", row=row_id, error=repr(error))
+            await self._postpone(row_id, repr(error))
 
     async def _record(
         self, session: AsyncSession, row: OutboxMessage, outcome: DeliveryReceipt | FailureReceipt
@@ -536,14 +615,6 @@ class OutboxWorker:
             if "TOPIC_NOT_MODIFIED" in error.message:
                 return True
             raise
-
-    async def _room(self, session: AsyncSession, row: OutboxMessage) -> int | None:
-        """The thread of the incident's room a row goes to; None: the general topic."""
-        if row.incident_id is None or not row.to_topic:
-            return None
-        return await session.scalar(
-            select(Incident.room_thread_id).where(Incident.id == row.incident_id)
-        )
 
     async def _call(self, row: OutboxMessage, ticket: Ticket | None, room: int | None) -> Any:
         payload = dict(row.payload)

@@ -27,12 +27,18 @@ from aiogram.exceptions import (
 from aiogram.types import Update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.responses import pin_answer_models
+from crm.updates import UpdateLog
+
 log = structlog.get_logger()
 
 
 @dataclass
 class Batch:
     session: AsyncSession
+    # The batch's update ids, and those of them handled before (read in one query).
+    checked: frozenset[int] = frozenset()
+    seen: frozenset[int] = frozenset()
 
 
 # Set while a polled batch is being handled; the database middleware joins it.
@@ -46,7 +52,8 @@ async def handle_batch(
     updates: list[Update],
 ) -> None:
     async with sessionmaker() as session:
-        token = current_batch.set(Batch(session))
+        ids = frozenset(update.update_id for update in updates)
+        token = current_batch.set(Batch(session, ids, await UpdateLog(session).seen_among(ids)))
         try:
             for update in updates:
                 try:
@@ -94,6 +101,7 @@ async def poll_in_batches(
     on_poll: Callable[[], None] = lambda: None,
 ) -> None:
     allowed_updates = dispatcher.resolve_used_update_types()
+    answer_models = pin_answer_models()  # held while polling: see bot/responses.py
     offset: int | None = None
     failures = 0
     log.info("polling")
@@ -143,4 +151,4 @@ async def poll_in_batches(
             await bot.get_updates(
                 offset=offset, timeout=0, limit=1, allowed_updates=allowed_updates
             )
-    log.info("polling_stopped")
+    log.info("polling_stopped", answer_models=len(answer_models))

@@ -12,21 +12,22 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
-from crm.contacts import ContactService
-from crm.customers import CustomerService
-from crm.db import make_engine, make_sessionmaker, upgrade_database_async
 from crm.errors import CrmError
 from crm.evidence_cli import add_backup_arguments, add_verify_arguments, run_backup, run_verify
 from crm.models import Customer, Service, ServiceType, TrialRequest
-from crm.monitoring import MonitoringInputError, MonitoringService, parse_csv
 from crm.report_cli import add_report_arguments, run_report
 from crm.settings import CrmSettings, SettingsError, TelegramSettings, describe_validation_error
-from crm.trials import TrialService
+
+if TYPE_CHECKING:
+    from crm.customers import CustomerService
+
+# What only the managers' commands use (customers, services, monitoring imports) is imported
+# by them: every `python -m crm report` pays for what this module imports at start-up.
 
 TELEGRAM_API = "https://api.telegram.org"
 
@@ -253,6 +254,9 @@ async def resolve_bot_username() -> str:
 
 
 async def run(args: argparse.Namespace, settings: CrmSettings) -> tuple[dict[str, Any], str]:
+    from crm.customers import CustomerService
+    from crm.db import make_engine, make_sessionmaker, upgrade_database_async
+
     await upgrade_database_async(settings.database_url)
     engine = make_engine(settings.database_url)
     try:
@@ -287,6 +291,8 @@ async def _dispatch(
         ] or ["no services"]
         return {"services": services}, "\n".join(lines)
     if args.command == "incident":
+        from crm.monitoring import MonitoringInputError, MonitoringService, parse_csv
+
         try:
             text = args.file.read_text(encoding="utf-8-sig")
         except OSError as error:
@@ -303,6 +309,8 @@ async def _dispatch(
         opened = sum(1 for row in rows if row["opened"])
         return {"incidents": rows}, f"{len(rows)} rows imported, {opened} new incidents"
     if args.command == "contact":
+        from crm.contacts import ContactService
+
         row = await ContactService(crm.session).add_email(args.customer, args.email)
         return (
             {"contact": {"email": row.address, "customer_id": row.customer_id}},
@@ -365,6 +373,8 @@ def _request_dict(request: TrialRequest) -> dict[str, Any]:
 
 
 async def _trial(args: argparse.Namespace, crm: CustomerService) -> tuple[dict[str, Any], str]:
+    from crm.trials import TrialService
+
     trials = TrialService(crm.session, crm.clock)
     if args.action == "list":
         requests = [_request_dict(r) for r in await trials.list_requests()]

@@ -14,6 +14,9 @@ from crm.models import (
 )
 from crm.repositories import ContactRepository, CustomerRepository
 
+# session.info key: Telegram user id -> contact id, for contacts this session has read.
+_KNOWN_CONTACTS = "contact_ids_by_telegram_user"
+
 
 class ContactService:
     def __init__(self, session: AsyncSession, clock: Clock = utc_now) -> None:
@@ -22,9 +25,25 @@ class ContactService:
         self.contacts = ContactRepository(session)
         self.customers = CustomerRepository(session)
 
+    async def _by_telegram_id(self, telegram_user_id: int) -> Contact | None:
+        """By the user's id; a contact this session found before comes from its identity map
+        (a polled batch's session sees a client writing five times: one query, not ten)."""
+        known: dict[int, int] = self.session.info.setdefault(_KNOWN_CONTACTS, {})
+        contact_id = known.get(telegram_user_id)
+        if contact_id is not None:
+            contact = await self.session.get(Contact, contact_id)
+            if contact is not None:
+                return contact
+        contact = await self.contacts.by_telegram_id(telegram_user_id)
+        if contact is not None:
+            # Only rows read from the database: one created by an update whose savepoint is
+            # rolled back later must not be remembered.
+            known[telegram_user_id] = contact.id
+        return contact
+
     async def ensure(self, user: TelegramUser) -> Contact:
         """The contact row of a Telegram user, created on first sight; flushed, not committed."""
-        contact = await self.contacts.by_telegram_id(user.id)
+        contact = await self._by_telegram_id(user.id)
         if contact is None:
             contact = Contact(
                 telegram_user_id=user.id,
@@ -42,7 +61,7 @@ class ContactService:
         return contact
 
     async def find(self, telegram_user_id: int) -> Contact | None:
-        return await self.contacts.by_telegram_id(telegram_user_id)
+        return await self._by_telegram_id(telegram_user_id)
 
     async def link(self, user: TelegramUser, token: str) -> Contact:
         invitation = await self.customers.invitation(token)

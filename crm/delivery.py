@@ -10,7 +10,7 @@ with the row's own status.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from crm.albums import record_album_delivered, record_album_failed
 from crm.clock import Clock, utc_now
 from crm.handoff import handoff_delivered, handoff_failed
-from crm.models import Incident, OutboxMessage, OutboxStatus, Purpose, Ticket
+from crm.models import Incident, Message, OutboxMessage, OutboxStatus, Purpose, Ticket
 from crm.tickets import TicketService
 
 
@@ -76,6 +76,58 @@ class NotDeliveredToClient:
 
 
 DeliveryNotice = CopyFailed | NotDeliveredToClient
+
+
+@dataclass
+class Batch:
+    """Rows taken for one round of sends, with what recording their outcome will read.
+
+    The tickets and messages are held here so the session's identity map keeps them: the
+    outcomes are then recorded without a query per row.
+    """
+
+    rows: list[OutboxMessage]
+    tickets: dict[int, Ticket]
+    messages: list[Message]
+    # Each incident's room thread (None: not created, or a group without topics).
+    rooms: dict[int, int | None] = field(default_factory=dict)
+
+
+async def take_rows(session: AsyncSession, row_ids: list[int]) -> Batch:
+    """The rows still pending among `row_ids`, in id order, locked for this transaction.
+
+    Several instances may run a worker: the row locks (held across the sends on
+    PostgreSQL) make the others skip these rows, and, as each heads its chat, those behind.
+    """
+    rows = list(
+        (
+            await session.scalars(
+                select(OutboxMessage)
+                .where(OutboxMessage.id.in_(row_ids), OutboxMessage.status == OutboxStatus.PENDING)
+                .order_by(OutboxMessage.id)
+                .with_for_update(skip_locked=True)
+            )
+        ).all()
+    )
+    ticket_ids = {row.ticket_id for row in rows if row.ticket_id}
+    tickets: dict[int, Ticket] = {}
+    if ticket_ids:
+        found = await session.scalars(select(Ticket).where(Ticket.id.in_(ticket_ids)))
+        tickets = {ticket.id: ticket for ticket in found.unique()}
+    message_ids = {row.message_row_id for row in rows if row.message_row_id}
+    messages: list[Message] = []
+    if message_ids:
+        messages = list(
+            (await session.scalars(select(Message).where(Message.id.in_(message_ids)))).all()
+        )
+    incident_ids = {row.incident_id for row in rows if row.incident_id and row.to_topic}
+    rooms: dict[int, int | None] = {}
+    if incident_ids:
+        found_rooms = await session.execute(
+            select(Incident.id, Incident.room_thread_id).where(Incident.id.in_(incident_ids))
+        )
+        rooms = {incident_id: thread for incident_id, thread in found_rooms}
+    return Batch(rows, tickets, messages, rooms)
 
 
 async def record_delivered(

@@ -473,7 +473,11 @@ class OutboxMessage(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     merged_into: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
-    __table_args__ = (Index("ix_outbox_pending", "status", "chat_id", "id"),)
+    __table_args__ = (
+        Index("ix_outbox_pending", "status", "chat_id", "id"),
+        # Pending job rows (reports, mails) by method, without scanning the chats.
+        Index("ix_outbox_pending_method", "status", "method", "id"),
+    )
 
 
 class SlaAlert(Base):

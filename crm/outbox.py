@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.clock import Clock, utc_now
@@ -16,6 +17,37 @@ from crm.models import OutboxMessage, OutboxStatus, Purpose
 REPORT_REQUEST = "sendReport"
 # An e-mail answer: a job row too, sent by the desk's SMTP sender (bot/mailer.py).
 EMAIL_SEND = "sendEmail"
+
+
+@dataclass(frozen=True, slots=True)
+class Queued:
+    """What the worker needs to choose a row: no ORM object, no payload unless asked for."""
+
+    id: int
+    chat_id: int
+    method: str
+    ticket_id: int | None
+    to_topic: bool
+    not_before: datetime | None
+    incident_id: int | None
+    purpose: Purpose
+    payload: dict[str, Any] | None = None
+
+
+_QUEUED = (
+    OutboxMessage.id,
+    OutboxMessage.chat_id,
+    OutboxMessage.method,
+    OutboxMessage.ticket_id,
+    OutboxMessage.to_topic,
+    OutboxMessage.not_before,
+    OutboxMessage.incident_id,
+    OutboxMessage.purpose,
+)
+
+
+def _queued(row: Any) -> Queued:
+    return Queued(*row)
 
 
 class Outbox:
@@ -301,6 +333,74 @@ class Outbox:
             .values(not_before=retry_at, error=error[:2000])
             .execution_options(synchronize_session=False)
         )
+
+    async def chat_heads(self, skip_methods: Collection[str]) -> list[Queued]:
+        """The oldest pending row of every chat with one, oldest first.
+
+        A loose index scan on (status, chat_id, id): one index step per chat to find the
+        next chat, one more for its first row, so the cost follows the chats waiting, never
+        how many rows queue behind each (a burst's backlog).
+        """
+        table = OutboxMessage.__table__.alias("o")
+        pending = (table.c.status == OutboxStatus.PENDING, table.c.method.not_in(skip_methods))
+        chats = select(func.min(table.c.chat_id).label("chat_id")).where(*pending)
+        chats_cte = chats.cte("chats", recursive=True)
+        step = table.alias("step")
+        following = (
+            select(func.min(step.c.chat_id))
+            .where(
+                step.c.status == OutboxStatus.PENDING,
+                step.c.method.not_in(skip_methods),
+                step.c.chat_id > chats_cte.c.chat_id,
+            )
+            .scalar_subquery()
+        )
+        chats_cte = chats_cte.union_all(select(following).where(chats_cte.c.chat_id.is_not(None)))
+        first = table.alias("first")
+        head_id = (
+            select(func.min(first.c.id))
+            .where(
+                first.c.status == OutboxStatus.PENDING,
+                first.c.method.not_in(skip_methods),
+                first.c.chat_id == chats_cte.c.chat_id,
+            )
+            .scalar_subquery()
+        )
+        heads = select(head_id.label("head_id")).where(chats_cte.c.chat_id.is_not(None)).subquery()
+        result = await self.session.execute(
+            select(*_QUEUED)
+            .join(heads, OutboxMessage.id == heads.c.head_id)
+            .order_by(OutboxMessage.id)
+        )
+        return [_queued(row) for row in result]
+
+    async def queued_in(
+        self, chat_id: int, skip_methods: Collection[str], limit: int
+    ) -> list[Queued]:
+        """The first `limit` pending rows of one chat, with their payloads (by index)."""
+        result = await self.session.execute(
+            select(*_QUEUED, OutboxMessage.payload)
+            .where(
+                OutboxMessage.status == OutboxStatus.PENDING,
+                OutboxMessage.chat_id == chat_id,
+                OutboxMessage.method.not_in(skip_methods),
+            )
+            .order_by(OutboxMessage.id)
+            .limit(limit)
+        )
+        return [_queued(row) for row in result]
+
+    async def pending_jobs(self, methods: Collection[str], limit: int = 100) -> list[Queued]:
+        """Pending job rows (reports to build), by the (status, method) index."""
+        if not methods:
+            return []
+        result = await self.session.execute(
+            select(*_QUEUED)
+            .where(OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.method.in_(methods))
+            .order_by(OutboxMessage.id)
+            .limit(limit)
+        )
+        return [_queued(row) for row in result]
 
     async def pending(self, limit: int = 1000) -> Sequence[OutboxMessage]:
         return (

@@ -13,6 +13,7 @@ from pathlib import Path
 from crm.db import make_engine, make_sessionmaker, upgrade_database_async
 from crm.errors import CrmError
 from crm.reporting import monthly_report
+from crm.schema_version import is_current
 from crm.settings import CrmSettings
 from sla import parse_month, previous_month, report_to_csv, report_to_dict, report_to_text
 
@@ -28,9 +29,11 @@ async def render(args: argparse.Namespace, settings: CrmSettings, now: datetime)
     config = settings.sla_config()
     month = args.month or previous_month(now, config.zone)
     parse_month(month)  # a clear error before the database is touched
-    await upgrade_database_async(settings.database_url)
     engine = make_engine(settings.database_url, reads_only=True)
     try:
+        if not await is_current(engine):
+            # Alembic (and its start-up cost) only when there is something to migrate.
+            await upgrade_database_async(settings.database_url)
         async with make_sessionmaker(engine)() as session:
             report, evidence = await monthly_report(session, month, config, now, args.customer)
             customers: dict[int, str] = {}

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.clock import Clock, utc_now
@@ -21,6 +24,15 @@ class UpdateLog:
     async def seen(self, update_id: int) -> bool:
         return await TicketRepository(self.session).update_seen(update_id)
 
+    async def seen_among(self, update_ids: Collection[int]) -> frozenset[int]:
+        """Which of these update ids were handled before: one query for a polled batch."""
+        if not update_ids:
+            return frozenset()
+        found = await self.session.scalars(
+            select(ProcessedUpdate.update_id).where(ProcessedUpdate.update_id.in_(update_ids))
+        )
+        return frozenset(found)
+
     async def remember(self, update_id: int) -> None:
+        """Flushed with the update's savepoint: a concurrent duplicate fails there."""
         self.session.add(ProcessedUpdate(update_id=update_id, processed_at=self.clock()))
-        await self.session.flush()
