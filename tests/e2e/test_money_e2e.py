@@ -37,7 +37,10 @@ def client_says(api: FakeBotAPI, client: int, text: str, at: Any) -> dict[str, A
 
 
 async def new_topic(api: FakeBotAPI, known: int) -> int:
-    created = api.requests_of("createForumTopic")
+    """The newest ticket's topic (each outage also opens a room, "Outage #N · …")."""
+    created = [
+        r for r in api.requests_of("createForumTopic") if str(r.params["name"]).startswith("#")
+    ]
     assert len(created) == known + 1, [r.summary() for r in created]
     return int(created[-1].result["message_thread_id"])
 
@@ -60,7 +63,9 @@ async def outage(
     thread = await new_topic(api, topics)
     steps = [("/confirm hardware", "confirmed, layer hardware", local(down).replace(minute=5))]
     if data_loss:
-        steps.append(("/dataloss", "client data lost or damaged", local(down).replace(minute=6)))
+        # During the trial the engine grants nothing (B 3), and the engineers are told so.
+        answer = "no credit as things stand (trial)"
+        steps.append(("/dataloss", answer, local(down).replace(minute=6)))
     # The restoration is stated afterwards, then the ticket resolved.
     after = local(restored).replace(minute=30)
     steps.append((f"/restored {restored}", "from the first evidence", after))
