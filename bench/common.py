@@ -8,6 +8,7 @@ import shutil
 import sqlite3
 import statistics
 import subprocess
+import tempfile
 from collections.abc import Iterable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -188,3 +189,22 @@ def _short_frame(frame: str) -> str:
             where = where.split(marker, 1)[1]
             break
     return f"{name} ({where})"
+
+
+def add_worktree(revision: str, prefix: str) -> Path:
+    """A detached checkout of `revision`, to measure an older commit in the same run."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    subprocess.run(
+        ["git", "-C", str(PROJECT_ROOT), "worktree", "add", "--detach", str(path), revision],
+        check=True,
+        capture_output=True,
+    )
+    return path
+
+
+def remove_worktree(path: Path) -> None:
+    subprocess.run(
+        ["git", "-C", str(PROJECT_ROOT), "worktree", "remove", "--force", str(path)],
+        capture_output=True,
+    )
+    shutil.rmtree(path, ignore_errors=True)

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -36,7 +35,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.common import PROJECT_ROOT, machine_summary, table
+from bench.common import PROJECT_ROOT, add_worktree, machine_summary, remove_worktree, table
 
 CHILD = Path(__file__).with_name("outbox_child.py")
 CHATS = 500
@@ -67,30 +66,12 @@ def measure(tree: Path, backlog: int, extra: list[str], tmp_dir: str | None) -> 
     return result
 
 
-def add_worktree(revision: str) -> Path:
-    path = Path(tempfile.mkdtemp(prefix="bench-outbox-before-"))
-    subprocess.run(
-        ["git", "-C", str(PROJECT_ROOT), "worktree", "add", "--detach", str(path), revision],
-        check=True,
-        capture_output=True,
-    )
-    return path
-
-
-def remove_worktree(path: Path) -> None:
-    subprocess.run(
-        ["git", "-C", str(PROJECT_ROOT), "worktree", "remove", "--force", str(path)],
-        capture_output=True,
-    )
-    shutil.rmtree(path, ignore_errors=True)
-
-
 def run(args: argparse.Namespace) -> int:
     print(machine_summary(Path(args.tmp_dir or tempfile.gettempdir())))
     trees: list[tuple[str, Path]] = [("this tree", PROJECT_ROOT)]
     before: Path | None = None
     if args.before:
-        before = add_worktree(args.before)
+        before = add_worktree(args.before, "bench-outbox-before-")
         trees.insert(0, (f"before ({args.before})", before))
     rows: list[list[object]] = []
     per_row: dict[tuple[str, str, int], float] = {}

@@ -28,7 +28,15 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench.common import PROJECT_ROOT, load_average, machine_summary, median, table
+from bench.common import (
+    PROJECT_ROOT,
+    add_worktree,
+    load_average,
+    machine_summary,
+    median,
+    remove_worktree,
+    table,
+)
 
 GOAL_SECONDS = 1.0
 LIBRARIES = "import sqlalchemy.ext.asyncio, sqlalchemy.orm, aiosqlite, pydantic_settings"
@@ -58,24 +66,6 @@ def migrate(database: Path, tree: Path = PROJECT_ROOT) -> None:
     )  # fmt: skip
 
 
-def add_worktree(revision: str) -> Path:
-    path = Path(tempfile.mkdtemp(prefix="bench-startup-before-"))
-    subprocess.run(
-        ["git", "-C", str(PROJECT_ROOT), "worktree", "add", "--detach", str(path), revision],
-        check=True,
-        capture_output=True,
-    )
-    return path
-
-
-def remove_worktree(path: Path) -> None:
-    subprocess.run(
-        ["git", "-C", str(PROJECT_ROOT), "worktree", "remove", "--force", str(path)],
-        capture_output=True,
-    )
-    shutil.rmtree(path, ignore_errors=True)
-
-
 def run(args: argparse.Namespace, data_dir: Path) -> int:
     print(machine_summary(data_dir))
     database = data_dir / "empty.db"
@@ -90,7 +80,7 @@ def run(args: argparse.Namespace, data_dir: Path) -> int:
     ]
     before: Path | None = None
     if args.before:
-        before = add_worktree(args.before)
+        before = add_worktree(args.before, "bench-startup-before-")
         # An empty database migrated by the old code to its own head.
         migrate(data_dir / "empty-before.db", before)
         cases.append((f"python -m sla report ({args.before})", report, before))

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.clock import Clock, utc_now
@@ -179,12 +179,6 @@ class IncidentService:
                 return replied, "replied"
         last = await self.session.scalar(query.order_by(Message.id.desc()).limit(1))
         return (last or ticket.opened_at), "last_message"
-
-    async def notice_count(self, incident: Incident) -> int:
-        count = await self.session.scalar(
-            select(func.count(IncidentNotice.id)).where(IncidentNotice.incident_id == incident.id)
-        )
-        return int(count or 0)
 
     async def _of_service(self, service_id: int) -> Sequence[Incident]:
         return (

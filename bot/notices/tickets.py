@@ -11,7 +11,7 @@ from bot import keyboards
 from bot.desk import Desk, Origin
 from bot.texts import duration, offline_usage
 from crm.albums import CAPTION_LIMIT, add_to_album, caption_too_long
-from crm.models import Direction, Purpose, Ticket, TicketStatus
+from crm.models import Direction, Message, Purpose, Ticket, TicketStatus
 from crm.usecases import notices as n
 
 TEXT_LIMIT = 4096
@@ -49,19 +49,29 @@ async def client_message(notice: n.ClientMessageRecorded, desk: Desk, origin: Or
     # Telegram refuses to copy a caption over 1,024 characters (a Premium client may write
     # one): the media goes without it, and the caption right after it as a text.
     ticket = desk.ensure_topic(notice.ticket)
-    assert message.chat_id is not None and message.telegram_message_id is not None
+    assert message.chat_id is not None
+    copy_media_only(desk, ticket, message, desk.support_chat_id, message.chat_id)
+    post_caption(desk, ticket, message.text or "")
+
+
+def copy_media_only(
+    desk: Desk, ticket: Ticket, message: Message, to_chat: int, from_chat: int
+) -> None:
+    """The media of a message whose caption Telegram would refuse, without the caption: into
+    the ticket's topic (a client's) or to the client (an engineer's)."""
+    assert message.telegram_message_id is not None
+    into_topic = to_chat == desk.support_chat_id
     desk.outbox.copy_messages(
-        desk.support_chat_id,
-        message.chat_id,
+        to_chat,
+        from_chat,
         [message.telegram_message_id],
-        purpose=Purpose.COPY_IN,
+        purpose=Purpose.COPY_IN if into_topic else Purpose.COPY_OUT,
         message_rows=[message.id],
         ticket_id=ticket.id,
-        to_topic=True,
+        to_topic=into_topic,
         media_group_id=None,
         remove_caption=True,
     )
-    post_caption(desk, ticket, message.text or "")
 
 
 def post_caption(desk: Desk, ticket: Ticket, caption: str) -> None:
@@ -155,18 +165,7 @@ async def engineer_replied(notice: n.EngineerReplied, desk: Desk, origin: Origin
         return
     # An engineer with Telegram Premium wrote a caption a bot cannot send: the media goes
     # without it, and its words right after it, split to Telegram's text limit.
-    assert message.telegram_message_id is not None
-    desk.outbox.copy_messages(
-        ticket.client_chat_id,
-        desk.support_chat_id,
-        [message.telegram_message_id],
-        purpose=Purpose.COPY_OUT,
-        message_rows=[message.id],
-        ticket_id=ticket.id,
-        to_topic=False,
-        media_group_id=None,
-        remove_caption=True,
-    )
+    copy_media_only(desk, ticket, message, ticket.client_chat_id, desk.support_chat_id)
     caption = message.text or ""
     for start in range(0, len(caption), TEXT_LIMIT):
         await desk.tell_client(ticket, caption[start : start + TEXT_LIMIT])

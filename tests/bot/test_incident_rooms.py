@@ -200,3 +200,25 @@ async def test_an_imported_monitoring_incident_is_confirmed_by_number_in_the_gen
     general = texts(bot, SUPPORT_CHAT_ID)
     assert any(t.startswith("Use this command in the outage's room") for t in general)
     assert rows(database_url, "select status, layer from incidents") == [("confirmed", "os")]
+
+
+async def test_malformed_outage_commands_say_how_to_write_them_and_change_nothing(
+    dispatcher: Desk,
+    bot: MockedBot,
+    updates: Updates,
+    sessionmaker: async_sessionmaker,
+    database_url: str,
+) -> None:
+    await colleagues(sessionmaker, dispatcher, bot, updates)
+    await dispatcher.feed_update(bot, updates.private(AIGERIM, "/down", date=OCT_2))
+    hour = OCT_2 + timedelta(hours=1)
+    for text in ("/restored", "/correct 09:30", "/outage 1 25:99"):
+        await dispatcher.feed_update(bot, updates.group(text, thread_id=TICKET_TOPIC, date=hour))
+
+    said = texts(bot, SUPPORT_CHAT_ID, TICKET_TOPIC)
+    assert any(t.startswith("Write it as: /correct TIME REASON") for t in said)
+    assert any(t.startswith("Write it as: /outage SERVICE_ID [HH:MM") for t in said)
+    assert rows(database_url, "select kind from incident_events order by id") == [
+        ("reported",),
+        ("restored",),
+    ]
