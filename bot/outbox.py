@@ -113,8 +113,11 @@ class RateLimits:
 class RateLimiter:
     """Sliding windows: overall per second, per private chat per second, per group per minute.
 
-    A send is reserved when chosen and stamped again just before the request leaves, so a
-    request delayed by the database still counts at the moment Telegram sees it.
+    A send is reserved when chosen and stamped again when the request leaves and when its
+    answer comes back. Telegram counts it at some moment in between, unknown to us, so the
+    send holds its place in every window from its reservation until a full window after the
+    answer: however slow the network or the machine, no window Telegram measures can hold
+    more than the budget.
     """
 
     def __init__(self, limits: RateLimits, clock: Callable[[], float] = time.monotonic) -> None:
@@ -515,6 +518,8 @@ class OutboxWorker:
         except (TelegramRetryAfter, *TRANSIENT_ERRORS, *PERMANENT_ERRORS) as error:
             outcome = classify(error, row.attempts, self.backoff_seconds, self.max_backoff_seconds)
             result = send_result(error)
+        finally:
+            restamp()
         self.metrics.sends.labels(method=row.method, result=result).inc()
         return outcome
 
