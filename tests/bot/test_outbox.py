@@ -186,3 +186,25 @@ async def test_plain_texts_waiting_behind_a_spent_group_budget_are_merged(
         rows(database_url, "select delivery from messages where direction='from_client'")
         == [("delivered",)] * 4
     )
+
+
+async def test_a_short_group_budget_goes_to_an_alert_before_a_new_tickets_topic(
+    dispatcher: Desk,
+    bot: MockedBot,
+    updates: Updates,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    i18n: I18n,
+) -> None:
+    clock = FakeClock()
+    dispatcher.worker = worker(bot, sessionmaker, i18n, clock, group_per_minute=1)
+    await dispatcher.dispatcher.feed_update(bot, updates.private(CLIENT, "hello"))
+    async with sessionmaker() as session:
+        Outbox(session).send_message(SUPPORT_CHAT_ID, "overdue!", purpose=Purpose.ALERT)
+        await session.commit()
+
+    await dispatcher.worker.deliver_once()
+    assert texts_sent(bot, SUPPORT_CHAT_ID) == ["overdue!"]
+    assert bot.session.sent("createForumTopic") == []
+    clock.advance(60)
+    await dispatcher.worker.deliver_once()
+    assert len(bot.session.sent("createForumTopic")) == 1
