@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.handlers import incident
 from bot.handlers.client import buttons, claim, messages, outage, start, tickets, trial
-from bot.handlers.engineer import board, handoff, offline, replies
+from bot.handlers.engineer import board, handoff, offline, replies, room
 from bot.handlers.engineer import mail as mail_commands
 from bot.handlers.engineer import tickets as ticket_commands
 from bot.handlers.manager import access, emergency, maintenance, report
@@ -81,6 +81,7 @@ def build_dispatcher(
         board.get_router(settings),
         mail_commands.get_router(settings),
         handoff.get_router(settings),
+        room.get_router(settings),
         replies.get_router(settings),
         # departments' chats (hand-off)
         handoff.get_department_router(settings),

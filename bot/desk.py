@@ -22,6 +22,7 @@ from crm.outbox import Outbox
 from crm.tickets import TicketService
 
 TOPIC_NAME_LIMIT = 128
+TEXT_LIMIT = 4096
 # The reaction that tells an engineer their message stayed internal (a standard reaction).
 NOTE_KEPT = "✍"
 
@@ -54,6 +55,11 @@ def topic_link(ticket: Ticket) -> str | None:
         return None
     chat = str(ticket.support_chat_id).removeprefix("-100")
     return f"https://t.me/c/{chat}/{ticket.topic_thread_id}"
+
+
+def in_room(ticket: Ticket) -> int | None:
+    """The outage whose room shows a gathered report, while it has no topic of its own."""
+    return ticket.gathered_in_id if ticket.support_chat_id is None else None
 
 
 def origin_chat_id(origin: Origin) -> int | None:
@@ -145,7 +151,15 @@ class Desk:
         return "\n".join(lines)
 
     def ensure_topic(self, ticket: Ticket) -> Ticket:
-        """Queues the ticket's forum topic and header once; later rows follow them in order."""
+        """Queues the ticket's forum topic and header once; later rows follow them in order.
+
+        A report gathered in an outage's room gets none: the room stands in for it."""
+        if ticket.support_chat_id is None and ticket.gathered_in_id is None:
+            self.open_topic(ticket)
+        return ticket
+
+    def open_topic(self, ticket: Ticket) -> None:
+        """The ticket's forum topic and header card, queued; later rows follow them."""
         if ticket.support_chat_id is None:
             ticket.support_chat_id = self.support_chat_id
             self.outbox.create_topic(self.support_chat_id, self.topic_name(ticket), ticket.id)
@@ -156,17 +170,23 @@ class Desk:
                 ticket_id=ticket.id,
                 to_topic=True,
             )
-        return ticket
 
     def rename_topic(self, ticket: Ticket) -> None:
         if ticket.support_chat_id is not None:
             self.outbox.rename_topic(self.support_chat_id, self.topic_name(ticket), ticket.id)
 
     def post_to_topic(self, ticket: Ticket, text: str) -> None:
-        """A notice for the engineers in the ticket's topic."""
+        """A notice for the engineers in the ticket's topic (its room's, while it has none)."""
         self.ensure_topic(ticket)
+        room = in_room(ticket)
         self.outbox.send_message(
-            self.support_chat_id, text, purpose=Purpose.NOTICE, ticket_id=ticket.id, to_topic=True
+            self.support_chat_id,
+            # In a room, a notice names its ticket: many share the room.
+            text if room is None or f"#{ticket.id}" in text else f"#{ticket.id}: {text}",
+            purpose=Purpose.NOTICE,
+            ticket_id=ticket.id,
+            incident_id=room,
+            to_topic=True,
         )
 
     # -- incident rooms -------------------------------------------------------------------
@@ -195,9 +215,21 @@ class Desk:
 
     # -- copies both ways -----------------------------------------------------------------
 
+    def reporter(self, ticket: Ticket) -> str:
+        """Who wrote, in one line of a room: several clients share it."""
+        who = ticket.contact.full_name if ticket.contact else self.engineer_text("the client")
+        if ticket.contact is not None and ticket.contact.username:
+            who += f" @{ticket.contact.username}"
+        customer = ticket.customer.name if ticket.customer else "?"
+        return f"#{ticket.id} · {who} · {customer}"
+
     def forward_client_message(self, ticket: Ticket, message: Message) -> None:
         self.ensure_topic(ticket)
         assert message.chat_id is not None and message.telegram_message_id is not None
+        room = in_room(ticket)
+        if room is not None:
+            self._copy_into_room(ticket, message, room)
+            return
         self.outbox.copy_message(
             self.support_chat_id,
             message.chat_id,
@@ -207,6 +239,33 @@ class Desk:
             ticket_id=ticket.id,
             to_topic=True,
             plain_text=message.text if message.content_type == "text" else None,
+        )
+
+    def _copy_into_room(self, ticket: Ticket, message: Message, room: int) -> None:
+        """A gathered report's words as one line of its room, naming who wrote: lines
+        waiting behind the group's budget merge into one message (the room's digest)."""
+        if message.content_type == "text":
+            self.outbox.send_message(
+                self.support_chat_id,
+                f"{self.reporter(ticket)}: {message.text or ''}"[:TEXT_LIMIT],
+                purpose=Purpose.COPY_IN,
+                ticket_id=ticket.id,
+                incident_id=room,
+                to_topic=True,
+                message_row_id=message.id,
+            )
+            return
+        assert message.chat_id is not None and message.telegram_message_id is not None
+        self.post_to_topic(ticket, "📎 " + self.reporter(ticket))
+        self.outbox.copy_message(
+            self.support_chat_id,
+            message.chat_id,
+            message.telegram_message_id,
+            purpose=Purpose.COPY_IN,
+            message_row_id=message.id,
+            ticket_id=ticket.id,
+            incident_id=room,
+            to_topic=True,
         )
 
     def deliver_to_client(self, ticket: Ticket, message: Message) -> None:

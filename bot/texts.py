@@ -51,6 +51,8 @@ def engineer_room_help() -> str:
         "/exclude {exclusions} [NOTE] – its downtime is not counted\n"
         "/restoration reboot|repair – how it is being restored\n"
         "/dataloss – the outage lost client data\n"
+        "write – your message is copied to every client who reported it (! keeps it here)\n"
+        "/open TICKET – one report gets its own topic, to answer that client alone\n"
         "Every reporting client hears the decisions in their language.\n"
         "/help – this help"
     ).format(layers=LAYERS, exclusions=EXCLUSIONS)

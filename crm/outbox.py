@@ -130,6 +130,7 @@ class Outbox:
         purpose: Purpose,
         message_row_id: int,
         ticket_id: int | None = None,
+        incident_id: int | None = None,
         to_topic: bool = False,
         plain_text: str | None = None,
     ) -> OutboxMessage:
@@ -141,6 +142,7 @@ class Outbox:
             purpose,
             {"from_chat_id": from_chat_id, "message_id": message_id, "plain_text": plain_text},
             ticket_id=ticket_id,
+            incident_id=incident_id,
             to_topic=to_topic,
             message_row_id=message_row_id,
         )

@@ -353,6 +353,17 @@ class TicketService:
         await self.session.flush()
         return message
 
+    async def record_room_answer(self, ticket: Ticket, incoming: IncomingMessage) -> Message:
+        """An engineer's message in an outage's room, as a message of one reporter's ticket:
+        pending until its copy reaches the client, whose first response it may be."""
+        message = self._message_row(ticket, incoming, Direction.TO_CLIENT, Delivery.PENDING)
+        # One Telegram message answers many tickets: the room answer keeps its chat and id
+        # once (crm/room_answers.py); each ticket's row keeps the id its copy is made from.
+        message.chat_id = None
+        self.session.add(message)
+        await self.session.flush()
+        return message
+
     async def record_bot_message(self, ticket_id: int, chat_id: int, text: str) -> Message:
         """The bot's own words to a client (acknowledgements, notices), pending delivery."""
         message = Message(

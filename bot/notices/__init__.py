@@ -15,7 +15,7 @@ from aiogram.types import CallbackQuery
 from aiogram.utils.i18n import gettext as _
 
 from bot.desk import Desk, Origin
-from bot.notices import accounts, engineers, money, outages, tickets
+from bot.notices import accounts, engineers, money, outages, rooms, tickets
 from crm.usecases import notices as n
 
 Render = Callable[[Any, Desk, Origin], Awaitable[None]]
@@ -27,6 +27,9 @@ RENDERERS: dict[type, Render] = {
     n.ClientMessageRecorded: tickets.client_message,
     n.ClientStillWaiting: tickets.still_waiting,
     n.EngineerReplied: tickets.engineer_replied,
+    n.RoomAnswered: rooms.room_answered,
+    n.TopicOpened: rooms.topic_opened,
+    n.TopicNotNeeded: rooms.topic_not_needed,
     n.TicketClosedByClient: tickets.closed,
     n.NoOpenTicket: tickets.no_open_ticket,
     n.TicketTaken: tickets.taken,

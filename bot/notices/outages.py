@@ -9,7 +9,7 @@ from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import ngettext
 
 from bot import keyboards
-from bot.desk import Desk, Origin, category_label
+from bot.desk import Desk, Origin, category_label, in_room
 from bot.texts import duration
 from crm.models import Incident
 from crm.usecases import notices as n
@@ -95,6 +95,8 @@ async def outage_noticed(notice: n.OutageNoticed, desk: Desk, origin: Origin) ->
     reporting ticket's topic names the room. Few messages: the group's budget is 20 a
     minute for every topic together."""
     incident, ticket, t = notice.incident, notice.ticket, desk.engineer_text
+    if ticket is not None and not notice.opened and in_room(ticket) == incident.id:
+        return  # A gathered report: its own words are its line in the room.
     line = None
     if ticket is not None:
         line = t("📣 {who} (ticket #{number}) reported it at {time}.").format(
@@ -366,10 +368,12 @@ def _next_line(minutes: int | None) -> str:
 
 async def down_recorded(notice: n.DownRecorded, desk: Desk, origin: Origin) -> None:
     ticket = notice.ticket
-    desk.rename_topic(ticket)
-    engineers = category_label(desk.i18n, ticket.category, desk.settings.engineer_language)
-    text = desk.engineer_text("Category chosen by the client: {category}")
-    desk.post_to_topic(ticket, text.format(category=engineers))
+    if in_room(ticket) is None:
+        # (A report gathered in a room says what it is by being there.)
+        desk.rename_topic(ticket)
+        engineers = category_label(desk.i18n, ticket.category, desk.settings.engineer_language)
+        text = desk.engineer_text("Category chosen by the client: {category}")
+        desk.post_to_topic(ticket, text.format(category=engineers))
     service = notice.service.name if notice.service is not None else None
     with desk.client_language(ticket, origin):
         lines = [_down_line(desk, ticket.id, service, desk.local(notice.notice_at))]

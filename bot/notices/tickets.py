@@ -8,7 +8,7 @@ from aiogram.types import Message as TelegramMessage
 from aiogram.utils.i18n import gettext as _
 
 from bot import keyboards
-from bot.desk import Desk, Origin
+from bot.desk import Desk, Origin, in_room
 from bot.texts import duration, offline_usage
 from crm.albums import CAPTION_LIMIT, add_to_album, caption_too_long
 from crm.models import Direction, Message, Purpose, Ticket, TicketStatus
@@ -151,6 +151,8 @@ async def engineer_edited(notice: n.EngineerEdited, desk: Desk, origin: Origin) 
 
 
 async def still_waiting(notice: n.ClientStillWaiting, desk: Desk, origin: Origin) -> None:
+    if in_room(notice.ticket) is not None:
+        return  # In a room, the outage's answer is what every reporter waits for.
     with desk.i18n.use_locale(desk.settings.engineer_language):
         text = _("⏳ The client wrote again, waiting {waited}.").format(
             waited=duration(timedelta(minutes=notice.waited_minutes))

@@ -69,6 +69,30 @@ class EngineerReplied:
 
 
 @dataclass(frozen=True, slots=True)
+class RoomAnswered:
+    """An engineer's message in an outage's room goes to every client who reported it."""
+
+    incident: Incident
+    clients: int
+
+
+@dataclass(frozen=True, slots=True)
+class TopicOpened:
+    """`/open TICKET`: a report gathered in a room gets a topic of its own."""
+
+    ticket: Ticket
+    room: int
+
+
+@dataclass(frozen=True, slots=True)
+class TopicNotNeeded:
+    """`/open` of a ticket that has a topic already, or none to open (`ticket` None)."""
+
+    number: int
+    ticket: Ticket | None
+
+
+@dataclass(frozen=True, slots=True)
 class TicketClosedByClient:
     ticket: Ticket
 
@@ -555,6 +579,7 @@ class DepartmentReplied:
 
 Notice = (
     TicketOpened | TicketReopened | ClientMessageRecorded | ClientStillWaiting | EngineerReplied
+    | RoomAnswered | TopicOpened | TopicNotNeeded
     | TicketClosedByClient | NoOpenTicket | TicketTaken | TicketResolved | TicketNotOpen
     | TicketAlreadyOpen | TicketRated | RatingRefused | OfflineTicketOpened | UnknownCustomer
     | CategoryChosen | WhichServiceIsDown | ServiceChosen | ServiceRefused | ServiceNotOfCustomer

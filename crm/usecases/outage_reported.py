@@ -136,6 +136,10 @@ async def _open_outage(
     report = Report(service_id, NoticeSource.CLIENT, notice_at, ticket, client, text)
     placed = await incidents.report(report)
     incident = placed.incident
+    if not placed.opened and ticket.support_chat_id is None and ticket.gathered_in_id is None:
+        # A new ticket reporting a running outage: it lives in the outage's room.
+        ticket.gathered_in_id = incident.id
+        await incidents.session.flush()
     noticed = OutageNoticed(
         incident, ticket, NoticeSource.CLIENT.value, notice_at, placed.opened,
         who=client.full_name, text=text,

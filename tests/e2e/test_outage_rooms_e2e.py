@@ -123,7 +123,7 @@ async def test_reports_of_one_outage_gather_in_its_room_and_each_minute_counts_o
     # 3. Bolat reports the same outage ten minutes later: it joins #2, no room of its own.
     mark = len(api.sent)
     await said_by(api, BOLAT, "Bolat", "/down", local("2026-10-10 10:10"))
-    await expect_sent(api, bot, SUPPORT_CHAT_ID, "📣 Bolat (ticket #2)", since=mark)
+    await expect_sent(api, bot, SUPPORT_CHAT_ID, "#2 · Bolat · Steppe Cloud LLP: /down", since=mark)
 
     # 4. Confirmed in the room: both clients hear the downtime counts from the first report.
     mark = len(api.sent)
