@@ -227,27 +227,13 @@ class Desk:
         self.ensure_topic(ticket)
         assert message.chat_id is not None and message.telegram_message_id is not None
         room = in_room(ticket)
-        if room is not None:
-            self._copy_into_room(ticket, message, room)
-            return
-        self.outbox.copy_message(
-            self.support_chat_id,
-            message.chat_id,
-            message.telegram_message_id,
-            purpose=Purpose.COPY_IN,
-            message_row_id=message.id,
-            ticket_id=ticket.id,
-            to_topic=True,
-            plain_text=message.text if message.content_type == "text" else None,
-        )
-
-    def _copy_into_room(self, ticket: Ticket, message: Message, room: int) -> None:
-        """A gathered report's words as one line of its room, naming who wrote: lines
-        waiting behind the group's budget merge into one message (the room's digest)."""
-        if message.content_type == "text":
+        text = message.text if message.content_type == "text" else None
+        if room is not None and text is not None:
+            # A gathered report's words as one line of its room, naming who wrote: lines
+            # queued together go as one message (the room's digest, bot/outbox.py).
             self.outbox.send_message(
                 self.support_chat_id,
-                f"{self.reporter(ticket)}: {message.text or ''}"[:TEXT_LIMIT],
+                f"{self.reporter(ticket)}: {text}"[:TEXT_LIMIT],
                 purpose=Purpose.COPY_IN,
                 ticket_id=ticket.id,
                 incident_id=room,
@@ -255,8 +241,8 @@ class Desk:
                 message_row_id=message.id,
             )
             return
-        assert message.chat_id is not None and message.telegram_message_id is not None
-        self.post_to_topic(ticket, "📎 " + self.reporter(ticket))
+        if room is not None:
+            self.post_to_topic(ticket, "📎 " + self.reporter(ticket))
         self.outbox.copy_message(
             self.support_chat_id,
             message.chat_id,
@@ -266,6 +252,7 @@ class Desk:
             ticket_id=ticket.id,
             incident_id=room,
             to_topic=True,
+            plain_text=text,
         )
 
     def deliver_to_client(self, ticket: Ticket, message: Message) -> None:

@@ -83,3 +83,31 @@ async def test_a_storm_gathers_in_one_room_and_one_answer_there_reaches_every_re
     stamp = answered_at.strftime("%Y-%m-%d %H:%M:%S.000000")
     assert responded() == [(stamp,)] * REPORTERS  # the engineer's message time, for each
     assert api.rate_limited == []  # not one 429: the desk kept to Telegram's limits
+
+
+async def test_a_crash_mid_storm_loses_no_report_and_overspends_no_budget(
+    bot_process_factory: BotProcessFactory, fake_api: FakeBotAPI
+) -> None:
+    api = fake_api
+    bot = await desk_with_reporters(bot_process_factory, api)
+    api.limit_rates(RateLimits(group_per_minute=GROUP_PER_MINUTE))
+    half = FIRST + REPORTERS // 2
+
+    for user in range(FIRST, half):
+        await said_by(api, user, f"Client{user}", f"/down storm-{user}", datetime.now(UTC))
+    await api.wait_sent(SUPPORT_CHAT_ID, text_contains="⚡ Outage #1", timeout=30)
+    bot.kill()
+    assert await bot.wait() != 0
+    await bot.start()
+    for user in range(half, FIRST + REPORTERS):
+        await said_by(api, user, f"Client{user}", f"/down storm-{user}", datetime.now(UTC))
+    for user in range(FIRST, FIRST + REPORTERS):
+        await api.wait_sent(SUPPORT_CHAT_ID, text_contains=f"storm-{user}", timeout=50)
+
+    reports = bot.query("select text from messages where direction = 'from_client' order by id")
+    downs = [text for (text,) in reports if text.startswith("/down")]
+    assert sorted(downs) == [f"/down storm-{u}" for u in range(FIRST, FIRST + REPORTERS)]
+    assert bot.query("select count(*) from tickets") == [(REPORTERS,)]
+    assert bot.query("select count(*) from incidents") == [(1,)]
+    # The restarted desk knew what its predecessor had spent of the group's minute.
+    assert api.rate_limited == []

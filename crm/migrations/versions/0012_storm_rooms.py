@@ -19,11 +19,9 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("tickets", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("gathered_in_id", sa.Integer(), nullable=True))
-        batch_op.create_foreign_key(
-            "fk_tickets_gathered_in_id_incidents", "incidents", ["gathered_in_id"], ["id"]
-        )
+    # A plain column: rebuilding `tickets` (SQLite's way to add a foreign key) would have to
+    # delete the rows of every table that refers to it first.
+    op.add_column("tickets", sa.Column("gathered_in_id", sa.Integer(), nullable=True))
     op.create_table(
         "room_answers",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -44,6 +42,4 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_room_answers_incident_id", table_name="room_answers")
     op.drop_table("room_answers")
-    with op.batch_alter_table("tickets", schema=None) as batch_op:
-        batch_op.drop_constraint("fk_tickets_gathered_in_id_incidents", type_="foreignkey")
-        batch_op.drop_column("gathered_in_id")
+    op.execute("ALTER TABLE tickets DROP COLUMN gathered_in_id")  # SQLite 3.35+
