@@ -70,6 +70,22 @@ async def test_two_limiters_on_one_redis_never_exceed_the_group_budget_together(
         await b.close()
 
 
+async def test_an_instance_restarted_at_once_finds_the_groups_minute_in_redis(
+    redis_url: str, namespace: str
+) -> None:
+    clock = FakeClock()
+    before = shared(redis_url, namespace, clock, GROUP)
+    assert await reserved(before, SUPPORT_CHAT_ID, 3) == 3
+    await before.close()
+    clock.advance(10)
+    after = shared(redis_url, namespace, clock, GROUP)
+    try:
+        await after.seed([])  # nothing to seed: the windows outlived the process
+        assert await reserved(after, SUPPORT_CHAT_ID, 5) == 2
+    finally:
+        await after.close()
+
+
 async def test_a_send_holds_its_place_until_a_window_after_telegram_answered(
     redis_url: str, namespace: str
 ) -> None:
