@@ -39,8 +39,9 @@ from bot.mail_reader import MailReader
 from bot.mailer import MailSender
 from bot.metrics import DeskMetrics, Heartbeat, UpdateCounter
 from bot.middlewares import DatabaseMiddleware, TicketMiddleware
-from bot.outbox import OutboxWorker, RateLimits
+from bot.outbox import OutboxWorker
 from bot.polling import poll_in_batches
+from bot.rate_limits import Limiter, RateLimits, RedisRateLimiter
 from bot.reports import ReportBuilder, make_scheduler
 from bot.settings import BotSettings
 from bot.telegram import make_bot
@@ -205,6 +206,11 @@ def make_outbox_worker(
         private_per_second=settings.outbox_private_per_second,
         group_per_minute=settings.outbox_group_per_minute,
     )
+    limiter: Limiter | None = None
+    if settings.redis_url:
+        # Every instance of this bot draws on the same budgets, kept in Redis.
+        bot_id = settings.bot_token.get_secret_value().split(":", 1)[0]
+        limiter = RedisRateLimiter.from_url(settings.redis_url, limits, f"desk:rate:{bot_id}")
     reports = ReportBuilder(settings, sessionmaker, i18n, write_gate=write_gate)
     jobs = reports.jobs()
     if settings.mail_enabled:
@@ -220,6 +226,7 @@ def make_outbox_worker(
         write_gate=write_gate,
         jobs=jobs,
         metrics=metrics,
+        limiter=limiter,
     )
 
 
@@ -270,6 +277,8 @@ async def run_bot(settings: BotSettings) -> None:
     try:
         await register_commands(bot, settings, i18n)
         await check_wake_up(settings, sessionmaker, i18n, utc_now())
+        # A restart within a minute does not spend the groups' minute twice.
+        await worker.seed_limits({settings.support_chat_id, *settings.departments.values()})
         running.delivery = asyncio.create_task(worker.run())
         running.scheduler = make_scheduler(
             settings, sessionmaker, i18n, worker.kick, metrics, running.jobs
@@ -303,6 +312,7 @@ async def run_bot(settings: BotSettings) -> None:
         # A clean stop marks its own end, so a long gap after it is measured from here.
         await keep_alive(sessionmaker, utc_now())
         await storage.close()
+        await worker.limiter.close()
         await bot.session.close()
         await sender.session.close()
         await engine.dispose()

@@ -19,9 +19,8 @@ import asyncio
 import contextlib
 import time
 from collections import defaultdict
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, Protocol
@@ -44,6 +43,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.metrics import DeskMetrics
+from bot.rate_limits import Limiter, RateLimiter, RateLimits, Reservation
 from bot.responses import pin_answer_models
 from crm.delivery import (
     Batch,
@@ -99,62 +99,6 @@ class SystemClock:
 
 # A job row (a report to build, say) is handed to a coroutine taking its id, not sent.
 Job = Callable[[int], Coroutine[Any, Any, None]]
-
-
-@dataclass(frozen=True)
-class RateLimits:
-    """Telegram's published limits (configurable, since they change and tests need speed)."""
-
-    overall_per_second: float = 30
-    private_per_second: float = 1
-    group_per_minute: float = 20
-
-
-class RateLimiter:
-    """Sliding windows: overall per second, per private chat per second, per group per minute.
-
-    A send is reserved when chosen and stamped again when the request leaves and when its
-    answer comes back. Telegram counts it at some moment in between, unknown to us, so the
-    send holds its place in every window from its reservation until a full window after the
-    answer: however slow the network or the machine, no window Telegram measures can hold
-    more than the budget.
-    """
-
-    def __init__(self, limits: RateLimits, clock: Callable[[], float] = time.monotonic) -> None:
-        self.limits = limits
-        self.clock = clock
-        self._overall: list[list[float]] = []
-        self._chats: dict[int, list[list[float]]] = defaultdict(list)
-
-    def _window(self, chat_id: int) -> tuple[float, float]:
-        if chat_id < 0:
-            return 60.0, self.limits.group_per_minute
-        return 1.0, self.limits.private_per_second
-
-    def wait_time(self, chat_id: int) -> float:
-        """Seconds until one more message to this chat fits every budget (0: now)."""
-        now = self.clock()
-        waits = [0.0]
-        for stamps, span, allowed in (
-            (self._overall, 1.0, self.limits.overall_per_second),
-            (self._chats[chat_id], *self._window(chat_id)),
-        ):
-            stamps[:] = [cell for cell in stamps if now - cell[0] < span]
-            if len(stamps) >= allowed:
-                times = sorted(cell[0] for cell in stamps)
-                waits.append(times[len(times) - int(allowed)] + span - now)
-        return max(waits)
-
-    def record(self, chat_id: int) -> Callable[[], None]:
-        """Reserves a send now; call the result when the request actually leaves."""
-        cell = [self.clock()]
-        self._overall.append(cell)
-        self._chats[chat_id].append(cell)
-
-        def restamp() -> None:
-            cell[0] = max(cell[0], self.clock())
-
-        return restamp
 
 
 # What a topic belongs to: ("ticket", id) or ("incident", id), None outside topics.
@@ -280,6 +224,7 @@ class OutboxWorker:
         clock: WorkerClock | None = None,
         jobs: Mapping[str, Job] | None = None,
         metrics: DeskMetrics | None = None,
+        limiter: Limiter | None = None,
     ) -> None:
         self.bot = bot
         self.metrics = metrics or DeskMetrics()
@@ -287,7 +232,8 @@ class OutboxWorker:
         self.i18n = i18n
         self.engineer_locale = engineer_locale
         self.clock: WorkerClock = clock or SystemClock()
-        self.limiter = RateLimiter(limits or RateLimits(), self.clock.monotonic)
+        # Shared by every instance with Redis; this process's own windows otherwise.
+        self.limiter: Limiter = limiter or RateLimiter(limits or RateLimits(), self.clock.monotonic)
         self.backoff_seconds = backoff_seconds
         self.max_backoff_seconds = max_backoff_seconds
         # With SQLite, an in-process lock shared with the poller: SQLite's own busy handler
@@ -301,6 +247,24 @@ class OutboxWorker:
 
     def kick(self) -> None:
         self._wake.set()
+
+    async def seed_limits(self, group_ids: Iterable[int]) -> None:
+        """After a restart, what went to the groups in their last window still counts, so a
+        quick restart does not spend a group's minute twice. (Windows kept in Redis outlived
+        the restart; private chats' and the overall one-second windows have passed.)"""
+        if self.limiter.shared:
+            return
+        now = self.clock.now()
+        sent: list[tuple[int, float]] = []
+        async with self.sessionmaker() as session:
+            outbox = Outbox(session)
+            for chat_id in group_ids:
+                span = timedelta(seconds=self.limiter.limits.window(chat_id)[0])
+                for at in await outbox.sent_since(chat_id, now - span):
+                    sent.append((chat_id, (now - at).total_seconds()))
+        await self.limiter.seed(sent)
+        if sent:
+            log.info("outbox_limits_seeded", sends=len(sent))
 
     async def run(self) -> None:
         while not self._stopping:
@@ -357,9 +321,10 @@ class OutboxWorker:
                 job_wait = self._start_jobs(job_rows, now)
                 if not rows:
                     return job_wait
-                to_send, next_wait, merges = self._choose(rows, now)
-                restamps = {row.id: restamp for row, restamp in to_send}
+                to_send, next_wait, merges = await self._choose(rows, now)
+                restamps = {row.id: reservation for row, reservation in to_send}
                 batch = await take_rows(session, sorted(restamps)) if restamps else None
+                await self._release_untaken(restamps, batch)
                 if batch is None:
                     await session.rollback()  # only read: the merges below write apart
                 elif session.get_bind().dialect.name == "sqlite":
@@ -414,9 +379,9 @@ class OutboxWorker:
             log.error("outbox_job_failed", row=row_id, error=repr(task.exception()))
         self.kick()
 
-    def _choose(
+    async def _choose(
         self, rows: list[Queued], now: datetime
-    ) -> tuple[list[tuple[Queued, Callable[[], None]]], float, list[list[Queued]]]:
+    ) -> tuple[list[tuple[Queued, Reservation]], float, list[list[Queued]]]:
         """The head of each chat's queue that may go now, reserved against the limits; and
         the topic queues waiting behind a spent group budget, whose texts may merge."""
         heads: dict[Destination, Queued] = {}
@@ -433,7 +398,7 @@ class OutboxWorker:
             # and never pass a row that is still waiting for its retry time.
             heads.setdefault(destination, row)
         next_wait = 5.0
-        to_send: list[tuple[Queued, Callable[[], None]]] = []
+        candidates: list[tuple[Destination, Queued]] = []
         merges: list[list[Queued]] = []
         for destination, head in sorted(heads.items(), key=lambda item: urgency(item[1])):
             if head.not_before is not None and head.not_before > now:
@@ -452,14 +417,27 @@ class OutboxWorker:
                 merges.append(queued[destination])
                 next_wait = 0.0
                 continue
-            wait = self.limiter.wait_time(head.chat_id)
-            if wait > 0:
-                next_wait = min(next_wait, max(wait, 0.05))
+            candidates.append((destination, head))
+        # One call (one round trip with Redis) checks and reserves every candidate, in order.
+        grants = await self.limiter.reserve([head.chat_id for _, head in candidates])
+        to_send: list[tuple[Queued, Reservation]] = []
+        for (destination, head), grant in zip(candidates, grants, strict=True):
+            if grant.reservation is None:
+                next_wait = min(next_wait, max(grant.wait, 0.05))
                 if head.chat_id < 0:
                     merges.append(queued[destination])
                 continue
-            to_send.append((head, self.limiter.record(head.chat_id)))
+            to_send.append((head, grant.reservation))
         return to_send, next_wait, merges
+
+    async def _release_untaken(
+        self, reservations: dict[int, Reservation], batch: Batch | None
+    ) -> None:
+        """Rows another instance took meanwhile are not sent here: their places are freed."""
+        taken = {row.id for row in batch.rows} if batch is not None else set()
+        for row_id, reservation in reservations.items():
+            if row_id not in taken:
+                await reservation.release()
 
     async def _merge(self, waiting: list[Queued]) -> None:
         """Several plain texts for one topic, behind an exhausted group budget: one message."""
@@ -516,7 +494,7 @@ class OutboxWorker:
         log.info("outbox_merged", into=combined[0].id, rows=len(combined))
 
     async def _deliver_all(
-        self, session: AsyncSession, batch: Batch, restamps: dict[int, Callable[[], None]]
+        self, session: AsyncSession, batch: Batch, restamps: dict[int, Reservation]
     ) -> None:
         """Sends the taken rows at once; what Telegram said is recorded in one transaction.
 
@@ -554,18 +532,18 @@ class OutboxWorker:
         row: OutboxMessage,
         ticket: Ticket | None,
         room: int | None,
-        restamp: Callable[[], None],
+        reservation: Reservation,
     ) -> DeliveryReceipt | FailureReceipt:
         outcome: DeliveryReceipt | FailureReceipt
         try:
-            restamp()
+            await reservation.restamp()
             outcome = receipt_of(await self._call(row, ticket, room))
             result = "ok"
         except (TelegramRetryAfter, *TRANSIENT_ERRORS, *PERMANENT_ERRORS) as error:
             outcome = classify(error, row.attempts, self.backoff_seconds, self.max_backoff_seconds)
             result = send_result(error)
         finally:
-            restamp()
+            await reservation.restamp()
         self.metrics.sends.labels(method=row.method, result=result).inc()
         return outcome
 

@@ -392,6 +392,30 @@ class Outbox:
         )
         return [_queued(row) for row in result]
 
+    async def sent_since(
+        self, chat_id: int, since: datetime, look_back: int = 1000
+    ) -> list[datetime]:
+        """When messages to a chat were sent from `since` on (a restart's rate budget).
+
+        By the (status, chat_id, id) index: the chat's last `look_back` sent rows, newest
+        first; a row sent just now but queued before all of those is a rare miss.
+        """
+        latest = (
+            select(OutboxMessage.sent_at)
+            .where(
+                OutboxMessage.status == OutboxStatus.SENT,
+                OutboxMessage.chat_id == chat_id,
+                OutboxMessage.method.not_in((REPORT_REQUEST, EMAIL_SEND)),
+            )
+            .order_by(OutboxMessage.id.desc())
+            .limit(look_back)
+            .subquery()
+        )
+        found = await self.session.scalars(
+            select(latest.c.sent_at).where(latest.c.sent_at >= since)
+        )
+        return [at for at in found if at is not None]
+
     async def pending_jobs(self, methods: Collection[str], limit: int = 100) -> list[Queued]:
         """Pending job rows (reports to build), by the (status, method) index."""
         if not methods:

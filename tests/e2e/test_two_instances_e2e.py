@@ -14,7 +14,10 @@ and then reads what reached the fake Bot API and what was written to the databas
 - a request without the webhook secret or the monitoring token gets 401 and writes nothing;
 - both instances started at the same moment on a fresh database come up (a deploy of two
   replicas), and two different messages of one client that reach the two instances at the
-  same moment are both kept, in one ticket.
+  same moment are both kept, in one ticket;
+- with Redis, both instances draw on ONE budget per group (and per private chat, and
+  overall): together they send the support group no more than its limit a minute, and
+  Telegram's flood control never has to refuse them.
 
 WEBHOOK_URL is the public https URL Telegram is told about (the fake Bot API, like Telegram,
 refuses a plain-http one in setWebhook); the test talks plain HTTP to HTTP_PORT, as the TLS
@@ -46,7 +49,8 @@ from tests.e2e.harness import (
     BotProcessFactory,
     free_port,
 )
-from tests.fake_bot_api import FakeBotAPI, Request
+from tests.fake_bot_api import FakeBotAPI, RateLimits, Request
+from tests.redis_server import redis_server
 
 pytestmark = pytest.mark.skipif(
     postgres_server() is None,
@@ -108,10 +112,13 @@ class Instance:
         return self.base_url + WEBHOOK_PATH
 
 
-def make_instance(factory: BotProcessFactory, name: str) -> Instance:
+def make_instance(
+    factory: BotProcessFactory, name: str, extra: dict[str, str] | None = None
+) -> Instance:
     port = free_port()
     env = {
         **INSTANCE_ENV,
+        **(extra or {}),
         "WEBHOOK_URL": f"https://127.0.0.1:{port}{WEBHOOK_PATH}",
         "HTTP_PORT": str(port),
     }
@@ -753,3 +760,78 @@ async def test_two_messages_of_one_client_on_both_instances_at_once_are_kept_in_
     )
     await both_at_once("known")
     assert not problems, "\n".join(problems)
+
+
+# -- 6. one budget for both, in Redis ----------------------------------------------------------
+
+GROUP_PER_MINUTE = 6
+
+
+@pytest.fixture
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with redis_server(tmp_path_factory.mktemp("redis")) as url:
+        yield url
+
+
+@pytest.mark.slow
+async def test_two_instances_with_redis_share_one_group_budget_and_get_no_429(
+    bot_process_factory: BotProcessFactory,
+    fake_api: FakeBotAPI,
+    http: aiohttp.ClientSession,
+    redis_url: str,
+) -> None:
+    """Each instance alone keeps within the limits; together, only a shared budget does."""
+    limits = {
+        "REDIS_URL": redis_url,
+        "OUTBOX_OVERALL_PER_SECOND": "30",
+        "OUTBOX_PRIVATE_PER_SECOND": "1",
+        "OUTBOX_GROUP_PER_MINUTE": str(GROUP_PER_MINUTE),
+        # No SLA alerts in between: the group's sends are the tickets' own.
+        "FIRST_RESPONSE_MINUTES": "60",
+    }
+    a = make_instance(bot_process_factory, "a", limits)
+    b = make_instance(bot_process_factory, "b", limits)
+    await asyncio.to_thread(upgrade_database, a.process.database_url)
+    fake_api.limit_rates(RateLimits(group_per_minute=GROUP_PER_MINUTE))
+    await start_both(a, b)
+    try:
+        # Four new clients, two through each instance: a topic, a card and a copy each,
+        # twice the group's minute.
+        clients = [780_000 + n for n in range(4)]
+        now = int(time.time())
+        statuses = await asyncio.gather(
+            *(
+                post_update(
+                    http,
+                    (a, b)[n % 2],
+                    fake_api.private_message(client, f"msg-c{n}-1 the VM is down", date=now),
+                )
+                for n, client in enumerate(clients)
+            )
+        )
+        assert statuses == [200] * len(clients), f"{statuses}\n{tails(a, b)}"
+        # What the budget held back goes out in the group's next minute.
+        state = await settled_outbox(a, fake_api, timeout=150)
+        assert_each_row_sent_once(state, a, b)
+        copied = {
+            int(c)
+            for r in fake_api.requests
+            if r.ok and r.params.get("chat_id") == SUPPORT_CHAT_ID
+            for c, _ in MARKER.findall(str((r.source or {}).get("text", r.params.get("text"))))
+        }
+        assert copied == set(range(len(clients))), f"clients copied to the group: {copied}"
+
+        assert not fake_api.rate_limited, [r.summary() for r in fake_api.rate_limited]
+        group = sorted(
+            r.time for r in fake_api.requests
+            if r.ok and is_send(r) and r.params["chat_id"] == SUPPORT_CHAT_ID
+        )  # fmt: skip
+        assert len(group) > GROUP_PER_MINUTE, "the test did not need a second minute"
+        # The fake stamps arrivals; the bot reserved each send before its request left.
+        busiest = max(
+            sum(1 for t in group[i:] if t < start + 60 - 0.1) for i, start in enumerate(group)
+        )
+        assert busiest <= GROUP_PER_MINUTE, f"{busiest} sends to the group within 60 s"
+        assert_no_errors(a, b)
+    finally:
+        await stop_both(a, b)
