@@ -343,6 +343,7 @@ class Result:
     recorded: int = 0
     group_sends: Counter[str] = field(default_factory=Counter)
     group_edits: int = 0
+    group_failed: Counter[str] = field(default_factory=Counter)
     private_sends: int = 0
     errors: int = 0
     storm_seconds: float = 0.0
@@ -489,6 +490,10 @@ def tally_group(api: FakeBotAPI, since: int, result: Result, chats: set[int]) ->
             result.group_edits += 1
         elif chat in chats and method in SEND_METHODS:
             result.private_sends += 1
+    for request in list(api.requests)[since:]:
+        failed = request.failed and not request.rate_limited
+        if failed and request.params.get("chat_id") == SUPPORT_CHAT_ID:
+            result.group_failed[f"{request.method} {request.error_code}"] += 1
     result.rate_limited = sum(1 for r in list(api.requests)[since:] if r.rate_limited)
 
 
@@ -527,6 +532,9 @@ async def run_once(args: argparse.Namespace, label: str, tree: Path, data_dir: P
         if bot.running:
             bot.kill()
         await api.stop()
+        if args.keep:
+            log = "\n".join(f"{r.time:.3f} {r.summary()}" for r in api.requests)
+            await asyncio.to_thread((data_dir / "fake-bot-api.log").write_text, log + "\n")
     return result
 
 
@@ -614,6 +622,11 @@ def figures(result: Result, args: argparse.Namespace) -> list[tuple[str, str, fl
         )
     )
     rows.append(("group edits", str(result.group_edits), float(result.group_edits)))
+    failed = sum(result.group_failed.values())
+    rows.append(("group requests refused (not 429)", str(failed), float(failed)))
+    if failed:
+        refused = ", ".join(f"{m} {c}" for m, c in result.group_failed.most_common())
+        rows.append(("  of which", refused, None))
     rows.append(("sends to clients' chats", str(result.private_sends), float(result.private_sends)))
     if result.alert_to_room is not None:
         rows.append(("alert -> first room", f"{result.alert_to_room:.1f} s", result.alert_to_room))
@@ -781,7 +794,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--tmp-dir", help="where the temporary databases go (default: TMPDIR)")
     parser.add_argument("--log-level", default="INFO", help="the bot's LOG_LEVEL (INFO)")
-    parser.add_argument("--keep", action="store_true", help="keep the databases and bot logs")
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the databases, bot logs and the fake Bot API request log",
+    )
     return parser
 
 
