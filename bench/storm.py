@@ -231,6 +231,13 @@ async def link_clients(api: FakeBotAPI, bot: BotProcess, desk: Desk, timeout: fl
         await asyncio.sleep(0.5)
 
 
+def request_line(request: Request) -> str:
+    """One request of the fake's log in full (texts not shortened), for --keep."""
+    params = json.dumps(request.params, ensure_ascii=False, default=str)
+    state = f"{request.status} {request.error_code or ''}".strip()
+    return f"{request.time:.3f} #{request.index} {request.method} {params} [{state}]"
+
+
 def ok_requests(api: FakeBotAPI, since: int = 0) -> list[Request]:
     return [r for r in list(api.requests)[since:] if r.status == "ok"]
 
@@ -533,7 +540,7 @@ async def run_once(args: argparse.Namespace, label: str, tree: Path, data_dir: P
             bot.kill()
         await api.stop()
         if args.keep:
-            log = "\n".join(f"{r.time:.3f} {r.summary()}" for r in api.requests)
+            log = "\n".join(map(request_line, api.requests))
             await asyncio.to_thread((data_dir / "fake-bot-api.log").write_text, log + "\n")
     return result
 
@@ -602,6 +609,7 @@ def figures(result: Result, args: argparse.Namespace) -> list[tuple[str, str, fl
 
     stat("report visible to engineers", result.visible, args.visible_timeout)
     rows.append(("reports visible (of N)", f"{visible_n} / {n}", float(visible_n)))
+    stat("acknowledged in the client's chat", result.acked, args.visible_timeout)
     rows.append(
         ("acknowledged within 5 s", f"{acked_5} / {n} ({100 * acked_5 / n:.0f} %)", float(acked_5))
     )
