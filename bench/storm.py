@@ -63,6 +63,7 @@ from bench.common import (
     table,
     verdict,
 )
+from bench.ingest import process_cpu_seconds
 from tests.e2e.harness import SUPPORT_CHAT_ID, BotProcess, free_port
 from tests.fake_bot_api import SEND_METHODS, FakeBotAPI, RateLimits, Request
 
@@ -354,6 +355,7 @@ class Result:
     private_sends: int = 0
     errors: int = 0
     storm_seconds: float = 0.0
+    bot_cpu: float | None = None
     alert_to_room: float | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -556,6 +558,7 @@ async def storm(
     since = len(api.requests)
     api.limit_rates(RateLimits())
     started = time.time()
+    cpu_before = process_cpu_seconds(bot.pid) if bot.pid else None
     if args.site:
         print(f"[{result.label}] Alertmanager: {len(desk.service_ids)} alerts ...", flush=True)
         alerted = await post_alerts(port, desk.service_ids)
@@ -579,6 +582,9 @@ async def storm(
     await engineer_answers(api, since, set(chats), result, args)
     result.recorded = await wait_recorded(bot, len(pushed), 10.0)
     result.storm_seconds = time.time() - started
+    cpu_after = process_cpu_seconds(bot.pid) if bot.pid else None
+    if cpu_before is not None and cpu_after is not None:
+        result.bot_cpu = cpu_after - cpu_before
     tally_group(api, since, result, set(chats))
 
 
@@ -639,6 +645,8 @@ def figures(result: Result, args: argparse.Namespace) -> list[tuple[str, str, fl
     if result.alert_to_room is not None:
         rows.append(("alert -> first room", f"{result.alert_to_room:.1f} s", result.alert_to_room))
     rows.append(("storm wall time", f"{result.storm_seconds:.0f} s", result.storm_seconds))
+    if result.bot_cpu is not None:
+        rows.append(("bot CPU over the storm", f"{result.bot_cpu:.1f} s", result.bot_cpu))
     rows.append(("error lines in the bot's log", str(result.errors), float(result.errors)))
     return rows
 
