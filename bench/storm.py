@@ -453,6 +453,8 @@ async def engineer_answers(
         return
     _, thread, name = found[0]
     result.room = name
+    for command in args.room_command or []:
+        await engineer_command(api, thread, command, result)
     mark = len(api.requests)
     update = api.group_message(
         SUPPORT_CHAT_ID,
@@ -473,6 +475,34 @@ async def engineer_answers(
             break
         await asyncio.sleep(0.5)
     result.answered = [got[c] - posted if c in got else math.inf for c in sorted(chats)]
+
+
+async def engineer_command(api: FakeBotAPI, thread: int, command: str, result: Result) -> None:
+    """A command an engineer gives in the room before answering (e.g. one that gathers the
+    site's incidents into one outage); waits for the bot's reply in the room, 15 s at most."""
+    mark = len(api.requests)
+    update = api.group_message(
+        SUPPORT_CHAT_ID,
+        ENGINEER_ID,
+        command,
+        thread_id=thread,
+        first_name="Dana",
+        date=int(time.time()),
+    )
+    api.push_update(update)
+    deadline = time.time() + 15
+    while True:
+        replies = [
+            r
+            for r in ok_requests(api, mark)
+            if r.params.get("chat_id") == SUPPORT_CHAT_ID
+            and r.params.get("message_thread_id") == thread
+        ]
+        if replies or time.time() > deadline:
+            break
+        await asyncio.sleep(0.5)
+    answer = str(replies[0].params.get("text", ""))[:120] if replies else "no reply in 15 s"
+    result.notes.append(f"room command {command!r}: {answer!r}")
 
 
 def count_recorded(bot: BotProcess) -> int:
@@ -802,6 +832,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=300.0,
         help="cap on linking the contacts before the storm (300)",
+    )
+    parser.add_argument(
+        "--room-command",
+        action="append",
+        metavar="TEXT",
+        help="a command an engineer writes in the room before the answer, e.g. one that "
+        "gathers the site's incidents into one outage (repeatable)",
     )
     parser.add_argument(
         "--before",
