@@ -120,7 +120,9 @@ async def test_merging_what_makes_no_sense_is_refused_and_changes_nothing(
     await outage.restore_outage(incidents, command(over, 2), at(2), stated=False)
 
     async def refusal(target: Incident | int, *numbers: int) -> MergeRefused:
-        (notice,) = (await outage.merge_outages(incidents, target, numbers, ENGINEER, at(3))).notices
+        (notice,) = (
+            await outage.merge_outages(incidents, target, numbers, ENGINEER, at(3))
+        ).notices
         assert isinstance(notice, MergeRefused)
         return notice
 
