@@ -89,7 +89,7 @@ async def test_a_command_naming_one_member_acts_on_it_alone(
     for text in ("/restored #2", "/confirm #7 os"):
         await dispatcher.feed_update(bot, updates.group(text, thread_id=ROOM_1, date=LATER))
 
-    assert rows(database_url, "select id, restored_at is not null from incidents") == [
+    assert rows(database_url, "select id, restored_at is not null from incidents order by id") == [
         (1, 0),
         (2, 1),
     ]
@@ -151,7 +151,7 @@ async def test_a_sites_new_report_joins_its_running_outage_without_a_room_of_its
     assert any(t.startswith("Site DC1: new reports of its services join outage #1") for t in room)
     assert any("⚡ Outage #2: service 2 «rack-2»" in t for t in room)  # the card, in the room
     assert any("(ticket #2) reported it at 2026-10-02 09:02" in t for t in room)
-    assert rows(database_url, "select id, service_id, outage_id from incidents") == [
+    assert rows(database_url, "select id, service_id, outage_id from incidents order by id") == [
         (1, 1, None),
         (2, 2, 1),
     ]

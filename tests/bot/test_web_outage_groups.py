@@ -77,7 +77,7 @@ async def test_one_grouped_notification_opens_one_room_with_an_incident_per_serv
         {"incident_id": 2, "opened": True, "outage_id": 1},
         {"incident_id": 3, "opened": True, "outage_id": 1},
     ]
-    assert rows(database_url, "select id, service_id, outage_id from incidents") == [
+    assert rows(database_url, "select id, service_id, outage_id from incidents order by id") == [
         (1, 1, None),
         (2, 2, 1),
         (3, 3, 1),
@@ -100,7 +100,7 @@ async def test_a_resolved_member_ends_its_own_incident_only(
     assert (await client.post(ALERTMANAGER_PATH, json=resolved, headers=AUTH)).status == 200
 
     assert rows(
-        database_url, "select id, monitoring_start_at, monitoring_end_at from incidents"
+        database_url, "select id, monitoring_start_at, monitoring_end_at from incidents order by id"
     ) == [
         (1, "2026-10-05 03:01:00.000000", None),
         (2, "2026-10-05 03:02:00.000000", "2026-10-05 03:40:00.000000"),

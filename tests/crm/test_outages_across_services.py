@@ -76,7 +76,9 @@ async def test_an_alertmanager_group_opens_one_outage_with_an_incident_per_servi
     incidents = IncidentService(session)
     for incident in (lead, *members):
         assert [i.id for i in await incidents.outage_members(incident)] == [1, 2, 3]
-    assert rows(database_url, "select service_id, monitoring_start_at from incidents") == [
+    assert rows(
+        database_url, "select service_id, monitoring_start_at from incidents order by id"
+    ) == [
         (1, "2026-11-02 09:00:00.000000"),
         (2, "2026-11-02 09:01:00.000000"),
         (3, "2026-11-02 09:02:00.000000"),

@@ -98,7 +98,7 @@ async def test_five_services_down_at_one_site_open_one_room_and_act_as_one_outag
     rooms = [r for r in api.requests_of("createForumTopic") if "Outage" in str(r.params["name"])]
     assert len(rooms) == 1
     assert bot.query(
-        "select service_id, outage_id, status, restored_at is not null from incidents"
+        "select service_id, outage_id, status, restored_at is not null from incidents order by id"
     ) == [
         (services[0], None, "confirmed", 1),
         *[(service, 1, "confirmed", 1) for service in services[1:]],
