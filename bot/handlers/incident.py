@@ -1,6 +1,8 @@
-"""Outage evidence: open, confirm, reject, restore, correct, classify, bind a service.
+"""Outage evidence: open, confirm, reject, restore, correct, classify, bind a service;
+gather outages of several services (`/merge`, `/site`).
 
-Commands act on the incident of the room they are written in, or on a reporting ticket's
+Commands act on the incident of the room they are written in (on every incident of its
+outage, each keeping its own evidence; `#N` first picks one), or on a reporting ticket's
 open incident in its topic; TicketMiddleware (flag `wants_ticket("incident")`) finds it once,
 answers where none fits, and asks which when a ticket reports several (`/confirm #12 os`).
 """
