@@ -192,24 +192,31 @@ class Desk:
     # -- incident rooms -------------------------------------------------------------------
 
     def room_name(self, incident: Incident) -> str:
+        """The room's topic name; a member of an outage names its lead's room."""
+        lead = incident.lead or incident
         outage = self.engineer_text("Outage")
-        service = incident.service
-        return f"{outage} #{incident.id} · {service.name} · {service.customer.name}"[
+        service = lead.service
+        site = f" · {lead.outage_site or service.site}" if lead.outage_site or service.site else ""
+        return f"{outage} #{lead.id} · {service.name} · {service.customer.name}{site}"[
             :TOPIC_NAME_LIMIT
         ]
 
     def open_room(self, incident: Incident, first_message: str) -> None:
-        """The incident's forum topic and its first message, queued once when it opens."""
-        self.outbox.create_room(self.support_chat_id, self.room_name(incident), incident.id)
+        """The incident's forum topic and its first message, queued once when it opens; a
+        member of an outage opens none: its first message goes to the lead's room."""
+        if incident.outage_id is None:
+            self.outbox.create_room(self.support_chat_id, self.room_name(incident), incident.id)
         self.post_to_room(incident, first_message)
 
-    def post_to_room(self, incident: Incident, text: str) -> None:
-        """A notice in the incident's room (the general topic if it has none)."""
+    def post_to_room(self, incident: Incident, text: str, *, own_room: bool = False) -> None:
+        """A notice in the incident's room: its outage's lead's room when it is a member
+        (`own_room`: its own, e.g. to say where it went); the general topic if none."""
+        room = incident.id if own_room else (incident.outage_id or incident.id)
         self.outbox.send_message(
             self.support_chat_id,
             text,
             purpose=Purpose.NOTICE,
-            incident_id=incident.id,
+            incident_id=room,
             to_topic=True,
         )
 

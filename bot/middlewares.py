@@ -164,16 +164,17 @@ async def incident_of(
     """The incident a command acts on, with the ticket it was given in (None in a room or
     the general topic); or what to answer instead.
 
-    In an incident's room: that incident. `#N` first names one anywhere in the group (a
-    ticket's topic only takes its own). In a ticket's topic: its one open incident, or, with
+    In an incident's room: that incident (its handler acts on the whole outage), or the
+    member `#N` names. `#N` first names one anywhere else in the group (a ticket's topic
+    only takes its own). In a ticket's topic: its one open incident, or, with
     none open, its latest; with several open, the engineer is asked which."""
+    number = named_incident(message)
     if message.is_topic_message and message.message_thread_id is not None:
         room = await incidents.for_room(message.chat.id, message.message_thread_id)
         if room is not None:
-            return None, room
+            return await _in_room(room, number, incidents)
     ticket = await ticket_of(message, tickets)
     reported = await incidents.of_ticket(ticket.id) if ticket is not None else []
-    number = named_incident(message)
     if number is not None:
         chosen = await incidents.get(number)
         if chosen is None or (ticket is not None and chosen not in reported):
@@ -197,6 +198,20 @@ async def incident_of(
             "room, or name it first: /confirm #{example} LAYER."
         ).format(listed=listed, example=running[-1].id)
     return ticket, (running or reported)[-1]
+
+
+async def _in_room(
+    room: Incident, number: int | None, incidents: IncidentService
+) -> tuple[None, Incident] | str:
+    """A room's command acts on its outage (every member, see bot/handlers/incident.py);
+    `#N` picks one member of it."""
+    if number is None:
+        return None, room
+    members = await incidents.outage_members(room)
+    chosen = next((member for member in members if member.id == number), None)
+    if chosen is None:
+        return _("Outage #{incident} is not part of this room's outage.").format(incident=number)
+    return None, chosen
 
 
 class TicketMiddleware(BaseMiddleware):

@@ -42,20 +42,29 @@ def engineer_help() -> str:
 
 def engineer_room_help() -> str:
     """What works in an outage's room: every command acts on its outage."""
-    return _(
-        "In an outage's room (the topic «Outage #N · …»), for that outage:\n"
-        "/confirm LAYER – confirm it, LAYER one of: {layers}\n"
-        "/reject REASON – it was not an outage\n"
-        "/restored [HH:MM | YYYY-MM-DD HH:MM] – the service works again (once)\n"
-        "/correct TIME REASON – correct the restoration time, saying why\n"
-        "/exclude {exclusions} [NOTE] – its downtime is not counted\n"
-        "/restoration reboot|repair – how it is being restored\n"
-        "/dataloss – the outage lost client data\n"
-        "write – your message is copied to every client who reported it (! keeps it here)\n"
-        "/open TICKET – one report gets its own topic, to answer that client alone\n"
-        "Every reporting client hears the decisions in their language.\n"
-        "/help – this help"
-    ).format(layers=LAYERS, exclusions=EXCLUSIONS)
+    return (
+        _(
+            "In an outage's room (the topic «Outage #N · …»), for that outage:\n"
+            "/confirm LAYER – confirm it, LAYER one of: {layers}\n"
+            "/reject REASON – it was not an outage\n"
+            "/restored [HH:MM | YYYY-MM-DD HH:MM] – the service works again (once)\n"
+            "/correct TIME REASON – correct the restoration time, saying why\n"
+            "/exclude {exclusions} [NOTE] – its downtime is not counted\n"
+            "/restoration reboot|repair – how it is being restored\n"
+            "/dataloss – the outage lost client data\n"
+            "write – your message is copied to every client who reported it (! keeps it here)\n"
+            "/open TICKET – one report gets its own topic, to answer that client alone\n"
+            "Every reporting client hears the decisions in their language.\n"
+            "/help – this help"
+        ).format(layers=LAYERS, exclusions=EXCLUSIONS)
+        + "\n"
+        + _(
+            "/merge #A #B – gather those outages into this one: one room, its commands act on "
+            "each (#N first: on that one alone), each keeps its own downtime\n"
+            "/site SITE – gather every running outage at the site, and its new reports while "
+            "this one runs"
+        )
+    )
 
 
 def engineer_topic_help() -> str:
@@ -89,12 +98,16 @@ def engineer_topic_help() -> str:
 
 def engineer_general_help() -> str:
     """What works in the support group's general topic."""
-    return _(
-        "In the general topic:\n"
-        "/board – open tickets by time left\n"
-        "/phone CUSTOMER_ID [HH:MM] TEXT – log a request received by phone\n"
-        "/email CUSTOMER_ID [HH:MM] TEXT – log a request received by e-mail\n"
-        "/help – this help; in a ticket's topic, what works there"
+    return (
+        _(
+            "In the general topic:\n"
+            "/board – open tickets by time left\n"
+            "/phone CUSTOMER_ID [HH:MM] TEXT – log a request received by phone\n"
+            "/email CUSTOMER_ID [HH:MM] TEXT – log a request received by e-mail\n"
+            "/help – this help; in a ticket's topic, what works there"
+        )
+        + "\n"
+        + _("/merge #A #B … – gather outages into the first one named (its room)")
     )
 
 

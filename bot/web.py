@@ -24,6 +24,7 @@ from crm.monitoring import (
     AppliedSignal,
     MonitoringInputError,
     MonitoringService,
+    alertmanager_group,
     parse_alertmanager,
 )
 from crm.outbox import Outbox
@@ -135,20 +136,31 @@ def make_web_app(
             return web.json_response({"error": str(error)}, status=400)
         async with sessionmaker() as session:
             try:
-                applied = await MonitoringService(session).apply(signals)
+                # One notification of a group: one outage, an incident per service.
+                group = alertmanager_group(payload)
+                applied = await MonitoringService(session).apply(signals, group)
             except CrmError as error:
                 return web.json_response(
                     {"error": f"unknown service_id {error.params.get('service_id')}"}, status=400
                 )
             desk = Desk(settings, ticket_service(session, settings), Outbox(session), i18n)
             for item in applied:
-                await session.refresh(item.incident, ["service"])
+                await session.refresh(item.incident, ["service", "lead"])
                 tell_room(desk, item)
             await session.commit()
         on_commit()
         log.info("monitoring_applied", alerts=len(applied))
         return web.json_response(
-            {"incidents": [{"incident_id": a.incident.id, "opened": a.opened} for a in applied]}
+            {
+                "incidents": [
+                    {
+                        "incident_id": a.incident.id,
+                        "opened": a.opened,
+                        "outage_id": a.incident.outage_id or a.incident.id,
+                    }
+                    for a in applied
+                ]
+            }
         )
 
     app.router.add_post(ALERTMANAGER_PATH, alertmanager)

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from crm.errors import CrmError
 from crm.evidence_cli import add_backup_arguments, add_verify_arguments, run_backup, run_verify
-from crm.models import Customer, Service, ServiceType, TrialRequest
+from crm.models import Customer, Service, ServiceEvent, ServiceType, TrialRequest
 from crm.report_cli import add_report_arguments, run_report
 from crm.settings import CrmSettings, SettingsError, TelegramSettings, describe_validation_error
 
@@ -92,6 +92,13 @@ def start_of_today(now: datetime, zone: ZoneInfo) -> datetime:
     from the day's start, never from the minute it was typed in."""
     local = now.astimezone(zone)
     return datetime(local.year, local.month, local.day, tzinfo=zone)
+
+
+def _site(text: str) -> str:
+    site = text.strip()
+    if not site or len(site) > 64 or any(c.isspace() for c in site):
+        raise argparse.ArgumentTypeError("a site is one word of up to 64 characters, e.g. DC1")
+    return site
 
 
 def _currency(text: str) -> str:
@@ -180,12 +187,20 @@ def _service_commands(
         action="store_true",
         help="dedicated environment hosted at the client's site (terms A 5.4: no SLA credit)",
     )
+    service_add.add_argument(
+        "--site", type=_site, help="where it runs, e.g. DC1: an outage of a site gathers them"
+    )
+    service_site = service.add_parser("site", help="set or clear where a service runs")
+    service_site.add_argument("id", type=int)
+    where = service_site.add_mutually_exclusive_group(required=True)
+    where.add_argument("site", nargs="?", type=_site, help="e.g. DC1")
+    where.add_argument("--clear", action="store_true", help="the service has no site")
     service_list = service.add_parser("list", help="list services")
     service_list.add_argument("--customer", type=int)
     service_end = service.add_parser("end", help="the service is switched off (report clips)")
     service_end.add_argument("id", type=int)
     service_end.add_argument("--at", type=_moment, help="local time (default: now)")
-    return [service_add, service_list, service_end]
+    return [service_add, service_list, service_end, service_site]
 
 
 def _trial_commands(
@@ -222,6 +237,7 @@ def _service_dict(service: Service) -> dict[str, Any]:
         "active_to": _utc(service.active_to),
         "trial_until": _utc(service.trial_until),
         "in_provider_dc": service.in_provider_dc,
+        "site": service.site,
     }
 
 
@@ -278,7 +294,7 @@ async def _dispatch(
         customers = [_customer_dict(c) for c in await crm.list_customers()]
         lines = [f"{c['id']}\t{c['name']}" for c in customers] or ["no customers yet"]
         return {"customers": customers}, "\n".join(lines)
-    if args.command == "service" and args.action in ("add", "end"):
+    if args.command == "service" and args.action in ("add", "end", "site"):
         return await _service_change(args, crm, settings)
     if args.command == "trial":
         return await _trial(args, crm)
@@ -286,7 +302,9 @@ async def _dispatch(
         services = [_service_dict(s) for s in await crm.list_services(args.customer)]
         lines = [
             f"{s['id']}\tcustomer {s['customer_id']}\t{s['type']}\t{s['name']}\t"
-            f"{s['monthly_fee']} {s['currency']}" + ("" if s["in_provider_dc"] else "\toutside DC")
+            f"{s['monthly_fee']} {s['currency']}"
+            + ("" if s["in_provider_dc"] else "\toutside DC")
+            + (f"\tsite {s['site']}" if s["site"] else "")
             for s in services
         ] or ["no services"]
         return {"services": services}, "\n".join(lines)
@@ -336,6 +354,8 @@ async def _service_change(
     args: argparse.Namespace, crm: CustomerService, settings: CrmSettings
 ) -> tuple[dict[str, Any], str]:
     zone = settings.zone
+    if args.action == "site":
+        return await _service_site(crm, args.id, None if args.clear else args.site)
     if args.action == "end":
         at = local_moment(args.at, zone) if args.at else None
         ended = await crm.end_service(args.id, at)
@@ -357,7 +377,27 @@ async def _service_change(
         in_provider_dc=not args.outside_provider_dc,
         trial_days=trial_days,
     )
+    if args.site:
+        new_service.site = args.site
+        await crm.session.flush()
     return {"service": _service_dict(new_service)}, str(new_service.id)
+
+
+async def _service_site(
+    crm: CustomerService, service_id: int, site: str | None
+) -> tuple[dict[str, Any], str]:
+    service = await crm.session.get(Service, service_id)
+    if service is None:
+        raise CrmError("unknown_service", service_id=service_id)
+    now = crm.clock()
+    crm.session.add(
+        ServiceEvent(service_id=service.id, kind="site", at=now, recorded_at=now, actor="cli",
+                     details={"site": site, "previous": service.site})
+    )  # fmt: skip
+    service.site = site
+    await crm.session.flush()
+    said = f"service {service.id} is at site {site}" if site else f"service {service.id}: no site"
+    return {"service": _service_dict(service)}, said
 
 
 def _request_dict(request: TrialRequest) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.clock import Clock, utc_now
@@ -26,6 +26,8 @@ from crm.models import (
     IncidentNotice,
     Message,
     NoticeSource,
+    OutboxMessage,
+    Purpose,
     Service,
     Ticket,
 )
@@ -47,6 +49,16 @@ class Report:
     ticket: Ticket | None = None
     actor: TelegramUser | None = None
     text: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Gathered:
+    """What a merge did: the outage's lead, the incidents it newly gathers, and which of
+    them had a room of their own (each is told where the outage is now)."""
+
+    lead: Incident
+    joined: list[Incident]
+    rooms: list[Incident]
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,7 +228,7 @@ class IncidentService:
                 None,
             )
         opened = target is None
-        incident = target or await self._new(report.service_id, report.ticket)
+        incident = target or await self._new_joining(report.service_id, report.ticket)
         self._add_notice(incident, report)
         if incident.client_notice_at is None or report.noticed_at < incident.client_notice_at:
             incident.client_notice_at = report.noticed_at
@@ -242,6 +254,16 @@ class IncidentService:
         return await self.session.scalar(
             select(Service).where(Service.id == service_id).with_for_update(of=Service)
         )
+
+    async def _new_joining(self, service_id: int, ticket: Ticket | None) -> Incident:
+        """A new incident; it joins the running outage of its service's site, if any."""
+        incident = await self._new(service_id, ticket)
+        site = incident.service.site
+        lead = await self.site_outage(site) if site else None
+        if lead is not None:
+            self._join(lead, incident, None, "system", self.clock(), why="site")
+            await self.session.flush()
+        return incident
 
     async def _new(self, service_id: int, ticket: Ticket | None) -> Incident:
         incident = Incident(
@@ -304,7 +326,7 @@ class IncidentService:
         incident = next((i for i in touching if is_open(i)), touching[0] if touching else None)
         opened = incident is None
         if incident is None:
-            incident = await self._new(service_id, None)
+            incident = await self._new_joining(service_id, None)
             incident.monitoring_ref = ref
         self._add_notice(incident, report, ref=ref)
         self._event(incident, "monitoring_firing", evidence_at=starts_at, actor=None,
@@ -464,3 +486,159 @@ class IncidentService:
         self._event(incident, "data_loss", evidence_at=when, actor=engineer, role="engineer")
         await self.session.flush()
         return incident
+
+    # -- outages of several services ------------------------------------------------------------
+    #
+    # Each service keeps its own incident and evidence (per-service downtime for the SLA);
+    # an outage only shares a room, the engineers' answers and their commands. Members point
+    # at the lead (`outage_id`), one level deep: a lead merged into another outage brings its
+    # members along.
+
+    async def lead_of(self, incident: Incident) -> Incident:
+        """The outage's lead: the incident itself when it leads or stands alone."""
+        if incident.outage_id is None:
+            return incident
+        lead = await self.session.get(Incident, incident.outage_id)
+        assert lead is not None
+        return lead
+
+    async def outage_members(self, incident: Incident) -> list[Incident]:
+        """Every incident of the outage `incident` belongs to, the lead first, then its
+        members oldest first; just `[incident]` when it stands alone."""
+        lead = await self.lead_of(incident)
+        members = await self.session.scalars(
+            select(Incident).where(Incident.outage_id == lead.id).order_by(Incident.id)
+        )
+        return [lead, *members.all()]
+
+    async def outage_running(self, lead: Incident) -> bool:
+        return any(is_open(member) for member in await self.outage_members(lead))
+
+    async def site_outage(self, site: str) -> Incident | None:
+        """The running outage gathering `site` (`/site`), newest first."""
+        leads = await self.session.scalars(
+            select(Incident)
+            .where(Incident.outage_site == site, Incident.outage_id.is_(None))
+            .order_by(Incident.id.desc())
+            .limit(10)
+        )
+        for lead in leads.all():
+            if await self.outage_running(lead):
+                return lead
+        return None
+
+    async def group_outage(self, group: str) -> Incident | None:
+        """The running outage of an Alertmanager group, newest first."""
+        leads = await self.session.scalars(
+            select(Incident)
+            .where(Incident.outage_group == group, Incident.outage_id.is_(None))
+            .order_by(Incident.id.desc())
+            .limit(10)
+        )
+        for lead in leads.all():
+            if await self.outage_running(lead):
+                return lead
+        return None
+
+    async def sites(self) -> set[str]:
+        found = await self.session.scalars(
+            select(Service.site).where(Service.site.is_not(None)).distinct()
+        )
+        return {site for site in found.all() if site}
+
+    def merge_refusal(self, incident: Incident) -> str | None:
+        """Why an incident cannot join an outage: rejected, excluded or over; None: it can."""
+        if incident.status is IncidentStatus.REJECTED:
+            return "rejected"
+        if incident.exclusion is not None:
+            return "excluded"
+        if not is_open(incident):
+            return "closed"
+        return None
+
+    async def merge(
+        self, into: Incident, incidents: Sequence[Incident], engineer: TelegramUser | None,
+        when: datetime, *, why: str = "merge",
+    ) -> Gathered:  # fmt: skip
+        """Gathers `incidents` (and the members of those that lead an outage) into the
+        outage of `into`. The caller checks `merge_refusal` first; already members: no-op."""
+        lead = await self.lead_of(into)
+        joined: list[Incident] = []
+        for incident in incidents:
+            # A lead brings its members along; a member of another outage comes alone.
+            alone = incident.outage_id is not None
+            for member in [incident] if alone else await self.outage_members(incident):
+                if member.id == lead.id or member.outage_id == lead.id or member in joined:
+                    continue
+                self._join(lead, member, engineer, "engineer" if engineer else "system",
+                           when, why=why)  # fmt: skip
+                joined.append(member)
+        if joined:
+            # Reports gathered in a member's room move with it to the lead's.
+            await self.session.execute(
+                update(Ticket)
+                .where(Ticket.gathered_in_id.in_([m.id for m in joined]))
+                .values(gathered_in_id=lead.id)
+            )
+        await self.session.flush()
+        return Gathered(lead, joined, [m for m in joined if await self._had_room(m)])
+
+    def _join(
+        self, lead: Incident, member: Incident, actor: TelegramUser | None, role: str,
+        when: datetime, *, why: str,
+    ) -> None:  # fmt: skip
+        member.outage_id = lead.id
+        member.lead = lead
+        if member.outage_site and not lead.outage_site:
+            lead.outage_site = member.outage_site
+        if member.outage_group and not lead.outage_group:
+            lead.outage_group = member.outage_group
+        member.outage_site = member.outage_group = None
+        self._event(member, "merged", evidence_at=when, actor=actor, role=role,
+                    outage=lead.id, why=why)  # fmt: skip
+
+    async def _had_room(self, incident: Incident) -> bool:
+        if incident.room_thread_id is not None:
+            return True
+        queued = await self.session.scalar(
+            select(OutboxMessage.id)
+            .where(OutboxMessage.incident_id == incident.id, OutboxMessage.purpose == Purpose.ROOM)
+            .limit(1)
+        )
+        return queued is not None
+
+    async def gather_site(
+        self, into: Incident, site: str, engineer: TelegramUser, when: datetime
+    ) -> Gathered:
+        """`/site DC1`: every running incident of a service at the site joins the outage of
+        `into`, and while it runs a new report of such a service joins it too."""
+        lead = await self.lead_of(into)
+        if lead.outage_site != site:
+            lead.outage_site = site
+            self._event(lead, "site_gathered", evidence_at=when, actor=engineer,
+                        role="engineer", site=site)  # fmt: skip
+        running = await self.session.scalars(
+            select(Incident)
+            .join(Service, Service.id == Incident.service_id)
+            .where(
+                Service.site == site,
+                Incident.status != IncidentStatus.REJECTED,
+                Incident.exclusion.is_(None),
+                Incident.restored_at.is_(None),
+            )
+            .order_by(Incident.id)
+        )
+        chosen = [i for i in running.unique().all() if is_open(i)]
+        return await self.merge(lead, chosen, engineer, when, why="site")
+
+    async def join_group(self, group: str, incidents: Sequence[Incident], when: datetime) -> None:
+        """An Alertmanager notification's incidents, one outage per group: the group's
+        running outage, or the first of them leads a new one."""
+        if not incidents:
+            return
+        first = next((i for i in incidents if is_open(i)), incidents[0])
+        lead = await self.group_outage(group) or await self.lead_of(first)
+        if lead.outage_group is None:
+            lead.outage_group = group
+        joining = [i for i in incidents if self.merge_refusal(i) is None]
+        await self.merge(lead, joining, None, when, why="group")

@@ -106,6 +106,8 @@ class Service(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     # Terms B 3: the end of a free trial that began at `active_from`; paid from then on.
     trial_until: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    # Where it runs (a data centre, a hall): an outage of a site gathers its services.
+    site: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
 
     customer: Mapped[Customer] = relationship(back_populates="services", lazy="joined")
 
@@ -314,8 +316,20 @@ class Incident(Base):
     # The incident's room: its own forum topic in the support group.
     room_thread_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # An outage of several services: each keeps its own incident and evidence, the members
+    # point at the lead, whose room, answers and commands they share (None: a lead or alone).
+    outage_id: Mapped[int | None] = mapped_column(
+        ForeignKey("incidents.id"), nullable=True, index=True
+    )
+    # On a lead: the site whose new reports join it while it runs (`/site DC1`), and the
+    # Alertmanager group whose alerts it gathers.
+    outage_site: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    outage_group: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     service: Mapped[Service] = relationship(lazy="joined")
+    lead: Mapped[Incident | None] = relationship(
+        remote_side=[id], foreign_keys=[outage_id], lazy="joined", join_depth=1
+    )
 
     __table_args__ = (Index("ix_incidents_running", "status", "restored_at"),)
 

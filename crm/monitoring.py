@@ -95,6 +95,13 @@ def parse_alertmanager(payload: Any, service_label: str = "service_id") -> list[
     return signals
 
 
+def alertmanager_group(payload: Any) -> str | None:
+    """The notification's `groupKey`: its alerts are one outage (one room, an incident per
+    service). None when Alertmanager sent none."""
+    key = payload.get("groupKey") if isinstance(payload, dict) else None
+    return str(key) if isinstance(key, str | int) and str(key).strip() else None
+
+
 CSV_COLUMNS = ("service_id", "starts_at", "ends_at")
 
 
@@ -127,12 +134,23 @@ class MonitoringService:
         self.session = session
         self.clock = clock
 
-    async def apply(self, signals: Sequence[MonitoringSignal]) -> list[AppliedSignal]:
-        """All or nothing: an unknown service refuses the whole batch before any write."""
+    async def apply(
+        self, signals: Sequence[MonitoringSignal], group: str | None = None
+    ) -> list[AppliedSignal]:
+        """All or nothing: an unknown service refuses the whole batch before any write.
+
+        With an Alertmanager `group`, the alerts are one outage: the group's running one, or
+        the first alert's incident leads a new one (one room); each service keeps its own
+        incident. A repeated notification adds nothing."""
         for signal in signals:
             if await self.session.get(Service, signal.service_id) is None:
                 raise CrmError("unknown_service", service_id=signal.service_id)
-        return [await self._apply(signal) for signal in signals]
+        applied = [await self._apply(signal) for signal in signals]
+        fresh = [a.incident for a in applied if a.new]
+        if group is not None and fresh:
+            incidents = IncidentService(self.session, self.clock)
+            await incidents.join_group(group, fresh, self.clock())
+        return applied
 
     async def _apply(self, signal: MonitoringSignal) -> AppliedSignal:
         placed = await IncidentService(self.session, self.clock).monitoring(

@@ -1,6 +1,8 @@
-"""Outage evidence: open, confirm, reject, restore, correct, classify, bind a service.
+"""Outage evidence: open, confirm, reject, restore, correct, classify, bind a service;
+gather outages of several services (`/merge`, `/site`).
 
-Commands act on the incident of the room they are written in, or on a reporting ticket's
+Commands act on the incident of the room they are written in (on every incident of its
+outage, each keeping its own evidence; `#N` first picks one), or on a reporting ticket's
 open incident in its topic; TicketMiddleware (flag `wants_ticket("incident")`) finds it once,
 answers where none fits, and asks which when a ticket reports several (`/confirm #12 os`).
 """
@@ -8,6 +10,7 @@ answers where none fits, and asks which when a ticket reports several (`/confirm
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 
 from aiogram import Router
 from aiogram.filters import Command, CommandObject
@@ -18,14 +21,15 @@ from bot.commands import ParseError, parse_stated_time
 from bot.desk import Desk
 from bot.handlers.engineer import support_router
 from bot.incoming import telegram_user
-from bot.middlewares import INCIDENT_ARGUMENT, wants_ticket
+from bot.middlewares import INCIDENT_ARGUMENT, named_incident, wants_ticket
 from bot.notices import tell
 from bot.settings import BotSettings
 from crm.incidents import IncidentService
 from crm.models import Incident, Ticket
 from crm.tickets import TicketService
 from crm.usecases import outage_commands, ticket_commands
-from sla.model import Exclusion, Layer, RestorationType
+from crm.usecases.notices import Outcome
+from sla.model import Exclusion, IncidentStatus, Layer, RestorationType
 
 LAYERS = ", ".join(layer.value for layer in Layer)
 EXCLUSIONS = "|".join(exclusion.value for exclusion in Exclusion)
@@ -39,6 +43,35 @@ def arguments(command: CommandObject) -> str:
 def outage_command(message: Message, incident: Incident) -> outage_commands.OutageCommand:
     assert message.from_user is not None
     return outage_commands.OutageCommand(incident, telegram_user(message.from_user), message.date)
+
+
+Act = Callable[[outage_commands.OutageCommand], Awaitable[Outcome]]
+
+
+def not_rejected(incident: Incident) -> bool:
+    return incident.status is not IncidentStatus.REJECTED
+
+
+async def on_outage(
+    message: Message,
+    ticket: Ticket | None,
+    incident: Incident,
+    incidents: IncidentService,
+    act: Act,
+    keep: Callable[[Incident], bool] = not_rejected,
+) -> Outcome:
+    """A command in a room acts on every incident of its outage that `keep`s (each one's
+    evidence recorded on it, its clients told); `#N`, or a ticket's topic, names one alone.
+    When no member fits, the first one answers why."""
+    if ticket is not None or named_incident(message) is not None:
+        targets = [incident]
+    else:
+        members = await incidents.outage_members(incident)
+        targets = [member for member in members if keep(member)] or members[:1]
+    outcome = Outcome()
+    for target in targets:
+        outcome += await act(outage_command(message, target))
+    return outcome
 
 
 async def open_outage(
@@ -72,8 +105,8 @@ async def open_outage(
 
 
 async def confirm(
-    message: Message, command: CommandObject, incident: Incident, incidents: IncidentService,
-    desk: Desk,
+    message: Message, command: CommandObject, ticket: Ticket | None, incident: Incident,
+    incidents: IncidentService, desk: Desk,
 ) -> None:  # fmt: skip
     try:
         layer = Layer(arguments(command).lower())
@@ -81,25 +114,31 @@ async def confirm(
         text = _("Write it as: /confirm LAYER, where LAYER is one of: {layers}")
         desk.answer(message, text.format(layers=LAYERS))
         return
-    c = outage_command(message, incident)
-    await tell(desk, await outage_commands.confirm_outage(incidents, c, layer), message)
+    outcome = await on_outage(
+        message, ticket, incident, incidents,
+        lambda c: outage_commands.confirm_outage(incidents, c, layer),
+    )  # fmt: skip
+    await tell(desk, outcome, message)
 
 
 async def reject(
-    message: Message, command: CommandObject, incident: Incident, incidents: IncidentService,
-    desk: Desk,
+    message: Message, command: CommandObject, ticket: Ticket | None, incident: Incident,
+    incidents: IncidentService, desk: Desk,
 ) -> None:  # fmt: skip
     reason = arguments(command)
     if not reason:
         desk.answer(message, _("Write it as: /reject REASON, e.g. /reject client-side DNS"))
         return
-    c = outage_command(message, incident)
-    await tell(desk, await outage_commands.reject_outage(incidents, c, reason), message)
+    outcome = await on_outage(
+        message, ticket, incident, incidents,
+        lambda c: outage_commands.reject_outage(incidents, c, reason),
+    )  # fmt: skip
+    await tell(desk, outcome, message)
 
 
 async def restored(
-    message: Message, command: CommandObject, incident: Incident, incidents: IncidentService,
-    desk: Desk,
+    message: Message, command: CommandObject, ticket: Ticket | None, incident: Incident,
+    incidents: IncidentService, desk: Desk,
 ) -> None:  # fmt: skip
     parsed = parse_stated_time(arguments(command), message.date, desk.zone)
     if isinstance(parsed, ParseError):
@@ -107,8 +146,11 @@ async def restored(
         desk.answer(message, text.format(value=parsed.value))
         return
     restored_at, stated = parsed
-    c = outage_command(message, incident)
-    outcome = await outage_commands.restore_outage(incidents, c, restored_at, stated=stated)
+    outcome = await on_outage(
+        message, ticket, incident, incidents,
+        lambda c: outage_commands.restore_outage(incidents, c, restored_at, stated=stated),
+        keep=lambda i: not_rejected(i) and i.restored_at is None,
+    )  # fmt: skip
     await tell(desk, outcome, message)
 
 
@@ -117,8 +159,8 @@ CORRECTION = re.compile(r"^(\d{4}-\d{2}-\d{2} \d{1,2}:\d{2}|\d{1,2}:\d{2})\s+(\S
 
 
 async def correct(
-    message: Message, command: CommandObject, incident: Incident, incidents: IncidentService,
-    desk: Desk,
+    message: Message, command: CommandObject, ticket: Ticket | None, incident: Incident,
+    incidents: IncidentService, desk: Desk,
 ) -> None:  # fmt: skip
     """A restoration time corrected, with the reason: its own event, the old one kept."""
     usage = _(
@@ -129,16 +171,20 @@ async def correct(
     if match is None or parsed is None or isinstance(parsed, ParseError):
         desk.answer(message, usage)
         return
-    c = outage_command(message, incident)
-    outcome = await outage_commands.restore_outage(
-        incidents, c, parsed[0], stated=True, correction=match.group(2).strip()
-    )
+    at, reason = parsed[0], match.group(2).strip()
+    outcome = await on_outage(
+        message, ticket, incident, incidents,
+        lambda c: outage_commands.restore_outage(
+            incidents, c, at, stated=True, correction=reason
+        ),
+        keep=lambda i: not_rejected(i) and i.restored_at is not None,
+    )  # fmt: skip
     await tell(desk, outcome, message)
 
 
 async def exclude(
-    message: Message, command: CommandObject, incident: Incident, incidents: IncidentService,
-    desk: Desk,
+    message: Message, command: CommandObject, ticket: Ticket | None, incident: Incident,
+    incidents: IncidentService, desk: Desk,
 ) -> None:  # fmt: skip
     kind, _sep, note = arguments(command).partition(" ")
     try:
@@ -146,31 +192,86 @@ async def exclude(
     except ValueError:
         desk.answer(message, _("Write it as: /exclude {kinds} [NOTE]").format(kinds=EXCLUSIONS))
         return
-    c = outage_command(message, incident)
-    outcome = await outage_commands.exclude_outage(incidents, c, exclusion, note.strip() or None)
+    outcome = await on_outage(
+        message, ticket, incident, incidents,
+        lambda c: outage_commands.exclude_outage(incidents, c, exclusion, note.strip() or None),
+    )  # fmt: skip
     await tell(desk, outcome, message)
 
 
 async def restoration(
-    message: Message, command: CommandObject, incident: Incident, incidents: IncidentService,
-    desk: Desk,
+    message: Message, command: CommandObject, ticket: Ticket | None, incident: Incident,
+    incidents: IncidentService, desk: Desk,
 ) -> None:  # fmt: skip
     try:
         kind = RestorationType(arguments(command).lower())
     except ValueError:
         desk.answer(message, _("Write it as: /restoration reboot|repair"))
         return
-    c = outage_command(message, incident)
     config = desk.settings.sla_config()
-    outcome = await outage_commands.set_restoration_type(incidents, c, kind, config)
+    outcome = await on_outage(
+        message, ticket, incident, incidents,
+        lambda c: outage_commands.set_restoration_type(incidents, c, kind, config),
+    )  # fmt: skip
     await tell(desk, outcome, message)
 
 
 async def data_loss(
-    message: Message, incident: Incident, incidents: IncidentService, desk: Desk
+    message: Message, ticket: Ticket | None, incident: Incident, incidents: IncidentService,
+    desk: Desk,
+) -> None:  # fmt: skip
+    outcome = await on_outage(
+        message, ticket, incident, incidents,
+        lambda c: outage_commands.record_data_loss(incidents, c),
+    )  # fmt: skip
+    await tell(desk, outcome, message)
+
+
+# `/merge #12 #15` or `/merge 12 15`.
+NUMBER = re.compile(r"^#?(\d+)$")
+
+
+async def merge(
+    message: Message, command: CommandObject, incidents: IncidentService, desk: Desk
 ) -> None:
+    """`/merge #A #B ...`: in an outage's room, they join that outage; elsewhere they join
+    the first one named. Each keeps its own evidence; the room and commands are shared."""
+    words = (command.args or "").split()
+    numbers = [int(m.group(1)) for word in words if (m := NUMBER.match(word))]
+    room = None
+    if message.is_topic_message and message.message_thread_id is not None:
+        room = await incidents.for_room(message.chat.id, message.message_thread_id)
+    if (
+        message.from_user is None
+        or not words
+        or len(numbers) != len(words)
+        or (room is None and len(numbers) < 2)
+    ):
+        desk.answer(message, _(
+            "Write it as: /merge #A #B ... In an outage's room they join its outage; "
+            "elsewhere they join the first one named, e.g. /merge #12 #15 #16."
+        ))  # fmt: skip
+        return
+    target: Incident | int = room if room is not None else numbers.pop(0)
+    engineer = telegram_user(message.from_user)
+    outcome = await outage_commands.merge_outages(
+        incidents, target, numbers, engineer, message.date
+    )
+    await tell(desk, outcome, message)
+
+
+async def site(
+    message: Message, command: CommandObject, incident: Incident, incidents: IncidentService,
+    desk: Desk,
+) -> None:  # fmt: skip
+    """`/site DC1`: every running outage at the site joins this one, and so does each new
+    report of a service there while it runs."""
+    name = arguments(command)
+    if not name or len(name) > 64:
+        desk.answer(message, _("Write it as: /site SITE in an outage's room, e.g. /site DC1"))
+        return
     c = outage_command(message, incident)
-    await tell(desk, await outage_commands.record_data_loss(incidents, c), message)
+    await tell(desk, await outage_commands.gather_site(incidents, c, name), message)
 
 
 async def bind_service(
@@ -190,6 +291,7 @@ def get_router(settings: BotSettings) -> Router:
     router = support_router("incident", settings)
     router.message.register(open_outage, Command("outage"), flags=wants_ticket("optional"))
     router.message.register(bind_service, Command("service"), flags=wants_ticket("required"))
+    router.message.register(merge, Command("merge"))
     for name, handler in (
         ("confirm", confirm),
         ("reject", reject),
@@ -198,6 +300,7 @@ def get_router(settings: BotSettings) -> Router:
         ("exclude", exclude),
         ("restoration", restoration),
         ("dataloss", data_loss),
+        ("site", site),
     ):
         router.message.register(handler, Command(name), flags=wants_ticket("incident"))
     return router

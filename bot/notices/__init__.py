@@ -94,6 +94,9 @@ RENDERERS: dict[type, Render] = {
     n.HandedOff: engineers.handed_off,
     n.UnknownDepartment: engineers.unknown_department,
     n.DepartmentReplied: engineers.department_replied,
+    n.OutagesMerged: outages.merged,
+    n.MergeRefused: outages.merge_refused,
+    n.UnknownSite: outages.unknown_site,
 }
 
 

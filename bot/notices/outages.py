@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 
 from aiogram.types import Message
@@ -95,7 +96,12 @@ async def outage_noticed(notice: n.OutageNoticed, desk: Desk, origin: Origin) ->
     reporting ticket's topic names the room. Few messages: the group's budget is 20 a
     minute for every topic together."""
     incident, ticket, t = notice.incident, notice.ticket, desk.engineer_text
-    if ticket is not None and not notice.opened and in_room(ticket) == incident.id:
+    room = incident.outage_id or incident.id
+    if (
+        ticket is not None
+        and in_room(ticket) == room
+        and (room != incident.id or not notice.opened)
+    ):
         return  # A gathered report: its own words are its line in the room.
     line = None
     if ticket is not None:
@@ -185,7 +191,8 @@ def _to_room(desk: Desk, origin: Origin, incident: Incident, text: str) -> None:
     """The answer where the command was given, and the room hears it when that was elsewhere."""
     desk.reply(origin, text)
     thread = origin.message_thread_id if isinstance(origin, Message) else None
-    if incident.room_thread_id is None or thread != incident.room_thread_id:
+    room = incident.lead or incident  # a member of an outage posts in its lead's room
+    if room.room_thread_id is None or thread != room.room_thread_id:
         desk.post_to_room(incident, text)
 
 
@@ -399,3 +406,75 @@ async def down_service_chosen(notice: n.DownServiceChosen, desk: Desk, origin: O
     desk.reply(origin, text)
     engineers = desk.engineer_text("Service chosen by the client: {service_id} «{name}»")
     desk.post_to_topic(ticket, engineers.format(service_id=service.id, name=service.name))
+
+
+# -- outages of several services (issue 10) ------------------------------------------------
+
+
+def _listed(incidents: Sequence[Incident]) -> str:
+    return ", ".join(f"#{i.id} {i.service.name} ({i.service.customer.name})" for i in incidents)
+
+
+async def merged(notice: n.OutagesMerged, desk: Desk, origin: Origin) -> None:
+    """The outage's room hears what it covers now; a gathered incident's own room is told
+    where its outage went (its last line)."""
+    lead = notice.lead
+    lines = []
+    if notice.site is not None:
+        lines.append(
+            _("Site {site}: new reports of its services join outage #{lead} while it runs.")
+            .format(site=notice.site, lead=lead.id)
+        )  # fmt: skip
+    if notice.joined:
+        lines.append(
+            _("🔗 Outage #{lead} now gathers: {joined}.").format(
+                lead=lead.id, joined=_listed(notice.joined)
+            )
+        )
+    else:
+        lines.append(_("Nothing new to gather into outage #{lead}.").format(lead=lead.id))
+    lines.append(
+        _(
+            "It covers {count} services: {members}. Commands in its room act on all of "
+            "them; each keeps its own downtime."
+        ).format(count=len(notice.members), members=_listed(notice.members))
+    )
+    _to_room(desk, origin, lead, "\n".join(lines))
+    for member in notice.rooms:
+        text = desk.engineer_text("Merged into Outage #{lead}: its room is «{room}».")
+        desk.post_to_room(member, text.format(lead=lead.id, room=desk.room_name(lead)),
+                          own_room=True)  # fmt: skip
+
+
+async def merge_refused(notice: n.MergeRefused, desk: Desk, origin: Origin) -> None:
+    number = notice.incident_id
+    if notice.reason == "unknown":
+        text = _("There is no outage #{incident}: nothing merged.")
+    elif notice.reason == "itself":
+        text = _("Outage #{incident} is already this outage: nothing merged.")
+    elif notice.target:
+        reasons = {
+            "rejected": _("Outage #{incident} was rejected: nothing can join it."),
+            "excluded": _("Outage #{incident} is excluded: nothing can join it."),
+        }
+        text = reasons.get(notice.reason, _("Outage #{incident} is over: nothing can join it."))
+    else:
+        reasons = {
+            "rejected": _("Outage #{incident} was rejected: it cannot be merged; nothing merged."),
+            "excluded": _("Outage #{incident} is excluded: it cannot be merged; nothing merged."),
+        }
+        text = reasons.get(
+            notice.reason, _("Outage #{incident} is over: it cannot be merged; nothing merged.")
+        )
+    desk.reply(origin, text.format(incident=number))
+
+
+async def unknown_site(notice: n.UnknownSite, desk: Desk, origin: Origin) -> None:
+    if notice.known:
+        text = _("No service is at site «{site}». Sites: {known}.")
+    else:
+        text = _(
+            "No service has a site yet; a manager sets one with "
+            "python -m crm service site SERVICE_ID SITE."
+        )
+    desk.reply(origin, text.format(site=notice.site, known=", ".join(notice.known)))

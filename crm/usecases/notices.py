@@ -577,6 +577,38 @@ class DepartmentReplied:
     department: str
 
 
+# -- outages of several services (issue 10) ------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OutagesMerged:
+    """`/merge` or `/site`: incidents gathered into the outage of `lead` (its room, answers
+    and commands shared; each keeps its own evidence). `rooms`: those of `joined` that had a
+    room of their own. `site`: the site whose new reports join while it runs."""
+
+    lead: Incident
+    joined: Sequence[Incident]
+    rooms: Sequence[Incident]
+    members: Sequence[Incident]
+    site: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MergeRefused:
+    """Nothing was merged: `reason` is unknown, itself, rejected, excluded or closed, of the
+    outage `incident_id` (the target's own state for `target=True`)."""
+
+    incident_id: int
+    reason: str
+    target: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownSite:
+    site: str
+    known: Sequence[str]
+
+
 Notice = (
     TicketOpened | TicketReopened | ClientMessageRecorded | ClientStillWaiting | EngineerReplied
     | RoomAnswered | TopicOpened | TopicNotNeeded
@@ -596,6 +628,7 @@ Notice = (
     | TrialNeedsLink | TrialDecided | TrialAlreadyDecided
     | ClientEdited | EngineerEdited | AlbumPartRecorded | HandedOff | UnknownDepartment
     | DepartmentReplied
+    | OutagesMerged | MergeRefused | UnknownSite
 )  # fmt: skip
 
 # Notices that mean the action was refused: a button press gets them as an alert.

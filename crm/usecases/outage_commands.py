@@ -6,6 +6,7 @@ Every reporting client is told what the SLA engine will make of it, in their lan
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -17,18 +18,21 @@ from crm.reporting import incident_record_of, service_record_of
 from crm.usecases.notices import (
     Counting,
     DataLossRecorded,
+    MergeRefused,
     OutageConfirmed,
     OutageExcluded,
     OutageNoticed,
     OutageOpened,
     OutageRejected,
     OutageRestored,
+    OutagesMerged,
     Outcome,
     RestorationTypeSet,
     RestoredBeforeStart,
     RestoredInFuture,
     RestoreRefused,
     ServiceNotOfCustomer,
+    UnknownSite,
     told,
 )
 from sla.config import SlaConfig
@@ -178,3 +182,63 @@ async def record_data_loss(incidents: IncidentService, c: OutageCommand) -> Outc
             reason = "excluded"
     tickets = await incidents.tickets_of(incident)
     return told(DataLossRecorded(incident, tickets, reason))
+
+
+# -- outages of several services ------------------------------------------------------------
+
+
+async def _target_refusal(incidents: IncidentService, into: Incident) -> MergeRefused | None:
+    """The outage gathered into must still run (some member open) and not be rejected."""
+    lead = await incidents.lead_of(into)
+    if lead.status is IncidentStatus.REJECTED:
+        return MergeRefused(into.id, "rejected", target=True)
+    if lead.exclusion is not None:
+        return MergeRefused(into.id, "excluded", target=True)
+    if not await incidents.outage_running(lead):
+        return MergeRefused(into.id, "closed", target=True)
+    return None
+
+
+async def merge_outages(
+    incidents: IncidentService, target: Incident | int, numbers: Sequence[int],
+    engineer: TelegramUser, at: datetime,
+) -> Outcome:  # fmt: skip
+    """`/merge #A #B`: the named incidents join the outage of `target` (the room's incident,
+    or the number named first). All or nothing: one that cannot join refuses the command."""
+    into = await incidents.get(target) if isinstance(target, int) else target
+    if into is None:
+        assert isinstance(target, int)
+        return told(MergeRefused(target, "unknown", target=True))
+    refusal = await _target_refusal(incidents, into)
+    if refusal is not None:
+        return told(refusal)
+    lead = await incidents.lead_of(into)
+    chosen: list[Incident] = []
+    for number in numbers:
+        incident = await incidents.get(number)
+        if incident is None:
+            return told(MergeRefused(number, "unknown"))
+        if incident.id in (into.id, lead.id):
+            return told(MergeRefused(number, "itself"))
+        reason = incidents.merge_refusal(incident)
+        if reason is not None:
+            return told(MergeRefused(number, reason))
+        chosen.append(incident)
+    gathered = await incidents.merge(into, chosen, engineer, at)
+    members = await incidents.outage_members(gathered.lead)
+    return told(OutagesMerged(gathered.lead, gathered.joined, gathered.rooms, members))
+
+
+async def gather_site(incidents: IncidentService, c: OutageCommand, site: str) -> Outcome:
+    """`/site DC1`: every running incident at the site joins this outage, and so does each
+    new report of a service there while it runs."""
+    known = sorted(await incidents.sites())
+    named = next((k for k in known if k.casefold() == site.casefold()), None)
+    if named is None:
+        return told(UnknownSite(site, known))
+    refusal = await _target_refusal(incidents, c.incident)
+    if refusal is not None:
+        return told(refusal)
+    gathered = await incidents.gather_site(c.incident, named, c.engineer, c.at)
+    members = await incidents.outage_members(gathered.lead)
+    return told(OutagesMerged(gathered.lead, gathered.joined, gathered.rooms, members, named))

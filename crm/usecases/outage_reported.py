@@ -136,9 +136,11 @@ async def _open_outage(
     report = Report(service_id, NoticeSource.CLIENT, notice_at, ticket, client, text)
     placed = await incidents.report(report)
     incident = placed.incident
-    if not placed.opened and ticket.support_chat_id is None and ticket.gathered_in_id is None:
-        # A new ticket reporting a running outage: it lives in the outage's room.
-        ticket.gathered_in_id = incident.id
+    room_existed = not placed.opened or incident.outage_id is not None
+    if room_existed and ticket.support_chat_id is None and ticket.gathered_in_id is None:
+        # A new ticket reporting a running outage: it lives in the outage's room (its
+        # lead's, when its service's incident is one of several).
+        ticket.gathered_in_id = incident.outage_id or incident.id
         await incidents.session.flush()
     noticed = OutageNoticed(
         incident, ticket, NoticeSource.CLIENT.value, notice_at, placed.opened,

@@ -68,7 +68,9 @@ async def test_a_firing_alert_opens_an_incident_at_its_start_and_resolved_ends_i
     firing = {"status": "firing", "alerts": [alert("firing", "2026-10-05T03:00:00.123456789Z")]}
     response = await client.post(ALERTMANAGER_PATH, json=firing, headers=AUTH)
     assert response.status == 200
-    assert (await response.json()) == {"incidents": [{"incident_id": 1, "opened": True}]}
+    assert (await response.json()) == {
+        "incidents": [{"incident_id": 1, "opened": True, "outage_id": 1}]
+    }
     # Alertmanager repeats itself: the same alert again changes nothing.
     assert (await client.post(ALERTMANAGER_PATH, json=firing, headers=AUTH)).status == 200
 

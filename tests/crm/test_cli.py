@@ -68,6 +68,7 @@ def test_customer_service_and_invitation_round_trip(crm) -> None:
             "active_to": None,
             "trial_until": None,
             "in_provider_dc": False,
+            "site": None,
         }
     ]
 

@@ -79,3 +79,17 @@ def test_trial_requests_are_approved_or_refused_once(crm) -> None:  # noqa: F811
     assert "no trial request 5" in refused.stderr
     assert ok(crm("trial", "list", "--json")) == {"trial_requests": []}
     assert datetime.now(UTC)  # the CLI's own clock is the wall clock
+
+
+def test_a_services_site_is_set_on_adding_changed_and_cleared(crm) -> None:  # noqa: F811
+    owner = customer(crm)
+    args = ("--customer", owner, "--type", "dedicated", "--fee", "1", "--json")
+    added = ok(crm("service", "add", *args, "--site", "DC1"))["service"]
+    assert added["site"] == "DC1"
+    moved = crm("service", "site", str(added["id"]), "DC2")
+    assert moved.returncode == 0 and moved.stdout.strip() == f"service {added['id']} is at site DC2"
+    assert "site DC2" in crm("service", "list").stdout
+    cleared = ok(crm("service", "site", str(added["id"]), "--clear", "--json"))["service"]
+    assert cleared["site"] is None
+    assert crm("service", "site", "99", "DC1").returncode == 1
+    assert crm("service", "add", *args, "--site", "two words").returncode == 2
