@@ -155,3 +155,23 @@ async def test_a_sites_new_report_joins_its_running_outage_without_a_room_of_its
         (1, 1, None),
         (2, 2, 1),
     ]
+
+
+async def test_one_message_in_a_merged_outages_room_reaches_the_reporters_of_every_service(
+    dispatcher: Desk, bot: MockedBot, updates: Updates, sessionmaker: async_sessionmaker
+) -> None:
+    await two_outages(sessionmaker, dispatcher, bot, updates)
+    await dispatcher.feed_update(bot, updates.group("/merge #2", thread_id=ROOM_1, date=LATER))
+    answer = updates.group("Both racks share the failed switch", thread_id=ROOM_1, date=LATER)
+    await dispatcher.feed_update(bot, answer)
+
+    for client in (AIGERIM, BOLAT):
+        copies = [
+            m.message_id
+            for m in bot.session.sent("copyMessage")
+            if m.chat_id == client and m.from_chat_id == SUPPORT_CHAT_ID
+        ]
+        assert copies == [answer.message.message_id]
+    assert texts(bot, SUPPORT_CHAT_ID, ROOM_1)[-1] == (
+        "📨 Sent to the 2 clients who reported outage #1."
+    )
