@@ -681,15 +681,32 @@ def figures(result: Result, args: argparse.Namespace) -> list[tuple[str, str, fl
     return rows
 
 
+def _keyed(
+    rows: list[tuple[str, str, float | None]],
+) -> dict[tuple[str, int], tuple[str, float | None]]:
+    seen: Counter[str] = Counter()
+    keyed = {}
+    for name, shown, value in rows:
+        keyed[(name, seen[name])] = (shown, value)
+        seen[name] += 1
+    return keyed
+
+
 def print_results(results: list[Result], args: argparse.Namespace) -> None:
     tables = [figures(r, args) for r in results]
     if len(results) == 1:
         print(table(["figure", results[0].label], [(name, value) for name, value, _ in tables[0]]))
     else:
+        # The two runs may print different rows (a refusal only one of them drew): line
+        # them up by figure, the n-th "of which" beside the n-th.
+        keyed = [_keyed(t) for t in (tables[1], tables[0])]
+        order = list(dict.fromkeys([*keyed[0], *keyed[1]]))
         rows = []
-        for (name, before, b), (_, now, a) in zip(tables[1], tables[0], strict=True):
+        for key in order:
+            before, b = keyed[0].get(key, ("-", None))
+            now, a = keyed[1].get(key, ("-", None))
             ratio = f"{a / b:.2f}" if a is not None and b not in (None, 0) else "-"
-            rows.append((name, before, now, ratio))
+            rows.append((key[0], before, now, ratio))
         print(table(["figure", results[1].label, results[0].label, "now / before"], rows))
     for result in results:
         for note in result.notes:
