@@ -30,11 +30,10 @@ from sla.targets import (
     Outcome,
     TargetCheck,
     TargetStats,
-    first_response_check,
-    processing_check,
     restoration_check,
     summarize,
 )
+from sla.ticket_stats import TicketFigures, TicketTally, tally_tickets
 
 
 @dataclass(frozen=True)
@@ -100,7 +99,7 @@ def build_monthly_report(
     services: Iterable[ServiceRecord],
     incidents: Iterable[IncidentRecord],
     maintenance: Iterable[MaintenanceWindow],
-    tickets: Iterable[TicketRecord],
+    tickets: Iterable[TicketRecord] | TicketTally,
     claims: Iterable[Claim],
     config: SlaConfig,
     now: datetime,
@@ -110,7 +109,8 @@ def build_monthly_report(
 
     Services are listed when their active period overlaps the month; tickets belong to the
     month they were opened in; restoration checks to the month the incident was confirmed
-    in. Every incident must refer to one of `services`.
+    in. Every incident must refer to one of `services`. `tickets` may come already tallied
+    (a `TicketTally` made for the same month and `now`, fed from a stream of rows).
     """
     now = require_aware(now, "now")
     period = month_bounds(month, config.zone)
@@ -160,9 +160,12 @@ def build_monthly_report(
         )
     )
 
-    month_tickets = sorted(
-        (t for t in tickets if period.contains(t.opened_at)), key=lambda t: t.opened_at
-    )
+    if isinstance(tickets, TicketTally):
+        if tickets.period != period or tickets.now != now:
+            raise ValueError("the tickets were tallied for another month or moment")
+        tally = tickets
+    else:
+        tally = tally_tickets(tickets, config, now, period)
     return MonthlyReport(
         month=month,
         timezone=config.timezone,
@@ -170,7 +173,7 @@ def build_monthly_report(
         # A month that is over is reported as of its end: the same figures at any later hour.
         as_of=min(now, period.end),
         services=tuple(service_reports),
-        tickets=_ticket_report(month_tickets, restoration_checks, config, now),
+        tickets=_ticket_report(tally.figures(), restoration_checks),
         config=config,
         evidence_head=evidence_head,
     )
@@ -240,29 +243,18 @@ def _service_report(
     )
 
 
-def _ticket_report(
-    tickets: list[TicketRecord],
-    restoration_checks: list[TargetCheck],
-    config: SlaConfig,
-    now: datetime,
-) -> TicketReport:
-    responses = [(ticket, first_response_check(ticket, config, now)) for ticket in tickets]
-    processing = [processing_check(ticket, config, now) for ticket in tickets]
-
-    def of(selected: Iterable[tuple[TicketRecord, TargetCheck]]) -> TargetStats:
-        return summarize(check for _, check in selected)
-
+def _ticket_report(figures: TicketFigures, restoration_checks: list[TargetCheck]) -> TicketReport:
     return TicketReport(
-        count=len(tickets),
-        first_response=of(responses),
-        telegram=of((t, c) for t, c in responses if t.channel is Channel.TELEGRAM),
-        email=of((t, c) for t, c in responses if t.channel is Channel.EMAIL),
-        phone=of((t, c) for t, c in responses if t.channel is Channel.PHONE),
-        normal=of((t, c) for t, c in responses if not t.emergency),
-        emergency=of((t, c) for t, c in responses if t.emergency),
-        resolution=summarize(check for check in processing if check is not None),
+        count=figures.count,
+        first_response=figures.first_response,
+        telegram=figures.telegram,
+        email=figures.email,
+        phone=figures.phone,
+        normal=figures.normal,
+        emergency=figures.emergency,
+        resolution=figures.resolution,
         restoration=summarize(sorted(restoration_checks, key=lambda c: c.started_at)),
-        handed_off=of((t, c) for t, c in responses if t.handed_off),
+        handed_off=figures.handed_off,
     )
 
 
