@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from crm.db import make_engine, make_sessionmaker, upgrade_database_async
 from crm.errors import CrmError
@@ -35,7 +35,9 @@ async def render(args: argparse.Namespace, settings: CrmSettings, now: datetime)
             # Alembic (and its start-up cost) only when there is something to migrate.
             await upgrade_database_async(settings.database_url)
         async with make_sessionmaker(engine)() as session:
-            report, evidence = await monthly_report(session, month, config, now, args.customer)
+            report, evidence = await monthly_report(
+                session, month, config, now, args.customer, with_tickets=args.format == "xlsx"
+            )
             customers: dict[int, str] = {}
             if args.format == "xlsx":
                 from crm.exports import ticket_customers
@@ -44,7 +46,7 @@ async def render(args: argparse.Namespace, settings: CrmSettings, now: datetime)
     finally:
         await engine.dispose()
     if args.format == "json":
-        return (json.dumps(report_to_dict(report), ensure_ascii=False, indent=2) + "\n").encode()
+        return report_json(report_to_dict(report))
     if args.format == "csv":
         return report_to_csv(report).encode()
     if args.format == "xlsx":
@@ -54,6 +56,16 @@ async def render(args: argparse.Namespace, settings: CrmSettings, now: datetime)
         extra = WorkbookInput(evidence.tickets, evidence.incidents, customers)
         return report_workbook(report_to_dict(report), config, extra)
     return (report_to_text(report) + "\n").encode()
+
+
+def report_json(data: dict[str, Any]) -> bytes:
+    """The same bytes as `json.dumps(data, ensure_ascii=False, indent=2) + "\\n"` (UTF-8),
+    written by orjson: the stdlib's indenting encoder is pure Python and took seconds on a
+    month of 100k services. The two differ only on floats below 0.0001 (exponent form);
+    the report has none: minutes are rounded to 2 places, shares to 4."""
+    import orjson
+
+    return orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n"
 
 
 def run_report(args: argparse.Namespace, settings: CrmSettings) -> int:

@@ -134,7 +134,15 @@ def build_monthly_report(
     incidents_by_service: dict[int, list[IncidentRecord]] = defaultdict(list)
     for incident in incident_list:
         incidents_by_service[incident.service_id].append(incident)
-    maintenance_list = list(maintenance)
+    # Each service sees the windows for every service and its own, not the whole list:
+    # 100k services times 100 windows is what made the report slow.
+    global_windows: list[MaintenanceWindow] = []
+    own_windows: dict[int, list[MaintenanceWindow]] = defaultdict(list)
+    for window in maintenance:
+        if window.service_id is None:
+            global_windows.append(window)
+        else:
+            own_windows[window.service_id].append(window)
     claimed = {(int(service_id), str(claim_month)) for service_id, claim_month in claims}
 
     service_reports: list[ServiceReport] = []
@@ -149,7 +157,14 @@ def build_monthly_report(
             continue
         service_reports.append(
             _service_report(
-                service, own_incidents, maintenance_list, period, month, claimed, config, now
+                service,
+                own_incidents,
+                global_windows + own_windows.get(service.service_id, []),
+                period,
+                month,
+                claimed,
+                config,
+                now,
             )
         )
     service_reports.sort(
