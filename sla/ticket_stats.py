@@ -166,16 +166,16 @@ class TicketTally:
         opened_at: datetime,
         first_response_at: datetime | None,
         resolved_at: datetime | None,
-        emergency: bool,
-        handed_off: bool,
+        emergency: bool | int,
+        handed_off: bool | int,
     ) -> None:
         if not (self.period.start <= opened_at < self.period.end):
             return
-        channel = Channel(channel)
-        emergency, handed_off = bool(emergency), bool(handed_off)
-        target = self._targets[(channel, emergency)]
+        kind = Channel(channel)
+        urgent = bool(emergency)
+        target = self._targets[(kind, urgent)]
         outcome, elapsed = _outcome(opened_at, first_response_at, target, self.now)
-        tally = self._tallies[(channel, emergency, handed_off)]
+        tally = self._tallies[(kind, urgent, bool(handed_off))]
         tally.add(outcome, elapsed)
         if outcome is Outcome.BREACHED:
             tally.breaches.append(
