@@ -6,7 +6,7 @@ import csv
 import io
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -407,6 +407,17 @@ def report_to_dict(report: MonthlyReport) -> dict[str, Any]:
     """JSON-ready: amounts are strings with two decimals, percentages floats truncated
     (availability to 4 places, shares to 2), minutes floats rounded to 2 places, instants
     ISO 8601 in UTC. Tiers are decided on exact figures before any of this rounding."""
+    return {**report_header_dict(report), "services": list(service_dicts(report))}
+
+
+def service_dicts(report: MonthlyReport) -> Iterator[dict[str, Any]]:
+    """`report_to_dict(report)["services"]`, one at a time (a writer can stream them)."""
+    for service in report.services:
+        yield _service_to_dict(service)
+
+
+def report_header_dict(report: MonthlyReport) -> dict[str, Any]:
+    """`report_to_dict` with an empty `services` list, in the same key order."""
     tickets = report.tickets
     restoration = _stats_to_dict(tickets.restoration)
     restoration["breaches"] = [
@@ -419,7 +430,7 @@ def report_to_dict(report: MonthlyReport) -> dict[str, Any]:
         "as_of": _iso(report.as_of),
         "partial": report.partial,
         "empty": report.empty,
-        "services": [_service_to_dict(service) for service in report.services],
+        "services": [],
         "tickets": {
             "count": tickets.count,
             "first_response": _stats_to_dict(tickets.first_response),
