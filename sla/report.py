@@ -6,7 +6,7 @@ import csv
 import io
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -120,33 +120,8 @@ def build_monthly_report(
             f" now is {now.isoformat()})"
         )
     service_list = list(services)
-    services_by_id: dict[int, ServiceRecord] = {}
-    for service in service_list:
-        if service.service_id in services_by_id:
-            raise ValueError(f"service {service.service_id} is listed twice")
-        services_by_id[service.service_id] = service
-    incident_list = list(incidents)
-    for incident in incident_list:
-        if incident.service_id not in services_by_id:
-            raise ValueError(
-                f"incident {incident.incident_id} refers to unknown service {incident.service_id}"
-            )
-    incidents_by_service: dict[int, list[IncidentRecord]] = defaultdict(list)
-    for incident in incident_list:
-        incidents_by_service[incident.service_id].append(incident)
-    # Each service sees the windows for every service and its own, not the whole list:
-    # 100k services times 100 windows is what made the report slow. Cancelled windows
-    # exclude nothing (`exclusion_intervals`), and a service without incidents has no
-    # downtime for windows to exclude from, so it is handed none.
-    global_windows: list[MaintenanceWindow] = []
-    own_windows: dict[int, list[MaintenanceWindow]] = defaultdict(list)
-    for window in maintenance:
-        if window.cancelled:
-            continue
-        if window.service_id is None:
-            global_windows.append(window)
-        else:
-            own_windows[window.service_id].append(window)
+    incidents_by_service = _incidents_by_service(service_list, incidents)
+    windows_for = _windows_by_service(maintenance)
     claimed = {(int(service_id), str(claim_month)) for service_id, claim_month in claims}
 
     service_reports: list[ServiceReport] = []
@@ -163,7 +138,7 @@ def build_monthly_report(
             _service_report(
                 service,
                 own_incidents,
-                global_windows + own_windows.get(service.service_id, []) if own_incidents else [],
+                windows_for(service.service_id) if own_incidents else [],
                 period,
                 month,
                 claimed,
@@ -179,12 +154,11 @@ def build_monthly_report(
         )
     )
 
-    if isinstance(tickets, TicketTally):
-        if tickets.period != period or tickets.now != now:
-            raise ValueError("the tickets were tallied for another month or moment")
-        tally = tickets
-    else:
-        tally = tally_tickets(tickets, config, now, period)
+    if isinstance(tickets, TicketTally) and (tickets.period != period or tickets.now != now):
+        raise ValueError("the tickets were tallied for another month or moment")
+    tally = (
+        tickets if isinstance(tickets, TicketTally) else tally_tickets(tickets, config, now, period)
+    )
     return MonthlyReport(
         month=month,
         timezone=config.timezone,
@@ -196,6 +170,45 @@ def build_monthly_report(
         config=config,
         evidence_head=evidence_head,
     )
+
+
+def _incidents_by_service(
+    services: list[ServiceRecord], incidents: Iterable[IncidentRecord]
+) -> dict[int, list[IncidentRecord]]:
+    services_by_id: dict[int, ServiceRecord] = {}
+    for service in services:
+        if service.service_id in services_by_id:
+            raise ValueError(f"service {service.service_id} is listed twice")
+        services_by_id[service.service_id] = service
+    incident_list = list(incidents)
+    for incident in incident_list:
+        if incident.service_id not in services_by_id:
+            raise ValueError(
+                f"incident {incident.incident_id} refers to unknown service {incident.service_id}"
+            )
+    incidents_by_service: dict[int, list[IncidentRecord]] = defaultdict(list)
+    for incident in incident_list:
+        incidents_by_service[incident.service_id].append(incident)
+    return incidents_by_service
+
+
+def _windows_by_service(
+    maintenance: Iterable[MaintenanceWindow],
+) -> Callable[[int], list[MaintenanceWindow]]:
+    """Each service sees the windows for every service and its own, not the whole list:
+    100k services times 100 windows is what made the report slow. Cancelled windows
+    exclude nothing (`exclusion_intervals`). (A service without incidents has no downtime
+    for windows to exclude from: `build_monthly_report` hands it none.)"""
+    global_windows: list[MaintenanceWindow] = []
+    own_windows: dict[int, list[MaintenanceWindow]] = defaultdict(list)
+    for window in maintenance:
+        if window.cancelled:
+            continue
+        if window.service_id is None:
+            global_windows.append(window)
+        else:
+            own_windows[window.service_id].append(window)
+    return lambda service_id: global_windows + own_windows.get(service_id, [])
 
 
 def _active_during(service: ServiceRecord, period: Interval) -> bool:
