@@ -70,9 +70,10 @@ TICKET_COLUMNS = (
     Ticket.first_response_at, Ticket.resolved_at, Ticket.emergency,
     exists().where(Handoff.ticket_id == Ticket.id).label("handed_off"),
 )  # fmt: skip
-# What `TicketTally.add` takes, in its order (same join as TICKET_COLUMNS).
+# What `TicketTally.add` takes, with the service id in the place of the service type
+# (TICKET_COLUMNS' coalesce, looked up in a dict rather than joined a million times).
 TALLY_COLUMNS = (
-    Ticket.id, Ticket.channel, func.coalesce(Service.service_type, Ticket.service_type),
+    Ticket.id, Ticket.channel, Ticket.service_id, Ticket.service_type,
     Ticket.opened_at, Ticket.first_response_at, Ticket.resolved_at, Ticket.emergency,
     exists().where(Handoff.ticket_id == Ticket.id).label("handed_off"),
 )  # fmt: skip
@@ -134,11 +135,10 @@ async def _rows(session: AsyncSession, statement: Executable) -> Result[Any]:
 
 
 def _ticket_query(columns: Sequence[Any], period: Interval, customer_id: int | None) -> Select[Any]:
-    query = (
-        select(*columns)
-        .outerjoin(Service, Service.id == Ticket.service_id)
-        .where(Ticket.opened_at >= period.start, Ticket.opened_at < period.end)
-    )
+    query = select(*columns)
+    if columns is TICKET_COLUMNS:
+        query = query.outerjoin(Service, Service.id == Ticket.service_id)
+    query = query.where(Ticket.opened_at >= period.start, Ticket.opened_at < period.end)
     if customer_id is not None:
         query = query.where(Ticket.customer_id == customer_id)
     return query
@@ -233,14 +233,17 @@ async def tally_month_tickets(
     list of a million records."""
     period = month_bounds(month, config.zone)
     tally = TicketTally(config, now, period)
+    types: Sequence[Any] = (await _rows(session, select(Service.id, Service.service_type))).all()
+    service_types: dict[int | None, Any] = {service_id: kind for service_id, kind in types}
     connection = await session.connection()
     result = await connection.stream(
         _ticket_query(TALLY_COLUMNS, period, customer_id).execution_options(yield_per=STREAM_CHUNK)
     )
     add = tally.add
     async for chunk in result.partitions(STREAM_CHUNK):
-        for row in chunk:
-            add(*row)
+        for number, channel, service_id, ticket_type, opened, answered, resolved, *flags in chunk:
+            service_type = service_types.get(service_id) or ticket_type
+            add(number, channel, service_type, opened, answered, resolved, flags[0], flags[1])
     return tally
 
 
