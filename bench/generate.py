@@ -158,9 +158,10 @@ def ticket_rows(
     first_id: int = 1,
 ) -> Iterator[Row]:
     """Telegram mostly; first responses mostly within the 10-minute target, some breaches;
-    most resolved and closed, a few still open."""
-    for number in range(first_id, first_id + count):
-        opened = _between(rng, start, end)
+    most resolved and closed, a few still open. Numbered in the order they were opened, as
+    the bot numbers them (so the table is stored roughly in `opened_at` order)."""
+    openings = sorted(_between(rng, start, end) for _ in range(count))
+    for number, opened in enumerate(openings, start=first_id):
         roll = rng.random()
         channel = (
             Channel.TELEGRAM if roll < 0.9 else Channel.EMAIL if roll < 0.96 else Channel.PHONE

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, func, or_, select
+from sqlalchemy import Executable, Result, Select, and_, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.errors import CrmError
@@ -32,6 +32,10 @@ from sla import (
     build_monthly_report,
     month_bounds,
 )
+from sla.ticket_stats import TicketTally
+
+# Rows are fetched from the database this many at a time when streamed.
+STREAM_CHUNK = 20_000
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,13 @@ TICKET_COLUMNS = (
     Ticket.id, Ticket.channel, func.coalesce(Service.service_type, Ticket.service_type),
     Ticket.category, Ticket.opened_at,
     Ticket.first_response_at, Ticket.resolved_at, Ticket.emergency,
+    exists().where(Handoff.ticket_id == Ticket.id).label("handed_off"),
+)  # fmt: skip
+# What `TicketTally.add` takes, with the service id in the place of the service type
+# (TICKET_COLUMNS' coalesce, looked up in a dict rather than joined a million times).
+TALLY_COLUMNS = (
+    Ticket.id, Ticket.channel, Ticket.service_id, Ticket.service_type,
+    Ticket.opened_at, Ticket.first_response_at, Ticket.resolved_at, Ticket.emergency,
     exists().where(Handoff.ticket_id == Ticket.id).label("handed_off"),
 )  # fmt: skip
 INCIDENT_RECORD_FIELDS = (
@@ -116,9 +127,33 @@ def ticket_record(values: Sequence[Any]) -> TicketRecord:
     )
 
 
+async def _rows(session: AsyncSession, statement: Executable) -> Result[Any]:
+    """Plain rows through the session's connection (its transaction), without the ORM's
+    result processing: the report reads columns, never entities."""
+    connection = await session.connection()
+    return await connection.execute(statement)
+
+
+def _ticket_query(columns: Sequence[Any], period: Interval, customer_id: int | None) -> Select[Any]:
+    query = select(*columns)
+    if columns is TICKET_COLUMNS:
+        query = query.outerjoin(Service, Service.id == Ticket.service_id)
+    query = query.where(Ticket.opened_at >= period.start, Ticket.opened_at < period.end)
+    if customer_id is not None:
+        query = query.where(Ticket.customer_id == customer_id)
+    return query
+
+
 async def load_month(
-    session: AsyncSession, month: str, config: SlaConfig, customer_id: int | None = None
+    session: AsyncSession,
+    month: str,
+    config: SlaConfig,
+    customer_id: int | None = None,
+    *,
+    with_tickets: bool = True,
 ) -> MonthEvidence:
+    """Everything the month's report is built from. `with_tickets=False` leaves the
+    tickets out (an empty list): `tally_month_tickets` streams them instead."""
     period = month_bounds(month, config.zone)
     if customer_id is not None and await session.get(Customer, customer_id) is None:
         raise CrmError("unknown_customer", customer_id=customer_id)
@@ -134,55 +169,82 @@ async def load_month(
     service_ids = select(Service.id).where(*active_in_month)
     services = [
         service_record(row)
-        for row in await session.execute(
+        for row in await _rows(
+            session,
             select(*SERVICE_COLUMNS)
             .join(Customer, Customer.id == Service.customer_id)
             .where(*active_in_month)
-            .order_by(Service.id)
+            .order_by(Service.id),
         )
     ]
 
     incidents = await _incidents_of_month(session, service_ids, period)
-    windows = (
-        await session.scalars(
-            select(MaintenanceRow).where(
+    windows: Sequence[Any] = (
+        await _rows(
+            session,
+            select(
+                MaintenanceRow.service_id,
+                MaintenanceRow.starts_at,
+                MaintenanceRow.ends_at,
+                MaintenanceRow.cancelled_at,
+            ).where(
                 MaintenanceRow.starts_at < period.end,
                 MaintenanceRow.ends_at > period.start,
                 or_(
                     MaintenanceRow.service_id.is_(None), MaintenanceRow.service_id.in_(service_ids)
                 ),
-            )
+            ),
         )
     ).all()
     # Plain rows, not ORM objects: a month may hold a million tickets.
-    ticket_query = (
-        select(*TICKET_COLUMNS)
-        .outerjoin(Service, Service.id == Ticket.service_id)
-        .where(Ticket.opened_at >= period.start, Ticket.opened_at < period.end)
-    )
-    if customer_id is not None:
-        ticket_query = ticket_query.where(Ticket.customer_id == customer_id)
-    tickets = [
-        ticket_record(row) for row in await session.execute(ticket_query.order_by(Ticket.id))
-    ]
-    claims = (
-        await session.execute(
+    tickets = []
+    if with_tickets:
+        ticket_query = _ticket_query(TICKET_COLUMNS, period, customer_id).order_by(Ticket.id)
+        tickets = [ticket_record(row) for row in await _rows(session, ticket_query)]
+    claims: Sequence[Any] = (
+        await _rows(
+            session,
             select(CreditClaim.service_id, CreditClaim.month).where(
                 CreditClaim.month == month, CreditClaim.service_id.in_(service_ids)
-            )
+            ),
         )
     ).all()
     return MonthEvidence(
         services=services,
         incidents=incidents,
         maintenance=[
-            MaintenanceWindow(w.service_id, w.starts_at, w.ends_at, w.cancelled_at is not None)
-            for w in windows
+            MaintenanceWindow(service_id, starts_at, ends_at, cancelled_at is not None)
+            for service_id, starts_at, ends_at, cancelled_at in windows
         ],
         tickets=tickets,
         claims=[(service_id, claim_month) for service_id, claim_month in claims],
         evidence_head=head,
     )
+
+
+async def tally_month_tickets(
+    session: AsyncSession,
+    month: str,
+    config: SlaConfig,
+    now: datetime,
+    customer_id: int | None = None,
+) -> TicketTally:
+    """The month's tickets streamed in chunks into the pure tally: plain tuples, never a
+    list of a million records."""
+    period = month_bounds(month, config.zone)
+    tally = TicketTally(config, now, period)
+    types: Sequence[Any] = (await _rows(session, select(Service.id, Service.service_type))).all()
+    service_types: dict[int | None, Any] = {service_id: kind for service_id, kind in types}
+    connection = await session.connection()
+    result = await connection.stream(
+        _ticket_query(TALLY_COLUMNS, period, customer_id).execution_options(yield_per=STREAM_CHUNK)
+    )
+    add = tally.add
+    async for chunk in result.partitions(STREAM_CHUNK):
+        for number, channel, service_id, ticket_type, opened, answered, resolved, *flags in chunk:
+            service_type = service_types.get(service_id) or ticket_type
+            add(number, channel, service_type, opened, answered, resolved, flags[0], flags[1])
+    return tally
 
 
 async def monthly_report(
@@ -191,14 +253,21 @@ async def monthly_report(
     config: SlaConfig,
     now: datetime,
     customer_id: int | None = None,
+    *,
+    with_tickets: bool = False,
 ) -> tuple[MonthlyReport, MonthEvidence]:
-    evidence = await load_month(session, month, config, customer_id)
+    """The report; the evidence it was built from, with the ticket records only when
+    `with_tickets` (the workbook lists them; the figures never need them)."""
+    evidence = await load_month(session, month, config, customer_id, with_tickets=with_tickets)
+    tickets: list[TicketRecord] | TicketTally = evidence.tickets
+    if not with_tickets:
+        tickets = await tally_month_tickets(session, month, config, now, customer_id)
     report = build_monthly_report(
         month,
         evidence.services,
         evidence.incidents,
         evidence.maintenance,
-        evidence.tickets,
+        tickets,
         evidence.claims,
         config,
         now,
@@ -213,7 +282,8 @@ async def _incidents_of_month(
     # An incident belongs to the month when its evidence could overlap it; the engine clips.
     incidents = [
         incident_record(row)
-        for row in await session.execute(
+        for row in await _rows(
+            session,
             select(*INCIDENT_COLUMNS)
             .where(
                 Incident.service_id.in_(service_ids),
@@ -229,7 +299,7 @@ async def _incidents_of_month(
                     Incident.confirmed_at >= period.start,
                 ),
             )
-            .order_by(Incident.id)
+            .order_by(Incident.id),
         )
     ]
     return incidents

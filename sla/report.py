@@ -6,7 +6,7 @@ import csv
 import io
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -30,11 +30,10 @@ from sla.targets import (
     Outcome,
     TargetCheck,
     TargetStats,
-    first_response_check,
-    processing_check,
     restoration_check,
     summarize,
 )
+from sla.ticket_stats import TicketFigures, TicketTally, tally_tickets
 
 
 @dataclass(frozen=True)
@@ -100,7 +99,7 @@ def build_monthly_report(
     services: Iterable[ServiceRecord],
     incidents: Iterable[IncidentRecord],
     maintenance: Iterable[MaintenanceWindow],
-    tickets: Iterable[TicketRecord],
+    tickets: Iterable[TicketRecord] | TicketTally,
     claims: Iterable[Claim],
     config: SlaConfig,
     now: datetime,
@@ -110,7 +109,8 @@ def build_monthly_report(
 
     Services are listed when their active period overlaps the month; tickets belong to the
     month they were opened in; restoration checks to the month the incident was confirmed
-    in. Every incident must refer to one of `services`.
+    in. Every incident must refer to one of `services`. `tickets` may come already tallied
+    (a `TicketTally` made for the same month and `now`, fed from a stream of rows).
     """
     now = require_aware(now, "now")
     period = month_bounds(month, config.zone)
@@ -120,21 +120,8 @@ def build_monthly_report(
             f" now is {now.isoformat()})"
         )
     service_list = list(services)
-    services_by_id: dict[int, ServiceRecord] = {}
-    for service in service_list:
-        if service.service_id in services_by_id:
-            raise ValueError(f"service {service.service_id} is listed twice")
-        services_by_id[service.service_id] = service
-    incident_list = list(incidents)
-    for incident in incident_list:
-        if incident.service_id not in services_by_id:
-            raise ValueError(
-                f"incident {incident.incident_id} refers to unknown service {incident.service_id}"
-            )
-    incidents_by_service: dict[int, list[IncidentRecord]] = defaultdict(list)
-    for incident in incident_list:
-        incidents_by_service[incident.service_id].append(incident)
-    maintenance_list = list(maintenance)
+    incidents_by_service = _incidents_by_service(service_list, incidents)
+    windows_for = _windows_by_service(maintenance)
     claimed = {(int(service_id), str(claim_month)) for service_id, claim_month in claims}
 
     service_reports: list[ServiceReport] = []
@@ -149,7 +136,14 @@ def build_monthly_report(
             continue
         service_reports.append(
             _service_report(
-                service, own_incidents, maintenance_list, period, month, claimed, config, now
+                service,
+                own_incidents,
+                windows_for(service.service_id) if own_incidents else [],
+                period,
+                month,
+                claimed,
+                config,
+                now,
             )
         )
     service_reports.sort(
@@ -160,8 +154,10 @@ def build_monthly_report(
         )
     )
 
-    month_tickets = sorted(
-        (t for t in tickets if period.contains(t.opened_at)), key=lambda t: t.opened_at
+    if isinstance(tickets, TicketTally) and (tickets.period != period or tickets.now != now):
+        raise ValueError("the tickets were tallied for another month or moment")
+    tally = (
+        tickets if isinstance(tickets, TicketTally) else tally_tickets(tickets, config, now, period)
     )
     return MonthlyReport(
         month=month,
@@ -170,10 +166,49 @@ def build_monthly_report(
         # A month that is over is reported as of its end: the same figures at any later hour.
         as_of=min(now, period.end),
         services=tuple(service_reports),
-        tickets=_ticket_report(month_tickets, restoration_checks, config, now),
+        tickets=_ticket_report(tally.figures(), restoration_checks),
         config=config,
         evidence_head=evidence_head,
     )
+
+
+def _incidents_by_service(
+    services: list[ServiceRecord], incidents: Iterable[IncidentRecord]
+) -> dict[int, list[IncidentRecord]]:
+    services_by_id: dict[int, ServiceRecord] = {}
+    for service in services:
+        if service.service_id in services_by_id:
+            raise ValueError(f"service {service.service_id} is listed twice")
+        services_by_id[service.service_id] = service
+    incident_list = list(incidents)
+    for incident in incident_list:
+        if incident.service_id not in services_by_id:
+            raise ValueError(
+                f"incident {incident.incident_id} refers to unknown service {incident.service_id}"
+            )
+    incidents_by_service: dict[int, list[IncidentRecord]] = defaultdict(list)
+    for incident in incident_list:
+        incidents_by_service[incident.service_id].append(incident)
+    return incidents_by_service
+
+
+def _windows_by_service(
+    maintenance: Iterable[MaintenanceWindow],
+) -> Callable[[int], list[MaintenanceWindow]]:
+    """Each service sees the windows for every service and its own, not the whole list:
+    100k services times 100 windows is what made the report slow. Cancelled windows
+    exclude nothing (`exclusion_intervals`). (A service without incidents has no downtime
+    for windows to exclude from: `build_monthly_report` hands it none.)"""
+    global_windows: list[MaintenanceWindow] = []
+    own_windows: dict[int, list[MaintenanceWindow]] = defaultdict(list)
+    for window in maintenance:
+        if window.cancelled:
+            continue
+        if window.service_id is None:
+            global_windows.append(window)
+        else:
+            own_windows[window.service_id].append(window)
+    return lambda service_id: global_windows + own_windows.get(service_id, [])
 
 
 def _active_during(service: ServiceRecord, period: Interval) -> bool:
@@ -240,29 +275,18 @@ def _service_report(
     )
 
 
-def _ticket_report(
-    tickets: list[TicketRecord],
-    restoration_checks: list[TargetCheck],
-    config: SlaConfig,
-    now: datetime,
-) -> TicketReport:
-    responses = [(ticket, first_response_check(ticket, config, now)) for ticket in tickets]
-    processing = [processing_check(ticket, config, now) for ticket in tickets]
-
-    def of(selected: Iterable[tuple[TicketRecord, TargetCheck]]) -> TargetStats:
-        return summarize(check for _, check in selected)
-
+def _ticket_report(figures: TicketFigures, restoration_checks: list[TargetCheck]) -> TicketReport:
     return TicketReport(
-        count=len(tickets),
-        first_response=of(responses),
-        telegram=of((t, c) for t, c in responses if t.channel is Channel.TELEGRAM),
-        email=of((t, c) for t, c in responses if t.channel is Channel.EMAIL),
-        phone=of((t, c) for t, c in responses if t.channel is Channel.PHONE),
-        normal=of((t, c) for t, c in responses if not t.emergency),
-        emergency=of((t, c) for t, c in responses if t.emergency),
-        resolution=summarize(check for check in processing if check is not None),
+        count=figures.count,
+        first_response=figures.first_response,
+        telegram=figures.telegram,
+        email=figures.email,
+        phone=figures.phone,
+        normal=figures.normal,
+        emergency=figures.emergency,
+        resolution=figures.resolution,
         restoration=summarize(sorted(restoration_checks, key=lambda c: c.started_at)),
-        handed_off=of((t, c) for t, c in responses if t.handed_off),
+        handed_off=figures.handed_off,
     )
 
 
@@ -396,6 +420,17 @@ def report_to_dict(report: MonthlyReport) -> dict[str, Any]:
     """JSON-ready: amounts are strings with two decimals, percentages floats truncated
     (availability to 4 places, shares to 2), minutes floats rounded to 2 places, instants
     ISO 8601 in UTC. Tiers are decided on exact figures before any of this rounding."""
+    return {**report_header_dict(report), "services": list(service_dicts(report))}
+
+
+def service_dicts(report: MonthlyReport) -> Iterator[dict[str, Any]]:
+    """`report_to_dict(report)["services"]`, one at a time (a writer can stream them)."""
+    for service in report.services:
+        yield _service_to_dict(service)
+
+
+def report_header_dict(report: MonthlyReport) -> dict[str, Any]:
+    """`report_to_dict` with an empty `services` list, in the same key order."""
     tickets = report.tickets
     restoration = _stats_to_dict(tickets.restoration)
     restoration["breaches"] = [
@@ -408,7 +443,7 @@ def report_to_dict(report: MonthlyReport) -> dict[str, Any]:
         "as_of": _iso(report.as_of),
         "partial": report.partial,
         "empty": report.empty,
-        "services": [_service_to_dict(service) for service in report.services],
+        "services": [],
         "tickets": {
             "count": tickets.count,
             "first_response": _stats_to_dict(tickets.first_response),
