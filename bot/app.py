@@ -382,6 +382,6 @@ async def stop_running(running: Running, worker: OutboxWorker, settings: BotSett
         await running.delivery
         # What the last updates queued goes out now rather than at the next start.
         with contextlib.suppress(TimeoutError):
-            await worker.drain(timeout=settings.shutdown_grace_seconds)
+            await worker.drain(timeout=settings.shutdown_grace_seconds, patience=1.0)
         # A report still being built is handed back: the next start builds it at once.
         await worker.close()

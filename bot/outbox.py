@@ -170,7 +170,8 @@ def _gathers(destination: Destination, waiting: list[Queued]) -> bool:
         first is not None
         and second is not None
         and waiting[1].not_before is None
-        and len(first) + len(second) + 2 <= TEXT_LIMIT
+        # What `_merge` counts: each part and its separator.
+        and len(first) + 2 + len(second) + 2 <= TEXT_LIMIT
     )
 
 
@@ -294,12 +295,18 @@ class OutboxWorker:
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.gather(*self._running.values(), return_exceptions=True)
 
-    async def drain(self, timeout: float = 30) -> None:
-        """Delivers until nothing is pending (used on shutdown and by tests)."""
+    async def drain(self, timeout: float = 30, patience: float | None = None) -> None:
+        """Delivers until nothing is pending (used on shutdown and by tests).
+
+        With `patience`, stops as soon as what is left must wait longer than that for a
+        budget (a stop leaves it to the next start rather than sit out the group's minute).
+        """
         deadline = self.clock.monotonic() + timeout
         while self.clock.monotonic() < deadline:
             wait = await self.deliver_once()
             if wait is None:
+                return
+            if patience is not None and not self._running and wait > patience:
                 return
             left = max(deadline - self.clock.monotonic(), 0)
             if self._running:
@@ -415,7 +422,7 @@ class OutboxWorker:
                 continue  # The ticket's topic is still being created.
             if _gathers(destination, queued[destination]):
                 merges.append(queued[destination])
-                next_wait = 0.0
+                next_wait = min(next_wait, 0.01)
                 continue
             candidates.append((destination, head))
         # One call (one round trip with Redis) checks and reserves every candidate, in order.

@@ -85,8 +85,8 @@ async def test_five_services_down_at_one_site_open_one_room_and_act_as_one_outag
     answer = await notify(port, alerts)
     assert {item["outage_id"] for item in answer["incidents"]} == {1}
     await notify(port, alerts)  # Alertmanager repeats itself: nothing new
-    room = room_of(api, 1)
     await expect_sent(api, bot, SUPPORT_CHAT_ID, "⚡ Outage #5: service 5", since=0)
+    room = room_of(api, 1)
 
     mark = len(api.sent)
     in_room(api, "/confirm hardware", room, local("2026-10-09 10:10"))
