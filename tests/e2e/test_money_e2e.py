@@ -38,9 +38,12 @@ def client_says(api: FakeBotAPI, client: int, text: str, at: Any) -> dict[str, A
 
 async def new_topic(api: FakeBotAPI, known: int) -> int:
     """The newest ticket's topic (each outage also opens a room, "Outage #N · …")."""
-    created = [
-        r for r in api.requests_of("createForumTopic") if str(r.params["name"]).startswith("#")
-    ]
+
+    def ticket_topic(r: Any) -> bool:
+        return r.method == "createForumTopic" and str(r.params["name"]).startswith("#")
+
+    # The room goes first when the group's budget is short: wait for the ticket's topic.
+    created = await api.wait_for(ticket_topic, count=known + 1, timeout=120)
     assert len(created) == known + 1, [r.summary() for r in created]
     return int(created[-1].result["message_thread_id"])
 
