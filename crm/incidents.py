@@ -516,22 +516,16 @@ class IncidentService:
 
     async def site_outage(self, site: str) -> Incident | None:
         """The running outage gathering `site` (`/site`), newest first."""
-        leads = await self.session.scalars(
-            select(Incident)
-            .where(Incident.outage_site == site, Incident.outage_id.is_(None))
-            .order_by(Incident.id.desc())
-            .limit(10)
-        )
-        for lead in leads.all():
-            if await self.outage_running(lead):
-                return lead
-        return None
+        return await self._running_lead(Incident.outage_site == site)
 
     async def group_outage(self, group: str) -> Incident | None:
         """The running outage of an Alertmanager group, newest first."""
+        return await self._running_lead(Incident.outage_group == group)
+
+    async def _running_lead(self, gathering: Any) -> Incident | None:
         leads = await self.session.scalars(
             select(Incident)
-            .where(Incident.outage_group == group, Incident.outage_id.is_(None))
+            .where(gathering, Incident.outage_id.is_(None))
             .order_by(Incident.id.desc())
             .limit(10)
         )

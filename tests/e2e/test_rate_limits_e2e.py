@@ -9,9 +9,7 @@ once: what the outbox sent in the last minute still counts, so the group gets no
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Callable
 
 import pytest
 
@@ -22,6 +20,7 @@ from tests.e2e.test_live_timers_and_outbox_e2e import (
     is_send,
     sends,
 )
+from tests.e2e.test_ticket_flow_e2e import eventually
 from tests.fake_bot_api import FakeBotAPI, RateLimits
 
 GROUP_PER_MINUTE = 6
@@ -51,21 +50,6 @@ def recorded_group_sends(bot: BotProcess) -> int:
     return count(
         bot, f"SELECT COUNT(*) FROM outbox WHERE status = 'sent' AND chat_id = {SUPPORT_CHAT_ID}"
     )
-
-
-async def eventually(
-    check: Callable[[], bool], bot: BotProcess, fake_api: FakeBotAPI, what: str, timeout: float
-) -> None:
-    """Poll a condition without blocking the fake server (it lives in this event loop)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not check():
-        if loop.time() > deadline:
-            raise AssertionError(
-                f"timed out after {timeout}s waiting until {what}.\n"
-                f"{bot.tail(30)}\n--- fake Bot API ---\n{fake_api.describe(20)}"
-            )
-        await asyncio.sleep(0.05)
 
 
 def acknowledged(fake_api: FakeBotAPI, clients: range) -> bool:
