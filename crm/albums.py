@@ -50,9 +50,11 @@ async def add_to_album(
     purpose: Purpose,
     ticket_id: int,
     to_topic: bool,
+    incident_id: int | None = None,
     settle: timedelta = ALBUM_SETTLE,
 ) -> OutboxMessage:
-    """Joins `message` to its group's copy still waiting to go, or starts one."""
+    """Joins `message` to its group's copy still waiting to go, or starts one (in the
+    outage's room `incident_id` when the ticket is a gathered report)."""
     assert message.telegram_message_id is not None
     now = outbox.clock()
     waiting = await outbox.session.scalars(
@@ -97,6 +99,7 @@ async def add_to_album(
         to_topic=to_topic,
         media_group_id=media_group_id,
         remove_caption=caption_too_long(message),
+        incident_id=incident_id,
     )
     row.not_before = now + settle
     return row

@@ -159,6 +159,7 @@ class Outbox:
         to_topic: bool,
         media_group_id: str | None,
         remove_caption: bool,
+        incident_id: int | None = None,
     ) -> OutboxMessage:
         """An album copied as one (crm/albums.py adds its later parts to the payload); also
         one media message whose caption is too long to copy (`remove_caption`)."""
@@ -174,6 +175,7 @@ class Outbox:
                 "remove_caption": remove_caption or None,
             },
             ticket_id=ticket_id,
+            incident_id=incident_id,
             to_topic=to_topic,
             message_row_id=message_rows[0],
         )

@@ -71,6 +71,7 @@ def copy_media_only(
         to_topic=into_topic,
         media_group_id=None,
         remove_caption=True,
+        incident_id=in_room(ticket) if into_topic else None,
     )
 
 
@@ -87,7 +88,8 @@ async def album_part(notice: n.AlbumPartRecorded, desk: Desk, origin: Origin) ->
     assert message.chat_id is not None
     if notice.direction == "in":
         desk.ensure_topic(ticket)
-        await add_to_album(
+        room = in_room(ticket)
+        album = await add_to_album(
             desk.outbox,
             chat_id=desk.support_chat_id,
             from_chat_id=message.chat_id,
@@ -96,7 +98,11 @@ async def album_part(notice: n.AlbumPartRecorded, desk: Desk, origin: Origin) ->
             purpose=Purpose.COPY_IN,
             ticket_id=ticket.id,
             to_topic=True,
+            incident_id=room,
         )
+        if room is not None and album.message_row_id == message.id:
+            # Many reporters share the room: the album's first part says whose it is.
+            desk.post_to_topic(ticket, "📎 " + desk.reporter(ticket))
         if caption_too_long(message):
             post_caption(desk, ticket, message.text or "")
     elif ticket.client_chat_id is not None:

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm.customers import CustomerService
 from crm.models import ServiceType
+from tests.bot.test_channels import photo, settle_and_deliver
 from tests.conftest import SUPPORT_CHAT_ID, Desk, Updates
 from tests.db import rows
 from tests.mocked_bot import MockedBot
@@ -143,3 +144,29 @@ async def test_open_gives_one_report_its_own_topic_to_answer_that_client_alone(
     assert "Write it as: /open TICKET, e.g. /open 1042" in said
     assert "#3 already has its own topic." in said
     assert "There is no ticket #99." in said
+
+
+async def test_an_album_from_a_gathered_report_is_copied_into_the_room_naming_its_sender(
+    dispatcher: Desk,
+    bot: MockedBot,
+    updates: Updates,
+    sessionmaker: async_sessionmaker,
+    database_url: str,
+) -> None:
+    await storm(sessionmaker, dispatcher, bot, updates)
+    for _part in range(2):
+        album = updates.private(700002, None, first_name="Bolat", **photo(group="rack-photos"))
+        # Fed without the drain after each update: the album waits for its parts.
+        await dispatcher.dispatcher.feed_update(bot, album)
+    await settle_and_deliver(dispatcher, database_url)
+
+    [copy] = bot.session.sent("copyMessages")
+    assert (copy.chat_id, copy.message_thread_id, copy.from_chat_id) == (
+        SUPPORT_CHAT_ID, ROOM, 700002
+    )  # fmt: skip
+    assert len(copy.message_ids) == 2
+    assert "📎 #2 · Bolat · Steppe Cloud LLP" in texts(bot, SUPPORT_CHAT_ID, ROOM)
+    assert (
+        rows(database_url, "select delivery from messages where content_type = 'photo'")
+        == [("delivered",)] * 2
+    )
