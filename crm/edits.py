@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.clock import Clock, utc_now
 from crm.dto import IncomingMessage
-from crm.models import Message, Ticket, TicketEvent
+from crm.models import Direction, Message, RoomAnswer, Ticket, TicketEvent
 from crm.repositories import TicketRepository
 
 EDIT_KINDS = ("client_edited", "engineer_edited")
@@ -50,14 +50,56 @@ async def record_edit(
 ) -> RecordedEdit | None:
     """Records an edit of a message the desk knows; None when it is unknown or unchanged
     (Telegram also reports edits that change nothing a reader sees, like a link preview)."""
-    repository = TicketRepository(session)
-    message = await repository.message(edited.chat_id, edited.message_id)
+    message = await TicketRepository(session).message(edited.chat_id, edited.message_id)
     if message is None:
         return None
+    return await _record(session, message, edited, edited_at, role, clock)
+
+
+async def record_room_answer_edits(
+    session: AsyncSession, edited: IncomingMessage, edited_at: datetime, clock: Clock = utc_now
+) -> list[RecordedEdit]:
+    """An engineer edited their answer in an outage's room: an edit of each reporter's copy.
+
+    The room answer's rows have no chat of their own (crm/room_answers.py): one Telegram
+    message of the support group, many tickets; its message id is unique in that group.
+    """
+    answered = await session.scalar(
+        select(RoomAnswer.id).where(
+            RoomAnswer.chat_id == edited.chat_id,
+            RoomAnswer.telegram_message_id == edited.message_id,
+        )
+    )
+    if answered is None:
+        return []
+    copies = await session.scalars(
+        select(Message)
+        .where(
+            Message.chat_id.is_(None),
+            Message.telegram_message_id == edited.message_id,
+            Message.direction == Direction.TO_CLIENT,
+        )
+        .order_by(Message.id)
+    )
+    recorded = [
+        await _record(session, message, edited, edited_at, "engineer", clock)
+        for message in copies.all()
+    ]
+    return [edit for edit in recorded if edit is not None]
+
+
+async def _record(
+    session: AsyncSession,
+    message: Message,
+    edited: IncomingMessage,
+    edited_at: datetime,
+    role: str,
+    clock: Clock,
+) -> RecordedEdit | None:
     old = await current_text(session, message)
     if old == edited.text:
         return None
-    ticket = await repository.get(message.ticket_id)
+    ticket = await TicketRepository(session).get(message.ticket_id)
     assert ticket is not None
     session.add(
         TicketEvent(

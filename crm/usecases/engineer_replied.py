@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from crm.dto import IncomingMessage
-from crm.edits import record_edit
+from crm.edits import record_edit, record_room_answer_edits
 from crm.models import Delivery, Direction, Handoff, Ticket
 from crm.tickets import TicketService
 from crm.usecases.notices import (
@@ -41,10 +41,12 @@ async def engineer_edited(
 ) -> Outcome:
     """An engineer edited a message: an event, and the client's copy follows the edit."""
     recorded = await record_edit(tickets.session, edited, edited_at, "engineer", tickets.clock)
-    if recorded is None:
-        return Outcome()
-    notice = EngineerEdited(recorded.ticket, recorded.message, recorded.new_text)
-    return told(notice, ticket=recorded.ticket)
+    if recorded is not None:
+        notice = EngineerEdited(recorded.ticket, recorded.message, recorded.new_text)
+        return told(notice, ticket=recorded.ticket)
+    # Not one ticket's message: perhaps an answer in an outage's room, copied to many.
+    copies = await record_room_answer_edits(tickets.session, edited, edited_at, tickets.clock)
+    return Outcome(tuple(EngineerEdited(e.ticket, e.message, e.new_text) for e in copies))
 
 
 async def department_wrote(

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm.customers import CustomerService
 from crm.models import ServiceType
-from tests.bot.test_channels import photo, settle_and_deliver
+from tests.bot.test_channels import edited, photo, settle_and_deliver
 from tests.conftest import SUPPORT_CHAT_ID, Desk, Updates
 from tests.db import rows
 from tests.mocked_bot import MockedBot
@@ -170,3 +170,32 @@ async def test_an_album_from_a_gathered_report_is_copied_into_the_room_naming_it
         rows(database_url, "select delivery from messages where content_type = 'photo'")
         == [("delivered",)] * 2
     )
+
+
+async def test_an_engineer_editing_the_rooms_answer_edits_every_reporters_copy(
+    dispatcher: Desk,
+    bot: MockedBot,
+    updates: Updates,
+    sessionmaker: async_sessionmaker,
+    database_url: str,
+) -> None:
+    await storm(sessionmaker, dispatcher, bot, updates)
+    answer = updates.group("Power is lost in DC1, ETA 30 min", thread_id=ROOM)
+    await dispatcher.feed_update(bot, answer)
+    fixed = edited(answer, "Power is lost in DC1, ETA 60 min")
+    await dispatcher.feed_update(bot, fixed)
+    await dispatcher.feed_update(bot, fixed)  # Telegram delivers it again
+
+    copies = dict(
+        rows(
+            database_url, "select copy_chat_id, copy_message_id from messages where chat_id is null"
+        )
+    )
+    edits = {(m.chat_id, m.message_id, m.text) for m in bot.session.sent("editMessageText")}
+    assert edits == {
+        (client, copies[client], "Power is lost in DC1, ETA 60 min") for client in CLIENTS
+    }
+    assert len(bot.session.sent("editMessageText")) == len(CLIENTS)
+    assert rows(
+        database_url, "select count(*) from ticket_events where kind = 'engineer_edited'"
+    ) == [(len(CLIENTS),)]
