@@ -511,6 +511,18 @@ class IncidentService:
         )
         return [lead, *members.all()]
 
+    async def running_room(self, service_ids: Sequence[int]) -> int | None:
+        """The room (its outage's lead) of the newest running outage of any of these
+        services: where a report that has not yet said which one is down waits."""
+        running = [
+            incident
+            for service_id in service_ids
+            for incident in await self._of_service(service_id)
+            if is_open(incident)
+        ]
+        newest = max(running, key=lambda incident: incident.id, default=None)
+        return None if newest is None else newest.outage_id or newest.id
+
     async def outage_running(self, lead: Incident) -> bool:
         return any(is_open(member) for member in await self.outage_members(lead))
 

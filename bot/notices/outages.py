@@ -97,11 +97,8 @@ async def outage_noticed(notice: n.OutageNoticed, desk: Desk, origin: Origin) ->
     minute for every topic together."""
     incident, ticket, t = notice.incident, notice.ticket, desk.engineer_text
     room = incident.outage_id or incident.id
-    if (
-        ticket is not None
-        and in_room(ticket) == room
-        and (room != incident.id or not notice.opened)
-    ):
+    gathered = ticket is not None and in_room(ticket) == room
+    if gathered and not notice.opened:
         return  # A gathered report: its own words are its line in the room.
     line = None
     if ticket is not None:
@@ -117,7 +114,7 @@ async def outage_noticed(notice: n.OutageNoticed, desk: Desk, origin: Origin) ->
         desk.open_room(incident, card if line is None else f"{card}\n\n{line}")
     elif line is not None:
         desk.post_to_room(incident, line)
-    if ticket is not None:
+    if ticket is not None and not gathered:
         text = t(
             "⚡ This report is part of outage #{incident} of service {service_id} «{name}»: "
             "its room is the topic «{room}». /confirm LAYER or /reject REASON work here too."

@@ -56,6 +56,11 @@ async def report_down(
             incidents, ticket, service.id, notice_at, client, incoming.text
         )
     choices = services if service is None and len(services) > 1 else []
+    if choices and ticket.support_chat_id is None and ticket.gathered_in_id is None:
+        # In a storm a client with several services is most likely reporting the running
+        # outage: the report waits in its room, not in a topic of its own, until the client
+        # says which service (then it moves to that service's outage, see _open_outage).
+        ticket.gathered_in_id = await incidents.running_room([s.id for s in choices])
     down = DownRecorded(ticket, notice_at, service, choices, _reply_minutes(ticket, notice_at))
     return Outcome(kept, ticket) + told(down, ticket=ticket) + _quiet(evidence)
 
@@ -137,9 +142,11 @@ async def _open_outage(
     placed = await incidents.report(report)
     incident = placed.incident
     room_existed = not placed.opened or incident.outage_id is not None
-    if room_existed and ticket.support_chat_id is None and ticket.gathered_in_id is None:
-        # A new ticket reporting a running outage: it lives in the outage's room (its
-        # lead's, when its service's incident is one of several).
+    waiting_in_a_room = ticket.support_chat_id is None and ticket.gathered_in_id is not None
+    if ticket.support_chat_id is None and (room_existed or waiting_in_a_room):
+        # A new ticket reporting a running outage lives in the outage's room (its lead's,
+        # when its service's incident is one of several); one that waited in a room for
+        # the client to name the service moves to that service's outage, new or running.
         ticket.gathered_in_id = incident.outage_id or incident.id
         await incidents.session.flush()
     noticed = OutageNoticed(

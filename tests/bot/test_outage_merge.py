@@ -14,8 +14,9 @@ from tests.conftest import SUPPORT_CHAT_ID, Desk, Updates
 from tests.db import rows
 from tests.mocked_bot import MockedBot
 
-# Threads in creation order: Aigerim's ticket, its room, Bolat's ticket, its room.
-ROOM_1, ROOM_2 = 101, 103
+# Threads in creation order: Aigerim's ticket, its room, then Bolat's room: Bolat's report
+# waits in the running outage's room until he names his service, then lives in its room.
+ROOM_1, ROOM_2 = 101, 102
 LATER = OCT_2 + timedelta(minutes=10)
 
 
@@ -172,6 +173,40 @@ async def test_one_message_in_a_merged_outages_room_reaches_the_reporters_of_eve
             if m.chat_id == client and m.from_chat_id == SUPPORT_CHAT_ID
         ]
         assert copies == [answer.message.message_id]
+    assert texts(bot, SUPPORT_CHAT_ID, ROOM_1)[-1] == (
+        "📨 Sent to the 2 clients who reported outage #1."
+    )
+
+
+async def test_a_report_not_yet_naming_its_service_waits_in_the_running_outages_room(
+    dispatcher: Desk,
+    bot: MockedBot,
+    updates: Updates,
+    sessionmaker: async_sessionmaker,
+    database_url: str,
+) -> None:
+    await colleagues(sessionmaker, dispatcher, bot, updates, services=2)
+    await dispatcher.feed_update(bot, updates.private(AIGERIM, "/down", date=OCT_2))
+    await dispatcher.feed_update(bot, updates.callback(AIGERIM, "svc:1:1", message_id=9))
+    later = OCT_2 + timedelta(minutes=2)
+    bolat_down = updates.private(BOLAT, "/down all racks dark", first_name="Bolat", date=later)
+    await dispatcher.feed_update(bot, bolat_down)
+
+    # No topic of its own: in a storm each one would spend the group's budget.
+    assert len(bot.session.sent("createForumTopic")) == 2
+    room = texts(bot, SUPPORT_CHAT_ID, ROOM_1)
+    assert "#2 · Bolat · Steppe Cloud LLP: /down all racks dark" in room
+    assert texts(bot, BOLAT)[-1].endswith("Which service is down?")
+
+    await dispatcher.feed_update(bot, updates.callback(BOLAT, "svc:2:1", message_id=9))
+    assert texts(bot, SUPPORT_CHAT_ID, ROOM_1)[-1] == (
+        "#2: Service chosen by the client: 1 «rack-1»"
+    )
+    assert rows(
+        database_url, "select incident_id, ticket_id, noticed_at from incident_notices order by id"
+    ) == [(1, 1, "2026-10-02 04:00:00.000000"), (1, 2, "2026-10-02 04:02:00.000000")]
+    answer = updates.group("Rack power restored in 10 min", thread_id=ROOM_1, date=LATER)
+    await dispatcher.feed_update(bot, answer)
     assert texts(bot, SUPPORT_CHAT_ID, ROOM_1)[-1] == (
         "📨 Sent to the 2 clients who reported outage #1."
     )
