@@ -45,7 +45,12 @@ async def new_topic(api: FakeBotAPI, known: int) -> int:
     # The room goes first when the group's budget is short: wait for the ticket's topic.
     created = await api.wait_for(ticket_topic, count=known + 1, timeout=120)
     assert len(created) == known + 1, [r.summary() for r in created]
-    return int(created[-1].result["message_thread_id"])
+    thread = int(created[-1].result["message_thread_id"])
+    # The bot learns the thread from createForumTopic's answer and records it just after; the
+    # ticket's header goes only once it is recorded. An engineer writes there after the
+    # header, not in the millisecond between.
+    await api.wait_sent(SUPPORT_CHAT_ID, thread_id=thread, text_contains="channel:", timeout=120)
+    return thread
 
 
 async def group_reply(api: FakeBotAPI, bot: Any, text: str, since: int) -> None:
