@@ -39,6 +39,7 @@ from typing import Any
 
 import aiosqlite
 from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
 
 from bench.common import (
     add_worktree,
@@ -53,6 +54,7 @@ from bench.common import (
 )
 from crm.db import make_engine
 from crm.models import Base
+from tests.db import POSTGRES_ENV, create_database, drop_database
 from tests.e2e.harness import SUPPORT_CHAT_ID, BotProcess
 from tests.fake_bot_api import FakeBotAPI
 
@@ -165,12 +167,24 @@ def push(api: FakeBotAPI, burst: Burst) -> None:
 
 class RecordCounter:
     """Counts committed client messages from a read-only connection (WAL: never blocks the
-    bot's writer)."""
+    bot's writer), or an autocommit one on PostgreSQL (``postgres``: the bot's database URL)."""
 
     def __init__(
-        self, path: Path, sql: str = "SELECT COUNT(*) FROM messages WHERE direction = 'from_client'"
+        self,
+        path: Path,
+        sql: str = "SELECT COUNT(*) FROM messages WHERE direction = 'from_client'",
+        postgres: str | None = None,
     ) -> None:
         self.sql = sql
+        self.connection: Any
+        if postgres is not None:
+            import psycopg
+
+            dsn = make_url(postgres).set(drivername="postgresql")
+            self.connection = psycopg.connect(
+                dsn.render_as_string(hide_password=False), autocommit=True
+            )
+            return
         self.connection = sqlite3.connect(
             f"file:{path}?mode=ro", uri=True, timeout=5, check_same_thread=False
         )
@@ -428,14 +442,16 @@ async def run_bot(
     await api.start()
     api.add_chat(SUPPORT_CHAT_ID, title="Support", is_forum=True)
     env = {**BOT_ENV, "LOG_LEVEL": args.log_level}
-    bot = BotProcess(api, data_dir, env=env, name="bench-bot", cwd=tree)
+    # --postgres: a fresh database on that server for each bot (dropped afterwards).
+    database_url = create_database(data_dir) if args.postgres else None
+    bot = BotProcess(api, data_dir, env=env, name="bench-bot", cwd=tree, database_url=database_url)
     counter: RecordCounter | None = None
     profiler: asyncio.subprocess.Process | None = None
     profile_path = data_dir / "bot.pyspy.txt"
     try:
         await bot.start(timeout=START_TIMEOUT)
         assert bot.pid is not None
-        counter = RecordCounter(bot.database_path)
+        counter = RecordCounter(bot.database_path, postgres=database_url)
         burst = build_burst(api, args.messages, args.clients)
         py_spy = find_py_spy(args.py_spy) if profile else None
         if profile and py_spy is None:
@@ -472,6 +488,8 @@ async def run_bot(
         if bot.running:
             bot.kill()
         await api.stop()
+        if database_url is not None and not args.keep:
+            drop_database(database_url)
     log = bot.output()
     last_copy = max(deliveries.first_seen.values(), default=None)
     cpu = (
@@ -583,6 +601,11 @@ def print_before_now(before: BotRun, now: BotRun, messages: int) -> None:
 async def run(args: argparse.Namespace, data_dir: Path) -> int:
     print(machine_summary(data_dir))
     print(f"burst: {args.messages} messages from {args.clients} clients, pushed at once")
+    if args.postgres:
+        server = make_url(args.postgres)
+        print(
+            f"the bots' database: PostgreSQL at {server.host}:{server.port} (fresh database each)"
+        )
     print(
         "outbox limits raised for the run (delivery not capped by Telegram's 30/s, 1/s per "
         "private chat, 20/min per group): "
@@ -627,6 +650,8 @@ async def run(args: argparse.Namespace, data_dir: Path) -> int:
     rate = recorded_rate(now, args.messages)
     ratio = rate / raw_rate if rate is not None else 0.0
     print("\ncomparison (same run, same disk)")
+    if args.postgres:
+        print("  (the bots on PostgreSQL; the raw inserts and the relay bot on SQLite)")
     print(
         f"  raw single-row committed inserts: {raw_rate:,.0f} rows/s "
         f"(mean of {raw_before:,.0f} before and {raw_after:,.0f} after)"
@@ -706,6 +731,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-relay", action="store_true", help="skip the plain relay bot baseline")
     parser.add_argument("--top", type=int, default=15, help="profile lines to print (15)")
     parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="run the bots on this PostgreSQL server (e.g. postgresql+asyncpg://postgres@"
+        "127.0.0.1:5432/postgres), a fresh database each; the raw-insert baseline and the "
+        "relay bot stay on SQLite",
+    )
+    parser.add_argument(
         "--before",
         metavar="REV",
         help="first push the same burst to the bot of an older commit (a temporary git "
@@ -721,6 +753,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.messages < 1 or not 1 <= args.clients <= args.messages:
         print("error: need 1 <= clients <= messages", file=sys.stderr)
         return 2
+    if args.postgres:
+        os.environ[POSTGRES_ENV] = args.postgres  # where tests/db.py creates databases
     data_dir = Path(tempfile.mkdtemp(prefix="bench-ingest-", dir=args.tmp_dir))
     for tree in ("before", "now"):  # each bot's database, logs and profile
         (data_dir / tree).mkdir()
