@@ -14,6 +14,7 @@ what that costs.
 
     python -m bench.ingest                  # 2,000 messages from 400 clients
     python -m bench.ingest --full           # 5,000 messages from 1,000 clients
+    python -m bench.ingest --before 7184c6b # the same burst to an older commit first
 """
 
 from __future__ import annotations
@@ -38,17 +39,22 @@ from typing import Any
 
 import aiosqlite
 from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
 
 from bench.common import (
+    add_worktree,
     find_py_spy,
     load_average,
     machine_summary,
     percentile,
+    remove_worktree,
     summarize_collapsed,
+    table,
     verdict,
 )
 from crm.db import make_engine
 from crm.models import Base
+from tests.db import POSTGRES_ENV, create_database, drop_database
 from tests.e2e.harness import SUPPORT_CHAT_ID, BotProcess
 from tests.fake_bot_api import FakeBotAPI
 
@@ -161,12 +167,24 @@ def push(api: FakeBotAPI, burst: Burst) -> None:
 
 class RecordCounter:
     """Counts committed client messages from a read-only connection (WAL: never blocks the
-    bot's writer)."""
+    bot's writer), or an autocommit one on PostgreSQL (``postgres``: the bot's database URL)."""
 
     def __init__(
-        self, path: Path, sql: str = "SELECT COUNT(*) FROM messages WHERE direction = 'from_client'"
+        self,
+        path: Path,
+        sql: str = "SELECT COUNT(*) FROM messages WHERE direction = 'from_client'",
+        postgres: str | None = None,
     ) -> None:
         self.sql = sql
+        self.connection: Any
+        if postgres is not None:
+            import psycopg
+
+            dsn = make_url(postgres).set(drivername="postgresql")
+            self.connection = psycopg.connect(
+                dsn.render_as_string(hide_password=False), autocommit=True
+            )
+            return
         self.connection = sqlite3.connect(
             f"file:{path}?mode=ro", uri=True, timeout=5, check_same_thread=False
         )
@@ -394,45 +412,55 @@ def print_relay(relay: RelayRun, messages: int) -> None:
 # -- the run ----------------------------------------------------------------------------------
 
 
-async def run(args: argparse.Namespace, data_dir: Path) -> int:
-    print(machine_summary(data_dir))
-    print(f"burst: {args.messages} messages from {args.clients} clients, pushed at once")
-    print(
-        "outbox limits raised for the run (delivery not capped by Telegram's 30/s, 1/s per "
-        "private chat, 20/min per group): "
-        + ", ".join(f"{k}={v}" for k, v in RAISED_LIMITS.items())
-    )
+@dataclass
+class BotRun:
+    """One burst through ``python -m bot`` of one tree (the current one, or ``--before``)."""
 
-    print(f"\nbaseline: {args.messages} single-row INSERT + COMMIT with aiosqlite ...", flush=True)
-    pragmas = await bot_pragmas(data_dir / "pragmas.db")
-    print(
-        "  pragmas (as crm/db.py make_engine sets them): "
-        + ", ".join(f"{k}={v}" for k, v in pragmas.items())
-    )
-    raw_before = await raw_insert_rate(data_dir / "baseline-before.db", args.messages, pragmas)
-    print(f"  raw committed inserts: {raw_before:,.0f} rows/s")
+    label: str
+    recorded: int
+    recorded_span: float | None
+    peak: float
+    duplicates: int
+    tickets: int
+    deliveries: Deliveries
+    latencies: list[float]
+    last_copy: float | None
+    bot_cpu: float | None
+    own_cpu: float
+    wall: float
+    locked: int
+    errors: int
+    locked_lines: list[str]
+    profile: Path | None
 
+
+async def run_bot(
+    args: argparse.Namespace, data_dir: Path, label: str, tree: Path | None, profile: bool
+) -> BotRun:
+    """The burst through the real bot of ``tree`` (None: this one) on a fresh SQLite file."""
     api = FakeBotAPI()
     await api.start()
     api.add_chat(SUPPORT_CHAT_ID, title="Support", is_forum=True)
     env = {**BOT_ENV, "LOG_LEVEL": args.log_level}
-    bot = BotProcess(api, data_dir, env=env, name="bench-bot")
+    # --postgres: a fresh database on that server for each bot (dropped afterwards).
+    database_url = create_database(data_dir) if args.postgres else None
+    bot = BotProcess(api, data_dir, env=env, name="bench-bot", cwd=tree, database_url=database_url)
     counter: RecordCounter | None = None
     profiler: asyncio.subprocess.Process | None = None
     profile_path = data_dir / "bot.pyspy.txt"
     try:
         await bot.start(timeout=START_TIMEOUT)
         assert bot.pid is not None
-        counter = RecordCounter(bot.database_path)
+        counter = RecordCounter(bot.database_path, postgres=database_url)
         burst = build_burst(api, args.messages, args.clients)
-        py_spy = find_py_spy(args.py_spy) if args.profile else None
-        if args.profile and py_spy is None:
+        py_spy = find_py_spy(args.py_spy) if profile else None
+        if profile and py_spy is None:
             print("  --profile: py-spy not found (pip install py-spy, or --py-spy PATH)")
         if py_spy is not None:
             profiler = await start_py_spy(py_spy, bot.pid, profile_path, args.profile)
         bot_cpu_before = process_cpu_seconds(bot.pid)
         own_cpu_before = time.process_time()
-        print("\nbot: pushing the burst ...", flush=True)
+        print(f"\n{label}: pushing the burst ...", flush=True)
         push(api, burst)
         first_pushed = burst.pushed_at[0]
         print(f"  pushed in {burst.pushed_at[-1] - first_pushed:.3f} s")
@@ -460,6 +488,148 @@ async def run(args: argparse.Namespace, data_dir: Path) -> int:
         if bot.running:
             bot.kill()
         await api.stop()
+        if database_url is not None and not args.keep:
+            drop_database(database_url)
+    log = bot.output()
+    last_copy = max(deliveries.first_seen.values(), default=None)
+    cpu = (
+        bot_cpu_after - bot_cpu_before
+        if bot_cpu_before is not None and bot_cpu_after is not None
+        else None
+    )
+    return BotRun(
+        label=label,
+        recorded=recorded,
+        recorded_span=recorded_at - first_pushed if recorded_at is not None else None,
+        peak=peak_rate(samples),
+        duplicates=duplicates,
+        tickets=tickets,
+        deliveries=deliveries,
+        latencies=[seen - burst.pushed_at[i] for i, seen in deliveries.first_seen.items()],
+        last_copy=last_copy - first_pushed if last_copy is not None else None,
+        bot_cpu=cpu,
+        own_cpu=own_cpu,
+        wall=wall,
+        locked=log.count(LOCKED),
+        errors=sum(1 for line in log.splitlines() if "level='error'" in line or " ERROR " in line),
+        locked_lines=[line for line in log.splitlines() if LOCKED in line][:3],
+        profile=profile_path if profile_path.exists() else None,
+    )
+
+
+def recorded_rate(run: BotRun, messages: int) -> float | None:
+    return messages / run.recorded_span if run.recorded_span else None
+
+
+def print_bot(run: BotRun, messages: int) -> None:
+    print(f"\nresults: {run.label}")
+    rate = recorded_rate(run, messages)
+    if run.recorded_span is None or rate is None:
+        print(f"  recorded: only {run.recorded} of {messages}")
+    else:
+        print(
+            f"  recorded: {messages} in {run.recorded_span:.2f} s "
+            f"-> {rate:,.0f} msg/s (peak 1-s window: {run.peak:,.0f} msg/s)"
+        )
+    loss = messages - run.recorded
+    print(f"  loss (pushed - recorded): {loss}; recorded twice: {run.duplicates}; "
+          f"tickets: {run.tickets}")  # fmt: skip
+    found = run.deliveries
+    if run.last_copy is not None:
+        print(
+            f"  time to the last copy in the support group: {run.last_copy:.2f} s "
+            f"({len(found.first_seen)} of {messages} messages reached it)"
+        )
+    print(
+        f"  group requests carrying client messages: {found.copies} copyMessage, "
+        f"{found.merged_messages} merged sendMessage carrying {found.merged_texts} texts"
+    )
+    if run.latencies:
+        print(
+            f"  latency push -> group copy: p50 {percentile(run.latencies, 50):.2f} s, "
+            f"p99 {percentile(run.latencies, 99):.2f} s, max {max(run.latencies):.2f} s"
+        )
+    if run.bot_cpu is not None:
+        print(
+            f"  CPU over {run.wall:.1f} s wall: bot process {run.bot_cpu:.1f} s, "
+            f"fake Bot API + this script {run.own_cpu:.1f} s "
+            f"(2 cores = {2 * run.wall:.1f} s available)"
+        )
+        delivered = max(len(found.first_seen), 1)
+        print(
+            f"  bot CPU per message: {1000 * run.bot_cpu / messages:.2f} ms per message "
+            f"recorded and delivered ({1000 * run.bot_cpu / delivered:.2f} ms per delivered copy)"
+        )
+    print(f"  '{LOCKED}' in the bot's log: {run.locked}; error lines: {run.errors}")
+    for line in run.locked_lines:
+        print(f"    {line[:400]}")
+
+
+def print_before_now(before: BotRun, now: BotRun, messages: int) -> None:
+    """Side by side, with the ratio now / before (same burst, same disk, same run)."""
+
+    def ms(run: BotRun) -> float | None:
+        return 1000 * run.bot_cpu / messages if run.bot_cpu is not None else None
+
+    def p50(run: BotRun) -> float | None:
+        return percentile(run.latencies, 50) if run.latencies else None
+
+    figures: list[tuple[str, float | None, float | None, str]] = [
+        ("recorded msg/s", recorded_rate(before, messages), recorded_rate(now, messages), ",.0f"),
+        ("bot CPU ms per message", ms(before), ms(now), ".2f"),
+        ("last copy in the group (s)", before.last_copy, now.last_copy, ".2f"),
+        ("latency p50 (s)", p50(before), p50(now), ".2f"),
+        ("loss", messages - before.recorded, messages - now.recorded, "d"),
+        ("recorded twice", before.duplicates, now.duplicates, "d"),
+        (f"'{LOCKED}'", before.locked, now.locked, "d"),
+    ]
+    rows = []
+    for name, old, new, spec in figures:
+        ratio = f"{new / old:.2f}" if old and new is not None else "-"
+        rows.append(
+            (
+                name,
+                "-" if old is None else format(old, spec),
+                "-" if new is None else format(new, spec),
+                ratio,
+            )
+        )
+    print(f"\nbefore / now (same burst, same run; {before.label} measured first)")
+    print(table(["figure", before.label, now.label, "now / before"], rows))
+
+
+async def run(args: argparse.Namespace, data_dir: Path) -> int:
+    print(machine_summary(data_dir))
+    print(f"burst: {args.messages} messages from {args.clients} clients, pushed at once")
+    if args.postgres:
+        server = make_url(args.postgres)
+        print(
+            f"the bots' database: PostgreSQL at {server.host}:{server.port} (fresh database each)"
+        )
+    print(
+        "outbox limits raised for the run (delivery not capped by Telegram's 30/s, 1/s per "
+        "private chat, 20/min per group): "
+        + ", ".join(f"{k}={v}" for k, v in RAISED_LIMITS.items())
+    )
+
+    print(f"\nbaseline: {args.messages} single-row INSERT + COMMIT with aiosqlite ...", flush=True)
+    pragmas = await bot_pragmas(data_dir / "pragmas.db")
+    print(
+        "  pragmas (as crm/db.py make_engine sets them): "
+        + ", ".join(f"{k}={v}" for k, v in pragmas.items())
+    )
+    raw_before = await raw_insert_rate(data_dir / "baseline-before.db", args.messages, pragmas)
+    print(f"  raw committed inserts: {raw_before:,.0f} rows/s")
+
+    before: BotRun | None = None
+    if args.before:
+        tree = add_worktree(args.before, "bench-ingest-before-")
+        try:
+            label = f"before ({args.before})"
+            before = await run_bot(args, data_dir / "before", label, tree, profile=False)
+        finally:
+            remove_worktree(tree)
+    now = await run_bot(args, data_dir / "now", "now", None, profile=bool(args.profile))
 
     # fsync latency on a shared disk drifts over minutes: measure again after the burst and
     # compare with the mean of both.
@@ -472,89 +642,51 @@ async def run(args: argparse.Namespace, data_dir: Path) -> int:
         print("\nplain relay bot: the same burst ...", flush=True)
         relay = await run_relay(args, data_dir, pragmas)
 
-    log = bot.output()
-    locked = log.count(LOCKED)
-    errors = sum(1 for line in log.splitlines() if "level='error'" in line or " ERROR " in line)
-    loss = args.messages - recorded
-    recorded_span = recorded_at - first_pushed if recorded_at is not None else None
-    recorded_rate = args.messages / recorded_span if recorded_span else None
-    latencies = [seen - burst.pushed_at[index] for index, seen in deliveries.first_seen.items()]
-    last_copy = max(deliveries.first_seen.values(), default=None)
-    peak = peak_rate(samples)
-
-    print("\nresults")
-    if recorded_span is None or recorded_rate is None:
-        print(f"  recorded: only {recorded} of {args.messages} within {args.timeout:.0f} s")
-    else:
-        print(
-            f"  recorded: {args.messages} in {recorded_span:.2f} s "
-            f"-> {recorded_rate:,.0f} msg/s (peak 1-s window: {peak:,.0f} msg/s)"
-        )
-    print(f"  loss (pushed - recorded): {loss}; recorded twice: {duplicates}; tickets: {tickets}")
-    if last_copy is not None:
-        print(
-            f"  time to the last copy in the support group: {last_copy - first_pushed:.2f} s "
-            f"({len(deliveries.first_seen)} of {args.messages} messages reached it)"
-        )
-    print(
-        f"  group requests carrying client messages: {deliveries.copies} copyMessage, "
-        f"{deliveries.merged_messages} merged sendMessage carrying {deliveries.merged_texts} "
-        "texts"
-    )
-    if latencies:
-        print(
-            f"  latency push -> group copy: p50 {percentile(latencies, 50):.2f} s, "
-            f"p99 {percentile(latencies, 99):.2f} s, max {max(latencies):.2f} s"
-        )
-    if bot_cpu_before is not None and bot_cpu_after is not None:
-        bot_cpu = bot_cpu_after - bot_cpu_before
-        print(
-            f"  CPU over {wall:.1f} s wall: bot process {bot_cpu:.1f} s, "
-            f"fake Bot API + this script {own_cpu:.1f} s (2 cores = {2 * wall:.1f} s available)"
-        )
-        delivered = max(len(deliveries.first_seen), 1)
-        print(
-            f"  bot CPU per message: {1000 * bot_cpu / args.messages:.2f} ms per message "
-            f"recorded and delivered ({1000 * bot_cpu / delivered:.2f} ms per delivered copy)"
-        )
-    print(f"  '{LOCKED}' in the bot's log: {locked}; error lines: {errors}")
-    for line in [line for line in log.splitlines() if LOCKED in line][:3]:
-        print(f"    {line[:400]}")
-
-    ratio = recorded_rate / raw_rate if recorded_rate is not None else 0.0
+    if before is not None:
+        print_bot(before, args.messages)
+    print_bot(now, args.messages)
+    if before is not None:
+        print_before_now(before, now, args.messages)
+    rate = recorded_rate(now, args.messages)
+    ratio = rate / raw_rate if rate is not None else 0.0
     print("\ncomparison (same run, same disk)")
+    if args.postgres:
+        print("  (the bots on PostgreSQL; the raw inserts and the relay bot on SQLite)")
     print(
         f"  raw single-row committed inserts: {raw_rate:,.0f} rows/s "
         f"(mean of {raw_before:,.0f} before and {raw_after:,.0f} after)"
     )
-    print(f"  bot recorded rate:                {recorded_rate or 0:,.0f} msg/s")
+    print(f"  bot recorded rate:                {rate or 0:,.0f} msg/s")
     print(f"  ratio recorded / raw:             {ratio:.3f}")
+    relay_ratio = 0.0
     if relay is not None:
         print_relay(relay, args.messages)
-        relay_ratio = (recorded_rate or 0) / relay.rate if relay.rate else 0.0
+        relay_ratio = (rate or 0) / relay.rate if relay.rate else 0.0
         print(
-            f"\n  our rate / raw commit rate / relay rate: {recorded_rate or 0:,.0f} / "
+            f"\n  our rate / raw commit rate / relay rate: {rate or 0:,.0f} / "
             f"{raw_rate:,.0f} / {relay.rate or 0:,.0f} msg/s"
         )
         print(f"  ratio recorded / relay:           {relay_ratio:.2f}")
     print("\ngoal")
-    rate_ok = recorded_rate is not None and recorded_rate >= GOAL_RATE
-    print(f"  recorded >= {GOAL_RATE:,.0f} msg/s: {verdict(rate_ok)}")
+    print(
+        f"  recorded >= {GOAL_RATE:,.0f} msg/s: {verdict(rate is not None and rate >= GOAL_RATE)}"
+    )
     print(f"  ratio >= {GOAL_RATIO:.1f}: {verdict(ratio >= GOAL_RATIO)}")
-    print(f"  zero '{LOCKED}': {verdict(locked == 0)}")
-    print(f"  zero loss: {verdict(loss == 0)}")
+    print(f"  zero '{LOCKED}': {verdict(now.locked == 0)}")
+    print(f"  zero loss: {verdict(now.recorded == args.messages)}")
     if relay is not None:
         print(f"  recorded >= 5x the relay bot: {verdict(relay_ratio >= 5)}")
     print(f"\n{load_average()}")
 
-    if profile_path.exists():
+    if now.profile is not None:
         what = "Python CPU only" if args.profile == "cpu" else "all busy threads"
         print(f"\nbot process profile during the burst (py-spy, {what}; this run's figures")
         print("are slowed by the sampling):")
-        print(summarize_collapsed(profile_path, args.top))
-    elif profiler is not None:
-        failure = profile_path.with_suffix(".log").read_text(errors="replace")
-        print(f"\npy-spy wrote no profile:\n{failure[-800:]}")
+        print(summarize_collapsed(now.profile, args.top))
+    elif args.profile:
+        failure = data_dir / "now" / "bot.pyspy.log"
+        text = failure.read_text(errors="replace") if failure.exists() else "(no log)"
+        print(f"\npy-spy wrote no profile:\n{text[-800:]}")
     return 0
 
 
@@ -598,6 +730,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--py-spy", help="path to py-spy (default: found on PATH)")
     parser.add_argument("--no-relay", action="store_true", help="skip the plain relay bot baseline")
     parser.add_argument("--top", type=int, default=15, help="profile lines to print (15)")
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="run the bots on this PostgreSQL server (e.g. postgresql+asyncpg://postgres@"
+        "127.0.0.1:5432/postgres), a fresh database each; the raw-insert baseline and the "
+        "relay bot stay on SQLite",
+    )
+    parser.add_argument(
+        "--before",
+        metavar="REV",
+        help="first push the same burst to the bot of an older commit (a temporary git "
+        "worktree) and print both side by side; --profile samples the current one only",
+    )
     return parser
 
 
@@ -608,7 +753,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.messages < 1 or not 1 <= args.clients <= args.messages:
         print("error: need 1 <= clients <= messages", file=sys.stderr)
         return 2
+    if args.postgres:
+        os.environ[POSTGRES_ENV] = args.postgres  # where tests/db.py creates databases
     data_dir = Path(tempfile.mkdtemp(prefix="bench-ingest-", dir=args.tmp_dir))
+    for tree in ("before", "now"):  # each bot's database, logs and profile
+        (data_dir / tree).mkdir()
     try:
         return asyncio.run(run(args, data_dir))
     finally:

@@ -38,7 +38,7 @@ from bot.jobs import FinishingJobs
 from bot.mail_reader import MailReader
 from bot.mailer import MailSender
 from bot.metrics import DeskMetrics, Heartbeat, UpdateCounter
-from bot.middlewares import DatabaseMiddleware, TicketMiddleware
+from bot.middlewares import DatabaseMiddleware, TicketMiddleware, inline_magic_filters
 from bot.outbox import OutboxWorker
 from bot.polling import poll_in_batches
 from bot.rate_limits import Limiter, RateLimits, RedisRateLimiter
@@ -102,6 +102,7 @@ def build_dispatcher(
         buttons.get_router(settings),
         messages.get_router(settings),
     )
+    inline_magic_filters(dispatcher)
     return dispatcher
 
 

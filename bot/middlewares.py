@@ -9,7 +9,8 @@ from datetime import timedelta
 from typing import Any, Literal
 
 import structlog
-from aiogram import BaseMiddleware
+from aiogram import BaseMiddleware, Router
+from aiogram.dispatcher.event.handler import FilterObject
 from aiogram.dispatcher.flags import get_flag
 from aiogram.types import Message, TelegramObject, Update
 from aiogram.utils.i18n import I18n
@@ -45,6 +46,35 @@ def wants_ticket(need: TicketNeed) -> dict[str, Any]:
     return {"ticket": need}
 
 
+def inline_magic_filters(router: Router) -> int:
+    """Makes the magic filters (`F.chat.type == "private"`) of `router` and its sub-routers
+    run in the event loop; returns how many.
+
+    aiogram runs every synchronous filter in a worker thread (`asyncio.to_thread`): a client
+    message passes some 40 of them on its way to its handler, each a thread hop. A magic
+    filter only reads the event it is given, so it is called directly instead.
+    """
+    count = 0
+    for observer in router.observers.values():
+        # The router's own filters (`router.message.filter(...)`), then its handlers'.
+        found: list[FilterObject] = list(observer._handler.filters or [])
+        for handler in observer.handlers:
+            found += handler.filters or []
+        for event_filter in found:
+            if event_filter.magic is not None and not event_filter.awaitable:
+                event_filter.callback = _awaitable(event_filter.callback)
+                event_filter.awaitable = True
+                count += 1
+    return count + sum(inline_magic_filters(sub) for sub in router.sub_routers)
+
+
+def _awaitable(resolve: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
+    async def call(*args: Any, **kwargs: Any) -> Any:
+        return resolve(*args, **kwargs)
+
+    return call
+
+
 # A unique-key conflict with another instance is retried; a third one is a bug, not a race.
 CONFLICT_ATTEMPTS = 3
 
@@ -75,6 +105,9 @@ class DatabaseMiddleware(BaseMiddleware):
         self.settings = settings
         self.i18n = i18n
         self.on_commit = on_commit
+        # Read once: the settings do not change while the bot runs.
+        self.sla_config = settings.sla_config()
+        self.reopen_window = timedelta(hours=settings.reopen_window_hours)
 
     async def __call__(
         self,
@@ -101,7 +134,7 @@ class DatabaseMiddleware(BaseMiddleware):
         batch: Batch | None = None,
     ) -> Any:
         updates = UpdateLog(session)
-        tickets = ticket_service(session, self.settings)
+        tickets = TicketService(session, self.sla_config, reopen_window=self.reopen_window)
         data["session"] = session
         data["tickets"] = tickets
         data["contacts"] = ContactService(session)

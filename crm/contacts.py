@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.clock import Clock, utc_now
@@ -14,8 +14,10 @@ from crm.models import (
 )
 from crm.repositories import ContactRepository, CustomerRepository
 
-# session.info key: Telegram user id -> contact id, for contacts this session has read.
-_KNOWN_CONTACTS = "contact_ids_by_telegram_user"
+# session.info key: Telegram user id -> the contact this session read for that user. Held
+# here, not only in the identity map (which keeps objects weakly): a polled batch's session
+# then asks once per client, however many middlewares and handlers of its updates ask.
+_KNOWN_CONTACTS = "contacts_by_telegram_user"
 
 
 class ContactService:
@@ -26,19 +28,20 @@ class ContactService:
         self.customers = CustomerRepository(session)
 
     async def _by_telegram_id(self, telegram_user_id: int) -> Contact | None:
-        """By the user's id; a contact this session found before comes from its identity map
-        (a polled batch's session sees a client writing five times: one query, not ten)."""
-        known: dict[int, int] = self.session.info.setdefault(_KNOWN_CONTACTS, {})
-        contact_id = known.get(telegram_user_id)
-        if contact_id is not None:
-            contact = await self.session.get(Contact, contact_id)
-            if contact is not None:
+        """By the user's id; a contact this session read before is not asked for again
+        (the locale middleware, the handler and a client writing five times in a batch)."""
+        known: dict[int, Contact] = self.session.info.setdefault(_KNOWN_CONTACTS, {})
+        contact = known.get(telegram_user_id)
+        if contact is not None:
+            state = inspect(contact)
+            # Changed in a SAVEPOINT rolled back since: expired, so read again below.
+            if state.persistent and not state.expired_attributes:
                 return contact
         contact = await self.contacts.by_telegram_id(telegram_user_id)
         if contact is not None:
             # Only rows read from the database: one created by an update whose savepoint is
             # rolled back later must not be remembered.
-            known[telegram_user_id] = contact.id
+            known[telegram_user_id] = contact
         return contact
 
     async def ensure(self, user: TelegramUser) -> Contact:
@@ -55,9 +58,13 @@ class ContactService:
             self.session.add(contact)
             await self.session.flush()
         else:
-            contact.full_name = user.full_name
-            contact.username = user.username
-            contact.telegram_language = user.language_code
+            # Set only what changed: an unchanged contact stays out of the next flush.
+            if contact.full_name != user.full_name:
+                contact.full_name = user.full_name
+            if contact.username != user.username:
+                contact.username = user.username
+            if contact.telegram_language != user.language_code:
+                contact.telegram_language = user.language_code
         return contact
 
     async def find(self, telegram_user_id: int) -> Contact | None:

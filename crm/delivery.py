@@ -169,7 +169,9 @@ async def record_delivered(
         message_ids += [m for m in merged if m]
     tickets = TicketService(session, clock=clock)
     for message_row_id in message_ids:
-        await tickets.mark_delivered(message_row_id, row.chat_id, receipt.message_id)
+        # Flushed with the caller's next query or its commit: a round of sends is written
+        # in one UPDATE per table, not two statements per row.
+        await tickets.mark_delivered(message_row_id, row.chat_id, receipt.message_id, flush=False)
 
 
 async def record_failed(

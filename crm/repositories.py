@@ -74,6 +74,39 @@ class TicketRepository:
             .limit(1)
         )
 
+    async def current_and_recorded(
+        self, contact_id: int, chat_id: int, message_id: int
+    ) -> tuple[Ticket | None, int | None]:
+        """In one query: the contact's current ticket (as `current_for_contact`) and the row
+        id of this Telegram message if it is recorded already. (None, None) when the contact
+        has no current ticket: ask `recorded_message` then."""
+        recorded = (
+            select(Message.id)
+            .where(Message.chat_id == chat_id, Message.telegram_message_id == message_id)
+            .scalar_subquery()
+        )
+        row = (
+            await self.session.execute(
+                select(Ticket, recorded)
+                .where(
+                    Ticket.contact_id == contact_id,
+                    Ticket.channel == Channel.TELEGRAM,
+                    Ticket.status != TicketStatus.CLOSED,
+                )
+                .order_by(Ticket.id.desc())
+                .limit(1)
+            )
+        ).first()
+        return (None, None) if row is None else (row[0], row[1])
+
+    async def recorded_message(self, chat_id: int, message_id: int) -> int | None:
+        """The row id of a Telegram message already recorded, or None."""
+        return await self.session.scalar(
+            select(Message.id).where(
+                Message.chat_id == chat_id, Message.telegram_message_id == message_id
+            )
+        )
+
     async def of_contact(self, contact_id: int, limit: int = 20) -> Sequence[Ticket]:
         return (
             await self.session.scalars(

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.clock import Clock, utc_now
@@ -36,6 +36,9 @@ from crm.repositories import CustomerRepository, TicketRepository
 from sla.config import SlaConfig
 from sla.model import TicketRecord
 from sla.targets import first_response_target
+
+# What handlers read of a ticket besides its columns (loaded with it, see crm/models.py).
+_HANDLER_RELATIONS = frozenset({"contact", "customer", "service"})
 
 # A resolved ticket the client writes to within this window is reopened, not replaced.
 DEFAULT_REOPEN_WINDOW = timedelta(hours=72)
@@ -153,19 +156,29 @@ class TicketService:
     async def record_client_message(
         self, incoming: IncomingMessage, *, force_new: bool = False
     ) -> ClientMessageOutcome:
-        existing = await self.tickets.message(incoming.chat_id, incoming.message_id)
-        if existing is not None:
+        contact = await self.contacts.ensure(incoming.sender)
+        # Serialises this contact's messages across instances (a row lock on PostgreSQL), so
+        # two messages arriving at once cannot each open a ticket. SQLite has no row locks:
+        # its one writer (BEGIN IMMEDIATE) serialises them already.
+        if self.session.get_bind().dialect.name != "sqlite":
+            await self.session.execute(
+                select(Contact.id).where(Contact.id == contact.id).with_for_update()
+            )
+        ticket: Ticket | None = None
+        recorded: int | None = None
+        if not force_new:
+            ticket, recorded = await self.tickets.current_and_recorded(
+                contact.id, incoming.chat_id, incoming.message_id
+            )
+        if ticket is None:
+            recorded = await self.tickets.recorded_message(incoming.chat_id, incoming.message_id)
+        if recorded is not None:
+            # A redelivery: its copy was queued with it.
+            existing = await self.tickets.message_by_id(recorded)
+            assert existing is not None
             ticket = await self.tickets.get(existing.ticket_id)
             assert ticket is not None
             return ClientMessageOutcome(ticket, existing, False, False, duplicate=True)
-
-        contact = await self.contacts.ensure(incoming.sender)
-        # Serialises this contact's messages across instances (a row lock on PostgreSQL), so
-        # two messages arriving at once cannot each open a ticket.
-        await self.session.execute(
-            select(Contact.id).where(Contact.id == contact.id).with_for_update()
-        )
-        ticket = None if force_new else await self.tickets.current_for_contact(contact.id)
         opened = reopened = False
         when = incoming.telegram_date
         if ticket is not None and ticket.status is TicketStatus.RESOLVED:
@@ -191,7 +204,9 @@ class TicketService:
         self.session.add(message)
         # A concurrent duplicate fails here on the unique Telegram ids; the caller rolls back.
         await self.session.flush()
-        ticket = await self._fresh(ticket.id)
+        if opened or not _HANDLER_RELATIONS.isdisjoint(inspect(ticket).unloaded):
+            # A new ticket has none of them loaded yet; a current one came with them.
+            ticket = await self._fresh(ticket.id)
         return ClientMessageOutcome(ticket, message, opened, reopened, duplicate=False)
 
     def _message_row(
@@ -320,9 +335,12 @@ class TicketService:
         return message
 
     async def mark_delivered(
-        self, message_row_id: int, copy_chat_id: int, copy_message_id: int
+        self, message_row_id: int, copy_chat_id: int, copy_message_id: int, *, flush: bool = True
     ) -> Message:
-        """A copy reached its destination; an engineer's first one is the first response."""
+        """A copy reached its destination; an engineer's first one is the first response.
+
+        `flush=False` leaves the changes to the caller's next flush: the outbox worker
+        records a whole round of sends, and its commit writes them in one UPDATE per kind."""
         message = await self._message(message_row_id)
         message.copy_chat_id = copy_chat_id
         message.copy_message_id = copy_message_id
@@ -343,7 +361,8 @@ class TicketService:
                     role="engineer",
                     message_id=message.telegram_message_id,
                 )
-        await self.session.flush()
+        if flush:
+            await self.session.flush()
         return message
 
     async def mark_failed(self, message_row_id: int, error: str) -> Message:
