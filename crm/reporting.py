@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -31,7 +32,7 @@ from sqlalchemy import (
     select,
     true,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.db import UtcDateTime
@@ -71,6 +72,8 @@ class MonthEvidence:
     # The evidence chain's head, read in the same transaction as the rows above.
     evidence_head: str | None = None
 
+
+_MICROSECOND = timedelta(microseconds=1)
 
 # The database columns each record is read from, in the order of the record's fields. The
 # report selects them as plain rows; the live clocks select them beside the ORM objects they
@@ -262,9 +265,9 @@ def _elapsed_microseconds(done: Any, started: Any, dialect: str) -> ColumnElemen
     return cast(func.round(extract("epoch", done - started) * 1_000_000), BigInteger)
 
 
-def _joined(values: Any) -> list[int]:
+def _joined(values: Any) -> array[int]:
     """A `group_concat`/`string_agg` of integers back into integers."""
-    return [] if values is None else [int(value) for value in str(values).split(",")]
+    return array("q") if values is None else array("q", map(int, str(values).split(",")))
 
 
 def _month_tickets(period: Interval, customer_id: int | None) -> Subquery:
@@ -291,49 +294,58 @@ def _month_tickets(period: Interval, customer_id: int | None) -> Subquery:
 
 
 def _group_query(tickets: Subquery, tally: TicketTally, dialect: str) -> Select[Any]:
-    """One row per group (channel, emergency, handed off): the count; the numbers and
-    elapsed times of the answered tickets and the numbers of the unanswered past due; the
-    same of the object-storage tickets' processing. The deadlines come from `tally`."""
+    """One row per group (channel, emergency, handed off): the count, the elapsed times of
+    the answered tickets, how many unanswered are past due, and the numbers of the
+    breached; the same of the object-storage tickets' processing. The targets and
+    deadlines come from `tally`, which counts the breaches itself and checks each."""
     t = tickets.c
 
     def joined(values: Any) -> Any:
-        """The group's values as one text. Both lists of a group are read in the same
-        order: in one pass of the group's rows (SQLite), by ticket (PostgreSQL)."""
+        """The group's values as one text: one row per group, not per ticket."""
         if dialect == "sqlite":
             return func.group_concat(values)
-        return func.string_agg(
-            cast(values, String), aggregate_order_by(literal_column("','"), t.id)
+        return func.string_agg(cast(values, String), literal_column("','"))
+
+    def how_many(condition: Any) -> Any:
+        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+    def by_mode(values: dict[tuple[Channel, bool], Any], type_: Any) -> Any:
+        """`values[(channel, emergency)]` of each ticket; NULL where there is none."""
+        return case(
+            *(
+                (and_(t.channel == channel, t.emergency == emergency), literal(value, type_))
+                for (channel, emergency), value in values.items()
+                if value is not None
+            ),
+            else_=null(),
         )
 
     modes = [(channel, emergency) for channel in Channel for emergency in (False, True)]
     targets = {mode: tally.response_target(*mode) for mode in modes}
-    response_due = case(
-        *(
-            (
-                and_(t.channel == channel, t.emergency == emergency),
-                literal(tally.overdue_before(target), UtcDateTime),
-            )
-            for (channel, emergency), target in targets.items()
-            if target is not None
-        ),
-        else_=null(),
+    response_limit = by_mode(
+        {m: None if v is None else v // _MICROSECOND for m, v in targets.items()}, BigInteger
     )
+    response_due = by_mode(
+        {m: None if v is None else tally.overdue_before(v) for m, v in targets.items()},
+        UtcDateTime,
+    )
+    processing_limit = tally.processing_target // _MICROSECOND
     processing_due = literal(tally.overdue_before(tally.processing_target), UtcDateTime)
     storage = t.object_storage == true()
-    answered = t.first_response_at.is_not(None)
-    resolved = and_(storage, t.resolved_at.is_not(None))
+    response = _elapsed_microseconds(t.first_response_at, t.opened_at, dialect)
+    processing = _elapsed_microseconds(t.resolved_at, t.opened_at, dialect)
+    late = and_(t.first_response_at.is_(None), t.opened_at < response_due)
+    overdue = and_(storage, t.resolved_at.is_(None), t.opened_at < processing_due)
     return select(
         t.channel, t.emergency, t.handed_off,
         func.count(),
-        joined(case((answered, t.id))),
-        joined(case((answered, _elapsed_microseconds(t.first_response_at, t.opened_at, dialect)))),
-        joined(case((and_(t.first_response_at.is_(None), t.opened_at < response_due), t.id))),
-        func.coalesce(func.sum(case((storage, 1), else_=0)), 0),
-        joined(case((resolved, t.id))),
-        joined(case((resolved, _elapsed_microseconds(t.resolved_at, t.opened_at, dialect)))),
-        joined(
-            case((and_(storage, t.resolved_at.is_(None), t.opened_at < processing_due), t.id))
-        ),
+        joined(response),  # NULL (left out) when not answered
+        how_many(late),
+        joined(case((or_(late, response > response_limit), t.id))),
+        how_many(storage),
+        joined(case((storage, processing))),
+        how_many(overdue),
+        joined(case((or_(overdue, and_(storage, processing > processing_limit)), t.id))),
     ).group_by(t.channel, t.emergency, t.handed_off)  # fmt: skip
 
 
@@ -370,20 +382,19 @@ async def tally_month_tickets(
     dialect = connection.dialect.name
     query = _group_query(_month_tickets(period, customer_id), tally, dialect)
     breached: dict[int, list[GroupKey | None]] = {}
-    stored_count, stored_numbers, stored_elapsed, stored_overdue = 0, [], [], []
-    for channel, emergency, handed_off, count, *lists in await connection.execute(query):
+    stored_count, stored_elapsed, stored_overdue = 0, array("q"), 0
+    for channel, emergency, handed_off, count, *values in await connection.execute(query):
         group = (Channel(channel), bool(emergency), bool(handed_off))
-        numbers, elapsed, overdue, storage, *storage_lists = lists
-        late = tally.add_group(group, count, _joined(numbers), _joined(elapsed), _joined(overdue))
-        for number in late:
+        elapsed, late, late_numbers, storage, processing, overdue, overdue_numbers = values
+        tally.add_group(group, count, _joined(elapsed), late)
+        for number in _joined(late_numbers):
             breached.setdefault(number, []).append(group)
         stored_count += storage
-        stored_numbers += _joined(storage_lists[0])
-        stored_elapsed += _joined(storage_lists[1])
-        stored_overdue += _joined(storage_lists[2])
-    late = tally.add_group(None, stored_count, stored_numbers, stored_elapsed, stored_overdue)
-    for number in late:
-        breached.setdefault(number, []).append(None)
+        stored_elapsed.extend(_joined(processing))
+        stored_overdue += overdue
+        for number in _joined(overdue_numbers):
+            breached.setdefault(number, []).append(None)
+    tally.add_group(None, stored_count, stored_elapsed, stored_overdue)
     rows = await connection.execute(_tickets_numbered(sorted(breached), dialect))
     for number, opened_at, answered_at, resolved_at in rows:
         for key in breached[number]:
@@ -403,10 +414,13 @@ async def monthly_report(
 ) -> tuple[MonthlyReport, MonthEvidence]:
     """The report; the evidence it was built from, with the ticket records only when
     `with_tickets` (the workbook lists them; the figures never need them)."""
-    evidence = await load_month(session, month, config, customer_id, with_tickets=with_tickets)
-    tickets: list[TicketRecord] | TicketTally = evidence.tickets
+    # The tickets are counted first: what counting them takes is given back before the
+    # services and incidents are read.
+    tally = None
     if not with_tickets:
-        tickets = await tally_month_tickets(session, month, config, now, customer_id)
+        tally = await tally_month_tickets(session, month, config, now, customer_id)
+    evidence = await load_month(session, month, config, customer_id, with_tickets=with_tickets)
+    tickets: list[TicketRecord] | TicketTally = evidence.tickets if tally is None else tally
     report = build_monthly_report(
         month,
         evidence.services,

@@ -205,7 +205,9 @@ def service_downtime(
 
     exclusions: tuple[Interval, ...] = ()
     if raw:
-        windows = [window for window in maintenance if overlaps_raw(window.start, window.end)]
+        # `raw` is sorted: a window outside its hull overlaps none of it.
+        low, high = raw[0].start, raw[-1].end
+        windows = [window for window in maintenance if window.start < high and low < window.end]
         exclusions = tuple(
             span
             for span in union(exclusion_intervals(service, own_incidents, windows, now))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from fractions import Fraction
@@ -69,37 +69,26 @@ class _Tally:
             self.elapsed.append(elapsed // _MICROSECOND)
 
     def add_group(
-        self,
-        target: timedelta | None,
-        count: int,
-        numbers: Sequence[int],
-        elapsed: Sequence[int],
-        overdue: Sequence[int],
-    ) -> list[int]:
-        """`_outcome` applied to `count` items at once: `numbers` and `elapsed` (done minus
-        started, in microseconds, negative when done before started) of the items done;
-        `overdue`: the numbers of the others that are past due. Done items meet the target
-        up to and including it; negative times count as no time, as in `_outcome`.
-        Returns the numbers of the breached items, whose checks `add_breach` hands in."""
-        if len(numbers) != len(elapsed) or len(numbers) + len(overdue) > count:
-            raise ValueError("the group's items do not add up")
+        self, target: timedelta | None, count: int, elapsed: Iterable[int], overdue: int
+    ) -> None:
+        """`_outcome` applied to `count` items at once: `elapsed` holds done minus started,
+        in microseconds (negative when done before started), of the items done; `overdue`
+        how many of the others are past due. Done items meet the target up to and including
+        it; negative times count as no time, as in `_outcome`."""
         self.count += count
         if target is None:
             self.without_target += count
-            return []
-        limit = target // _MICROSECOND
-        if limit < 0:
-            late = list(numbers)
-        else:
-            late = [number for number, value in zip(numbers, elapsed, strict=True) if value > limit]
+            return
         done = sorted(elapsed)
         negative = bisect_left(done, 0)
         done[:negative] = [0] * negative
-        self.met += len(done) - len(late)
-        self.breached += len(late) + len(overdue)
-        self.pending += count - len(done) - len(overdue)
+        if len(done) + overdue > count:
+            raise ValueError("more items done or past due than the group holds")
+        met = bisect_right(done, target // _MICROSECOND)
+        self.met += met
+        self.breached += len(done) - met + overdue
+        self.pending += count - len(done) - overdue
         self.elapsed.extend(done)
-        return late + list(overdue)
 
 
 def _outcome(
@@ -238,27 +227,22 @@ class TicketTally:
         return self.now - target
 
     def add_group(
-        self,
-        group: GroupKey | None,
-        count: int,
-        numbers: Sequence[int],
-        elapsed: Sequence[int],
-        overdue: Sequence[int],
-    ) -> list[int]:
+        self, group: GroupKey | None, count: int, elapsed: Iterable[int], overdue: int
+    ) -> None:
         """Counts aggregated by the database, in place of `count` calls to `add`: the
         month's tickets of one `group` (channel, emergency, handed off), or their
         object-storage processing when `group` is None (then `count` is the object-storage
-        tickets). `numbers` and `elapsed`: each ticket done (first answered, or resolved)
-        and done minus opened, in microseconds; `overdue`: the numbers of those not done
-        that are past due (opened before `overdue_before`). Returns the numbers of the
-        breached tickets: hand each in with `add_breach` (`figures` checks they all are)."""
+        tickets). `elapsed`: done minus opened, in microseconds, of each ticket done (first
+        answered, or resolved); `overdue`: how many of those not done are past due (opened
+        before `overdue_before`). The breached tickets are then handed in one by one with
+        `add_breach`, which checks each; `figures` checks that none is missing."""
         if group is None:
             target: timedelta | None = self._processing_target
             tally = self._processing
         else:
             target = self._targets[(group[0], group[1])]
             tally = self._tallies[group]
-        return tally.add_group(target, count, numbers, elapsed, overdue)
+        tally.add_group(target, count, elapsed, overdue)
 
     def add_breach(
         self, group: GroupKey | None, number: int, opened_at: datetime, done_at: datetime | None
