@@ -2,14 +2,40 @@
 
 from __future__ import annotations
 
+import json
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Executable, Result, Select, and_, exists, func, or_, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Executable,
+    Integer,
+    Result,
+    Select,
+    String,
+    Subquery,
+    and_,
+    any_,
+    case,
+    cast,
+    exists,
+    extract,
+    func,
+    literal,
+    literal_column,
+    null,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from crm.db import UtcDateTime
 from crm.errors import CrmError
 from crm.models import (
     CreditClaim,
@@ -32,10 +58,8 @@ from sla import (
     build_monthly_report,
     month_bounds,
 )
-from sla.ticket_stats import TicketTally
-
-# Rows are fetched from the database this many at a time when streamed.
-STREAM_CHUNK = 20_000
+from sla.model import Channel, ServiceType
+from sla.ticket_stats import GroupKey, TicketTally
 
 
 @dataclass(frozen=True)
@@ -48,6 +72,8 @@ class MonthEvidence:
     # The evidence chain's head, read in the same transaction as the rows above.
     evidence_head: str | None = None
 
+
+_MICROSECOND = timedelta(microseconds=1)
 
 # The database columns each record is read from, in the order of the record's fields. The
 # report selects them as plain rows; the live clocks select them beside the ORM objects they
@@ -68,13 +94,6 @@ TICKET_COLUMNS = (
     Ticket.id, Ticket.channel, func.coalesce(Service.service_type, Ticket.service_type),
     Ticket.category, Ticket.opened_at,
     Ticket.first_response_at, Ticket.resolved_at, Ticket.emergency,
-    exists().where(Handoff.ticket_id == Ticket.id).label("handed_off"),
-)  # fmt: skip
-# What `TicketTally.add` takes, with the service id in the place of the service type
-# (TICKET_COLUMNS' coalesce, looked up in a dict rather than joined a million times).
-TALLY_COLUMNS = (
-    Ticket.id, Ticket.channel, Ticket.service_id, Ticket.service_type,
-    Ticket.opened_at, Ticket.first_response_at, Ticket.resolved_at, Ticket.emergency,
     exists().where(Handoff.ticket_id == Ticket.id).label("handed_off"),
 )  # fmt: skip
 INCIDENT_RECORD_FIELDS = (
@@ -153,7 +172,7 @@ async def load_month(
     with_tickets: bool = True,
 ) -> MonthEvidence:
     """Everything the month's report is built from. `with_tickets=False` leaves the
-    tickets out (an empty list): `tally_month_tickets` streams them instead."""
+    tickets out (an empty list): `tally_month_tickets` counts them instead."""
     period = month_bounds(month, config.zone)
     if customer_id is not None and await session.get(Customer, customer_id) is None:
         raise CrmError("unknown_customer", customer_id=customer_id)
@@ -222,6 +241,128 @@ async def load_month(
     )
 
 
+def _fraction_microseconds(column: Any) -> ColumnElement[int]:
+    """SQLite: the microseconds of an instant stored as UTC text, "YYYY-MM-DD HH:MM:SS.ffffff"
+    (SQLAlchemy's format; a shorter or missing fraction is read as the digits it has)."""
+    return cast(func.substr(func.substr(column, 21, type_=String) + "000000", 1, 6), Integer)
+
+
+def _elapsed_microseconds(done: Any, started: Any, dialect: str) -> ColumnElement[int]:
+    """`done - started` in integer microseconds, exactly (negative when done is earlier)."""
+    if dialect == "sqlite":
+        # SQLite's date functions round fractions to the millisecond: whole seconds apart
+        # (a difference of Julian days rounds back exactly to the second), the fraction
+        # from the text.
+        seconds = func.round(
+            (func.julianday(func.substr(done, 1, 19)) - func.julianday(func.substr(started, 1, 19)))
+            * 86_400
+        )
+        return (
+            cast(seconds, Integer) * 1_000_000
+            + _fraction_microseconds(done)
+            - _fraction_microseconds(started)
+        )
+    return cast(func.round(extract("epoch", done - started) * 1_000_000), BigInteger)
+
+
+def _joined(values: Any) -> array[int]:
+    """A `group_concat`/`string_agg` of integers back into integers."""
+    return array("q") if values is None else array("q", map(int, str(values).split(",")))
+
+
+def _month_tickets(period: Interval, customer_id: int | None) -> Subquery:
+    """The month's tickets with what their figures depend on: group, object storage (by
+    their service, else by their own type, as TICKET_COLUMNS reads it) and times."""
+    return (
+        _ticket_query(
+            (
+                Ticket.id, Ticket.channel, Ticket.emergency,
+                exists().where(Handoff.ticket_id == Ticket.id).label("handed_off"),
+                func.coalesce(
+                    func.coalesce(Service.service_type, Ticket.service_type)
+                    == ServiceType.OBJECT_STORAGE,
+                    False,
+                ).label("object_storage"),
+                Ticket.opened_at, Ticket.first_response_at, Ticket.resolved_at,
+            ),
+            period,
+            customer_id,
+        )
+        .outerjoin(Service, Service.id == Ticket.service_id)
+        .subquery()
+    )  # fmt: skip
+
+
+def _group_query(tickets: Subquery, tally: TicketTally, dialect: str) -> Select[Any]:
+    """One row per group (channel, emergency, handed off): the count, the elapsed times of
+    the answered tickets, how many unanswered are past due, and the numbers of the
+    breached; the same of the object-storage tickets' processing. The targets and
+    deadlines come from `tally`, which counts the breaches itself and checks each."""
+    t = tickets.c
+
+    def joined(values: Any) -> Any:
+        """The group's values as one text: one row per group, not per ticket."""
+        if dialect == "sqlite":
+            return func.group_concat(values)
+        return func.string_agg(cast(values, String), literal_column("','"))
+
+    def how_many(condition: Any) -> Any:
+        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+    def by_mode(values: dict[tuple[Channel, bool], Any], type_: Any) -> Any:
+        """`values[(channel, emergency)]` of each ticket; NULL where there is none."""
+        return case(
+            *(
+                (and_(t.channel == channel, t.emergency == emergency), literal(value, type_))
+                for (channel, emergency), value in values.items()
+                if value is not None
+            ),
+            else_=null(),
+        )
+
+    modes = [(channel, emergency) for channel in Channel for emergency in (False, True)]
+    targets = {mode: tally.response_target(*mode) for mode in modes}
+    response_limit = by_mode(
+        {m: None if v is None else v // _MICROSECOND for m, v in targets.items()}, BigInteger
+    )
+    response_due = by_mode(
+        {m: None if v is None else tally.overdue_before(v) for m, v in targets.items()},
+        UtcDateTime,
+    )
+    processing_limit = tally.processing_target // _MICROSECOND
+    processing_due = literal(tally.overdue_before(tally.processing_target), UtcDateTime)
+    storage = t.object_storage == true()
+    response = _elapsed_microseconds(t.first_response_at, t.opened_at, dialect)
+    processing = _elapsed_microseconds(t.resolved_at, t.opened_at, dialect)
+    late = and_(t.first_response_at.is_(None), t.opened_at < response_due)
+    overdue = and_(storage, t.resolved_at.is_(None), t.opened_at < processing_due)
+    return select(
+        t.channel, t.emergency, t.handed_off,
+        func.count(),
+        joined(response),  # NULL (left out) when not answered
+        how_many(late),
+        joined(case((or_(late, response > response_limit), t.id))),
+        how_many(storage),
+        joined(case((storage, processing))),
+        how_many(overdue),
+        joined(case((or_(overdue, and_(storage, processing > processing_limit)), t.id))),
+    ).group_by(t.channel, t.emergency, t.handed_off)  # fmt: skip
+
+
+def _tickets_numbered(numbers: list[int], dialect: str) -> Executable:
+    """The times of these tickets, the numbers bound as one value: a bound parameter each
+    would cost more than the rows."""
+    bound: Any
+    if dialect == "sqlite":
+        listed = func.json_each(json.dumps(numbers)).table_valued("value")
+        bound = Ticket.id.in_(select(listed.c.value))
+    else:
+        bound = Ticket.id == any_(cast(literal(numbers, ARRAY(BigInteger)), ARRAY(BigInteger)))
+    return select(Ticket.id, Ticket.opened_at, Ticket.first_response_at, Ticket.resolved_at).where(
+        bound
+    )
+
+
 async def tally_month_tickets(
     session: AsyncSession,
     month: str,
@@ -229,21 +370,36 @@ async def tally_month_tickets(
     now: datetime,
     customer_id: int | None = None,
 ) -> TicketTally:
-    """The month's tickets streamed in chunks into the pure tally: plain tuples, never a
-    list of a million records."""
+    """The month's ticket figures counted by the database: per group of channel, mode and
+    hand-off, one row with the counts and the elapsed times (microseconds, one text each);
+    then the breached tickets' own rows. The targets and the moment each becomes past due
+    come from the tally (`sla`), which classifies the elapsed times itself, names the
+    breached tickets and checks each: a million tickets never pass through Python one by
+    one."""
     period = month_bounds(month, config.zone)
     tally = TicketTally(config, now, period)
-    types: Sequence[Any] = (await _rows(session, select(Service.id, Service.service_type))).all()
-    service_types: dict[int | None, Any] = {service_id: kind for service_id, kind in types}
     connection = await session.connection()
-    result = await connection.stream(
-        _ticket_query(TALLY_COLUMNS, period, customer_id).execution_options(yield_per=STREAM_CHUNK)
-    )
-    add = tally.add
-    async for chunk in result.partitions(STREAM_CHUNK):
-        for number, channel, service_id, ticket_type, opened, answered, resolved, *flags in chunk:
-            service_type = service_types.get(service_id) or ticket_type
-            add(number, channel, service_type, opened, answered, resolved, flags[0], flags[1])
+    dialect = connection.dialect.name
+    query = _group_query(_month_tickets(period, customer_id), tally, dialect)
+    breached: dict[int, list[GroupKey | None]] = {}
+    stored_count, stored_elapsed, stored_overdue = 0, array("q"), 0
+    for channel, emergency, handed_off, count, *values in await connection.execute(query):
+        group = (Channel(channel), bool(emergency), bool(handed_off))
+        elapsed, late, late_numbers, storage, processing, overdue, overdue_numbers = values
+        tally.add_group(group, count, _joined(elapsed), late)
+        for number in _joined(late_numbers):
+            breached.setdefault(number, []).append(group)
+        stored_count += storage
+        stored_elapsed.extend(_joined(processing))
+        stored_overdue += overdue
+        for number in _joined(overdue_numbers):
+            breached.setdefault(number, []).append(None)
+    tally.add_group(None, stored_count, stored_elapsed, stored_overdue)
+    rows = await connection.execute(_tickets_numbered(sorted(breached), dialect))
+    for number, opened_at, answered_at, resolved_at in rows:
+        for key in breached[number]:
+            done_at = resolved_at if key is None else answered_at
+            tally.add_breach(key, number, opened_at, done_at)
     return tally
 
 
@@ -258,10 +414,13 @@ async def monthly_report(
 ) -> tuple[MonthlyReport, MonthEvidence]:
     """The report; the evidence it was built from, with the ticket records only when
     `with_tickets` (the workbook lists them; the figures never need them)."""
-    evidence = await load_month(session, month, config, customer_id, with_tickets=with_tickets)
-    tickets: list[TicketRecord] | TicketTally = evidence.tickets
+    # The tickets are counted first: what counting them takes is given back before the
+    # services and incidents are read.
+    tally = None
     if not with_tickets:
-        tickets = await tally_month_tickets(session, month, config, now, customer_id)
+        tally = await tally_month_tickets(session, month, config, now, customer_id)
+    evidence = await load_month(session, month, config, customer_id, with_tickets=with_tickets)
+    tickets: list[TicketRecord] | TicketTally = evidence.tickets if tally is None else tally
     report = build_monthly_report(
         month,
         evidence.services,

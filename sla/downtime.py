@@ -17,7 +17,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sla.intervals import Interval, clip, intersect_sets, intersection, subtract, total_duration
+from sla.intervals import (
+    Interval,
+    clip,
+    intersect_sets,
+    intersection,
+    subtract,
+    total_duration,
+    union,
+)
 from sla.model import IncidentRecord, IncidentStatus, MaintenanceWindow, ServiceRecord
 from sla.responsibility import provider_is_responsible
 
@@ -157,6 +165,11 @@ class ServiceDowntime:
     incidents: tuple[IncidentDowntime, ...]
 
 
+# An incident as `service_downtime` reads it: why it does not count, its interval, and the
+# part of that interval inside the month's active period.
+_Reading = tuple[IncidentRecord, NotCountedReason | None, Interval | None, tuple[Interval, ...]]
+
+
 def service_downtime(
     service: ServiceRecord,
     incidents: Iterable[IncidentRecord],
@@ -168,9 +181,12 @@ def service_downtime(
     to the month and to the service's active period, minus the exclusions."""
     own_incidents = [i for i in incidents if i.service_id == service.service_id]
     period = active_period(service, window, now)
-    exclusions = exclusion_intervals(service, own_incidents, maintenance, now)
+    if not own_incidents:
+        # What the lines below give without incidents (most services, most months).
+        active = period.duration if period is not None else timedelta()
+        return ServiceDowntime(active, timedelta(), timedelta(), timedelta(), (), ())
     eligible: list[Interval] = []
-    lines: list[IncidentDowntime] = []
+    readings: list[_Reading] = []
     for incident in own_incidents:
         reason = not_counted_reason(incident, service)
         interval = counting_interval(incident, now)
@@ -178,6 +194,27 @@ def service_downtime(
         if reason is None and interval is not None and period is not None:
             in_month = clip([interval], period)
             eligible.extend(in_month)
+        readings.append((incident, reason, interval, in_month))
+    raw = clip(eligible, period) if period is not None else ()
+
+    # Only the exclusions that share an instant with the eligible downtime change a figure
+    # (every `in_month` lies inside `raw`): a hundred planned works in a month need not be
+    # sorted again for each incident of each service.
+    def overlaps_raw(start: datetime, end: datetime) -> bool:
+        return any(start < part.end and part.start < end for part in raw)
+
+    exclusions: tuple[Interval, ...] = ()
+    if raw:
+        # `raw` is sorted: a window outside its hull overlaps none of it.
+        low, high = raw[0].start, raw[-1].end
+        windows = [window for window in maintenance if window.start < high and low < window.end]
+        exclusions = tuple(
+            span
+            for span in union(exclusion_intervals(service, own_incidents, windows, now))
+            if overlaps_raw(span.start, span.end)
+        )
+    lines: list[IncidentDowntime] = []
+    for incident, reason, interval, in_month in readings:
         if not _belongs_to_month(incident, interval, window):
             continue
         lines.append(
@@ -186,11 +223,10 @@ def service_downtime(
                 start=reported_start(incident),
                 end=evidence_end(incident),
                 not_counted_reason=reason,
-                counted=total_duration(subtract(in_month, exclusions)),
+                counted=total_duration(subtract(in_month, exclusions) if exclusions else in_month),
                 excluded=total_duration(intersect_sets(in_month, exclusions)),
             )
         )
-    raw = clip(eligible, period) if period is not None else ()
     counted_intervals = subtract(raw, exclusions)
     lines.sort(key=lambda line: (line.start is None, line.start, line.incident.incident_id))
     return ServiceDowntime(

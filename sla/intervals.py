@@ -20,6 +20,8 @@ _MONTH_PATTERN = re.compile(r"(\d{4})-(\d{2})")
 
 def require_aware(value: datetime, name: str) -> datetime:
     """Return `value` converted to UTC; reject naive datetimes, whose instant is unknown."""
+    if isinstance(value, datetime) and value.tzinfo is UTC:
+        return value  # already UTC, as every instant the engine made itself
     if not isinstance(value, datetime):
         raise TypeError(f"{name} must be a datetime, got {type(value).__name__}")
     if value.tzinfo is None or value.utcoffset() is None:
@@ -39,8 +41,12 @@ class Interval:
     end: datetime
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "start", require_aware(self.start, "Interval.start"))
-        object.__setattr__(self, "end", require_aware(self.end, "Interval.end"))
+        start = require_aware(self.start, "Interval.start")
+        end = require_aware(self.end, "Interval.end")
+        if start is not self.start:
+            object.__setattr__(self, "start", start)
+        if end is not self.end:
+            object.__setattr__(self, "end", end)
         if self.end < self.start:
             raise ValueError(
                 f"interval ends before it starts: {self.start.isoformat()} > {self.end.isoformat()}"
@@ -60,7 +66,10 @@ class Interval:
 
 def union(intervals: Iterable[Interval]) -> tuple[Interval, ...]:
     """Merge overlapping or touching intervals into sorted, disjoint, non-empty ones."""
-    ordered = sorted((i for i in intervals if not i.is_empty), key=lambda i: i.start)
+    ordered = [i for i in intervals if i.end != i.start]
+    if len(ordered) < 2:
+        return tuple(ordered)
+    ordered.sort(key=lambda i: i.start)
     merged: list[Interval] = []
     for interval in ordered:
         if merged and interval.start <= merged[-1].end:

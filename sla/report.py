@@ -126,6 +126,9 @@ def build_monthly_report(
 
     service_reports: list[ServiceReport] = []
     restoration_checks: list[TargetCheck] = []
+    # Services alike in fee, time and downtime (most run all month with none) share one
+    # credit: it depends on nothing else, and every figure in it is exact or in cents.
+    credits: dict[tuple[object, ...], CreditResult] = {}
     for service in service_list:
         own_incidents = incidents_by_service[service.service_id]
         for incident in own_incidents:
@@ -144,6 +147,7 @@ def build_monthly_report(
                 claimed,
                 config,
                 now,
+                credits,
             )
         )
     service_reports.sort(
@@ -237,6 +241,7 @@ def _service_report(
     claimed: set[Claim],
     config: SlaConfig,
     now: datetime,
+    credits: dict[tuple[object, ...], CreditResult] | None = None,
 ) -> ServiceReport:
     # The SLA covers the paid part of the month: a free trial (B 3) earns no credit, so
     # availability and data loss are measured from the switch to paid. A month spent wholly
@@ -253,15 +258,24 @@ def _service_report(
         for incident in incidents
     )
     paid_active = downtime.active if paid is not None else timedelta()
-    credit = compute_credit(
-        monthly_fee=service.monthly_fee,
-        active=downtime.active,
-        counted=downtime.counted,
-        provider_data_loss=provider_data_loss,
-        sla_applies=sla_applies(service),
-        config=config,
-        base=credit_base(service.monthly_fee, paid_active, period.duration, config),
-    )
+    applies = sla_applies(service)
+    key = (
+        str(service.monthly_fee), downtime.active, downtime.counted, paid_active,
+        provider_data_loss, applies,
+    )  # fmt: skip
+    credit = None if credits is None else credits.get(key)
+    if credit is None:
+        credit = compute_credit(
+            monthly_fee=service.monthly_fee,
+            active=downtime.active,
+            counted=downtime.counted,
+            provider_data_loss=provider_data_loss,
+            sla_applies=applies,
+            config=config,
+            base=credit_base(service.monthly_fee, paid_active, period.duration, config),
+        )
+        if credits is not None:
+            credits[key] = credit
     lines = tuple(
         IncidentLine(line, restoration_check(line.incident, service, config, now))
         for line in downtime.incidents

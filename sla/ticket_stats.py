@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import math
 from array import array
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from fractions import Fraction
+from operator import attrgetter
 
 from sla.config import SlaConfig
 from sla.intervals import Interval
@@ -30,6 +31,7 @@ from sla.targets import (
 )
 
 _MICROSECOND = timedelta(microseconds=1)
+_BREACH_ORDER = attrgetter("started_at", "ticket_number")
 # A group of tickets the report shows: (channel, emergency, handed_off) -> belongs.
 GroupKey = tuple[Channel, bool, bool]
 _KEYS: tuple[GroupKey, ...] = tuple(
@@ -65,6 +67,28 @@ class _Tally:
             return
         if elapsed is not None:
             self.elapsed.append(elapsed // _MICROSECOND)
+
+    def add_group(
+        self, target: timedelta | None, count: int, elapsed: Iterable[int], overdue: int
+    ) -> None:
+        """`_outcome` applied to `count` items at once: `elapsed` holds done minus started,
+        in microseconds (negative when done before started), of the items done; `overdue`
+        how many of the others are past due. Done items meet the target up to and including
+        it; negative times count as no time, as in `_outcome`."""
+        self.count += count
+        if target is None:
+            self.without_target += count
+            return
+        done = sorted(elapsed)
+        negative = bisect_left(done, 0)
+        done[:negative] = [0] * negative
+        if len(done) + overdue > count:
+            raise ValueError("more items done or past due than the group holds")
+        met = bisect_right(done, target // _MICROSECOND)
+        self.met += met
+        self.breached += len(done) - met + overdue
+        self.pending += count - len(done) - overdue
+        self.elapsed.extend(done)
 
 
 def _outcome(
@@ -109,9 +133,7 @@ def _merge(tallies: list[_Tally]) -> TargetStats:
             low, high = _kth(arrays, middle), _kth(arrays, middle + 1)
             median = (low * _MICROSECOND + high * _MICROSECOND) / 2
         p90 = _kth(arrays, math.ceil(P90 * durations / 100)) * _MICROSECOND
-    breaches = sorted(
-        (b for t in tallies for b in t.breaches), key=lambda c: (c.started_at, c.ticket_number)
-    )
+    breaches = sorted((b for t in tallies for b in t.breaches), key=_BREACH_ORDER)
     return TargetStats(
         count=sum(t.count for t in tallies),
         without_target=sum(t.without_target for t in tallies),
@@ -190,6 +212,56 @@ class TicketTally:
                     TargetCheck(number, None, opened_at, resolved_at, target, elapsed, outcome)
                 )
 
+    def response_target(self, channel: Channel, emergency: bool) -> timedelta | None:
+        """The first-response target of a ticket of this channel and mode (A 5.2 / B 5.2)."""
+        return self._targets[(channel, emergency)]
+
+    @property
+    def processing_target(self) -> timedelta:
+        """The object-storage processing target (B 5.3)."""
+        return self._processing_target
+
+    def overdue_before(self, target: timedelta) -> datetime:
+        """Something not done yet and started before this moment is past due at `now`
+        (`is_past_due`); started at it or later, it is pending."""
+        return self.now - target
+
+    def add_group(
+        self, group: GroupKey | None, count: int, elapsed: Iterable[int], overdue: int
+    ) -> None:
+        """Counts aggregated by the database, in place of `count` calls to `add`: the
+        month's tickets of one `group` (channel, emergency, handed off), or their
+        object-storage processing when `group` is None (then `count` is the object-storage
+        tickets). `elapsed`: done minus opened, in microseconds, of each ticket done (first
+        answered, or resolved); `overdue`: how many of those not done are past due (opened
+        before `overdue_before`). The breached tickets are then handed in one by one with
+        `add_breach`, which checks each; `figures` checks that none is missing."""
+        if group is None:
+            target: timedelta | None = self._processing_target
+            tally = self._processing
+        else:
+            target = self._targets[(group[0], group[1])]
+            tally = self._tallies[group]
+        tally.add_group(target, count, elapsed, overdue)
+
+    def add_breach(
+        self, group: GroupKey | None, number: int, opened_at: datetime, done_at: datetime | None
+    ) -> None:
+        """One breached ticket of a group handed in with `add_group` (`group` None: its
+        object-storage processing); refused when the rules do not find it breached."""
+        if group is None:
+            target: timedelta | None = self._processing_target
+            tally = self._processing
+        else:
+            target = self._targets[(group[0], group[1])]
+            tally = self._tallies[group]
+        outcome, elapsed = _outcome(opened_at, done_at, target, self.now)
+        if outcome is not Outcome.BREACHED:
+            raise ValueError(f"ticket {number} is {outcome.value}, not breached")
+        tally.breaches.append(
+            TargetCheck(number, None, opened_at, done_at, target, elapsed, outcome)
+        )
+
     def add_record(self, ticket: TicketRecord) -> None:
         self.add(
             ticket.number,
@@ -204,7 +276,13 @@ class TicketTally:
 
     def figures(self) -> TicketFigures:
         for tally in (*self._tallies.values(), self._processing):
+            if len(tally.breaches) != tally.breached:
+                raise ValueError(
+                    f"{tally.breached} breached, but {len(tally.breaches)} breaches handed in"
+                )
             tally.elapsed = array("q", sorted(tally.elapsed))
+            # Each merge below then sorts a few presorted runs.
+            tally.breaches.sort(key=_BREACH_ORDER)
 
         def of(selected: Callable[[GroupKey], bool]) -> TargetStats:
             return _merge([tally for key, tally in self._tallies.items() if selected(key)])

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -17,7 +19,7 @@ from sla.targets import (
     processing_check,
     summarize,
 )
-from sla.ticket_stats import TicketFigures, TicketTally, tally_tickets
+from sla.ticket_stats import GroupKey, TicketFigures, TicketTally, tally_tickets
 
 CONFIG = SlaConfig()
 PERIOD = month_bounds("2026-11", CONFIG.zone)
@@ -120,3 +122,114 @@ def test_median_of_an_even_count_is_the_mean_of_the_middle_two_to_the_microsecon
     stats = tally.figures().first_response
     assert stats.median == timedelta(microseconds=2.5)
     assert stats.p90 == timedelta(microseconds=6)
+
+
+def grouped_tally(records: list[TicketRecord], now: datetime) -> TicketTally:
+    """The tally fed as `crm.reporting` feeds it from the database: per group, the counts,
+    the numbers and elapsed microseconds of the tickets done, the numbers of those past
+    due; then the breached tickets the tally names, one by one."""
+    tally = TicketTally(CONFIG, now, PERIOD)
+    month = [t for t in records if PERIOD.contains(t.opened_at)]
+
+    def feed(group: GroupKey | None, tickets: list[TicketRecord]) -> None:
+        def done_at(t: TicketRecord) -> datetime | None:
+            return t.resolved_at if group is None else t.first_response_at
+
+        target = tally.processing_target if group is None else tally.response_target(*group[:2])
+        done = [t for t in tickets if done_at(t) is not None]
+        overdue = [
+            t.number
+            for t in tickets
+            if done_at(t) is None
+            and target is not None
+            and t.opened_at < tally.overdue_before(target)
+        ]
+        tally.add_group(
+            group,
+            len(tickets),
+            [(done_at(t) - t.opened_at) // timedelta(microseconds=1) for t in done],  # type: ignore[operator]
+            len(overdue),
+        )
+        # The database names the breached ones (elapsed over the target, or past due).
+        limit = None if target is None else target // timedelta(microseconds=1)
+        late = [
+            t.number
+            for t in done
+            if limit is not None and (done_at(t) - t.opened_at) // timedelta(microseconds=1) > limit  # type: ignore[operator]
+        ]
+        by_number = {t.number: t for t in tickets}
+        for number in late + overdue:
+            tally.add_breach(group, number, by_number[number].opened_at, done_at(by_number[number]))
+
+    for channel in Channel:
+        for emergency in (False, True):
+            for handed_off in (False, True):
+                feed(
+                    (channel, emergency, handed_off),
+                    [
+                        t
+                        for t in month
+                        if (t.channel, t.emergency, t.handed_off)
+                        == (channel, emergency, handed_off)
+                    ],
+                )
+    feed(None, [t for t in month if t.service_type is ServiceType.OBJECT_STORAGE])
+    return tally
+
+
+# Exactly at the targets and a microsecond either side.
+near_targets = st.sampled_from(
+    [timedelta(minutes=10), timedelta(minutes=60), timedelta(hours=24)]
+).flatmap(
+    lambda target: st.sampled_from(
+        [target, target - timedelta(microseconds=1), target + timedelta(microseconds=1)]
+    )
+)
+
+
+@st.composite
+def tickets_near_targets(draw: st.DrawFn) -> list[TicketRecord]:
+    records = draw(tickets())
+    changed = []
+    for record in records:
+        response, resolved = record.first_response_at, record.resolved_at
+        if response is not None and draw(st.booleans()):
+            response = record.opened_at + draw(near_targets)
+        if resolved is not None and draw(st.booleans()):
+            resolved = record.opened_at + draw(near_targets)
+        changed.append(replace(record, first_response_at=response, resolved_at=resolved))
+    return changed
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    records=st.one_of(tickets(), tickets_near_targets()),
+    now=st.sampled_from(
+        [AFTER, PERIOD.start + timedelta(days=20), PERIOD.end, PERIOD.start + timedelta(hours=1)]
+    ),
+)
+def test_grouped_tally_equals_the_one_by_one_tally(
+    records: list[TicketRecord], now: datetime
+) -> None:
+    assert (
+        grouped_tally(records, now).figures()
+        == tally_tickets(records, CONFIG, now, PERIOD).figures()
+    )
+
+
+def test_a_breach_the_rules_do_not_find_is_refused() -> None:
+    opened = datetime(2026, 11, 10, 9, 0, tzinfo=UTC)
+    tally = TicketTally(CONFIG, AFTER, PERIOD)
+    group = (Channel.TELEGRAM, False, False)
+    tally.add_group(group, 1, [10 * 60 * 10**6], 0)
+    with pytest.raises(ValueError, match="met, not breached"):
+        tally.add_breach(group, 7, opened, opened + timedelta(minutes=10))
+
+
+def test_figures_refuse_a_breach_never_handed_in() -> None:
+    tally = TicketTally(CONFIG, AFTER, PERIOD)
+    group = (Channel.TELEGRAM, False, False)
+    tally.add_group(group, 2, [10 * 60 * 10**6 + 1], 1)
+    tally.add_breach(group, 7, PERIOD.start, PERIOD.start + timedelta(minutes=11))
+    with pytest.raises(ValueError, match="2 breached, but 1 breaches handed in"):
+        tally.figures()
