@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.models import (
@@ -54,6 +55,22 @@ class ContactRepository:
         )
 
 
+_Select = TypeVar("_Select", bound="Select[Any]")
+
+
+def _newest_open_telegram_ticket(query: _Select, contact_id: int) -> _Select:
+    """Where a contact's new Telegram messages go: their newest ticket that is not closed."""
+    return (
+        query.where(
+            Ticket.contact_id == contact_id,
+            Ticket.channel == Channel.TELEGRAM,
+            Ticket.status != TicketStatus.CLOSED,
+        )
+        .order_by(Ticket.id.desc())
+        .limit(1)
+    )
+
+
 class TicketRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -63,16 +80,7 @@ class TicketRepository:
 
     async def current_for_contact(self, contact_id: int) -> Ticket | None:
         """The newest ticket of a contact that is not closed: where new messages go."""
-        return await self.session.scalar(
-            select(Ticket)
-            .where(
-                Ticket.contact_id == contact_id,
-                Ticket.channel == Channel.TELEGRAM,
-                Ticket.status != TicketStatus.CLOSED,
-            )
-            .order_by(Ticket.id.desc())
-            .limit(1)
-        )
+        return await self.session.scalar(_newest_open_telegram_ticket(select(Ticket), contact_id))
 
     async def current_and_recorded(
         self, contact_id: int, chat_id: int, message_id: int
@@ -87,14 +95,7 @@ class TicketRepository:
         )
         row = (
             await self.session.execute(
-                select(Ticket, recorded)
-                .where(
-                    Ticket.contact_id == contact_id,
-                    Ticket.channel == Channel.TELEGRAM,
-                    Ticket.status != TicketStatus.CLOSED,
-                )
-                .order_by(Ticket.id.desc())
-                .limit(1)
+                _newest_open_telegram_ticket(select(Ticket, recorded), contact_id)
             )
         ).first()
         return (None, None) if row is None else (row[0], row[1])
