@@ -188,7 +188,9 @@ async def test_an_engineer_editing_the_rooms_answer_edits_every_reporters_copy(
 
     copies = dict(
         rows(
-            database_url, "select copy_chat_id, copy_message_id from messages where chat_id is null"
+            database_url,
+            "select copy_chat_id, copy_message_id from messages"
+            " where chat_id is null and text = 'Power is lost in DC1, ETA 30 min'",
         )
     )
     edits = {(m.chat_id, m.message_id, m.text) for m in bot.session.sent("editMessageText")}
