@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import os
 import signal
 import socket
 import sqlite3
 import sys
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -35,8 +36,10 @@ __all__ = [
     "BotProcess",
     "BotProcessFactory",
     "bot_process_factory",
+    "eventually",
     "fake_api",
     "free_port",
+    "wait_until",
 ]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -51,6 +54,35 @@ DEFAULT_ENV: dict[str, str] = {
 }
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 10.0
+
+Check = Callable[[], bool] | Callable[[], Awaitable[bool]]
+
+
+async def wait_until(
+    check: Check, what: str, explain: Callable[[], str], timeout: float = 10.0
+) -> None:
+    """Poll a condition (usually on the database) without blocking the fake server, which
+    lives in this event loop; on timeout, fail with `explain()` (logs, requests seen)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        done = check()
+        if inspect.isawaitable(done):
+            done = await done
+        if done:
+            return
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting until {what}.\n{explain()}")
+        await asyncio.sleep(0.05)
+
+
+async def eventually(
+    check: Check, bot: BotProcess, api: FakeBotAPI, what: str, timeout: float = 10.0
+) -> None:
+    """`wait_until`, explained by the bot's log tail and the fake Bot API's requests."""
+    await wait_until(
+        check, what, lambda: f"{bot.tail()}\n--- fake Bot API ---\n{api.describe()}", timeout
+    )
 
 
 def free_port(host: str = "127.0.0.1") -> int:

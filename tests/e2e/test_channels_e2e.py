@@ -3,11 +3,11 @@ process against the fake Bot API."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from tests.e2e.harness import SUPPORT_CHAT_ID, BotProcess, BotProcessFactory
+from tests.e2e.harness import eventually as eventually_within
 from tests.fake_bot_api import FakeBotAPI
 
 CLIENT_ID = 700001
@@ -21,17 +21,8 @@ BOT_ENV = {
     "SEND_BACKOFF_SECONDS": "0.1",
 }
 WAIT = 15.0
-
-
-async def eventually(
-    check: Callable[[], bool], bot: BotProcess, api: FakeBotAPI, what: str, timeout: float = WAIT
-) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not check():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting until {what}.\n{bot.tail()}\n{api.describe()}")
-        await asyncio.sleep(0.05)
+# This file's scenarios wait longer than the harness's default.
+eventually = partial(eventually_within, timeout=WAIT)
 
 
 async def start(factory: BotProcessFactory, api: FakeBotAPI, **env: str) -> BotProcess:

@@ -20,13 +20,13 @@ import json
 import re
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from tests.e2e.harness import MANAGER_ID, SUPPORT_CHAT_ID, BotProcess, BotProcessFactory
+from tests.e2e.harness import MANAGER_ID, SUPPORT_CHAT_ID, BotProcess, BotProcessFactory, eventually
 from tests.fake_bot_api import FakeBotAPI, RateLimits, Request
 
 BASE_ENV = {
@@ -67,25 +67,6 @@ def count(bot: BotProcess, sql: str, params: tuple[Any, ...] = ()) -> int:
 def parse_stored(value: str) -> datetime:
     """A UTC time as the database keeps it (naive text)."""
     return datetime.fromisoformat(value).replace(tzinfo=UTC)
-
-
-async def eventually(
-    check: Callable[[], bool],
-    bot: BotProcess,
-    fake_api: FakeBotAPI,
-    what: str,
-    timeout: float = 10.0,
-) -> None:
-    """Poll a condition (usually on the database) without blocking the fake server."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not check():
-        if loop.time() > deadline:
-            raise AssertionError(
-                f"timed out after {timeout}s waiting until {what}.\n"
-                f"{bot.tail()}\n--- fake Bot API ---\n{fake_api.describe()}"
-            )
-        await asyncio.sleep(0.05)
 
 
 async def sleep_until(moment: float) -> None:

@@ -10,11 +10,10 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tests.e2e.harness import SUPPORT_CHAT_ID, BotProcess, BotProcessFactory
+from tests.e2e.harness import SUPPORT_CHAT_ID, BotProcess, BotProcessFactory, eventually
 from tests.fake_bot_api import FakeBotAPI, Request, SentMessage
 
 CLIENT_ID = 700001
@@ -111,25 +110,6 @@ def deliveries(bot: BotProcess, direction: str) -> list[str]:
     """messages.delivery of every row of one direction, oldest first."""
     rows = bot.query("SELECT delivery FROM messages WHERE direction=? ORDER BY id", (direction,))
     return [delivery for (delivery,) in rows]
-
-
-async def eventually(
-    check: Callable[[], bool],
-    bot: BotProcess,
-    fake_api: FakeBotAPI,
-    what: str,
-    timeout: float = WAIT,
-) -> None:
-    """Poll a condition (usually on the database) without blocking the fake server."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not check():
-        if loop.time() > deadline:
-            raise AssertionError(
-                f"timed out after {timeout}s waiting until {what}.\n"
-                f"{bot.tail()}\n--- fake Bot API ---\n{fake_api.describe()}"
-            )
-        await asyncio.sleep(0.05)
 
 
 async def request_arrives(fake_api: FakeBotAPI, method: str, timeout: float = WAIT) -> Request:

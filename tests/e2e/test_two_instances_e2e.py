@@ -48,6 +48,7 @@ from tests.e2e.harness import (
     BotProcess,
     BotProcessFactory,
     free_port,
+    wait_until,
 )
 from tests.fake_bot_api import FakeBotAPI, RateLimits, Request
 from tests.redis_server import redis_server
@@ -312,15 +313,7 @@ def scans(instance: Instance) -> int:
 async def eventually(
     check: Callable[[], bool], what: str, instances: Iterable[Instance], timeout: float = 15.0
 ) -> None:
-    """Poll a condition (usually on the database) without blocking the fake server."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not check():
-        if loop.time() > deadline:
-            raise AssertionError(
-                f"timed out after {timeout}s waiting until {what}.\n{tails(*instances)}"
-            )
-        await asyncio.sleep(0.05)
+    await wait_until(check, what, lambda: tails(*instances), timeout)
 
 
 # -- 1. one update, two instances --------------------------------------------------------------

@@ -5,9 +5,8 @@ client messages Telegram may have dropped, and one started after 19 hours says n
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from zoneinfo import ZoneInfo
 
 import aiohttp
@@ -15,10 +14,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.db import rows
 from tests.e2e.harness import MANAGER_ID, BotProcess, BotProcessFactory, free_port
+from tests.e2e.harness import eventually as eventually_within
 from tests.fake_bot_api import FakeBotAPI
 
 CLIENT_ID = 700001
 WAIT = 20.0
+# This file's scenarios wait longer than the harness's default.
+eventually = partial(eventually_within, timeout=WAIT)
 QUICK_STOP = {"POLLING_TIMEOUT_SECONDS": "1", "SHUTDOWN_GRACE_SECONDS": "3"}
 
 
@@ -32,19 +34,6 @@ async def metrics(http: aiohttp.ClientSession, url: str) -> dict[tuple[str, str]
         for family in text_string_to_metric_families(text)
         for sample in family.samples
     }
-
-
-async def eventually(
-    check: Callable[[], Awaitable[bool]], bot: BotProcess, fake_api: FakeBotAPI, what: str
-) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + WAIT
-    while not await check():
-        if loop.time() > deadline:
-            raise AssertionError(
-                f"timed out waiting until {what}.\n{bot.tail()}\n{fake_api.describe()}"
-            )
-        await asyncio.sleep(0.1)
 
 
 async def test_a_polling_desk_is_healthy_and_its_metrics_count_updates_and_sends(
