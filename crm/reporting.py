@@ -293,9 +293,21 @@ def _elapsed_microseconds(done: Any, started: Any, dialect: str) -> ColumnElemen
     return cast(func.round(extract("epoch", done - started) * 1_000_000), BigInteger)
 
 
-def _joined(values: Any) -> array[int]:
-    """A `group_concat`/`string_agg` of integers back into integers."""
-    return array("q") if values is None else array("q", map(int, str(values).split(",")))
+def _joined(values: Any, piece: int = 1 << 16) -> array[int]:
+    """A `group_concat`/`string_agg` of integers back into integers, split a piece of the
+    text at a time: a million numbers split at once were a million strings at once."""
+    numbers: array[int] = array("q")
+    if values is None:
+        return numbers
+    text = str(values)
+    start = 0
+    while start < len(text):
+        end = text.find(",", start + piece)
+        if end < 0:
+            end = len(text)
+        numbers.extend(map(int, text[start:end].split(",")))
+        start = end + 1
+    return numbers
 
 
 def _month_tickets(period: Interval, customer_id: int | None) -> Subquery:
@@ -377,6 +389,10 @@ def _group_query(tickets: Subquery, tally: TicketTally, dialect: str) -> Select[
     ).group_by(t.channel, t.emergency, t.handed_off)  # fmt: skip
 
 
+# Breached tickets whose times are read per query.
+BREACH_CHUNK = 20_000
+
+
 def _tickets_numbered(numbers: list[int], dialect: str) -> Executable:
     """The times of these tickets, the numbers bound as one value: a bound parameter each
     would cost more than the rows."""
@@ -411,25 +427,31 @@ async def tally_month_tickets(
     connection = await session.connection()
     dialect = connection.dialect.name
     query = _group_query(_month_tickets(period, customer_id), tally, dialect)
-    breached: dict[int, list[GroupKey | None]] = {}
+    # The breached tickets' numbers, per group (None: object-storage processing): 8 bytes
+    # each; a quarter of a month's tickets may be breached.
+    breached: list[tuple[GroupKey | None, array[int]]] = []
     stored_count, stored_elapsed, stored_overdue = 0, array("q"), 0
+    overdue_numbers_all: array[int] = array("q")
     for channel, emergency, handed_off, count, *values in await connection.execute(query):
         group = (Channel(channel), bool(emergency), bool(handed_off))
         elapsed, late, late_numbers, storage, processing, overdue, overdue_numbers = values
         tally.add_group(group, count, _joined(elapsed), late)
-        for number in _joined(late_numbers):
-            breached.setdefault(number, []).append(group)
+        breached.append((group, _joined(late_numbers)))
         stored_count += storage
         stored_elapsed.extend(_joined(processing))
         stored_overdue += overdue
-        for number in _joined(overdue_numbers):
-            breached.setdefault(number, []).append(None)
+        overdue_numbers_all.extend(_joined(overdue_numbers))
     tally.add_group(None, stored_count, stored_elapsed, stored_overdue)
-    rows = await connection.execute(_tickets_numbered(sorted(breached), dialect))
-    for number, opened_at, answered_at, resolved_at in rows:
-        for key in breached[number]:
-            done_at = resolved_at if key is None else answered_at
-            tally.add_breach(key, number, opened_at, done_at)
+    del stored_elapsed
+    breached.append((None, overdue_numbers_all))
+    # Their times read a chunk at a time: not every breached row at once.
+    for key, numbers in breached:
+        for start in range(0, len(numbers), BREACH_CHUNK):
+            chunk = numbers[start : start + BREACH_CHUNK]
+            rows = await connection.execute(_tickets_numbered(chunk.tolist(), dialect))
+            for number, opened_at, answered_at, resolved_at in rows:
+                done_at = resolved_at if key is None else answered_at
+                tally.add_breach(key, number, opened_at, done_at)
     return tally
 
 
