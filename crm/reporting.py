@@ -67,6 +67,7 @@ from sla.report import (
     report_head,
     service_order,
 )
+from sla.responsibility import PROVIDER_LAYERS
 from sla.targets import TargetCheck
 from sla.ticket_stats import GroupKey, TicketTally
 
@@ -542,9 +543,9 @@ async def _restoration_checks(
     now: datetime,
 ) -> list[TargetCheck]:
     """The month's restoration checks, read before any service report: only the incidents
-    that may carry one (a confirmed incident of a dedicated service with a restoration
-    type; `sla` decides), each with its service, in the order `build_monthly_report` meets
-    them (by service, then incident)."""
+    that may carry one (confirmed, with a restoration type, of a dedicated service in the
+    provider's DC, in a layer that is the provider's; `sla` decides each), with their
+    service, in the order `build_monthly_report` meets them (by service, then incident)."""
     width = len(SERVICE_COLUMNS)
     query = (
         select(*SERVICE_COLUMNS, *INCIDENT_COLUMNS)
@@ -554,9 +555,14 @@ async def _restoration_checks(
             *active_in_month,
             *_incident_in_month(period),
             Service.service_type == ServiceType.DEDICATED,
+            Service.in_provider_dc.is_(True),
             Incident.status == IncidentStatus.CONFIRMED,
             Incident.confirmed_at.is_not(None),
             Incident.restoration_type.is_not(None),
+            or_(
+                Incident.layer.is_(None),
+                Incident.layer.in_(sorted(PROVIDER_LAYERS[ServiceType.DEDICATED])),
+            ),
         )
         .order_by(Service.id, Incident.id)
     )
