@@ -6,13 +6,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, BinaryIO
 
 from crm.db import make_engine, make_sessionmaker, upgrade_database_async
 from crm.errors import CrmError
-from crm.reporting import monthly_report
+from crm.reporting import monthly_report, stream_monthly_report
 from crm.schema_version import is_current
 from crm.settings import CrmSettings
 from sla import (
@@ -23,7 +24,13 @@ from sla import (
     report_to_dict,
     report_to_text,
 )
-from sla.report import report_header_dict, service_dicts
+from sla.report import (
+    ReportHead,
+    ServiceReport,
+    report_header_dict,
+    service_dict,
+    service_dicts,
+)
 
 
 def add_report_arguments(report: argparse.ArgumentParser) -> None:
@@ -34,8 +41,9 @@ def add_report_arguments(report: argparse.ArgumentParser) -> None:
 
 
 async def render(
-    args: argparse.Namespace, settings: CrmSettings, now: datetime
-) -> bytes | Iterator[bytes]:
+    args: argparse.Namespace, settings: CrmSettings, now: datetime, write: Callable[[bytes], Any]
+) -> None:
+    """The report in the asked format, handed to `write` in pieces (JSON: as it is read)."""
     config = settings.sla_config()
     month = args.month or previous_month(now, config.zone)
     parse_month(month)  # a clear error before the database is touched
@@ -45,6 +53,15 @@ async def render(
             # Alembic (and its start-up cost) only when there is something to migrate.
             await upgrade_database_async(settings.database_url)
         async with make_sessionmaker(engine)() as session:
+            if args.format == "json":
+                # Written while it is read: the services are never all held at once.
+                head, services = await stream_monthly_report(
+                    session, month, config, now, args.customer
+                )
+                parts = streamed_json(head, services)
+                async for part in parts:
+                    write(part)
+                return
             report, evidence = await monthly_report(
                 session, month, config, now, args.customer, with_tickets=args.format == "xlsx"
             )
@@ -55,17 +72,16 @@ async def render(
                 customers = await ticket_customers(session, month, config)
     finally:
         await engine.dispose()
-    if args.format == "json":
-        return report_json(report)
     if args.format == "csv":
-        return report_to_csv(report).encode()
-    if args.format == "xlsx":
+        write(report_to_csv(report).encode())
+    elif args.format == "xlsx":
         # openpyxl is loaded only when asked for: the start-up counts in every report run.
         from crm.exports import WorkbookInput, report_workbook
 
         extra = WorkbookInput(evidence.tickets, evidence.incidents, customers)
-        return report_workbook(report_to_dict(report), config, extra)
-    return (report_to_text(report) + "\n").encode()
+        write(report_workbook(report_to_dict(report), config, extra))
+    else:
+        write((report_to_text(report) + "\n").encode())
 
 
 def report_json(report: MonthlyReport) -> Iterator[bytes]:
@@ -74,20 +90,53 @@ def report_json(report: MonthlyReport) -> Iterator[bytes]:
     held as one dict and one string. Written by orjson: the stdlib's indenting encoder is
     pure Python and took seconds. The two differ only on floats below 0.0001 (exponent
     form); the report has none: minutes are rounded to 2 places, shares to 4."""
-    import orjson
-
-    header = orjson.dumps(report_header_dict(report), option=orjson.OPT_INDENT_2)
-    before, after = header.split(b'\n  "services": [],\n', 1)
-    yield before + b'\n  "services": ['
-    separator = b"\n    "
+    writer = _JsonWriter(report_header_dict(report))
     for service in service_dicts(report):
+        yield writer.service(service)
+    yield writer.end()
+
+
+async def streamed_json(
+    head: ReportHead, services: AsyncIterator[ServiceReport]
+) -> AsyncIterator[bytes]:
+    """`report_json` of the report `stream_monthly_report` reads, the same bytes, written
+    as the service reports are read (a few thousand services at a time)."""
+    writer = _JsonWriter(report_header_dict(head))
+    batch: list[bytes] = []
+    async for service in services:
+        batch.append(writer.service(service_dict(service)))
+        if len(batch) >= 256:
+            yield b"".join(batch)
+            batch.clear()
+    batch.append(writer.end())
+    yield b"".join(batch)
+
+
+class _JsonWriter:
+    """The pieces of `report_json`: the header up to the services, each service, the rest."""
+
+    def __init__(self, header: dict[str, Any]) -> None:
+        import orjson
+
+        self._dumps = orjson.dumps
+        self._indent = orjson.OPT_INDENT_2
+        before, self._after = self._dumps(header, option=self._indent).split(
+            b'\n  "services": [],\n', 1
+        )
+        self._separator = before + b'\n  "services": [\n    '
+        self._listed = False
+
+    def service(self, service: dict[str, Any]) -> bytes:
         # Nested one level deeper than on its own: every line moves right by 4 spaces
         # (orjson escapes newlines inside strings, so each b"\n" is a line break).
-        yield separator + orjson.dumps(service, option=orjson.OPT_INDENT_2).replace(
-            b"\n", b"\n    "
-        )
-        separator = b",\n    "
-    yield (b"\n  ]" if report.services else b"]") + b",\n" + after + b"\n"
+        part = self._separator + self._dumps(service, option=self._indent).replace(b"\n", b"\n    ")
+        self._separator, self._listed = b",\n    ", True
+        return part
+
+    def end(self) -> bytes:
+        if not self._listed:  # the header alone: "services": []
+            return self._separator[: -len(b"\n    ")] + b"],\n" + self._after + b"\n"
+        return b"\n  ],\n" + self._after + b"\n"
 
 
 def run_report(args: argparse.Namespace, settings: CrmSettings) -> int:
@@ -95,8 +144,9 @@ def run_report(args: argparse.Namespace, settings: CrmSettings) -> int:
     if args.format == "xlsx" and args.output is None:
         print("error: --format xlsx needs --output FILE.xlsx", file=sys.stderr)
         return 2
+    output = _Output(args.output)
     try:
-        content = asyncio.run(render(args, settings, datetime.now(UTC)))
+        asyncio.run(render(args, settings, datetime.now(UTC), output.write))
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -106,10 +156,26 @@ def run_report(args: argparse.Namespace, settings: CrmSettings) -> int:
         else:
             print(f"error: {error.code}", file=sys.stderr)
         return 2
-    parts = [content] if isinstance(content, bytes) else content
-    if args.output is not None:
-        with args.output.open("wb") as output:
-            output.writelines(parts)
-    else:
-        sys.stdout.buffer.writelines(parts)
+    finally:
+        output.close()
     return 0
+
+
+class _Output:
+    """stdout, or the --output file opened at the first byte: a report refused before it
+    begins (a bad month, an unknown customer) leaves no file behind."""
+
+    def __init__(self, path: Path | None) -> None:
+        self._path = path
+        self._file: BinaryIO | None = None
+
+    def write(self, data: bytes) -> None:
+        if self._file is None:
+            self._file = sys.stdout.buffer if self._path is None else self._path.open("wb")
+        self._file.write(data)
+
+    def close(self) -> None:
+        if self._file is not None and self._path is not None:
+            self._file.close()
+        elif self._file is not None:
+            self._file.flush()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from array import array
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -58,7 +58,17 @@ from sla import (
     build_monthly_report,
     month_bounds,
 )
-from sla.model import Channel, ServiceType
+from sla.model import Channel, IncidentStatus, ServiceType
+from sla.report import (
+    ReportHead,
+    ServiceReport,
+    ServiceReporter,
+    month_restoration_checks,
+    report_head,
+    service_order,
+)
+from sla.responsibility import PROVIDER_LAYERS
+from sla.targets import TargetCheck
 from sla.ticket_stats import GroupKey, TicketTally
 
 
@@ -178,12 +188,7 @@ async def load_month(
         raise CrmError("unknown_customer", customer_id=customer_id)
     head = await evidence_head(session)
 
-    active_in_month = [
-        Service.active_from < period.end,
-        or_(Service.active_to.is_(None), Service.active_to > period.start),
-    ]
-    if customer_id is not None:
-        active_in_month.append(Service.customer_id == customer_id)
+    active_in_month = _active_in_month(period, customer_id)
     # Sub-selects rather than id lists: SQLite caps bound parameters, a month has 100k services.
     service_ids = select(Service.id).where(*active_in_month)
     services = [
@@ -198,6 +203,36 @@ async def load_month(
     ]
 
     incidents = await _incidents_of_month(session, service_ids, period)
+    maintenance = await _maintenance_of_month(session, service_ids, period)
+    # Plain rows, not ORM objects: a month may hold a million tickets.
+    tickets = []
+    if with_tickets:
+        ticket_query = _ticket_query(TICKET_COLUMNS, period, customer_id).order_by(Ticket.id)
+        tickets = [ticket_record(row) for row in await _rows(session, ticket_query)]
+    return MonthEvidence(
+        services=services,
+        incidents=incidents,
+        maintenance=maintenance,
+        tickets=tickets,
+        claims=await _claims_of_month(session, service_ids, month),
+        evidence_head=head,
+    )
+
+
+def _active_in_month(period: Interval, customer_id: int | None) -> list[ColumnElement[bool]]:
+    """The services the month's report lists (of one customer, or all)."""
+    active = [
+        Service.active_from < period.end,
+        or_(Service.active_to.is_(None), Service.active_to > period.start),
+    ]
+    if customer_id is not None:
+        active.append(Service.customer_id == customer_id)
+    return active
+
+
+async def _maintenance_of_month(
+    session: AsyncSession, service_ids: Select[Any], period: Interval
+) -> list[MaintenanceWindow]:
     windows: Sequence[Any] = (
         await _rows(
             session,
@@ -215,11 +250,15 @@ async def load_month(
             ),
         )
     ).all()
-    # Plain rows, not ORM objects: a month may hold a million tickets.
-    tickets = []
-    if with_tickets:
-        ticket_query = _ticket_query(TICKET_COLUMNS, period, customer_id).order_by(Ticket.id)
-        tickets = [ticket_record(row) for row in await _rows(session, ticket_query)]
+    return [
+        MaintenanceWindow(service_id, starts_at, ends_at, cancelled_at is not None)
+        for service_id, starts_at, ends_at, cancelled_at in windows
+    ]
+
+
+async def _claims_of_month(
+    session: AsyncSession, service_ids: Select[Any], month: str
+) -> list[tuple[int, str]]:
     claims: Sequence[Any] = (
         await _rows(
             session,
@@ -228,17 +267,7 @@ async def load_month(
             ),
         )
     ).all()
-    return MonthEvidence(
-        services=services,
-        incidents=incidents,
-        maintenance=[
-            MaintenanceWindow(service_id, starts_at, ends_at, cancelled_at is not None)
-            for service_id, starts_at, ends_at, cancelled_at in windows
-        ],
-        tickets=tickets,
-        claims=[(service_id, claim_month) for service_id, claim_month in claims],
-        evidence_head=head,
-    )
+    return [(service_id, claim_month) for service_id, claim_month in claims]
 
 
 def _fraction_microseconds(column: Any) -> ColumnElement[int]:
@@ -265,9 +294,21 @@ def _elapsed_microseconds(done: Any, started: Any, dialect: str) -> ColumnElemen
     return cast(func.round(extract("epoch", done - started) * 1_000_000), BigInteger)
 
 
-def _joined(values: Any) -> array[int]:
-    """A `group_concat`/`string_agg` of integers back into integers."""
-    return array("q") if values is None else array("q", map(int, str(values).split(",")))
+def _joined(values: Any, piece: int = 1 << 16) -> array[int]:
+    """A `group_concat`/`string_agg` of integers back into integers, split a piece of the
+    text at a time: a million numbers split at once were a million strings at once."""
+    numbers: array[int] = array("q")
+    if values is None:
+        return numbers
+    text = str(values)
+    start = 0
+    while start < len(text):
+        end = text.find(",", start + piece)
+        if end < 0:
+            end = len(text)
+        numbers.extend(map(int, text[start:end].split(",")))
+        start = end + 1
+    return numbers
 
 
 def _month_tickets(period: Interval, customer_id: int | None) -> Subquery:
@@ -349,18 +390,24 @@ def _group_query(tickets: Subquery, tally: TicketTally, dialect: str) -> Select[
     ).group_by(t.channel, t.emergency, t.handed_off)  # fmt: skip
 
 
+# Breached tickets whose times are read per query.
+BREACH_CHUNK = 20_000
+
+
 def _tickets_numbered(numbers: list[int], dialect: str) -> Executable:
     """The times of these tickets, the numbers bound as one value: a bound parameter each
     would cost more than the rows."""
-    bound: Any
-    if dialect == "sqlite":
-        listed = func.json_each(json.dumps(numbers)).table_valued("value")
-        bound = Ticket.id.in_(select(listed.c.value))
-    else:
-        bound = Ticket.id == any_(cast(literal(numbers, ARRAY(BigInteger)), ARRAY(BigInteger)))
     return select(Ticket.id, Ticket.opened_at, Ticket.first_response_at, Ticket.resolved_at).where(
-        bound
+        _among(Ticket.id, numbers, dialect)
     )
+
+
+def _among(column: Any, numbers: Sequence[int], dialect: str) -> ColumnElement[bool]:
+    """`column IN numbers`, the numbers bound as one value (SQLite caps bound parameters)."""
+    if dialect == "sqlite":
+        listed = func.json_each(json.dumps(list(numbers))).table_valued("value")
+        return column.in_(select(listed.c.value))
+    return column == any_(cast(literal(list(numbers), ARRAY(BigInteger)), ARRAY(BigInteger)))
 
 
 async def tally_month_tickets(
@@ -381,25 +428,31 @@ async def tally_month_tickets(
     connection = await session.connection()
     dialect = connection.dialect.name
     query = _group_query(_month_tickets(period, customer_id), tally, dialect)
-    breached: dict[int, list[GroupKey | None]] = {}
+    # The breached tickets' numbers, per group (None: object-storage processing): 8 bytes
+    # each; a quarter of a month's tickets may be breached.
+    breached: list[tuple[GroupKey | None, array[int]]] = []
     stored_count, stored_elapsed, stored_overdue = 0, array("q"), 0
+    overdue_numbers_all: array[int] = array("q")
     for channel, emergency, handed_off, count, *values in await connection.execute(query):
         group = (Channel(channel), bool(emergency), bool(handed_off))
         elapsed, late, late_numbers, storage, processing, overdue, overdue_numbers = values
         tally.add_group(group, count, _joined(elapsed), late)
-        for number in _joined(late_numbers):
-            breached.setdefault(number, []).append(group)
+        breached.append((group, _joined(late_numbers)))
         stored_count += storage
         stored_elapsed.extend(_joined(processing))
         stored_overdue += overdue
-        for number in _joined(overdue_numbers):
-            breached.setdefault(number, []).append(None)
+        overdue_numbers_all.extend(_joined(overdue_numbers))
     tally.add_group(None, stored_count, stored_elapsed, stored_overdue)
-    rows = await connection.execute(_tickets_numbered(sorted(breached), dialect))
-    for number, opened_at, answered_at, resolved_at in rows:
-        for key in breached[number]:
-            done_at = resolved_at if key is None else answered_at
-            tally.add_breach(key, number, opened_at, done_at)
+    del stored_elapsed
+    breached.append((None, overdue_numbers_all))
+    # Their times read a chunk at a time: not every breached row at once.
+    for key, numbers in breached:
+        for start in range(0, len(numbers), BREACH_CHUNK):
+            chunk = numbers[start : start + BREACH_CHUNK]
+            rows = await connection.execute(_tickets_numbered(chunk.tolist(), dialect))
+            for number, opened_at, answered_at, resolved_at in rows:
+                done_at = resolved_at if key is None else answered_at
+                tally.add_breach(key, number, opened_at, done_at)
     return tally
 
 
@@ -435,30 +488,154 @@ async def monthly_report(
     return report, evidence
 
 
+# Services read, reported and written per round of the streamed report.
+REPORT_CHUNK = 2_000
+
+
+async def stream_monthly_report(
+    session: AsyncSession,
+    month: str,
+    config: SlaConfig,
+    now: datetime,
+    customer_id: int | None = None,
+    *,
+    chunk: int = REPORT_CHUNK,
+) -> tuple[ReportHead, AsyncIterator[ServiceReport]]:
+    """`monthly_report` for a writer that writes the services after the rest, one at a
+    time: the head (tickets, restorations, whether any service is listed), then the
+    service reports in the report's order, read, built and let go `chunk` services at a
+    time. A month of 100k services and incidents is never held at once. Reads in the
+    session's transaction: the iterator must be consumed before it ends."""
+    tally = await tally_month_tickets(session, month, config, now, customer_id)
+    period = month_bounds(month, config.zone)
+    if customer_id is not None and await session.get(Customer, customer_id) is None:
+        raise CrmError("unknown_customer", customer_id=customer_id)
+    head = await evidence_head(session)
+    active_in_month = _active_in_month(period, customer_id)
+    service_ids = select(Service.id).where(*active_in_month)
+    # The order of the report, from three columns of each service.
+    rows: Any = await _rows(
+        session,
+        select(Service.id, Service.customer_id, Customer.name)
+        .join(Customer, Customer.id == Service.customer_id)
+        .where(*active_in_month),
+    )
+    keyed = sorted((service_order(row[2], row[1], row[0]), row[0]) for row in rows)
+    order = array("q", (number for _key, number in keyed))
+    del keyed
+    reporter = ServiceReporter(
+        month,
+        await _maintenance_of_month(session, service_ids, period),
+        await _claims_of_month(session, service_ids, month),
+        config,
+        now,
+    )
+    checks = await _restoration_checks(session, active_in_month, period, config, now)
+    report_head_ = report_head(month, bool(order), checks, tally, config, now, head)
+    return report_head_, _service_reports(session, order, period, reporter, chunk)
+
+
+async def _restoration_checks(
+    session: AsyncSession,
+    active_in_month: list[ColumnElement[bool]],
+    period: Interval,
+    config: SlaConfig,
+    now: datetime,
+) -> list[TargetCheck]:
+    """The month's restoration checks, read before any service report: only the incidents
+    that may carry one (confirmed, with a restoration type, of a dedicated service in the
+    provider's DC, in a layer that is the provider's; `sla` decides each), with their
+    service, in the order `build_monthly_report` meets them (by service, then incident)."""
+    width = len(SERVICE_COLUMNS)
+    query = (
+        select(*SERVICE_COLUMNS, *INCIDENT_COLUMNS)
+        .join(Customer, Customer.id == Service.customer_id)
+        .join(Incident, Incident.service_id == Service.id)
+        .where(
+            *active_in_month,
+            *_incident_in_month(period),
+            Service.service_type == ServiceType.DEDICATED,
+            Service.in_provider_dc.is_(True),
+            Incident.status == IncidentStatus.CONFIRMED,
+            Incident.confirmed_at.is_not(None),
+            Incident.restoration_type.is_not(None),
+            or_(
+                Incident.layer.is_(None),
+                Incident.layer.in_(sorted(PROVIDER_LAYERS[ServiceType.DEDICATED])),
+            ),
+        )
+        .order_by(Service.id, Incident.id)
+    )
+    connection = await session.connection()
+    checks: list[TargetCheck] = []
+    result = await connection.stream(query)
+    async for rows in result.partitions(REPORT_CHUNK):
+        pairs = ((incident_record(row[width:]), service_record(row[:width])) for row in rows)
+        checks.extend(month_restoration_checks(pairs, period, config, now))
+    return checks
+
+
+async def _service_reports(
+    session: AsyncSession,
+    order: array[int],
+    period: Interval,
+    reporter: ServiceReporter,
+    chunk: int,
+) -> AsyncIterator[ServiceReport]:
+    connection = await session.connection()
+    dialect = connection.dialect.name
+    for start in range(0, len(order), chunk):
+        numbers = order[start : start + chunk]
+        services = {
+            row[0]: service_record(row)
+            for row in await connection.execute(
+                select(*SERVICE_COLUMNS)
+                .join(Customer, Customer.id == Service.customer_id)
+                .where(_among(Service.id, numbers, dialect))
+            )
+        }
+        incidents: dict[int, list[IncidentRecord]] = {number: [] for number in numbers}
+        for row in await connection.execute(
+            select(*INCIDENT_COLUMNS)
+            .where(_among(Incident.service_id, numbers, dialect), *_incident_in_month(period))
+            .order_by(Incident.id)
+        ):
+            incident = incident_record(row)
+            incidents[incident.service_id].append(incident)
+        for number in numbers:
+            report = reporter.report(services.pop(number), incidents.pop(number))
+            if report is not None:
+                yield report
+
+
 async def _incidents_of_month(
     session: AsyncSession, service_ids: Select[int], period: Interval
 ) -> list[IncidentRecord]:
-    # An incident belongs to the month when its evidence could overlap it; the engine clips.
     incidents = [
         incident_record(row)
         for row in await _rows(
             session,
             select(*INCIDENT_COLUMNS)
-            .where(
-                Incident.service_id.in_(service_ids),
-                or_(
-                    Incident.client_notice_at < period.end,
-                    Incident.monitoring_start_at < period.end,
-                    Incident.confirmed_at < period.end,
-                ),
-                or_(
-                    and_(Incident.restored_at.is_(None), Incident.monitoring_end_at.is_(None)),
-                    Incident.restored_at >= period.start,
-                    Incident.monitoring_end_at >= period.start,
-                    Incident.confirmed_at >= period.start,
-                ),
-            )
+            .where(Incident.service_id.in_(service_ids), *_incident_in_month(period))
             .order_by(Incident.id),
         )
     ]
     return incidents
+
+
+def _incident_in_month(period: Interval) -> tuple[ColumnElement[bool], ...]:
+    """An incident belongs to the month when its evidence could overlap it; the engine
+    clips."""
+    return (
+        or_(
+            Incident.client_notice_at < period.end,
+            Incident.monitoring_start_at < period.end,
+            Incident.confirmed_at < period.end,
+        ),
+        or_(
+            and_(Incident.restored_at.is_(None), Incident.monitoring_end_at.is_(None)),
+            Incident.restored_at >= period.start,
+            Incident.monitoring_end_at >= period.start,
+            Incident.confirmed_at >= period.start,
+        ),
+    )

@@ -7,7 +7,7 @@ import io
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
@@ -113,67 +113,164 @@ def build_monthly_report(
     (a `TicketTally` made for the same month and `now`, fed from a stream of rows).
     """
     now = require_aware(now, "now")
+    period = report_period(month, config, now)
+    service_list = list(services)
+    incidents_by_service = _incidents_by_service(service_list, incidents)
+    reporter = ServiceReporter(month, maintenance, claims, config, now)
+
+    service_reports: list[ServiceReport] = []
+    restoration_checks = list(
+        month_restoration_checks(
+            (
+                (incident, service)
+                for service in service_list
+                for incident in incidents_by_service[service.service_id]
+            ),
+            period,
+            config,
+            now,
+        )
+    )
+    for service in service_list:
+        report = reporter.report(service, incidents_by_service[service.service_id])
+        if report is not None:
+            service_reports.append(report)
+    service_reports.sort(
+        key=lambda r: service_order(
+            r.service.customer_name, r.service.customer_id, r.service.service_id
+        )
+    )
+    head = report_head(
+        month, bool(service_reports), restoration_checks, tickets, config, now, evidence_head
+    )
+    return replace(head.report, services=tuple(service_reports))
+
+
+def report_period(month: str, config: SlaConfig, now: datetime) -> Interval:
+    """The month's bounds; refused when the month has not begun at `now`."""
     period = month_bounds(month, config.zone)
     if now < period.start:
         raise ValueError(
             f"month {month} lies entirely in the future (it starts {period.start.isoformat()},"
             f" now is {now.isoformat()})"
         )
-    service_list = list(services)
-    incidents_by_service = _incidents_by_service(service_list, incidents)
-    windows_for = _windows_by_service(maintenance)
-    claimed = {(int(service_id), str(claim_month)) for service_id, claim_month in claims}
+    return period
 
-    service_reports: list[ServiceReport] = []
-    restoration_checks: list[TargetCheck] = []
-    # Services alike in fee, time and downtime (most run all month with none) share one
-    # credit: it depends on nothing else, and every figure in it is exact or in cents.
-    credits: dict[tuple[object, ...], CreditResult] = {}
-    for service in service_list:
-        own_incidents = incidents_by_service[service.service_id]
-        for incident in own_incidents:
-            check = restoration_check(incident, service, config, now)
-            if check is not None and period.contains(check.started_at):
-                restoration_checks.append(check)
-        if not _active_during(service, period):
-            continue
-        service_reports.append(
-            _service_report(
-                service,
-                own_incidents,
-                windows_for(service.service_id) if own_incidents else [],
-                period,
-                month,
-                claimed,
-                config,
-                now,
-                credits,
-            )
-        )
-    service_reports.sort(
-        key=lambda r: (
-            r.service.customer_name.casefold(),
-            r.service.customer_id,
-            r.service.service_id,
-        )
-    )
 
+def service_order(customer_name: str, customer_id: int, service_id: int) -> tuple[str, int, int]:
+    """Where a service stands in the report: by customer name (case-insensitively), then
+    customer, then service."""
+    return (customer_name.casefold(), customer_id, service_id)
+
+
+def month_restoration_checks(
+    incidents: Iterable[tuple[IncidentRecord, ServiceRecord]],
+    period: Interval,
+    config: SlaConfig,
+    now: datetime,
+) -> Iterator[TargetCheck]:
+    """The equipment restorations (A 5.7) measured in the month: of each incident with its
+    service, those confirmed in `period`. The report's summary sorts them by their start
+    and keeps the order given here among equal starts (services, then incidents, by id)."""
+    for incident, service in incidents:
+        check = restoration_check(incident, service, config, now)
+        if check is not None and period.contains(check.started_at):
+            yield check
+
+
+@dataclass(frozen=True)
+class ReportHead:
+    """A month's report but for its services, for a writer that streams the services after
+    it (`MonthlyReport.services` is empty here; `listed` says whether any follow)."""
+
+    report: MonthlyReport
+    listed: bool
+
+    @property
+    def empty(self) -> bool:
+        """`MonthlyReport.empty` of the whole report."""
+        tickets = self.report.tickets
+        return not self.listed and tickets.count == 0 and tickets.restoration.count == 0
+
+
+def report_head(
+    month: str,
+    listed: bool,
+    restoration_checks: Iterable[TargetCheck],
+    tickets: Iterable[TicketRecord] | TicketTally,
+    config: SlaConfig,
+    now: datetime,
+    evidence_head: str | None = None,
+) -> ReportHead:
+    """Everything of the month's report that precedes its services: the ticket figures
+    and the restorations of `month_restoration_checks`. `listed`: whether the report lists
+    any service."""
+    now = require_aware(now, "now")
+    period = report_period(month, config, now)
     if isinstance(tickets, TicketTally) and (tickets.period != period or tickets.now != now):
         raise ValueError("the tickets were tallied for another month or moment")
     tally = (
         tickets if isinstance(tickets, TicketTally) else tally_tickets(tickets, config, now, period)
     )
-    return MonthlyReport(
+    report = MonthlyReport(
         month=month,
         timezone=config.timezone,
         period=period,
         # A month that is over is reported as of its end: the same figures at any later hour.
         as_of=min(now, period.end),
-        services=tuple(service_reports),
-        tickets=_ticket_report(tally.figures(), restoration_checks),
+        services=(),
+        tickets=_ticket_report(tally.figures(), list(restoration_checks)),
         config=config,
         evidence_head=evidence_head,
     )
+    return ReportHead(report, listed)
+
+
+class ServiceReporter:
+    """Service reports one at a time, for a reader that hands each service its own
+    incidents (in incident order) and never holds the month's list."""
+
+    # Credits cached at most (see `report`); past it the cache starts again.
+    CREDITS_CACHED = 4096
+
+    def __init__(
+        self,
+        month: str,
+        maintenance: Iterable[MaintenanceWindow],
+        claims: Iterable[Claim],
+        config: SlaConfig,
+        now: datetime,
+    ) -> None:
+        self.month = month
+        self.now = require_aware(now, "now")
+        self.period = month_bounds(month, config.zone)
+        self.config = config
+        self._windows_for = _windows_by_service(maintenance)
+        self._claimed = {(int(service_id), str(claim_month)) for service_id, claim_month in claims}
+        # Services alike in fee, time and downtime (most run all month with none) share one
+        # credit: it depends on nothing else, and every figure in it is exact or in cents.
+        self._credits: dict[tuple[object, ...], CreditResult] = {}
+
+    def report(
+        self, service: ServiceRecord, incidents: list[IncidentRecord]
+    ) -> ServiceReport | None:
+        """`service`'s report, None when it was not active in the month. `incidents`: every
+        one of the month's incidents of this service."""
+        if not _active_during(service, self.period):
+            return None
+        if len(self._credits) > self.CREDITS_CACHED:
+            self._credits.clear()
+        return _service_report(
+            service,
+            incidents,
+            self._windows_for(service.service_id) if incidents else [],
+            self.period,
+            self.month,
+            self._claimed,
+            self.config,
+            self.now,
+            self._credits,
+        )
 
 
 def _incidents_by_service(
@@ -443,8 +540,17 @@ def service_dicts(report: MonthlyReport) -> Iterator[dict[str, Any]]:
         yield _service_to_dict(service)
 
 
-def report_header_dict(report: MonthlyReport) -> dict[str, Any]:
-    """`report_to_dict` with an empty `services` list, in the same key order."""
+def service_dict(report: ServiceReport) -> dict[str, Any]:
+    """One entry of `report_to_dict(...)["services"]`."""
+    return _service_to_dict(report)
+
+
+def report_header_dict(report: MonthlyReport | ReportHead) -> dict[str, Any]:
+    """`report_to_dict` with an empty `services` list, in the same key order. Of a
+    `ReportHead`, `empty` is the whole report's."""
+    empty = report.empty
+    if isinstance(report, ReportHead):
+        report = report.report
     tickets = report.tickets
     restoration = _stats_to_dict(tickets.restoration)
     restoration["breaches"] = [
@@ -456,7 +562,7 @@ def report_header_dict(report: MonthlyReport) -> dict[str, Any]:
         "timezone": report.timezone,
         "as_of": _iso(report.as_of),
         "partial": report.partial,
-        "empty": report.empty,
+        "empty": empty,
         "services": [],
         "tickets": {
             "count": tickets.count,

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.models import Customer, Handoff, Service, Ticket, TicketStatus
-from crm.reporting import load_month, tally_month_tickets
+from crm.reporting import _joined, load_month, tally_month_tickets
 from sla import SlaConfig, month_bounds
 from sla.model import Channel, ServiceType
 from sla.ticket_stats import tally_tickets
@@ -122,3 +122,14 @@ async def test_a_month_without_tickets(session: AsyncSession) -> None:
     now = datetime(2026, 12, 5, tzinfo=UTC)
     figures = (await tally_month_tickets(session, MONTH, CONFIG, now)).figures()
     assert figures == tally_tickets([], CONFIG, now, PERIOD).figures()
+
+
+@pytest.mark.parametrize("piece", [1, 2, 7, 1 << 16])
+def test_joined_numbers_read_back_piece_by_piece(piece: int) -> None:
+    """The database's joined texts of elapsed microseconds and ticket numbers are read a
+    piece at a time: every number comes back, negative ones and those on a piece's edge."""
+    rng = random.Random(piece)
+    numbers = [rng.randint(-(10**12), 10**12) for _ in range(500)] + [0, -1, 7]
+    assert list(_joined(",".join(map(str, numbers)), piece)) == numbers
+    assert list(_joined("42", piece)) == [42]
+    assert list(_joined(None, piece)) == []
