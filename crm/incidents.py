@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.clock import Clock, utc_now
@@ -35,6 +35,10 @@ from crm.reporting import incident_record_of
 from sla.downtime import evidence_end, reported_start
 from sla.intervals import Interval
 from sla.model import Exclusion, IncidentStatus, Layer, RestorationType
+
+# The first key of the advisory locks that serialise gathering by site or group (the
+# migrations hold 7274000001 alone); the second key is the gathering's name, hashed.
+GATHERING_LOCKS = 7274
 
 CLIENT_SOURCES = (NoticeSource.CLIENT, NoticeSource.PHONE, NoticeSource.ENGINEER)
 
@@ -259,6 +263,8 @@ class IncidentService:
         """A new incident; it joins the running outage of its service's site, if any."""
         incident = await self._new(service_id, ticket)
         site = incident.service.site
+        if site:
+            await self._lock_gathering(f"site:{site}")
         lead = await self.site_outage(site) if site else None
         if lead is not None:
             self._join(lead, incident, None, "system", self.clock(), why="site")
@@ -534,6 +540,17 @@ class IncidentService:
         """The running outage of an Alertmanager group, newest first."""
         return await self._running_lead(Incident.outage_group == group)
 
+    async def _lock_gathering(self, key: str) -> None:
+        """Holds the site's or Alertmanager group's lock until the commit. Without it two
+        instances on PostgreSQL could each find no running outage for the same site at the
+        same instant and open two (or an incident could miss the `/site` that was gathering
+        it). SQLite needs none: its writers begin IMMEDIATE, one at a time."""
+        if self.session.get_bind().dialect.name != "postgresql":
+            return
+        await self.session.execute(
+            select(func.pg_advisory_xact_lock(GATHERING_LOCKS, func.hashtext(key)))
+        )
+
     async def _running_lead(self, gathering: Any) -> Incident | None:
         leads = await self.session.scalars(
             select(Incident)
@@ -618,6 +635,7 @@ class IncidentService:
     ) -> Gathered:
         """`/site DC1`: every running incident of a service at the site joins the outage of
         `into`, and while it runs a new report of such a service joins it too."""
+        await self._lock_gathering(f"site:{site}")
         lead = await self.lead_of(into)
         if lead.outage_site != site:
             lead.outage_site = site
@@ -643,6 +661,7 @@ class IncidentService:
         if not incidents:
             return
         first = next((i for i in incidents if is_open(i)), incidents[0])
+        await self._lock_gathering(f"group:{group}")
         lead = await self.group_outage(group) or await self.lead_of(first)
         if lead.outage_group is None:
             lead.outage_group = group

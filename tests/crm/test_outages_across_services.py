@@ -3,10 +3,12 @@ answers and the commands shared) while each service keeps its own incident and e
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy.ext.asyncio import AsyncSession
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm.customers import CustomerService
 from crm.incidents import IncidentService, Report
@@ -18,7 +20,8 @@ from crm.usecases.notices import MergeRefused, OutagesMerged, UnknownSite
 from sla.config import SlaConfig
 from sla.model import Exclusion, Layer
 from tests.crm.usecase_fixtures import ACTIVE_SINCE, ENGINEER, NINE
-from tests.db import rows
+from tests.db import postgres_server, rows
+from tests.e2e.harness import wait_until
 
 DECEMBER = datetime(2026, 12, 2, tzinfo=UTC)
 
@@ -175,3 +178,70 @@ async def test_a_site_gathers_its_running_outages_and_new_reports_while_it_runs(
     for member in await incidents.outage_members(lead):
         await outage.restore_outage(incidents, command(member, 10), at(10), stated=False)
     assert (await down(incidents, 2, 20)).outage_id is None
+
+
+@pytest.mark.skipif(postgres_server() is None, reason="two writers at once: PostgreSQL only")
+async def test_a_report_placed_while_another_instance_gathers_the_site_joins_that_outage(
+    sessionmaker: async_sessionmaker[AsyncSession], database_url: str
+) -> None:
+    async with sessionmaker() as setup:
+        await racks(setup, "DC1", "DC1")
+        lead = await down(IncidentService(setup), 1, 0)
+        await setup.commit()
+    # Instance A runs `/site DC1` and has not committed yet when instance B places a
+    # report of the other rack: B must wait for A's outage rather than open its own.
+    gathering, placing = sessionmaker(), sessionmaker()
+    try:
+        incidents_a = IncidentService(gathering)
+        lead_a = await gathering.get(Incident, lead.id)
+        assert lead_a is not None
+        await outage.gather_site(incidents_a, command(lead_a, 3), "DC1")
+        placed = asyncio.create_task(down(IncidentService(placing), 2, 4))
+        await wait_until(
+            lambda: advisory_lock_waiters(database_url) == 1 or placed.done(),
+            "instance B waiting for the site's lock",
+            lambda: "B never waited: it placed its report without seeing A's outage",
+        )
+        assert not placed.done()
+        await gathering.commit()
+        joined = await placed
+        await placing.commit()
+    finally:
+        await gathering.close()
+        await placing.close()
+    assert joined.outage_id == lead.id
+
+
+def advisory_lock_waiters(database_url: str) -> int:
+    ((waiting,),) = rows(
+        database_url,
+        "select count(*) from pg_locks where locktype = 'advisory' and not granted",
+    )
+    return int(waiting)
+
+
+@pytest.mark.skipif(postgres_server() is None, reason="two writers at once: PostgreSQL only")
+async def test_one_alertmanager_group_applied_by_two_instances_at_once_is_one_outage(
+    sessionmaker: async_sessionmaker[AsyncSession], database_url: str
+) -> None:
+    async with sessionmaker() as setup:
+        await racks(setup, "DC1", "DC1")
+        await setup.commit()
+    group = '{}:{site="DC1"}'
+    first, second = sessionmaker(), sessionmaker()
+    try:
+        (opened,) = await MonitoringService(first).apply([signal(1, 0)], group=group)
+        applying = asyncio.create_task(MonitoringService(second).apply([signal(2, 1)], group=group))
+        await wait_until(
+            lambda: advisory_lock_waiters(database_url) == 1 or applying.done(),
+            "the second instance waiting for the group's lock",
+            lambda: "the second instance opened its own outage without waiting",
+        )
+        await first.commit()
+        (joined,) = await applying
+        await second.commit()
+    finally:
+        await first.close()
+        await second.close()
+    assert opened.incident.outage_id is None
+    assert joined.incident.outage_id == opened.incident.id
