@@ -399,9 +399,10 @@ async def post_alerts(port: int, service_ids: Sequence[int]) -> float:
 
 
 async def push_reports(
-    api: FakeBotAPI, clients: Sequence[Client], spread: float
+    api: FakeBotAPI, clients: Sequence[Client], spread: float, plain: bool = False
 ) -> tuple[dict[tuple[int, int], int], dict[int, float]]:
-    """Each client writes /down with a unique marker, evenly over `spread` seconds."""
+    """Each client writes /down with a unique marker, evenly over `spread` seconds
+    (`plain`: only the first writes /down, the others just say their server is down)."""
     keys: dict[tuple[int, int], int] = {}
     pushed: dict[int, float] = {}
     started = time.time()
@@ -409,7 +410,8 @@ async def push_reports(
         due = started + spread * client.index / max(len(clients), 1)
         if due > time.time():
             await asyncio.sleep(due - time.time())
-        text = f"/down storm-r{client.index} {client.name}: our server does not answer"
+        command = "" if plain and client.index > 0 else "/down "
+        text = f"{command}storm-r{client.index} {client.name}: our server does not answer"
         update = api.private_message(
             client.user_id, text, first_name=client.name, date=int(time.time())
         )
@@ -599,7 +601,7 @@ async def storm(
         f"[{result.label}] {len(desk.clients)} clients write /down within {args.spread:.0f} s ...",
         flush=True,
     )
-    keys, pushed = await push_reports(api, desk.clients, args.spread)
+    keys, pushed = await push_reports(api, desk.clients, args.spread, args.plain)
     chats = {c.user_id: c.index for c in desk.clients}
     seen = await wait_reports(api, since, keys, chats, pushed, args.visible_timeout)
     result.visible = [seen.visible.get(i, math.inf) - t for i, t in sorted(pushed.items())]
@@ -749,9 +751,10 @@ async def run(args: argparse.Namespace, data_dir: Path) -> int:
             f"{args.spread:.0f} s"
         )
     else:
+        how = "the first writes /down, the others plain text" if args.plain else "write /down"
         print(
             f"scenario A: one customer with one dedicated server, {args.clients} linked "
-            f"contacts write /down within {args.spread:.0f} s"
+            f"contacts {how} within {args.spread:.0f} s"
         )
     print(
         "fake Bot API limits (429 + retry_after past them): "
@@ -793,6 +796,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=50,
         help="scenario A: contacts who report (default 50; --full 300)",
+    )
+    parser.add_argument(
+        "--plain",
+        action="store_true",
+        help="only the first client writes /down; the others write plain text (no command)",
     )
     parser.add_argument(
         "--site",

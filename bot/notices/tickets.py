@@ -25,6 +25,12 @@ async def opened(notice: n.TicketOpened, desk: Desk, origin: Origin) -> None:
         text = _(
             "Ticket #{number} is open. An engineer replies within {target}. What is it about?"
         ).format(number=ticket.id, target=target)
+        room = in_room(ticket)
+        if room is not None:
+            text += "\n" + _(
+                "We are already working on an outage of your services (#{incident}); "
+                "its news will reach you here."
+            ).format(incident=room)
         markup = keyboards.categories(ticket.id, desk.i18n)
     await desk.tell_client(ticket, text, reply_markup=markup)
 

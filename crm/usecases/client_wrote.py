@@ -6,7 +6,8 @@ from datetime import datetime
 
 from crm.dto import IncomingMessage
 from crm.edits import record_edit
-from crm.models import Ticket
+from crm.incidents import IncidentService
+from crm.models import Channel, Ticket
 from crm.tickets import TicketService
 from crm.usecases.notices import (
     AlbumPartRecorded,
@@ -21,14 +22,24 @@ from crm.usecases.notices import (
 
 
 async def client_wrote(
-    tickets: TicketService, incoming: IncomingMessage, *, force_new: bool = False
+    tickets: TicketService,
+    incoming: IncomingMessage,
+    *,
+    force_new: bool = False,
+    gather: bool = False,
 ) -> Outcome:
-    """The outcome's ticket is None for a message already recorded (a redelivery)."""
+    """The outcome's ticket is None for a message already recorded (a redelivery).
+
+    `gather`: a plain message that opens a ticket while an outage of the customer's
+    services runs waits in that outage's room, like a `/down`, instead of taking a topic
+    (it is no notice of the outage: only the client's `/down` or "service is down" is)."""
     recorded = await tickets.record_client_message(incoming, force_new=force_new)
     if recorded.duplicate:
         # Its copy was queued with it, in the same transaction.
         return Outcome()
     ticket = recorded.ticket
+    if gather and recorded.opened:
+        await _gather_into_running_outage(tickets, ticket)
     notices: list[Notice] = []
     if recorded.opened:
         notices.append(TicketOpened(ticket, promised_minutes(tickets, ticket)))
@@ -47,6 +58,20 @@ async def client_wrote(
         waited = (incoming.telegram_date - ticket.opened_at).total_seconds() / 60
         notices.append(ClientStillWaiting(ticket, waited))
     return Outcome(tuple(notices), ticket)
+
+
+async def _gather_into_running_outage(tickets: TicketService, ticket: Ticket) -> None:
+    if (
+        ticket.channel is not Channel.TELEGRAM
+        or ticket.customer is None
+        or ticket.support_chat_id is not None
+        or ticket.gathered_in_id is not None
+    ):
+        return
+    incidents = IncidentService(tickets.session, tickets.clock)
+    ticket.gathered_in_id = await incidents.room_for_new_ticket(ticket.customer.services)
+    if ticket.gathered_in_id is not None:
+        await tickets.session.flush()
 
 
 def promised_minutes(tickets: TicketService, ticket: Ticket) -> float:

@@ -23,14 +23,16 @@ async def answer_reporters(
     incident: Incident,
     incoming: IncomingMessage,
 ) -> Outcome:
-    """Every client who reported any service of the room's outage hears it once. Each
-    copy is a message of its client's ticket, and its first response when it is the
-    first (terms A 5.2: the time of the engineer's message, once the copy has arrived)."""
+    """Every client who reported any service of the room's outage, or whose ticket waits
+    in its room, hears it once. Each copy is a message of its client's ticket, and its
+    first response when it is the first (terms A 5.2: the time of the engineer's message,
+    once the copy has arrived)."""
     answers = RoomAnswers(tickets.session, tickets.clock)
     if await answers.seen(incoming):
         return Outcome()
-    reported: list[Ticket] = []
-    for member in await incidents.outage_members(incident):
+    members = await incidents.outage_members(incident)
+    reported: list[Ticket] = await incidents.waiting_in_room(members)
+    for member in members:
         reported += await incidents.tickets_of(member)
     reporters = _one_ticket_per_client(sorted(reported, key=lambda ticket: ticket.id))
     await answers.record(incident, incoming, len(reporters))

@@ -210,3 +210,38 @@ async def test_a_report_not_yet_naming_its_service_waits_in_the_running_outages_
     assert texts(bot, SUPPORT_CHAT_ID, ROOM_1)[-1] == (
         "📨 Sent to the 2 clients who reported outage #1."
     )
+
+
+async def test_a_plain_message_opening_a_ticket_while_the_customers_outage_runs_waits_in_its_room(
+    dispatcher: Desk,
+    bot: MockedBot,
+    updates: Updates,
+    sessionmaker: async_sessionmaker,
+    database_url: str,
+) -> None:
+    await colleagues(sessionmaker, dispatcher, bot, updates, services=1)
+    await dispatcher.feed_update(bot, updates.private(AIGERIM, "/down", date=OCT_2))
+    later = OCT_2 + timedelta(minutes=2)
+    bolat_writes = updates.private(BOLAT, "Our site does not open", first_name="Bolat", date=later)
+    await dispatcher.feed_update(bot, bolat_writes)
+
+    # Aigerim's ticket and the outage's room: Bolat's ticket takes no topic of its own.
+    assert len(bot.session.sent("createForumTopic")) == 2
+    assert "#2 · Bolat · Steppe Cloud LLP: Our site does not open" in texts(
+        bot, SUPPORT_CHAT_ID, ROOM_1
+    )
+    assert "We are already working on an outage of your services (#1)" in texts(bot, BOLAT)[-1]
+    # Only a /down (or "service is down") is a notice of the outage: its evidence is unmoved.
+    assert rows(database_url, "select incident_id, ticket_id from incident_notices") == [(1, 1)]
+
+    answer = updates.group("Rack power restored in 10 min", thread_id=ROOM_1, date=LATER)
+    await dispatcher.feed_update(bot, answer)
+    copied = [(m.chat_id, m.message_id) for m in bot.session.sent("copyMessage")]
+    assert (BOLAT, answer.message.message_id) in copied
+    assert texts(bot, SUPPORT_CHAT_ID, ROOM_1)[-1] == (
+        "📨 Sent to the 2 clients who reported outage #1."
+    )
+    assert rows(database_url, "select id, first_response_at from tickets order by id") == [
+        (1, "2026-10-02 04:10:00.000000"),
+        (2, "2026-10-02 04:10:00.000000"),
+    ]

@@ -35,14 +35,14 @@ async def first_message_of_new_ticket(
 ) -> None:
     await state.clear()
     incoming = incoming_message(message, event_update.update_id)
-    await tell(desk, await client_wrote(tickets, incoming, force_new=True), message)
+    await tell(desk, await client_wrote(tickets, incoming, force_new=True, gather=True), message)
 
 
 async def client_message(
     message: Message, event_update: Update, tickets: TicketService, desk: Desk
 ) -> None:
     incoming = incoming_message(message, event_update.update_id)
-    await tell(desk, await client_wrote(tickets, incoming), message)
+    await tell(desk, await client_wrote(tickets, incoming, gather=True), message)
 
 
 async def client_edited_message(
