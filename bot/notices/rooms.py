@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import ngettext
 
 from bot.desk import Desk, Origin
+from crm.models import Direction, Message
 from crm.usecases import notices as n
+
+TEXT_LIMIT = 4096
+HISTORY_LINE_LIMIT = 300  # a long message is shortened so that more of them fit
 
 
 async def room_answered(notice: n.RoomAnswered, desk: Desk, origin: Origin) -> None:
@@ -34,9 +40,43 @@ async def topic_opened(notice: n.TopicOpened, desk: Desk, origin: Origin) -> Non
     text = _(
         "Earlier messages of #{number} are in the room of outage #{incident}. Write here to "
         "answer this client alone."
-    )
-    desk.post_to_topic(ticket, text.format(number=ticket.id, incident=notice.room))
+    ).format(number=ticket.id, incident=notice.room)
+    desk.post_to_topic(ticket, _with_history(desk, text, notice.earlier))
     desk.reply(origin, _("#{number} has its own topic now.").format(number=ticket.id))
+
+
+def _with_history(desk: Desk, intro: str, earlier: Sequence[Message]) -> str:
+    """The ticket's conversation so far, newest last, as much as one message holds: the
+    engineer who opens the topic should not have to search the room for it."""
+    marks = {
+        Direction.FROM_CLIENT: "👤",
+        Direction.TO_CLIENT: "↩️",
+        Direction.NOTE: "📝",
+    }
+    lines = [
+        f"{desk.local(m.telegram_date or m.received_at)} {marks[m.direction]} "
+        + _shortened(m.text or f"[{m.content_type}]")
+        for m in earlier
+        if m.direction in marks
+    ]
+    kept: list[str] = []
+    room = TEXT_LIMIT - len(intro) - 100  # the line saying how many did not fit
+    for line in reversed(lines):
+        if len(line) + 1 > room:
+            break
+        kept.insert(0, line)
+        room -= len(line) + 1
+    if not kept:
+        return intro
+    left_out = len(lines) - len(kept)
+    if left_out:
+        kept.insert(0, _("… {count} earlier in the room.").format(count=left_out))
+    return intro + "\n\n" + "\n".join(kept)
+
+
+def _shortened(text: str, limit: int = HISTORY_LINE_LIMIT) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 async def topic_not_needed(notice: n.TopicNotNeeded, desk: Desk, origin: Origin) -> None:

@@ -78,10 +78,12 @@ class RoomAnswered:
 
 @dataclass(frozen=True, slots=True)
 class TopicOpened:
-    """`/open TICKET`: a report gathered in a room gets a topic of its own."""
+    """`/open TICKET`: a report gathered in a room gets a topic of its own; `earlier`: what
+    was said in the ticket so far (in the room, among other clients' lines)."""
 
     ticket: Ticket
     room: int
+    earlier: Sequence[Message] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,8 +59,9 @@ def _one_ticket_per_client(reported: list[Ticket]) -> list[Ticket]:
 
 async def open_topic(tickets: TicketService, number: int) -> Outcome:
     """`/open TICKET`: the ticket leaves its room for a topic of its own, where an engineer
-    talks to that one client (what it said so far stays in the room)."""
+    talks to that one client; its topic starts with what was said so far."""
     ticket = await tickets.tickets.get(number)
     if ticket is None or ticket.gathered_in_id is None or ticket.support_chat_id is not None:
         return Outcome((TopicNotNeeded(number, ticket),))
-    return Outcome((TopicOpened(ticket, ticket.gathered_in_id),), ticket)
+    earlier = await tickets.tickets.messages(ticket.id)
+    return Outcome((TopicOpened(ticket, ticket.gathered_in_id, earlier),), ticket)

@@ -139,6 +139,12 @@ async def test_open_gives_one_report_its_own_topic_to_answer_that_client_alone(
     )
     assert copies_to(bot, 700003) == [reply.message.message_id]
     assert copies_to(bot, 700002) == []
+    # The new topic starts with what Dana said in the room, so nobody has to look for it.
+    assert any(
+        t.startswith("Earlier messages of #3 are in the room of outage #1.")
+        and t.endswith("\n\n2026-10-02 09:02 👤 /down Dana here")
+        for t in texts(bot, SUPPORT_CHAT_ID, NEXT_TOPIC)
+    )
     said = texts(bot, SUPPORT_CHAT_ID, ROOM)
     assert "#3 has its own topic now." in said
     assert "Write it as: /open TICKET, e.g. /open 1042" in said
