@@ -597,8 +597,9 @@ async def storm(
         await asyncio.sleep(args.report_delay)
         found = rooms(api, since)
         result.alert_to_room = found[0][0] - alerted if found else None
+    what = "write (the first /down)" if args.plain else "write /down"
     print(
-        f"[{result.label}] {len(desk.clients)} clients write /down within {args.spread:.0f} s ...",
+        f"[{result.label}] {len(desk.clients)} clients {what} within {args.spread:.0f} s ...",
         flush=True,
     )
     keys, pushed = await push_reports(api, desk.clients, args.spread, args.plain)
@@ -751,10 +752,10 @@ async def run(args: argparse.Namespace, data_dir: Path) -> int:
             f"{args.spread:.0f} s"
         )
     else:
-        how = "the first writes /down, the others plain text" if args.plain else "write /down"
+        how = ": the first writes /down, the others plain text," if args.plain else " write /down"
         print(
             f"scenario A: one customer with one dedicated server, {args.clients} linked "
-            f"contacts {how} within {args.spread:.0f} s"
+            f"contacts{how} within {args.spread:.0f} s"
         )
     print(
         "fake Bot API limits (429 + retry_after past them): "
