@@ -17,7 +17,16 @@ from aiogram.utils.i18n import I18n
 
 from bot.i18n import pick_locale
 from bot.settings import BotSettings
-from crm.models import Category, Channel, Incident, Message, Purpose, Ticket, TicketStatus
+from crm.models import (
+    Category,
+    Channel,
+    Incident,
+    Message,
+    OutboxMessage,
+    Purpose,
+    Ticket,
+    TicketStatus,
+)
 from crm.outbox import Outbox
 from crm.tickets import TicketService
 
@@ -79,6 +88,9 @@ class Desk:
         self.outbox = outbox
         self.i18n = i18n
         self.zone = ZoneInfo(settings.timezone)
+        # Topics created by this update, by ticket: a rename in the same update names the
+        # new topic instead of queuing an editForumTopic (one of the group's 20 a minute).
+        self._topics_queued: dict[int, OutboxMessage] = {}
 
     @property
     def support_chat_id(self) -> int:
@@ -162,7 +174,9 @@ class Desk:
         """The ticket's forum topic and header card, queued; later rows follow them."""
         if ticket.support_chat_id is None:
             ticket.support_chat_id = self.support_chat_id
-            self.outbox.create_topic(self.support_chat_id, self.topic_name(ticket), ticket.id)
+            self._topics_queued[ticket.id] = self.outbox.create_topic(
+                self.support_chat_id, self.topic_name(ticket), ticket.id
+            )
             self.outbox.send_message(
                 self.support_chat_id,
                 self.header_text(ticket),
@@ -172,8 +186,14 @@ class Desk:
             )
 
     def rename_topic(self, ticket: Ticket) -> None:
-        if ticket.support_chat_id is not None:
-            self.outbox.rename_topic(self.support_chat_id, self.topic_name(ticket), ticket.id)
+        if ticket.support_chat_id is None:
+            return
+        name = self.topic_name(ticket)
+        created = self._topics_queued.get(ticket.id)
+        if created is not None:
+            created.payload = {**created.payload, "name": name}
+            return
+        self.outbox.rename_topic(self.support_chat_id, name, ticket.id)
 
     def post_to_topic(self, ticket: Ticket, text: str) -> None:
         """A notice for the engineers in the ticket's topic (its room's, while it has none)."""
