@@ -6,7 +6,7 @@ transaction, so an event and what it makes the bot say are committed together.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -91,6 +91,7 @@ class Desk:
         # Topics created by this update, by ticket: a rename in the same update names the
         # new topic instead of queuing an editForumTopic (one of the group's 20 a minute).
         self._topics_queued: dict[int, OutboxMessage] = {}
+        self._rooms_queued: dict[int, OutboxMessage] = {}
 
     @property
     def support_chat_id(self) -> int:
@@ -211,22 +212,49 @@ class Desk:
 
     # -- incident rooms -------------------------------------------------------------------
 
-    def room_name(self, incident: Incident) -> str:
-        """The room's topic name; a member of an outage names its lead's room."""
+    def room_name(self, incident: Incident, members: Sequence[Incident] = ()) -> str:
+        """The room's topic name; a member of an outage names its lead's room. Once the
+        outage gathers other services (`members`) it says "and others", once other
+        customers "several customers": no counts, which every silent join would outdate."""
         lead = incident.lead or incident
-        outage = self.engineer_text("Outage")
+        t = self.engineer_text
         service = lead.service
+        services = {member.service_id for member in members} | {lead.service_id}
+        customers = {member.service.customer_id for member in members} | {service.customer_id}
+        what = service.name
+        if len(services) > 1:
+            what = t("{service} and others").format(service=service.name)
+        whose = service.customer.name if len(customers) == 1 else t("several customers")
         site = f" · {lead.outage_site or service.site}" if lead.outage_site or service.site else ""
-        return f"{outage} #{lead.id} · {service.name} · {service.customer.name}{site}"[
-            :TOPIC_NAME_LIMIT
-        ]
+        outage = t("Outage")
+        return f"{outage} #{lead.id} · {what} · {whose}{site}"[:TOPIC_NAME_LIMIT]
 
     def open_room(self, incident: Incident, first_message: str) -> None:
         """The incident's forum topic and its first message, queued once when it opens; a
         member of an outage opens none: its first message goes to the lead's room."""
         if incident.outage_id is None:
-            self.outbox.create_room(self.support_chat_id, self.room_name(incident), incident.id)
+            self._rooms_queued[incident.id] = self.outbox.create_room(
+                self.support_chat_id, self.room_name(incident), incident.id
+            )
         self.post_to_room(incident, first_message)
+
+    def outage_grew(
+        self, lead: Incident, members: Sequence[Incident], joined: Sequence[Incident]
+    ) -> None:
+        """`joined` became members of `lead`'s outage: its room is renamed when its name
+        changes, at most twice in an outage's life (other services, other customers), as a
+        rename is one of the group's 20 messages a minute; a room created in this same
+        update is created with the name instead."""
+        newcomers = {incident.id for incident in joined}
+        before = self.room_name(lead, [m for m in members if m.id not in newcomers])
+        name = self.room_name(lead, members)
+        if name == before:
+            return
+        created = self._rooms_queued.get(lead.id)
+        if created is not None:
+            created.payload = {**created.payload, "name": name}
+            return
+        self.outbox.rename_room(self.support_chat_id, name, lead.id)
 
     def post_to_room(self, incident: Incident, text: str, *, own_room: bool = False) -> None:
         """A notice in the incident's room: its outage's lead's room when it is a member

@@ -20,6 +20,7 @@ from bot.middlewares import ticket_service
 from bot.notices.outages import room_card
 from bot.settings import BotSettings
 from crm.errors import CrmError
+from crm.incidents import IncidentService
 from crm.monitoring import (
     AppliedSignal,
     MonitoringInputError,
@@ -147,6 +148,10 @@ def make_web_app(
             for item in applied:
                 await session.refresh(item.incident, ["service", "lead"])
                 tell_room(desk, item)
+            fresh = [item.incident for item in applied if item.new]
+            incidents = IncidentService(session)
+            for lead in {i.lead.id: i.lead for i in fresh if i.lead is not None}.values():
+                desk.outage_grew(lead, await incidents.outage_members(lead), fresh)
             await session.commit()
         on_commit()
         log.info("monitoring_applied", alerts=len(applied))

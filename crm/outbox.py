@@ -232,6 +232,16 @@ class Outbox:
             to_topic=True,
         )
 
+    def rename_room(self, chat_id: int, name: str, incident_id: int) -> OutboxMessage:
+        return self._add(
+            chat_id,
+            "editForumTopic",
+            Purpose.TOPIC_NAME,
+            {"name": name},
+            incident_id=incident_id,
+            to_topic=True,
+        )
+
     def send_file(
         self,
         chat_id: int,

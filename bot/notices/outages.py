@@ -109,6 +109,8 @@ async def outage_noticed(notice: n.OutageNoticed, desk: Desk, origin: Origin) ->
         )
         if notice.text and not notice.text.startswith("/"):
             line += "\n" + notice.text[:1000]
+    if notice.members:
+        desk.outage_grew(incident.lead or incident, notice.members, [incident])
     if notice.opened:
         card = room_card(desk, notice)
         desk.open_room(incident, card if line is None else f"{card}\n\n{line}")
@@ -125,7 +127,7 @@ async def outage_noticed(notice: n.OutageNoticed, desk: Desk, origin: Origin) ->
                 incident=incident.id,
                 service_id=incident.service_id,
                 name=incident.service.name,
-                room=desk.room_name(incident),
+                room=desk.room_name(incident, notice.members),
             ),
         )
 
@@ -437,10 +439,11 @@ async def merged(notice: n.OutagesMerged, desk: Desk, origin: Origin) -> None:
         ).format(count=len(notice.members), members=_listed(notice.members))
     )
     _to_room(desk, origin, lead, "\n".join(lines))
+    desk.outage_grew(lead, notice.members, notice.joined)
+    room = desk.room_name(lead, notice.members)
     for member in notice.rooms:
         text = desk.engineer_text("Merged into Outage #{lead}: its room is «{room}».")
-        desk.post_to_room(member, text.format(lead=lead.id, room=desk.room_name(lead)),
-                          own_room=True)  # fmt: skip
+        desk.post_to_room(member, text.format(lead=lead.id, room=room), own_room=True)
 
 
 async def merge_refused(notice: n.MergeRefused, desk: Desk, origin: Origin) -> None:

@@ -218,6 +218,9 @@ class OutageNoticed:
     opened: bool
     who: str | None = None
     text: str | None = None
+    # Set when the incident opened as a member of a running outage (its site's): every
+    # member, so that the room's name can follow what it gathers.
+    members: Sequence[Incident] = ()
 
 
 @dataclass(frozen=True, slots=True)

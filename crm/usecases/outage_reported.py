@@ -149,8 +149,10 @@ async def _open_outage(
         # the client to name the service moves to that service's outage, new or running.
         ticket.gathered_in_id = incident.outage_id or incident.id
         await incidents.session.flush()
+    joined = placed.opened and incident.outage_id is not None
     noticed = OutageNoticed(
         incident, ticket, NoticeSource.CLIENT.value, notice_at, placed.opened,
         who=client.full_name, text=text,
+        members=await incidents.outage_members(incident) if joined else (),
     )  # fmt: skip
     return told(OutageReported(ticket, incident, notice_at), noticed, ticket=ticket)

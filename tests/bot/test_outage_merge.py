@@ -63,8 +63,12 @@ async def test_merge_gathers_an_outage_into_this_room_and_commands_here_tell_eve
     )
     assert any("It covers 2 services" in t for t in room)
     assert texts(bot, SUPPORT_CHAT_ID, ROOM_2)[-1] == (
-        "Merged into Outage #1: its room is «Outage #1 · rack-1 · Steppe Cloud LLP»."
+        "Merged into Outage #1: its room is «Outage #1 · rack-1 and others · Steppe Cloud LLP»."
     )
+    # The room is renamed once for what it gathers now: "rack-1" alone would mislead.
+    assert [(r.message_thread_id, r.name) for r in bot.session.sent("editForumTopic")] == [
+        (ROOM_1, "Outage #1 · rack-1 and others · Steppe Cloud LLP")
+    ]
     assert "✅ Outage #1 confirmed, layer hardware." in room
     assert "✅ Outage #2 confirmed, layer hardware." in room
     assert any(t.startswith("We confirm the outage of rack-1.") for t in texts(bot, AIGERIM))
@@ -147,6 +151,10 @@ async def test_a_sites_new_report_joins_its_running_outage_without_a_room_of_its
     topics = [t.name for t in bot.session.sent("createForumTopic")]
     assert [name for name in topics if name.startswith("Outage")] == [
         "Outage #1 · rack-1 · Steppe Cloud LLP · DC1"
+    ]
+    renames = [r for r in bot.session.sent("editForumTopic") if r.name.startswith("Outage")]
+    assert [(r.message_thread_id, r.name) for r in renames] == [
+        (ROOM_1, "Outage #1 · rack-1 and others · Steppe Cloud LLP · DC1")
     ]
     room = texts(bot, SUPPORT_CHAT_ID, ROOM_1)
     assert any(t.startswith("Site DC1: new reports of its services join outage #1") for t in room)

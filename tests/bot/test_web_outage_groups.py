@@ -83,8 +83,11 @@ async def test_one_grouped_notification_opens_one_room_with_an_incident_per_serv
         (3, 3, 1),
         (4, 4, 1),
     ]
+    # Named for what it gathers from the start (two customers' servers), and not renamed
+    # when the group grows by one more of theirs.
     (room,) = bot.session.sent("createForumTopic")
-    assert room.name.startswith("Outage #1 · ")
+    assert room.name == "Outage #1 · dedicated and others · several customers · DC1"
+    assert bot.session.sent("editForumTopic") == []
     said = [m for m in bot.session.sent("sendMessage") if m.chat_id == SUPPORT_CHAT_ID]
     in_room = [m.text for m in said if m.message_thread_id is not None]
     assert len(in_room) == len(said)  # everything in the one room, nothing in the general topic
