@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from array import array
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,6 +24,7 @@ from sqlalchemy import (
     cast,
     exists,
     extract,
+    false,
     func,
     literal,
     literal_column,
@@ -280,11 +281,10 @@ def _elapsed_microseconds(done: Any, started: Any, dialect: str) -> ColumnElemen
     """`done - started` in integer microseconds, exactly (negative when done is earlier)."""
     if dialect == "sqlite":
         # SQLite's date functions round fractions to the millisecond: whole seconds apart
-        # (a difference of Julian days rounds back exactly to the second), the fraction
-        # from the text.
-        seconds = func.round(
-            (func.julianday(func.substr(done, 1, 19)) - func.julianday(func.substr(started, 1, 19)))
-            * 86_400
+        # (unixepoch of the text up to the seconds: an integer, nothing rounded), the
+        # fraction from the text.
+        seconds = func.unixepoch(func.substr(done, 1, 19)) - func.unixepoch(
+            func.substr(started, 1, 19)
         )
         return (
             cast(seconds, Integer) * 1_000_000
@@ -294,61 +294,105 @@ def _elapsed_microseconds(done: Any, started: Any, dialect: str) -> ColumnElemen
     return cast(func.round(extract("epoch", done - started) * 1_000_000), BigInteger)
 
 
-def _joined(values: Any, piece: int = 1 << 16) -> array[int]:
+def _numbers(values: Any, piece: int = 1 << 16) -> Iterator[int]:
     """A `group_concat`/`string_agg` of integers back into integers, split a piece of the
     text at a time: a million numbers split at once were a million strings at once."""
-    numbers: array[int] = array("q")
     if values is None:
-        return numbers
+        return
     text = str(values)
     start = 0
     while start < len(text):
         end = text.find(",", start + piece)
         if end < 0:
             end = len(text)
-        numbers.extend(map(int, text[start:end].split(",")))
+        yield from map(int, text[start:end].split(","))
         start = end + 1
-    return numbers
 
 
-def _month_tickets(period: Interval, customer_id: int | None) -> Subquery:
-    """The month's tickets with what their figures depend on: group, object storage (by
-    their service, else by their own type, as TICKET_COLUMNS reads it) and times."""
-    return (
+def _joined(values: Any, piece: int = 1 << 16) -> array[int]:
+    """`_numbers` as an array of 8-byte integers."""
+    return array("q", _numbers(values, piece))
+
+
+# The groups of tickets (channel, emergency, handed off) as a small number each, carried
+# in the low bits of the numbers the ticket query joins: (value << _GROUP_BITS) | group.
+_GROUPS: tuple[GroupKey, ...] = tuple(
+    (channel, emergency, handed_off)
+    for channel in Channel
+    for emergency in (False, True)
+    for handed_off in (False, True)
+)
+_GROUP_BITS = 4
+_GROUP_MASK = (1 << _GROUP_BITS) - 1
+assert len(_GROUPS) <= 1 << _GROUP_BITS
+# The SQL below numbers a group 4 × channel (in `Channel` order) + 2 × emergency + handed off.
+assert _GROUPS[4 * 2 + 2 + 1] == (list(Channel)[2], True, True)
+
+
+def _by_group(values: Any) -> list[array[int]]:
+    """The joined numbers `(value << _GROUP_BITS) | group` split into one array per group
+    (in `_GROUPS` order), values in the order read."""
+    arrays: list[array[int]] = [array("q") for _ in _GROUPS]
+    appends = [numbers.append for numbers in arrays]
+    for number in _numbers(values):
+        appends[number & _GROUP_MASK](number >> _GROUP_BITS)
+    return arrays
+
+
+def _fenced(query: Select[Any]) -> Subquery:
+    """A subquery the database computes once per row and does not merge into the query
+    around it (an OFFSET keeps SQLite from flattening it and is PostgreSQL's usual fence):
+    its computed columns are then computed once, however often they are used above."""
+    return query.offset(0).subquery()
+
+
+def _month_tickets(period: Interval, customer_id: int | None, dialect: str) -> Subquery:
+    """The month's tickets with what their figures depend on: their group (as a number,
+    `_GROUPS`), object storage (by their service, else by their own type, as TICKET_COLUMNS
+    reads it; without a join: a join to the services cost more than the rest) and times."""
+    storage = ServiceType.OBJECT_STORAGE
+    own_type_is_storage = func.coalesce(Ticket.service_type == storage, False)
+    object_storage = case(
+        (Ticket.service_id.is_(None), own_type_is_storage),
+        (Ticket.service_id.in_(select(Service.id).where(Service.service_type == storage)), true()),
+        # Not an object-storage service: of a service that is there, that service's type
+        # wins; only a ticket whose service is not there is read by its own type.
+        (own_type_is_storage.is_(False), false()),
+        else_=Ticket.service_id.not_in(select(Service.id)),
+    )
+    group = (
+        case(*((Ticket.channel == ch, n * 4) for n, ch in enumerate(Channel)), else_=null())
+        + case((Ticket.emergency.is_(True), 2), else_=0)
+        + case((Ticket.id.in_(select(Handoff.ticket_id)), 1), else_=0)
+    )
+    return _fenced(
         _ticket_query(
             (
-                Ticket.id, Ticket.channel, Ticket.emergency,
-                exists().where(Handoff.ticket_id == Ticket.id).label("handed_off"),
-                func.coalesce(
-                    func.coalesce(Service.service_type, Ticket.service_type)
-                    == ServiceType.OBJECT_STORAGE,
-                    False,
-                ).label("object_storage"),
+                Ticket.id, Ticket.channel, Ticket.emergency, group.label("grp"),
+                case((object_storage, 1), else_=0).label("object_storage"),
                 Ticket.opened_at, Ticket.first_response_at, Ticket.resolved_at,
             ),
             period,
             customer_id,
         )
-        .outerjoin(Service, Service.id == Ticket.service_id)
-        .subquery()
     )  # fmt: skip
 
 
 def _group_query(tickets: Subquery, tally: TicketTally, dialect: str) -> Select[Any]:
-    """One row per group (channel, emergency, handed off): the count, the elapsed times of
-    the answered tickets, how many unanswered are past due, and the numbers of the
-    breached; the same of the object-storage tickets' processing. The targets and
-    deadlines come from `tally`, which counts the breaches itself and checks each."""
+    """One row for the month: per ticket answered, its response time (microseconds) and
+    group; per ticket not answered, its group and whether it is past due; the numbers of
+    the breached, with their group; the object-storage tickets' count, processing times,
+    how many unresolved are past due, and the numbers of the breached. Joined as texts, the
+    group in each number's low bits (`_GROUPS`): no GROUP BY, whose sort of a million rows
+    cost more than the rest. The targets and deadlines come from `tally`, which counts the
+    breaches itself and checks each."""
     t = tickets.c
 
     def joined(values: Any) -> Any:
-        """The group's values as one text: one row per group, not per ticket."""
+        """The values as one text: one row, not one per ticket."""
         if dialect == "sqlite":
             return func.group_concat(values)
         return func.string_agg(cast(values, String), literal_column("','"))
-
-    def how_many(condition: Any) -> Any:
-        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
     def by_mode(values: dict[tuple[Channel, bool], Any], type_: Any) -> Any:
         """`values[(channel, emergency)]` of each ticket; NULL where there is none."""
@@ -372,22 +416,48 @@ def _group_query(tickets: Subquery, tally: TicketTally, dialect: str) -> Select[
     )
     processing_limit = tally.processing_target // _MICROSECOND
     processing_due = literal(tally.overdue_before(tally.processing_target), UtcDateTime)
-    storage = t.object_storage == true()
-    response = _elapsed_microseconds(t.first_response_at, t.opened_at, dialect)
-    processing = _elapsed_microseconds(t.resolved_at, t.opened_at, dialect)
-    late = and_(t.first_response_at.is_(None), t.opened_at < response_due)
-    overdue = and_(storage, t.resolved_at.is_(None), t.opened_at < processing_due)
+    storage = t.object_storage == 1
+    # Each ticket's times computed once (a fenced subquery), then classified.
+    timed = _fenced(
+        select(
+            t.id,
+            t.grp,
+            t.object_storage,
+            response_limit.label("response_limit"),
+            _elapsed_microseconds(t.first_response_at, t.opened_at, dialect).label("response"),
+            case(
+                (and_(t.first_response_at.is_(None), t.opened_at < response_due), 1), else_=0
+            ).label("late"),
+            case(
+                (storage, _elapsed_microseconds(t.resolved_at, t.opened_at, dialect)),
+                else_=null(),
+            ).label("processing"),
+            case(
+                (and_(storage, t.resolved_at.is_(None), t.opened_at < processing_due), 1), else_=0
+            ).label("overdue"),
+        ).select_from(tickets)
+    ).c
+    shift = 1 << _GROUP_BITS
     return select(
-        t.channel, t.emergency, t.handed_off,
-        func.count(),
-        joined(response),  # NULL (left out) when not answered
-        how_many(late),
-        joined(case((or_(late, response > response_limit), t.id))),
-        how_many(storage),
-        joined(case((storage, processing))),
-        how_many(overdue),
-        joined(case((or_(overdue, and_(storage, processing > processing_limit)), t.id))),
-    ).group_by(t.channel, t.emergency, t.handed_off)  # fmt: skip
+        joined(timed.response * shift + timed.grp),  # NULL (left out) when not answered
+        joined(case((timed.response.is_(None), timed.late * shift + timed.grp), else_=null())),
+        joined(
+            case(
+                (or_(timed.late == 1, timed.response > timed.response_limit),
+                 timed.id * shift + timed.grp),
+                else_=null(),
+            )
+        ),
+        func.coalesce(func.sum(timed.object_storage), 0),
+        joined(timed.processing),  # NULL (left out) when not object storage or not resolved
+        func.coalesce(func.sum(timed.overdue), 0),
+        joined(
+            case(
+                (or_(timed.overdue == 1, timed.processing > processing_limit), timed.id),
+                else_=null(),
+            )
+        ),
+    )  # fmt: skip
 
 
 # Breached tickets whose times are read per query.
@@ -427,24 +497,31 @@ async def tally_month_tickets(
     tally = TicketTally(config, now, period)
     connection = await session.connection()
     dialect = connection.dialect.name
-    query = _group_query(_month_tickets(period, customer_id), tally, dialect)
+    query = _group_query(_month_tickets(period, customer_id, dialect), tally, dialect)
+    row = (await connection.execute(query)).one()
+    answered, unanswered, late_numbers, storage, processing, overdue, overdue_numbers = row
+    elapsed = _by_group(answered)
+    del answered
+    # Per group: how many were not answered, and how many of those are past due.
+    waiting = [0] * len(_GROUPS)
+    late = [0] * len(_GROUPS)
+    for number in _numbers(unanswered):
+        group = number & _GROUP_MASK
+        waiting[group] += 1
+        late[group] += number >> _GROUP_BITS
+    for index, group_key in enumerate(_GROUPS):
+        count = len(elapsed[index]) + waiting[index]
+        if count:
+            tally.add_group(group_key, count, elapsed[index], late[index])
+        elapsed[index] = array("q")
+    tally.add_group(None, storage, _joined(processing), overdue)
     # The breached tickets' numbers, per group (None: object-storage processing): 8 bytes
     # each; a quarter of a month's tickets may be breached.
-    breached: list[tuple[GroupKey | None, array[int]]] = []
-    stored_count, stored_elapsed, stored_overdue = 0, array("q"), 0
-    overdue_numbers_all: array[int] = array("q")
-    for channel, emergency, handed_off, count, *values in await connection.execute(query):
-        group = (Channel(channel), bool(emergency), bool(handed_off))
-        elapsed, late, late_numbers, storage, processing, overdue, overdue_numbers = values
-        tally.add_group(group, count, _joined(elapsed), late)
-        breached.append((group, _joined(late_numbers)))
-        stored_count += storage
-        stored_elapsed.extend(_joined(processing))
-        stored_overdue += overdue
-        overdue_numbers_all.extend(_joined(overdue_numbers))
-    tally.add_group(None, stored_count, stored_elapsed, stored_overdue)
-    del stored_elapsed
-    breached.append((None, overdue_numbers_all))
+    breached: list[tuple[GroupKey | None, array[int]]] = list(
+        zip(_GROUPS, _by_group(late_numbers), strict=True)
+    )
+    breached.append((None, _joined(overdue_numbers)))
+    del row, late_numbers, overdue_numbers, processing
     # Their times read a chunk at a time: not every breached row at once.
     for key, numbers in breached:
         for start in range(0, len(numbers), BREACH_CHUNK):
