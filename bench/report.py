@@ -62,6 +62,8 @@ class Run:
     max_rss_kib: int
     returncode: int
     stderr: str
+    # User + system CPU of the child: moves less than wall time with other load.
+    cpu_seconds: float = 0.0
 
 
 def report_command(month: str, output: str = "/dev/null") -> list[str]:
@@ -106,7 +108,8 @@ def run_measured(command: list[str], env: dict[str, str], cwd: Path, timeout: fl
         elapsed = time.perf_counter() - started
         process.returncode = os.waitstatus_to_exitcode(status)
         stderr = process.stderr.read().decode(errors="replace")
-    return Run(elapsed, usage.ru_maxrss, process.returncode, stderr)
+    cpu = usage.ru_utime + usage.ru_stime
+    return Run(elapsed, usage.ru_maxrss, process.returncode, stderr, cpu)
 
 
 def measure(
@@ -117,9 +120,9 @@ def measure(
     timeout: float,
     root: Path = PROJECT_ROOT,
     output: str = "/dev/null",
-) -> tuple[float, int, str | None]:
-    """Median time and the largest peak RSS over ``repeat`` runs; an error text if one
-    failed or timed out."""
+) -> tuple[float, int, str | None, float]:
+    """Median time, the largest peak RSS and the median CPU time over ``repeat`` runs;
+    an error text if one failed or timed out."""
     runs = []
     for _ in range(repeat):
         env = report_env(database, root)
@@ -130,9 +133,10 @@ def measure(
                 if run.seconds >= timeout
                 else f"exit {run.returncode}: {run.stderr.strip()[-300:]}"
             )
-            return run.seconds, run.max_rss_kib, reason
+            return run.seconds, run.max_rss_kib, reason, run.cpu_seconds
         runs.append(run)
-    return median([r.seconds for r in runs]), max(r.max_rss_kib for r in runs), None
+    cpu = median([r.cpu_seconds for r in runs])
+    return median([r.seconds for r in runs]), max(r.max_rss_kib for r in runs), None, cpu
 
 
 def profile(database: Path, month: str, cwd: Path, py_spy: str | None, top: int) -> str:
@@ -199,6 +203,8 @@ class Result:
     base_seconds: float | None = None
     base_rss: int | None = None
     same_output: bool | None = None
+    cpu: float | None = None
+    base_cpu: float | None = None
     # --postgres: the same month on PostgreSQL, and whether its JSON is SQLite's.
     pg_seconds: float | None = None
     pg_rss: int | None = None
@@ -284,7 +290,7 @@ def measure_postgres(
         generate(url, month, scaled, generated_at or datetime.now(UTC), args.seed)
         print(f"    generated in {time.perf_counter() - started:.1f} s")
         output = data_dir / f"report-{scaled.tickets}-postgres.json"
-        seconds, rss, error = measure(
+        seconds, rss, error, cpu = measure(
             url, month, data_dir, args.repeat, args.timeout, output=str(output)
         )
     same = None
@@ -296,7 +302,7 @@ def measure_postgres(
         if generated_at is None
         else f"JSON byte-identical to SQLite's: {'yes' if same else 'NO'}"
     )
-    outcome = f"{seconds:.2f} s, peak {human(rss)} ({error or 'ok'})"
+    outcome = f"{seconds:.2f} s (CPU {cpu:.2f} s), peak {human(rss)} ({error or 'ok'})"
     print(f"    report on PostgreSQL: {outcome}; {compared}")
     return seconds, rss, error, same
 
@@ -308,23 +314,27 @@ def measure_size(
     database = data_dir / f"month-{month}-{tickets}-seed{args.seed}.db"
     generated_at = prepare(database, month, scaled, args)
     output = data_dir / f"report-{tickets}.json"
-    seconds, rss, error = measure(
+    seconds, rss, error, cpu = measure(
         database, month, data_dir, args.repeat, args.timeout, output=str(output)
     )
-    print(f"  report: {seconds:.2f} s, peak {human(rss)} ({error or 'ok'})", flush=True)
-    result = Result(scaled, seconds, rss, error)
+    print(
+        f"  report: {seconds:.2f} s (CPU {cpu:.2f} s), peak {human(rss)} ({error or 'ok'})",
+        flush=True,
+    )
+    result = Result(scaled, seconds, rss, error, cpu=cpu)
     if baseline is not None:
         base_output = data_dir / f"report-{tickets}-baseline.json"
-        base_seconds, base_rss, base_error = measure(
+        base_seconds, base_rss, base_error, base_cpu = measure(
             database, month, data_dir, args.repeat, args.timeout, baseline, str(base_output)
         )
         same = error is None and base_error is None and filecmp.cmp(output, base_output, False)
         print(
-            f"  baseline {args.baseline}: {base_seconds:.2f} s, peak {human(base_rss)} "
+            f"  baseline {args.baseline}: {base_seconds:.2f} s (CPU {base_cpu:.2f} s), "
+            f"peak {human(base_rss)} "
             f"({base_error or 'ok'}); JSON byte-identical: {'yes' if same else 'NO'}",
             flush=True,
         )
-        result = Result(scaled, seconds, rss, error, base_seconds, base_rss, same)
+        result = Result(scaled, seconds, rss, error, base_seconds, base_rss, same, cpu, base_cpu)
         base_output.unlink(missing_ok=True)
     if args.postgres:
         pg = measure_postgres(args, month, scaled, generated_at, data_dir, output)
@@ -357,16 +367,24 @@ def run(
     empty = data_dir / "empty.db"
     empty.unlink(missing_ok=True)
     create_database(empty).dispose()
-    startup, startup_rss, error = measure(empty, month, data_dir, args.repeat, args.timeout)
+    startup, startup_rss, error, startup_cpu = measure(
+        empty, month, data_dir, args.repeat, args.timeout
+    )
     if error:
         print(f"error on the empty database: {error}", file=sys.stderr)
         return 1
-    print(f"start-up (empty database): {startup:.2f} s, {human(startup_rss)}")
+    print(
+        f"start-up (empty database): {startup:.2f} s (CPU {startup_cpu:.2f} s), "
+        f"{human(startup_rss)}"
+    )
     if baseline is not None:
-        base_startup, base_rss, _ = measure(
+        base_startup, base_rss, _, base_startup_cpu = measure(
             empty, month, data_dir, args.repeat, args.timeout, baseline
         )
-        print(f"start-up of {args.baseline}: {base_startup:.2f} s, {human(base_rss)}")
+        print(
+            f"start-up of {args.baseline}: {base_startup:.2f} s (CPU {base_startup_cpu:.2f} s), "
+            f"{human(base_rss)}"
+        )
     print()
     results = [measure_size(args, month, data_dir, tickets, baseline) for tickets in sizes]
     print_results(args, results, startup)
@@ -384,6 +402,7 @@ def print_results(args: argparse.Namespace, results: list[Result], startup: floa
             f"{r.sizes.services:,}",
             f"{r.sizes.incidents:,}",
             f"{r.seconds:.2f}" + ("" if r.error is None else " (failed)"),
+            "-" if r.cpu is None else f"{r.cpu:.2f}",
             f"{max(r.seconds - startup, 0):.2f}",
             human(r.rss),
             verdict(ok),
@@ -391,6 +410,7 @@ def print_results(args: argparse.Namespace, results: list[Result], startup: floa
         if args.baseline:
             row += [
                 f"{r.base_seconds:.2f}" if r.base_seconds is not None else "-",
+                f"{r.base_cpu:.2f}" if r.base_cpu is not None else "-",
                 human(r.base_rss) if r.base_rss is not None else "-",
                 f"{r.base_seconds / r.seconds:.1f}x" if r.base_seconds else "-",
                 "yes" if r.same_output else "NO",
@@ -405,10 +425,12 @@ def print_results(args: argparse.Namespace, results: list[Result], startup: floa
                 "-" if r.pg_same is None else "yes" if r.pg_same else "NO",
             ]
         rows.append(row)
-    headers = ["tickets", "services", "incidents", "time s", "minus start-up s", "peak RSS"]
+    headers = ["tickets", "services", "incidents", "time s", "CPU s", "minus start-up s"]
+    headers.append("peak RSS")
     headers.append("goal")
     if args.baseline:
-        headers += [f"{args.baseline} s", f"{args.baseline} RSS", "speed-up", "same JSON"]
+        headers += [f"{args.baseline} s", f"{args.baseline} CPU s", f"{args.baseline} RSS"]
+        headers += ["speed-up", "same JSON"]
     if args.postgres:
         headers += ["PostgreSQL s", "PostgreSQL RSS", "PG / SQLite", "PG JSON = SQLite's"]
     print(table(headers, rows))
