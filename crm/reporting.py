@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from array import array
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, fields
@@ -320,20 +321,24 @@ def _fraction_microseconds(column: Any) -> ColumnElement[int]:
     return cast(func.substr(func.substr(column, 21, type_=String) + "000000", 1, 6), Integer)
 
 
+# unixepoch() came with SQLite 3.38 (aiosqlite drives the standard library's sqlite3).
+_SQLITE_HAS_UNIXEPOCH = sqlite3.sqlite_version_info >= (3, 38)
+
+
 def _elapsed_microseconds(done: Any, started: Any, dialect: str) -> ColumnElement[int]:
     """`done - started` in integer microseconds, exactly (negative when done is earlier)."""
     if dialect == "sqlite":
         # SQLite's date functions round fractions to the millisecond: whole seconds apart
-        # (unixepoch of the text up to the seconds: an integer, nothing rounded), the
+        # (the Unix time of the text up to the seconds: an integer, nothing rounded), the
         # fraction from the text.
-        seconds = func.unixepoch(func.substr(done, 1, 19)) - func.unixepoch(
-            func.substr(started, 1, 19)
-        )
-        return (
-            cast(seconds, Integer) * 1_000_000
-            + _fraction_microseconds(done)
-            - _fraction_microseconds(started)
-        )
+        def unix_seconds(instant: Any) -> Any:
+            seconds = func.substr(instant, 1, 19)
+            if _SQLITE_HAS_UNIXEPOCH:
+                return func.unixepoch(seconds)
+            return cast(func.strftime("%s", seconds), Integer)  # ~15 % slower
+
+        seconds = unix_seconds(done) - unix_seconds(started)
+        return seconds * 1_000_000 + _fraction_microseconds(done) - _fraction_microseconds(started)
     return cast(func.round(extract("epoch", done - started) * 1_000_000), BigInteger)
 
 
