@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, Table, create_engine, event
+from sqlalchemy import Engine, Table, create_engine, event, make_url
 
 from crm.db import upgrade_database
 from crm.models import (
@@ -76,11 +76,24 @@ class Sizes:
         return max(5, self.services // 1000)
 
 
-def create_database(path: Path) -> Engine:
-    """A migrated database and a sync engine tuned for bulk loading (not for durability:
-    a crash during generation just means generating again)."""
-    upgrade_database(f"sqlite+aiosqlite:///{path}")
-    engine = create_engine(f"sqlite:///{path}")
+def database_url(target: Path | str) -> str:
+    """The application's URL of `target`: a SQLite file (a path), or a database URL as
+    given (e.g. postgresql+asyncpg://user@host:5432/name, a database that exists)."""
+    if isinstance(target, str) and "://" in target:
+        return target
+    return f"sqlite+aiosqlite:///{target}"
+
+
+def create_database(target: Path | str) -> Engine:
+    """A migrated database (the real Alembic migrations, as the bot runs them) and a sync
+    engine tuned for bulk loading (not for durability: a crash during generation just
+    means generating again). `target`: a SQLite file, or a PostgreSQL URL (an empty
+    database; loaded through psycopg)."""
+    url = database_url(target)
+    upgrade_database(url)
+    if not url.startswith("sqlite"):
+        return create_engine(make_url(url).set(drivername="postgresql+psycopg"))
+    engine = create_engine(f"sqlite:///{target}")
 
     @event.listens_for(engine, "connect")
     def _bulk_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -335,15 +348,17 @@ def claim_rows(rng: random.Random, sizes: Sizes, month: str, end: datetime) -> I
 
 
 def fill_month(
-    path: Path, month: str, sizes: Sizes, *, now: datetime | None = None, seed: int = 1
+    target: Path | str, month: str, sizes: Sizes, *, now: datetime | None = None, seed: int = 1
 ) -> dict[str, int]:
-    """One month of evidence in a fresh database; returns row counts per table."""
+    """One month of evidence in a fresh database (a SQLite file, or an empty database named
+    by a PostgreSQL URL: `create_database`); returns row counts per table. The same month,
+    sizes and seed give the same rows in either."""
     now = now or datetime.now(UTC)
     period = month_bounds(month, ZONE)
     start, end = period.start.astimezone(UTC), period.end.astimezone(UTC)
     end = min(end, now)
     rng = random.Random(seed)
-    engine = create_database(path)
+    engine = create_database(target)
     try:
         counts = {
             "customers": insert_chunked(engine, Customer, customer_rows(sizes.customers, start))
@@ -366,7 +381,13 @@ def fill_month(
             engine, CreditClaim, claim_rows(rng, sizes, month, end)
         )
         with engine.connect() as connection:
-            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            if engine.dialect.name == "sqlite":
+                connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            else:
+                # Fresh statistics for the planner, as autovacuum would give later.
+                connection.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(
+                    "ANALYZE"
+                )
     finally:
         engine.dispose()
     return counts
@@ -375,20 +396,30 @@ def fill_month(
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bench.generate",
-        description="Fill a new SQLite database with one month of synthetic SLA evidence.",
+        description="Fill a new SQLite database (or an empty PostgreSQL one) with one month "
+        "of synthetic SLA evidence.",
     )
-    parser.add_argument("--db", type=Path, required=True, help="database file to create")
+    parser.add_argument(
+        "--db", required=True, help="SQLite file to create, or the URL of an empty database "
+        "(postgresql+asyncpg://user@host:port/name)",
+    )  # fmt: skip
     parser.add_argument("--tickets", type=int, default=10_000, help="tickets (default 10000)")
     parser.add_argument("--services", type=int, help="services (default tickets / 10)")
     parser.add_argument("--incidents", type=int, help="incidents (default tickets / 10)")
     parser.add_argument("--month", help="YYYY-MM (default: the previous month in Asia/Almaty)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--now", type=datetime.fromisoformat, help="generate as of this moment (ISO 8601 with "
+        "an offset; default: now): evidence after it is left out, so the same moment gives the "
+        "same rows",
+    )  # fmt: skip
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.db.exists():
+    target: Path | str = args.db if "://" in args.db else Path(args.db)
+    if isinstance(target, Path) and target.exists():
         print(f"error: {args.db} exists; generation needs a new file", file=sys.stderr)
         return 2
     default = Sizes.for_tickets(args.tickets)
@@ -399,9 +430,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     month = args.month or previous_month(datetime.now(UTC), ZONE)
     started = time.perf_counter()
-    counts = fill_month(args.db, month, sizes, seed=args.seed)
+    counts = fill_month(target, month, sizes, now=args.now, seed=args.seed)
     elapsed = time.perf_counter() - started
-    print(f"{args.db}: month {month}, " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+    shown = make_url(args.db).render_as_string() if isinstance(target, str) else args.db
+    print(f"{shown}: month {month}, " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
     print(f"generated in {elapsed:.1f} s")
     return 0
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from array import array
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,6 +25,7 @@ from sqlalchemy import (
     cast,
     exists,
     extract,
+    false,
     func,
     literal,
     literal_column,
@@ -31,9 +33,11 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    type_coerce,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import UserDefinedType
 
 from crm.db import UtcDateTime
 from crm.errors import CrmError
@@ -131,7 +135,12 @@ def service_record_of(service: Service) -> ServiceRecord:
 
 def incident_record(values: Sequence[Any]) -> IncidentRecord:
     """`values`: INCIDENT_COLUMNS of one row."""
-    return IncidentRecord(**dict(zip(INCIDENT_RECORD_FIELDS, values, strict=True)))
+    return IncidentRecord(*values)
+
+
+# INCIDENT_COLUMNS are IncidentRecord's fields in order: `incident_record` passes them so.
+assert [field.name for field in fields(IncidentRecord)] == list(INCIDENT_RECORD_FIELDS)
+assert len(INCIDENT_COLUMNS) == len(INCIDENT_RECORD_FIELDS)
 
 
 def incident_record_of(incident: Incident) -> IncidentRecord:
@@ -154,6 +163,42 @@ def ticket_record(values: Sequence[Any]) -> TicketRecord:
         emergency=emergency,
         handed_off=bool(handed_off),
     )
+
+
+class _SqliteInstant(UserDefinedType[datetime]):
+    """An instant stored by `UtcDateTime` on SQLite (UTC as text, "YYYY-MM-DD HH:MM:SS.ffffff"),
+    read as `UtcDateTime` reads it (aware, UTC) by one C parse: `UtcDateTime` goes through
+    SQLAlchemy's parse of the text and `datetime.replace`, ~1.5 µs a value, and a month's
+    report reads a million of them."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return "DATETIME"
+
+    def result_processor(self, dialect: Any, coltype: Any) -> Any:
+        parse = datetime.fromisoformat
+
+        def process(value: str | None) -> datetime | None:
+            # With its offset written out, the text parses straight to an aware instant
+            # (`datetime.replace` took four times the parse).
+            return None if value is None else parse(value + "+00:00")
+
+        return process
+
+
+_SQLITE_INSTANT = _SqliteInstant()
+
+
+def _read(columns: Sequence[Any], dialect: str) -> list[Any]:
+    """`columns` to select, the instants among them read by `_SqliteInstant` on SQLite
+    (the same values; PostgreSQL's driver gives them parsed)."""
+    if dialect != "sqlite":
+        return list(columns)
+    return [
+        type_coerce(column, _SQLITE_INSTANT) if isinstance(column.type, UtcDateTime) else column
+        for column in columns
+    ]
 
 
 async def _rows(session: AsyncSession, statement: Executable) -> Result[Any]:
@@ -276,79 +321,126 @@ def _fraction_microseconds(column: Any) -> ColumnElement[int]:
     return cast(func.substr(func.substr(column, 21, type_=String) + "000000", 1, 6), Integer)
 
 
+# unixepoch() came with SQLite 3.38 (aiosqlite drives the standard library's sqlite3).
+_SQLITE_HAS_UNIXEPOCH = sqlite3.sqlite_version_info >= (3, 38)
+
+
 def _elapsed_microseconds(done: Any, started: Any, dialect: str) -> ColumnElement[int]:
     """`done - started` in integer microseconds, exactly (negative when done is earlier)."""
     if dialect == "sqlite":
         # SQLite's date functions round fractions to the millisecond: whole seconds apart
-        # (a difference of Julian days rounds back exactly to the second), the fraction
-        # from the text.
-        seconds = func.round(
-            (func.julianday(func.substr(done, 1, 19)) - func.julianday(func.substr(started, 1, 19)))
-            * 86_400
-        )
-        return (
-            cast(seconds, Integer) * 1_000_000
-            + _fraction_microseconds(done)
-            - _fraction_microseconds(started)
-        )
+        # (the Unix time of the text up to the seconds: an integer, nothing rounded), the
+        # fraction from the text.
+        def unix_seconds(instant: Any) -> Any:
+            seconds = func.substr(instant, 1, 19)
+            if _SQLITE_HAS_UNIXEPOCH:
+                return func.unixepoch(seconds)
+            return cast(func.strftime("%s", seconds), Integer)  # ~15 % slower
+
+        seconds = unix_seconds(done) - unix_seconds(started)
+        return seconds * 1_000_000 + _fraction_microseconds(done) - _fraction_microseconds(started)
     return cast(func.round(extract("epoch", done - started) * 1_000_000), BigInteger)
 
 
-def _joined(values: Any, piece: int = 1 << 16) -> array[int]:
+def _numbers(values: Any, piece: int = 1 << 16) -> Iterator[int]:
     """A `group_concat`/`string_agg` of integers back into integers, split a piece of the
     text at a time: a million numbers split at once were a million strings at once."""
-    numbers: array[int] = array("q")
     if values is None:
-        return numbers
+        return
     text = str(values)
     start = 0
     while start < len(text):
         end = text.find(",", start + piece)
         if end < 0:
             end = len(text)
-        numbers.extend(map(int, text[start:end].split(",")))
+        yield from map(int, text[start:end].split(","))
         start = end + 1
-    return numbers
 
 
-def _month_tickets(period: Interval, customer_id: int | None) -> Subquery:
-    """The month's tickets with what their figures depend on: group, object storage (by
-    their service, else by their own type, as TICKET_COLUMNS reads it) and times."""
-    return (
+def _joined(values: Any, piece: int = 1 << 16) -> array[int]:
+    """`_numbers` as an array of 8-byte integers."""
+    return array("q", _numbers(values, piece))
+
+
+# The groups of tickets (channel, emergency, handed off) as a small number each, carried
+# in the low bits of the numbers the ticket query joins: (value << _GROUP_BITS) | group.
+_GROUPS: tuple[GroupKey, ...] = tuple(
+    (channel, emergency, handed_off)
+    for channel in Channel
+    for emergency in (False, True)
+    for handed_off in (False, True)
+)
+_GROUP_BITS = 4
+_GROUP_MASK = (1 << _GROUP_BITS) - 1
+assert len(_GROUPS) <= 1 << _GROUP_BITS
+# The SQL below numbers a group 4 × channel (in `Channel` order) + 2 × emergency + handed off.
+assert _GROUPS[4 * 2 + 2 + 1] == (list(Channel)[2], True, True)
+
+
+def _by_group(values: Any) -> list[array[int]]:
+    """The joined numbers `(value << _GROUP_BITS) | group` split into one array per group
+    (in `_GROUPS` order), values in the order read."""
+    arrays: list[array[int]] = [array("q") for _ in _GROUPS]
+    appends = [numbers.append for numbers in arrays]
+    for number in _numbers(values):
+        appends[number & _GROUP_MASK](number >> _GROUP_BITS)
+    return arrays
+
+
+def _fenced(query: Select[Any]) -> Subquery:
+    """A subquery the database computes once per row and does not merge into the query
+    around it (an OFFSET keeps SQLite from flattening it and is PostgreSQL's usual fence):
+    its computed columns are then computed once, however often they are used above."""
+    return query.offset(0).subquery()
+
+
+def _month_tickets(period: Interval, customer_id: int | None, dialect: str) -> Subquery:
+    """The month's tickets with what their figures depend on: their group (as a number,
+    `_GROUPS`), object storage (by their service, else by their own type, as TICKET_COLUMNS
+    reads it; without a join: a join to the services cost more than the rest) and times."""
+    storage = ServiceType.OBJECT_STORAGE
+    own_type_is_storage = func.coalesce(Ticket.service_type == storage, False)
+    object_storage = case(
+        (Ticket.service_id.is_(None), own_type_is_storage),
+        (Ticket.service_id.in_(select(Service.id).where(Service.service_type == storage)), true()),
+        # Not an object-storage service: of a service that is there, that service's type
+        # wins; only a ticket whose service is not there is read by its own type.
+        (own_type_is_storage.is_(False), false()),
+        else_=Ticket.service_id.not_in(select(Service.id)),
+    )
+    group = (
+        case(*((Ticket.channel == ch, n * 4) for n, ch in enumerate(Channel)), else_=null())
+        + case((Ticket.emergency.is_(True), 2), else_=0)
+        + case((Ticket.id.in_(select(Handoff.ticket_id)), 1), else_=0)
+    )
+    return _fenced(
         _ticket_query(
             (
-                Ticket.id, Ticket.channel, Ticket.emergency,
-                exists().where(Handoff.ticket_id == Ticket.id).label("handed_off"),
-                func.coalesce(
-                    func.coalesce(Service.service_type, Ticket.service_type)
-                    == ServiceType.OBJECT_STORAGE,
-                    False,
-                ).label("object_storage"),
+                Ticket.id, Ticket.channel, Ticket.emergency, group.label("grp"),
+                case((object_storage, 1), else_=0).label("object_storage"),
                 Ticket.opened_at, Ticket.first_response_at, Ticket.resolved_at,
             ),
             period,
             customer_id,
         )
-        .outerjoin(Service, Service.id == Ticket.service_id)
-        .subquery()
     )  # fmt: skip
 
 
 def _group_query(tickets: Subquery, tally: TicketTally, dialect: str) -> Select[Any]:
-    """One row per group (channel, emergency, handed off): the count, the elapsed times of
-    the answered tickets, how many unanswered are past due, and the numbers of the
-    breached; the same of the object-storage tickets' processing. The targets and
-    deadlines come from `tally`, which counts the breaches itself and checks each."""
+    """One row for the month: per ticket answered, its response time (microseconds) and
+    group; per ticket not answered, its group and whether it is past due; the numbers of
+    the breached, with their group; the object-storage tickets' count, processing times,
+    how many unresolved are past due, and the numbers of the breached. Joined as texts, the
+    group in each number's low bits (`_GROUPS`): no GROUP BY, whose sort of a million rows
+    cost more than the rest. The targets and deadlines come from `tally`, which counts the
+    breaches itself and checks each."""
     t = tickets.c
 
     def joined(values: Any) -> Any:
-        """The group's values as one text: one row per group, not per ticket."""
+        """The values as one text: one row, not one per ticket."""
         if dialect == "sqlite":
             return func.group_concat(values)
         return func.string_agg(cast(values, String), literal_column("','"))
-
-    def how_many(condition: Any) -> Any:
-        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
     def by_mode(values: dict[tuple[Channel, bool], Any], type_: Any) -> Any:
         """`values[(channel, emergency)]` of each ticket; NULL where there is none."""
@@ -372,32 +464,58 @@ def _group_query(tickets: Subquery, tally: TicketTally, dialect: str) -> Select[
     )
     processing_limit = tally.processing_target // _MICROSECOND
     processing_due = literal(tally.overdue_before(tally.processing_target), UtcDateTime)
-    storage = t.object_storage == true()
-    response = _elapsed_microseconds(t.first_response_at, t.opened_at, dialect)
-    processing = _elapsed_microseconds(t.resolved_at, t.opened_at, dialect)
-    late = and_(t.first_response_at.is_(None), t.opened_at < response_due)
-    overdue = and_(storage, t.resolved_at.is_(None), t.opened_at < processing_due)
+    storage = t.object_storage == 1
+    # Each ticket's times computed once (a fenced subquery), then classified.
+    timed = _fenced(
+        select(
+            t.id,
+            t.grp,
+            t.object_storage,
+            response_limit.label("response_limit"),
+            _elapsed_microseconds(t.first_response_at, t.opened_at, dialect).label("response"),
+            case(
+                (and_(t.first_response_at.is_(None), t.opened_at < response_due), 1), else_=0
+            ).label("late"),
+            case(
+                (storage, _elapsed_microseconds(t.resolved_at, t.opened_at, dialect)),
+                else_=null(),
+            ).label("processing"),
+            case(
+                (and_(storage, t.resolved_at.is_(None), t.opened_at < processing_due), 1), else_=0
+            ).label("overdue"),
+        ).select_from(tickets)
+    ).c
+    shift = 1 << _GROUP_BITS
     return select(
-        t.channel, t.emergency, t.handed_off,
-        func.count(),
-        joined(response),  # NULL (left out) when not answered
-        how_many(late),
-        joined(case((or_(late, response > response_limit), t.id))),
-        how_many(storage),
-        joined(case((storage, processing))),
-        how_many(overdue),
-        joined(case((or_(overdue, and_(storage, processing > processing_limit)), t.id))),
-    ).group_by(t.channel, t.emergency, t.handed_off)  # fmt: skip
+        joined(timed.response * shift + timed.grp),  # NULL (left out) when not answered
+        joined(case((timed.response.is_(None), timed.late * shift + timed.grp), else_=null())),
+        joined(
+            case(
+                (or_(timed.late == 1, timed.response > timed.response_limit),
+                 timed.id * shift + timed.grp),
+                else_=null(),
+            )
+        ),
+        func.coalesce(func.sum(timed.object_storage), 0),
+        joined(timed.processing),  # NULL (left out) when not object storage or not resolved
+        func.coalesce(func.sum(timed.overdue), 0),
+        joined(
+            case(
+                (or_(timed.overdue == 1, timed.processing > processing_limit), timed.id),
+                else_=null(),
+            )
+        ),
+    )  # fmt: skip
 
 
 # Breached tickets whose times are read per query.
 BREACH_CHUNK = 20_000
 
 
-def _tickets_numbered(numbers: list[int], dialect: str) -> Executable:
-    """The times of these tickets, the numbers bound as one value: a bound parameter each
-    would cost more than the rows."""
-    return select(Ticket.id, Ticket.opened_at, Ticket.first_response_at, Ticket.resolved_at).where(
+def _tickets_numbered(numbers: list[int], done: Any, dialect: str) -> Executable:
+    """The opening and `done` times of these tickets, the numbers bound as one value: a
+    bound parameter each would cost more than the rows."""
+    return select(*_read((Ticket.id, Ticket.opened_at, done), dialect)).where(
         _among(Ticket.id, numbers, dialect)
     )
 
@@ -427,31 +545,38 @@ async def tally_month_tickets(
     tally = TicketTally(config, now, period)
     connection = await session.connection()
     dialect = connection.dialect.name
-    query = _group_query(_month_tickets(period, customer_id), tally, dialect)
+    query = _group_query(_month_tickets(period, customer_id, dialect), tally, dialect)
+    row = (await connection.execute(query)).one()
+    answered, unanswered, late_numbers, storage, processing, overdue, overdue_numbers = row
+    elapsed = _by_group(answered)
+    del answered
+    # Per group: how many were not answered, and how many of those are past due.
+    waiting = [0] * len(_GROUPS)
+    late = [0] * len(_GROUPS)
+    for number in _numbers(unanswered):
+        group = number & _GROUP_MASK
+        waiting[group] += 1
+        late[group] += number >> _GROUP_BITS
+    for index, group_key in enumerate(_GROUPS):
+        count = len(elapsed[index]) + waiting[index]
+        if count:
+            tally.add_group(group_key, count, elapsed[index], late[index])
+        elapsed[index] = array("q")
+    tally.add_group(None, storage, _joined(processing), overdue)
     # The breached tickets' numbers, per group (None: object-storage processing): 8 bytes
     # each; a quarter of a month's tickets may be breached.
-    breached: list[tuple[GroupKey | None, array[int]]] = []
-    stored_count, stored_elapsed, stored_overdue = 0, array("q"), 0
-    overdue_numbers_all: array[int] = array("q")
-    for channel, emergency, handed_off, count, *values in await connection.execute(query):
-        group = (Channel(channel), bool(emergency), bool(handed_off))
-        elapsed, late, late_numbers, storage, processing, overdue, overdue_numbers = values
-        tally.add_group(group, count, _joined(elapsed), late)
-        breached.append((group, _joined(late_numbers)))
-        stored_count += storage
-        stored_elapsed.extend(_joined(processing))
-        stored_overdue += overdue
-        overdue_numbers_all.extend(_joined(overdue_numbers))
-    tally.add_group(None, stored_count, stored_elapsed, stored_overdue)
-    del stored_elapsed
-    breached.append((None, overdue_numbers_all))
+    breached: list[tuple[GroupKey | None, array[int]]] = list(
+        zip(_GROUPS, _by_group(late_numbers), strict=True)
+    )
+    breached.append((None, _joined(overdue_numbers)))
+    del row, late_numbers, overdue_numbers, processing
     # Their times read a chunk at a time: not every breached row at once.
     for key, numbers in breached:
+        done = Ticket.resolved_at if key is None else Ticket.first_response_at
         for start in range(0, len(numbers), BREACH_CHUNK):
             chunk = numbers[start : start + BREACH_CHUNK]
-            rows = await connection.execute(_tickets_numbered(chunk.tolist(), dialect))
-            for number, opened_at, answered_at, resolved_at in rows:
-                done_at = resolved_at if key is None else answered_at
+            rows = await connection.execute(_tickets_numbered(chunk.tolist(), done, dialect))
+            for number, opened_at, done_at in rows:
                 tally.add_breach(key, number, opened_at, done_at)
     return tally
 
@@ -547,8 +672,9 @@ async def _restoration_checks(
     provider's DC, in a layer that is the provider's; `sla` decides each), with their
     service, in the order `build_monthly_report` meets them (by service, then incident)."""
     width = len(SERVICE_COLUMNS)
+    connection = await session.connection()
     query = (
-        select(*SERVICE_COLUMNS, *INCIDENT_COLUMNS)
+        select(*_read((*SERVICE_COLUMNS, *INCIDENT_COLUMNS), connection.dialect.name))
         .join(Customer, Customer.id == Service.customer_id)
         .join(Incident, Incident.service_id == Service.id)
         .where(
@@ -566,7 +692,6 @@ async def _restoration_checks(
         )
         .order_by(Service.id, Incident.id)
     )
-    connection = await session.connection()
     checks: list[TargetCheck] = []
     result = await connection.stream(query)
     async for rows in result.partitions(REPORT_CHUNK):
@@ -589,14 +714,14 @@ async def _service_reports(
         services = {
             row[0]: service_record(row)
             for row in await connection.execute(
-                select(*SERVICE_COLUMNS)
+                select(*_read(SERVICE_COLUMNS, dialect))
                 .join(Customer, Customer.id == Service.customer_id)
                 .where(_among(Service.id, numbers, dialect))
             )
         }
         incidents: dict[int, list[IncidentRecord]] = {number: [] for number in numbers}
         for row in await connection.execute(
-            select(*INCIDENT_COLUMNS)
+            select(*_read(INCIDENT_COLUMNS, dialect))
             .where(_among(Incident.service_id, numbers, dialect), *_incident_in_month(period))
             .order_by(Incident.id)
         ):

@@ -20,10 +20,10 @@ from enum import StrEnum
 from sla.intervals import (
     Interval,
     clip,
+    disjoint_duration,
     intersect_sets,
     intersection,
     subtract,
-    total_duration,
     union,
 )
 from sla.model import IncidentRecord, IncidentStatus, MaintenanceWindow, ServiceRecord
@@ -223,17 +223,24 @@ def service_downtime(
                 start=reported_start(incident),
                 end=evidence_end(incident),
                 not_counted_reason=reason,
-                counted=total_duration(subtract(in_month, exclusions) if exclusions else in_month),
-                excluded=total_duration(intersect_sets(in_month, exclusions)),
+                # `in_month`, `raw` and what is cut from them share no instant within.
+                counted=disjoint_duration(
+                    subtract(in_month, exclusions) if exclusions else in_month
+                ),
+                excluded=(
+                    disjoint_duration(intersect_sets(in_month, exclusions))
+                    if exclusions
+                    else timedelta()
+                ),
             )
         )
     counted_intervals = subtract(raw, exclusions)
     lines.sort(key=lambda line: (line.start is None, line.start, line.incident.incident_id))
     return ServiceDowntime(
         active=period.duration if period is not None else timedelta(),
-        raw=total_duration(raw),
-        excluded=total_duration(intersect_sets(raw, exclusions)),
-        counted=total_duration(counted_intervals),
+        raw=disjoint_duration(raw),
+        excluded=disjoint_duration(intersect_sets(raw, exclusions)) if exclusions else timedelta(),
+        counted=disjoint_duration(counted_intervals),
         counted_intervals=counted_intervals,
         incidents=tuple(lines),
     )

@@ -53,6 +53,8 @@ class _Tally:
     breached: int = 0
     elapsed: array[int] = field(default_factory=lambda: array("q"))
     breaches: list[TargetCheck] = field(default_factory=list)
+    # `elapsed` is in order: filled by one `add_group` (a million values need no second sort).
+    in_order: bool = True
 
     def add(self, check_outcome: Outcome, elapsed: timedelta | None) -> None:
         self.count += 1
@@ -67,6 +69,7 @@ class _Tally:
             return
         if elapsed is not None:
             self.elapsed.append(elapsed // _MICROSECOND)
+            self.in_order = False
 
     def add_group(
         self, target: timedelta | None, count: int, elapsed: Iterable[int], overdue: int
@@ -88,6 +91,7 @@ class _Tally:
         self.met += met
         self.breached += len(done) - met + overdue
         self.pending += count - len(done) - overdue
+        self.in_order = self.in_order and not self.elapsed
         self.elapsed.extend(done)
 
 
@@ -280,7 +284,9 @@ class TicketTally:
                 raise ValueError(
                     f"{tally.breached} breached, but {len(tally.breaches)} breaches handed in"
                 )
-            tally.elapsed = array("q", sorted(tally.elapsed))
+            if not tally.in_order:
+                tally.elapsed = array("q", sorted(tally.elapsed))
+                tally.in_order = True
             # Each merge below then sorts a few presorted runs.
             tally.breaches.sort(key=_BREACH_ORDER)
 
