@@ -28,6 +28,7 @@ from aiogram.types import Update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.responses import pin_answer_models
+from crm.contacts import ContactService
 from crm.updates import UpdateLog
 
 log = structlog.get_logger()
@@ -54,6 +55,8 @@ async def handle_batch(
     async with sessionmaker() as session:
         ids = frozenset(update.update_id for update in updates)
         token = current_batch.set(Batch(session, ids, await UpdateLog(session).seen_among(ids)))
+        # Each update's locale and handler look up its sender's contact: one query for all.
+        await ContactService(session).preload(senders(updates))
         try:
             for update in updates:
                 try:
@@ -64,6 +67,20 @@ async def handle_batch(
             await session.commit()
         finally:
             current_batch.reset(token)
+
+
+def senders(updates: list[Update]) -> set[int]:
+    """The Telegram user ids the batch's updates come from (those that name one)."""
+    found: set[int] = set()
+    for update in updates:
+        try:
+            event = update.event
+        except Exception:  # an update type this aiogram does not know: nothing to preload
+            continue
+        user = getattr(event, "from_user", None)
+        if user is not None:
+            found.add(user.id)
+    return found
 
 
 def poll_failed(error: Exception, failures: int) -> float:

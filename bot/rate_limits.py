@@ -17,10 +17,10 @@ the network or the machine, no window Telegram measures holds more than the budg
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import time
 import uuid
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -91,6 +91,69 @@ class Limiter(Protocol):
     async def close(self) -> None: ...
 
 
+class _Stamp:
+    """One send's place: its latest stamp, and whether each of its two windows still
+    counts it (a window forgets it once it is a span old, or when it is released)."""
+
+    __slots__ = ("at", "in_chat", "in_overall")
+
+    def __init__(self, at: float) -> None:
+        self.at = at
+        self.in_overall = True
+        self.in_chat = True
+
+
+class _Window:
+    """The sends one budget counts, as a heap of (stamp, order, send).
+
+    A restamp pushes the send again with its new stamp; the older entry is stale and is
+    dropped when it reaches the top. So each check pops only what left the window since the
+    last one (amortised O(log n) per send), instead of scanning every send in the window.
+    """
+
+    __slots__ = ("heap", "live", "overall", "span")
+
+    def __init__(self, span: float, overall: bool) -> None:
+        self.span = span
+        self.heap: list[tuple[float, int, _Stamp]] = []
+        self.live = 0
+        self.overall = overall
+
+    def counts(self, stamp: _Stamp) -> bool:
+        return stamp.in_overall if self.overall else stamp.in_chat
+
+    def forget(self, stamp: _Stamp) -> None:
+        if self.counts(stamp):
+            if self.overall:
+                stamp.in_overall = False
+            else:
+                stamp.in_chat = False
+            self.live -= 1
+
+    def push(self, stamp: _Stamp, order: int) -> None:
+        heapq.heappush(self.heap, (stamp.at, order, stamp))
+
+    def expire(self, now: float) -> None:
+        heap = self.heap
+        span = self.span
+        while heap and not now - heap[0][0] < span:
+            at, _order, stamp = heapq.heappop(heap)
+            if at == stamp.at:  # its latest entry: the send leaves the window
+                self.forget(stamp)
+            # else a stale entry: the send was restamped and is still in the heap
+
+    def wait(self, now: float, allowed: float) -> float:
+        """Seconds until one more send fits this window (0 or less: now)."""
+        self.expire(now)
+        if self.live < allowed:
+            return 0.0
+        # Full: only at the budget, so the window holds about `allowed` sends.
+        times = sorted(
+            at for at, _order, stamp in self.heap if at == stamp.at and self.counts(stamp)
+        )
+        return times[len(times) - int(allowed)] + self.span - now
+
+
 class RateLimiter:
     """Sliding windows in this process: overall per second, per private chat per second,
     per group per minute."""
@@ -100,41 +163,62 @@ class RateLimiter:
     def __init__(self, limits: RateLimits, clock: Callable[[], float] = time.monotonic) -> None:
         self.limits = limits
         self.clock = clock
-        self._overall: list[list[float]] = []
-        self._chats: dict[int, list[list[float]]] = defaultdict(list)
+        self._overall = _Window(1.0, overall=True)
+        self._chats: dict[int, _Window] = {}
+        self._order = itertools.count()
+
+    def _chat(self, chat_id: int) -> _Window:
+        window = self._chats.get(chat_id)
+        if window is None:
+            window = self._chats[chat_id] = _Window(self.limits.window(chat_id)[0], overall=False)
+        return window
 
     def wait_time(self, chat_id: int) -> float:
         """Seconds until one more message to this chat fits every budget (0: now)."""
         now = self.clock()
-        waits = [0.0]
-        for stamps, span, allowed in (
-            (self._overall, 1.0, self.limits.overall_per_second),
-            (self._chats[chat_id], *self.limits.window(chat_id)),
-        ):
-            stamps[:] = [cell for cell in stamps if now - cell[0] < span]
-            if len(stamps) >= allowed:
-                times = sorted(cell[0] for cell in stamps)
-                waits.append(times[len(times) - int(allowed)] + span - now)
-        return max(waits)
+        wait = max(
+            0.0,
+            self._overall.wait(now, self.limits.overall_per_second),
+            self._chat(chat_id).wait(now, self.limits.window(chat_id)[1]),
+        )
+        chat = self._chats[chat_id]
+        if not chat.live:
+            del self._chats[chat_id]  # nothing in its window: a chat written to once costs nothing
+        return wait
 
     def record(self, chat_id: int, at: float | None = None) -> Callable[[], None]:
         """Reserves a send now (or at `at`); call the result when the request leaves and
         when its answer comes back."""
-        cell = self._take(chat_id, self.clock() if at is None else at)
-        return partial(self._restamp, cell)
+        stamp = self._take(chat_id, self.clock() if at is None else at)
+        return partial(self._restamp, chat_id, stamp)
 
-    def _take(self, chat_id: int, at: float) -> list[float]:
-        cell = [at]
-        self._overall.append(cell)
-        self._chats[chat_id].append(cell)
-        return cell
+    def _take(self, chat_id: int, at: float) -> _Stamp:
+        stamp = _Stamp(at)
+        order = next(self._order)
+        self._overall.push(stamp, order)
+        self._overall.live += 1
+        chat = self._chat(chat_id)
+        chat.push(stamp, order)
+        chat.live += 1
+        return stamp
 
-    def _restamp(self, cell: list[float]) -> None:
-        cell[0] = max(cell[0], self.clock())
+    def _restamp(self, chat_id: int, stamp: _Stamp) -> None:
+        now = self.clock()
+        if now <= stamp.at:
+            return
+        stamp.at = now
+        # Still counted where it was not yet forgotten; its older entries go stale.
+        order = next(self._order)
+        if stamp.in_overall:
+            self._overall.push(stamp, order)
+        if stamp.in_chat:
+            self._chat(chat_id).push(stamp, order)
 
-    def _forget(self, chat_id: int, cell: list[float]) -> None:
-        for stamps in (self._overall, self._chats[chat_id]):
-            stamps[:] = [other for other in stamps if other is not cell]
+    def _forget(self, chat_id: int, stamp: _Stamp) -> None:
+        self._overall.forget(stamp)
+        chat = self._chats.get(chat_id)
+        if chat is not None:
+            chat.forget(stamp)
 
     async def reserve(self, chat_ids: Sequence[int]) -> list[Grant]:
         grants = []
@@ -143,7 +227,8 @@ class RateLimiter:
             if wait > 0:
                 grants.append(Grant(wait))
                 continue
-            grants.append(Grant(0.0, _Cell(self, chat_id, self._take(chat_id, self.clock()))))
+            stamp = self._take(chat_id, self.clock())
+            grants.append(Grant(0.0, _Cell(self, chat_id, stamp)))
         return grants
 
     async def seed(self, sent: Iterable[tuple[int, float]]) -> None:
@@ -159,13 +244,13 @@ class RateLimiter:
 class _Cell:
     limiter: RateLimiter
     chat_id: int
-    cell: list[float]
+    stamp: _Stamp
 
     async def restamp(self) -> None:
-        self.limiter._restamp(self.cell)
+        self.limiter._restamp(self.chat_id, self.stamp)
 
     async def release(self) -> None:
-        self.limiter._forget(self.chat_id, self.cell)
+        self.limiter._forget(self.chat_id, self.stamp)
 
 
 # KEYS: the overall window, then one window per candidate (a chat may repeat).

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
+import orjson
 import structlog
 from aiogram import Bot
 from aiogram.client.default import DefaultBotProperties
@@ -69,6 +70,12 @@ class RetryMiddleware(BaseRequestMiddleware):
             attempt += 1
 
 
+def json_dumps(value: Any) -> str:
+    """The Bot API's request values as JSON, by orjson (a send's reply markup, each number):
+    several times the standard library's speed on every request the desk makes."""
+    return orjson.dumps(value).decode()
+
+
 def make_bot(
     token: str,
     api_url: str | None = None,
@@ -77,6 +84,9 @@ def make_bot(
     backoff_seconds: float = 0.5,
     **session_kwargs: Any,
 ) -> Bot:
+    # Telegram's answers (a batch of 100 updates) and the requests' values, by orjson.
+    session_kwargs.setdefault("json_loads", orjson.loads)
+    session_kwargs.setdefault("json_dumps", json_dumps)
     session = (
         AiohttpSession(api=TelegramAPIServer.from_base(api_url), **session_kwargs)
         if api_url

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from sqlalchemy import inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,6 +20,10 @@ from crm.repositories import ContactRepository, CustomerRepository
 # here, not only in the identity map (which keeps objects weakly): a polled batch's session
 # then asks once per client, however many middlewares and handlers of its updates ask.
 _KNOWN_CONTACTS = "contacts_by_telegram_user"
+# session.info key: Telegram user ids a polled batch's `preload` found no contact for. Only
+# `find` trusts it (a locale to pick, say); `ensure` asks the database again, and takes the
+# id out when it creates the contact, so a contact made in this session is never missed.
+_ABSENT_CONTACTS = "telegram_users_without_contact"
 
 
 class ContactService:
@@ -27,7 +33,25 @@ class ContactService:
         self.contacts = ContactRepository(session)
         self.customers = CustomerRepository(session)
 
-    async def _by_telegram_id(self, telegram_user_id: int) -> Contact | None:
+    async def preload(self, telegram_user_ids: Collection[int]) -> None:
+        """The contacts of a polled batch's senders in one query, instead of one per update
+        (each update's locale and handler then find theirs in this session)."""
+        known: dict[int, Contact] = self.session.info.setdefault(_KNOWN_CONTACTS, {})
+        wanted = set(telegram_user_ids) - known.keys()
+        if not wanted:
+            return
+        found = await self.session.scalars(
+            select(Contact).where(Contact.telegram_user_id.in_(wanted))
+        )
+        for contact in found.unique():
+            known[contact.telegram_user_id] = contact
+            wanted.discard(contact.telegram_user_id)
+        absent: set[int] = self.session.info.setdefault(_ABSENT_CONTACTS, set())
+        absent |= wanted
+
+    async def _by_telegram_id(
+        self, telegram_user_id: int, *, trust_absent: bool = False
+    ) -> Contact | None:
         """By the user's id; a contact this session read before is not asked for again
         (the locale middleware, the handler and a client writing five times in a batch)."""
         known: dict[int, Contact] = self.session.info.setdefault(_KNOWN_CONTACTS, {})
@@ -37,6 +61,8 @@ class ContactService:
             # Changed in a SAVEPOINT rolled back since: expired, so read again below.
             if state.persistent and not state.expired_attributes:
                 return contact
+        if trust_absent and telegram_user_id in self.session.info.get(_ABSENT_CONTACTS, ()):
+            return None
         contact = await self.contacts.by_telegram_id(telegram_user_id)
         if contact is not None:
             # Only rows read from the database: one created by an update whose savepoint is
@@ -57,6 +83,7 @@ class ContactService:
             )
             self.session.add(contact)
             await self.session.flush()
+            self.session.info.get(_ABSENT_CONTACTS, set()).discard(user.id)
         else:
             # Set only what changed: an unchanged contact stays out of the next flush.
             if contact.full_name != user.full_name:
@@ -68,7 +95,7 @@ class ContactService:
         return contact
 
     async def find(self, telegram_user_id: int) -> Contact | None:
-        return await self._by_telegram_id(telegram_user_id)
+        return await self._by_telegram_id(telegram_user_id, trust_absent=True)
 
     async def link(self, user: TelegramUser, token: str) -> Contact:
         invitation = await self.customers.invitation(token)

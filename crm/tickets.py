@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import inspect, select
+from sqlalchemy import bindparam, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.clock import Clock, utc_now
@@ -39,6 +39,13 @@ from sla.targets import first_response_target
 
 # What handlers read of a ticket besides its columns (loaded with it, see crm/models.py).
 _HANDLER_RELATIONS = frozenset({"contact", "customer", "service"})
+
+# Run for every new ticket: built once (see crm/repositories.py).
+_EMERGENCY_RUNNING = select(Emergency.id).where(Emergency.ended_at.is_(None)).limit(1)
+_CUSTOMER_SERVICES = select(Service.id, Service.service_type).where(
+    Service.customer_id == bindparam("customer_id")
+)
+_LOCK_CONTACT = select(Contact.id).where(Contact.id == bindparam("contact_id")).with_for_update()
 
 # A resolved ticket the client writes to within this window is reopened, not replaced.
 DEFAULT_REOPEN_WINDOW = timedelta(hours=72)
@@ -106,9 +113,7 @@ class TicketService:
         role: str,
         category: Category | None = None,
     ) -> Ticket:
-        emergency = await self.session.scalar(
-            select(Emergency.id).where(Emergency.ended_at.is_(None)).limit(1)
-        )
+        emergency = await self.session.scalar(_EMERGENCY_RUNNING)
         target = first_response_target(
             TicketRecord(0, channel, None, "", opened_at, emergency=emergency is not None),
             self.config,
@@ -139,11 +144,7 @@ class TicketService:
         if ticket.customer_id is None or ticket.service_id is not None:
             return
         services = (
-            await self.session.execute(
-                select(Service.id, Service.service_type).where(
-                    Service.customer_id == ticket.customer_id
-                )
-            )
+            await self.session.execute(_CUSTOMER_SERVICES, {"customer_id": ticket.customer_id})
         ).all()
         if len(services) == 1:
             ticket.service_id = services[0].id
@@ -161,9 +162,7 @@ class TicketService:
         # two messages arriving at once cannot each open a ticket. SQLite has no row locks:
         # its one writer (BEGIN IMMEDIATE) serialises them already.
         if self.session.get_bind().dialect.name != "sqlite":
-            await self.session.execute(
-                select(Contact.id).where(Contact.id == contact.id).with_for_update()
-            )
+            await self.session.execute(_LOCK_CONTACT, {"contact_id": contact.id})
         ticket: Ticket | None = None
         recorded: int | None = None
         if not force_new:

@@ -1,0 +1,69 @@
+"""A polled batch (bot/polling.py): one transaction for its updates, its senders' contacts
+read once for all of them; each update still sees what the ones before it did."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.polling import handle_batch
+from tests.conftest import Desk, Updates
+from tests.db import rows
+from tests.mocked_bot import MockedBot
+
+CLIENT = 700001
+NEWCOMER = 700002
+
+
+def said_to(bot: MockedBot, chat_id: int) -> list[str]:
+    return [m.text for m in bot.session.sent("sendMessage") if m.chat_id == chat_id]
+
+
+async def test_a_batch_answers_each_client_in_their_language_and_opens_one_ticket_each(
+    dispatcher: Desk,
+    bot: MockedBot,
+    updates: Updates,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    database_url: str,
+) -> None:
+    # Known before the batch: a client who chose Russian in an English Telegram app.
+    await dispatcher.feed_update(bot, updates.private(CLIENT, "/lang"))
+    await dispatcher.feed_update(bot, updates.callback(CLIENT, "lang:ru", message_id=5))
+
+    batch = [
+        updates.private(NEWCOMER, "first", language_code="kk"),
+        updates.private(CLIENT, "hello"),
+        updates.private(NEWCOMER, "second", language_code="kk"),
+        updates.private(NEWCOMER, "/lang", language_code="kk"),
+    ]
+    await handle_batch(dispatcher.dispatcher, bot, sessionmaker, batch)
+    await dispatcher.worker.drain(timeout=10)
+
+    assert said_to(bot, CLIENT)[-1].startswith("Обращение #")
+    # A contact made earlier in the same batch is found by the updates after it: the
+    # newcomer's second message joins the ticket the first one opened.
+    newcomer = said_to(bot, NEWCOMER)
+    assert [text for text in newcomer if "өтінім ашылды" in text] == [newcomer[0]]
+    assert rows(
+        database_url,
+        "select c.telegram_user_id, count(distinct m.ticket_id), count(*) from messages m "
+        "join tickets t on t.id = m.ticket_id join contacts c on c.id = t.contact_id "
+        "where m.direction = 'from_client' group by c.telegram_user_id order by 1",
+    ) == [(CLIENT, 1, 1), (NEWCOMER, 1, 2)]
+    assert rows(database_url, "select count(*) from contacts") == [(2,)]
+
+
+async def test_a_batch_replayed_records_nothing_twice(
+    dispatcher: Desk,
+    bot: MockedBot,
+    updates: Updates,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    database_url: str,
+) -> None:
+    batch = [updates.private(NEWCOMER, "one"), updates.private(NEWCOMER, "two")]
+    await handle_batch(dispatcher.dispatcher, bot, sessionmaker, batch)
+    await handle_batch(dispatcher.dispatcher, bot, sessionmaker, batch)  # Telegram resent it
+
+    assert rows(database_url, "select count(*) from messages where direction = 'from_client'") == [
+        (2,)
+    ]
+    assert rows(database_url, "select count(*) from tickets") == [(1,)]
