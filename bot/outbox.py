@@ -508,6 +508,7 @@ class OutboxWorker:
         Each row is marked sent only after Telegram accepted it: a crash in between sends
         it at most once more, never zero times.
         """
+        copies = {message.id: message.copy_message_id for message in batch.messages}
         results = await asyncio.gather(
             *(
                 self._send(
@@ -515,6 +516,7 @@ class OutboxWorker:
                     batch.tickets.get(row.ticket_id or 0),
                     batch.rooms.get(row.incident_id or 0) if row.to_topic else None,
                     restamps[row.id],
+                    copies.get(row.payload.get("copy_of_row", 0)),
                 )
                 for row in batch.rows
             ),
@@ -540,11 +542,12 @@ class OutboxWorker:
         ticket: Ticket | None,
         room: int | None,
         reservation: Reservation,
+        copy_id: int | None = None,
     ) -> DeliveryReceipt | FailureReceipt:
         outcome: DeliveryReceipt | FailureReceipt
         try:
             await reservation.restamp()
-            outcome = receipt_of(await self._call(row, ticket, room))
+            outcome = receipt_of(await self._call(row, ticket, room, copy_id))
             result = "ok"
         except (TelegramRetryAfter, *TRANSIENT_ERRORS, *PERMANENT_ERRORS) as error:
             outcome = classify(error, row.attempts, self.backoff_seconds, self.max_backoff_seconds)
@@ -636,6 +639,16 @@ class OutboxWorker:
                 await record_failed(session, row, failure, self.clock.now)
                 await session.commit()
 
+    async def _edit_copy(self, chat_id: int, method: str, payload: dict[str, Any]) -> Any:
+        try:
+            if method == "editMessageCaption":
+                return await self.bot.edit_message_caption(chat_id=chat_id, **payload)
+            return await self.bot.edit_message_text(chat_id=chat_id, **payload)
+        except TelegramBadRequest as error:
+            if "message is not modified" in error.message:
+                return True  # The copy was made after the edit and carries it already.
+            raise
+
     async def _topic_state(self, chat_id: int, method: str, payload: dict[str, Any]) -> Any:
         """Renames, closes or reopens a ticket's topic; already so, or no topics, is done."""
         thread = payload.pop("message_thread_id", None)
@@ -652,10 +665,19 @@ class OutboxWorker:
                 return True
             raise
 
-    async def _call(self, row: OutboxMessage, ticket: Ticket | None, room: int | None) -> Any:
+    async def _call(
+        self, row: OutboxMessage, ticket: Ticket | None, room: int | None, copy_id: int | None
+    ) -> Any:
         payload = dict(row.payload)
         payload.pop("plain_text", None)
         payload.pop("merged_rows", None)
+        if payload.pop("copy_of_row", None) is not None:
+            # An edit decided while its copy was on its way: the copy went first (same
+            # chat, in order), so its id is known now; a copy that never arrived has none.
+            if copy_id is None:
+                return True
+            payload["message_id"] = copy_id
+            return await self._edit_copy(row.chat_id, row.method, payload)
         if room is not None:
             payload["message_thread_id"] = room
         elif (

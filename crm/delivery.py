@@ -115,6 +115,8 @@ async def take_rows(session: AsyncSession, row_ids: list[int]) -> Batch:
         found = await session.scalars(select(Ticket).where(Ticket.id.in_(ticket_ids)))
         tickets = {ticket.id: ticket for ticket in found.unique()}
     message_ids = {row.message_row_id for row in rows if row.message_row_id}
+    # An edit of a copy that was on its way names the copy's message (its id is read now).
+    message_ids |= {row.payload["copy_of_row"] for row in rows if "copy_of_row" in row.payload}
     messages: list[Message] = []
     if message_ids:
         messages = list(

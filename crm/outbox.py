@@ -192,6 +192,18 @@ class Outbox:
             ticket_id=ticket_id,
         )
 
+    def edit_copy_on_its_way(
+        self, chat_id: int, message_row_id: int, ticket_id: int, *, text: str, caption: bool
+    ) -> OutboxMessage:
+        """Edits the copy of message `message_row_id` whose id Telegram has not given yet
+        (an edit that came while the copy was being sent): the worker reads the copy's id
+        when this row's turn comes, after the copy's, in the same chat."""
+        method, key = ("editMessageCaption", "caption") if caption else ("editMessageText", "text")
+        return self._add(
+            chat_id, method, Purpose.EDIT, {"copy_of_row": message_row_id, key: text},
+            ticket_id=ticket_id,
+        )  # fmt: skip
+
     def edit_message_text(
         self,
         chat_id: int,

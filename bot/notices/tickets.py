@@ -11,7 +11,7 @@ from bot import keyboards
 from bot.desk import Desk, Origin, in_room
 from bot.texts import duration, offline_usage
 from crm.albums import CAPTION_LIMIT, add_to_album, caption_too_long
-from crm.models import Direction, Message, Purpose, Ticket, TicketStatus
+from crm.models import Delivery, Direction, Message, Purpose, Ticket, TicketStatus
 from crm.usecases import notices as n
 
 TEXT_LIMIT = 4096
@@ -145,12 +145,20 @@ async def client_edited(notice: n.ClientEdited, desk: Desk, origin: Origin) -> N
 async def engineer_edited(notice: n.EngineerEdited, desk: Desk, origin: Origin) -> None:
     """The client's copy is edited too; a copy still queued carries the edit by itself."""
     message, text = notice.message, notice.new_text
-    if (
-        message.direction is not Direction.TO_CLIENT
-        or message.copy_chat_id is None
-        or message.copy_message_id is None
-        or not text
-    ):
+    if message.direction is not Direction.TO_CLIENT or not text:
+        return
+    fits = message.content_type == "text" or len(text.encode("utf-16-le")) // 2 <= CAPTION_LIMIT
+    client = notice.ticket.client_chat_id
+    if message.copy_message_id is None and message.delivery is Delivery.PENDING and fits:
+        # Telegram may have the copy already without its id being recorded yet: the edit
+        # follows the copy, and an edit that changes nothing (the copy took it) is done.
+        if client is not None:
+            desk.outbox.edit_copy_on_its_way(
+                client, message.id, notice.ticket.id, text=text,
+                caption=message.content_type != "text",
+            )  # fmt: skip
+        return
+    if message.copy_chat_id is None or message.copy_message_id is None:
         return
     if message.content_type == "text":
         desk.outbox.edit_message_text(

@@ -141,6 +141,25 @@ async def test_an_engineer_edit_edits_the_clients_copy(
     assert ("engineer_edited",) in rows(database_url, "select kind from ticket_events")
 
 
+async def test_an_engineer_edit_made_while_the_copy_is_on_its_way_still_reaches_the_client(
+    dispatcher: Desk, bot: MockedBot, updates: Updates, database_url: str
+) -> None:
+    await dispatcher.feed_update(bot, updates.private(CLIENT, "VM 12 is down"))
+    answer = updates.group("Rebooting it now", thread_id=TOPIC)
+    # The edit arrives before the copy's id is recorded (not drained in between).
+    await dispatcher.dispatcher.feed_update(bot, answer)
+    await dispatcher.dispatcher.feed_update(bot, edited(answer, "Rebooting VM 12 now"))
+    await dispatcher.worker.drain(timeout=10)
+
+    ((copy_id,),) = rows(
+        database_url, "select copy_message_id from messages where direction='to_client'"
+    )
+    edits = [m for m in bot.session.sent("editMessageText") if isinstance(m, EditMessageText)]
+    assert [(m.chat_id, m.message_id, m.text) for m in edits] == [
+        (CLIENT, copy_id, "Rebooting VM 12 now")
+    ]
+
+
 async def test_an_engineer_edit_of_a_photo_caption_edits_the_copys_caption(
     dispatcher: Desk, bot: MockedBot, updates: Updates
 ) -> None:
