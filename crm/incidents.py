@@ -88,6 +88,10 @@ def is_open(incident: Incident) -> bool:
     return incident.status is not IncidentStatus.REJECTED and incident_end(incident) is None
 
 
+# How many of the newest unrestored incidents a new report looks through for a running one
+# (those monitoring saw end stay unrestored; the running outage is among the newest).
+RUNNING_LOOK_BACK = 200
+
 # The end of an outage still running, for overlap tests.
 NOT_YET = datetime.max.replace(tzinfo=UTC)
 
@@ -533,13 +537,22 @@ class IncidentService:
     async def running_room(self, service_ids: Sequence[int]) -> int | None:
         """The room (its outage's lead) of the newest running outage of any of these
         services: where a report that has not yet said which one is down waits."""
-        running = [
-            incident
-            for service_id in service_ids
-            for incident in await self._of_service(service_id)
-            if is_open(incident)
-        ]
-        newest = max(running, key=lambda incident: incident.id, default=None)
+        if not service_ids:
+            return None
+        # One query for all of them: it runs for each new ticket of a customer, and a
+        # customer may have hundreds of services. A restored incident is over whatever else
+        # its evidence says, so only the unrestored are read (sla's rule decides the rest).
+        candidates = await self.session.scalars(
+            select(Incident)
+            .where(
+                Incident.service_id.in_(service_ids),
+                Incident.status != IncidentStatus.REJECTED,
+                Incident.restored_at.is_(None),
+            )
+            .order_by(Incident.id.desc())
+            .limit(RUNNING_LOOK_BACK)
+        )
+        newest = next((incident for incident in candidates if is_open(incident)), None)
         return None if newest is None else newest.outage_id or newest.id
 
     async def room_for_new_ticket(self, services: Sequence[Service]) -> int | None:

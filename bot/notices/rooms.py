@@ -26,12 +26,29 @@ async def room_answered(notice: n.RoomAnswered, desk: Desk, origin: Origin) -> N
             ).format(incident=notice.incident.id),
         )
         return
-    text = ngettext(
-        "📨 Sent to the {count} client who reported outage #{incident}.",
-        "📨 Sent to the {count} clients who reported outage #{incident}.",
-        notice.clients,
+    if notice.waiting == 0:
+        text = ngettext(
+            "📨 Sent to the {count} client who reported outage #{incident}.",
+            "📨 Sent to the {count} clients who reported outage #{incident}.",
+            notice.clients,
+        )
+    else:
+        text = ngettext(
+            "📨 Sent to the {count} client of outage #{incident}: {reported} reported it, "
+            "{waiting} wrote while it ran.",
+            "📨 Sent to the {count} clients of outage #{incident}: {reported} reported it, "
+            "{waiting} wrote while it ran.",
+            notice.clients,
+        )
+    desk.reply(
+        origin,
+        text.format(
+            count=notice.clients,
+            incident=notice.incident.id,
+            reported=notice.clients - notice.waiting,
+            waiting=notice.waiting,
+        ),
     )
-    desk.reply(origin, text.format(count=notice.clients, incident=notice.incident.id))
 
 
 async def topic_opened(notice: n.TopicOpened, desk: Desk, origin: Origin) -> None:

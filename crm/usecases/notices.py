@@ -70,10 +70,12 @@ class EngineerReplied:
 
 @dataclass(frozen=True, slots=True)
 class RoomAnswered:
-    """An engineer's message in an outage's room goes to every client who reported it."""
+    """An engineer's message in an outage's room goes to every client who reported it, and
+    to those whose ticket waits there without a report (`waiting` of the `clients`)."""
 
     incident: Incident
     clients: int
+    waiting: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,16 +31,20 @@ async def answer_reporters(
     if await answers.seen(incoming):
         return Outcome()
     members = await incidents.outage_members(incident)
-    reported: list[Ticket] = await incidents.waiting_in_room(members)
+    waiting = await incidents.waiting_in_room(members)
+    reported: list[Ticket] = []
     for member in members:
         reported += await incidents.tickets_of(member)
-    reporters = _one_ticket_per_client(sorted(reported, key=lambda ticket: ticket.id))
+    reporters = _one_ticket_per_client(sorted(reported + waiting, key=lambda ticket: ticket.id))
+    # Told apart in the engineer's receipt: "reported" should not count those who only wrote.
+    reporting_clients = {ticket.client_chat_id for ticket in reported}
+    only_waiting = sum(1 for ticket in reporters if ticket.client_chat_id not in reporting_clients)
     await answers.record(incident, incoming, len(reporters))
     notices: list[Notice] = []
     for ticket in reporters:
         message = await tickets.record_room_answer(ticket, incoming)
         notices.append(EngineerReplied(ticket, message))
-    notices.append(RoomAnswered(incident, len(reporters)))
+    notices.append(RoomAnswered(incident, len(reporters), only_waiting))
     return Outcome(tuple(notices))
 
 

@@ -247,7 +247,7 @@ async def test_a_plain_message_opening_a_ticket_while_the_customers_outage_runs_
     copied = [(m.chat_id, m.message_id) for m in bot.session.sent("copyMessage")]
     assert (BOLAT, answer.message.message_id) in copied
     assert texts(bot, SUPPORT_CHAT_ID, ROOM_1)[-1] == (
-        "📨 Sent to the 2 clients who reported outage #1."
+        "📨 Sent to the 2 clients of outage #1: 1 reported it, 1 wrote while it ran."
     )
     assert rows(database_url, "select id, first_response_at from tickets order by id") == [
         (1, "2026-10-02 04:10:00.000000"),

@@ -114,6 +114,25 @@ async def test_merging_leaves_each_services_evidence_and_sla_reading_as_it_was(
     assert (first.confirmed_at, second.confirmed_at) == (at(5), at(45))
 
 
+async def test_a_new_ticket_waits_in_the_room_of_the_outage_still_running_not_a_newer_one_over(
+    session: AsyncSession,
+) -> None:
+    await racks(session, None, None, None, None)
+    incidents = IncidentService(session)
+    running = await down(incidents, 1, 0)
+    restored, rejected = await down(incidents, 2, 5), await down(incidents, 3, 6)
+    await outage.restore_outage(incidents, command(restored, 10), at(10), stated=False)
+    await outage.reject_outage(incidents, command(rejected, 11), "client DNS")
+    # Monitoring saw this one end: over, though nobody recorded a restoration.
+    await MonitoringService(session).apply([MonitoringSignal(4, "am:fp-4", at(7), at(12))])
+    await session.commit()
+    services = await CustomerService(session).list_services(1)
+
+    assert await incidents.room_for_new_ticket(services) == running.id
+    await outage.restore_outage(incidents, command(running, 20), at(20), stated=False)
+    assert await incidents.room_for_new_ticket(services) is None
+
+
 async def test_merging_what_makes_no_sense_is_refused_and_changes_nothing(
     session: AsyncSession,
 ) -> None:
