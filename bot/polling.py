@@ -1,9 +1,15 @@
-"""Long polling with group commit: a getUpdates batch is handled in one transaction.
+"""Long polling with group commit: a getUpdates batch is handled in few transactions.
 
 Each update runs in its own SAVEPOINT, so one bad update rolls back alone; the batch commits
-once (one fsync for up to 100 updates) and only then does the next getUpdates confirm the
-offset to Telegram. A crash mid-batch therefore loses nothing: Telegram sends the batch
-again and the committed update ids make the replay a no-op.
+once per slice of about half a second (one fsync for many updates) and only the next
+getUpdates, after the whole batch, confirms the offset to Telegram. A crash mid-batch
+therefore loses nothing: Telegram sends the batch again and the committed update ids make
+the replay of its handled part a no-op.
+
+Why slices and not one transaction: during a storm a hundred `/down`s take seconds to
+handle, and the outbox can send nothing queued before the commit (SQLite: nor take the
+write lock). One commit per batch made the first reporter's acknowledgement wait for the
+hundredth report; a slice lets the worker send what is ready while the batch goes on.
 """
 
 from __future__ import annotations
@@ -46,27 +52,60 @@ class Batch:
 current_batch: ContextVar[Batch | None] = ContextVar("current_batch", default=None)
 
 
+# How long a polled batch holds the write lock before it commits what it handled so far.
+SLICE_SECONDS = 0.5
+
+
 async def handle_batch(
     dispatcher: Dispatcher,
     bot: Bot,
     sessionmaker: async_sessionmaker[AsyncSession],
     updates: list[Update],
+    *,
+    write_gate: AbstractAsyncContextManager[Any] | None = None,
+    on_commit: Callable[[], None] = lambda: None,
+    slice_seconds: float = SLICE_SECONDS,
 ) -> None:
-    async with sessionmaker() as session:
-        ids = frozenset(update.update_id for update in updates)
-        token = current_batch.set(Batch(session, ids, await UpdateLog(session).seen_among(ids)))
-        # Each update's locale and handler look up its sender's contact: one query for all.
-        await ContactService(session).preload(senders(updates))
+    """Handles the updates in order, committing (and calling `on_commit`) after each slice
+    of about `slice_seconds`; `write_gate` is held for each slice, not across them."""
+    ids = frozenset(update.update_id for update in updates)
+    seen: frozenset[int] | None = None
+    clock = asyncio.get_running_loop().time
+    left = updates
+    while left:
+        # A session per slice: between slices the outbox may change the rows this one read
+        # (a topic's thread id), and a fresh session reads them anew.
+        async with write_gate or contextlib.nullcontext(), sessionmaker() as session:
+            if seen is None:
+                seen = await UpdateLog(session).seen_among(ids)
+            token = current_batch.set(Batch(session, ids, seen))
+            try:
+                # Each update's locale and handler look up its sender's contact: one query.
+                await ContactService(session).preload(senders(left))
+                handled = await _handle_slice(dispatcher, bot, left, clock() + slice_seconds)
+                await session.commit()
+            finally:
+                current_batch.reset(token)
+        on_commit()
+        left = left[handled:]
+
+
+async def _handle_slice(
+    dispatcher: Dispatcher, bot: Bot, updates: list[Update], until: float
+) -> int:
+    """Handles updates until the time `until` has passed (at least one); returns how many."""
+    clock = asyncio.get_running_loop().time
+    handled = 0
+    for update in updates:
+        handled += 1
         try:
-            for update in updates:
-                try:
-                    await dispatcher.feed_update(bot, update)
-                except Exception:
-                    # Its savepoint is rolled back; the others of the batch still count.
-                    log.exception("update_failed", update_id=update.update_id)
-            await session.commit()
-        finally:
-            current_batch.reset(token)
+            await dispatcher.feed_update(bot, update)
+        except Exception:
+            # Its savepoint is rolled back; the others of the batch still count.
+            log.exception("update_failed", update_id=update.update_id)
+        if clock() >= until:
+            break
+    return handled
 
 
 def senders(updates: list[Update]) -> set[int]:
@@ -158,9 +197,9 @@ async def poll_in_batches(
         if not updates:
             continue
         # A batch once started is finished and committed even if a stop is requested.
-        async with write_gate or contextlib.nullcontext():
-            await handle_batch(dispatcher, bot, sessionmaker, updates)
-        on_commit()
+        await handle_batch(
+            dispatcher, bot, sessionmaker, updates, write_gate=write_gate, on_commit=on_commit
+        )
         offset = updates[-1].update_id + 1
     if offset is not None:
         # Confirms the last batch to Telegram so the next start does not replay it.

@@ -3,6 +3,8 @@ read once for all of them; each update still sees what the ones before it did.""
 
 from __future__ import annotations
 
+import asyncio
+
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.polling import handle_batch
@@ -67,3 +69,37 @@ async def test_a_batch_replayed_records_nothing_twice(
         (2,)
     ]
     assert rows(database_url, "select count(*) from tickets") == [(1,)]
+
+
+async def test_a_long_batch_commits_as_it_goes_so_the_first_reports_can_be_answered_meanwhile(
+    dispatcher: Desk,
+    bot: MockedBot,
+    updates: Updates,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    database_url: str,
+) -> None:
+    gate = asyncio.Lock()
+    seen_at_commits: list[tuple[int, bool]] = []
+
+    def committed() -> None:
+        # What another connection (the outbox worker's) can read now, and whether it could
+        # take the write lock.
+        [(recorded,)] = rows(
+            database_url, "select count(*) from messages where direction = 'from_client'"
+        )
+        seen_at_commits.append((recorded, gate.locked()))
+
+    batch = [updates.private(client, "down?") for client in (700001, 700002, 700003)]
+    # A slice of no time: every update ends one (a storm's slices hold many).
+    await handle_batch(
+        dispatcher.dispatcher, bot, sessionmaker, batch,
+        write_gate=gate, on_commit=committed, slice_seconds=0.0,
+    )  # fmt: skip
+    again = [updates.private(client, "still down") for client in (700001, 700002)]
+    await handle_batch(dispatcher.dispatcher, bot, sessionmaker, again, on_commit=committed)
+    await handle_batch(dispatcher.dispatcher, bot, sessionmaker, batch)  # Telegram resent it
+
+    assert seen_at_commits == [(1, False), (2, False), (3, False), (5, False)]
+    assert rows(database_url, "select count(*) from messages where direction = 'from_client'") == [
+        (5,)
+    ]
