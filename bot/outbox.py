@@ -45,6 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.metrics import DeskMetrics
 from bot.rate_limits import Limiter, RateLimiter, RateLimits, Reservation
 from bot.responses import pin_answer_models
+from bot.telegram import OutboxSendMessage
 from crm.delivery import (
     Batch,
     CopyFailed,
@@ -695,7 +696,8 @@ class OutboxWorker:
             payload["reply_markup"] = InlineKeyboardMarkup.model_validate(payload["reply_markup"])
         chat_id = row.chat_id
         if row.method == "sendMessage":
-            return await self.bot.send_message(chat_id, **payload)
+            # Answered by the message's id and topic only (bot/telegram.py).
+            return await self.bot(OutboxSendMessage(chat_id=chat_id, **payload))
         if row.method == "copyMessage":
             return await self.bot.copy_message(chat_id, **payload)
         if row.method == "editMessageText":
