@@ -54,6 +54,7 @@ from crm.delivery import (
     FailureReceipt,
     Outcome,
     record_delivered,
+    record_delivered_many,
     record_failed,
     take_rows,
 )
@@ -525,8 +526,15 @@ class OutboxWorker:
         )
         async with self.write_gate:
             try:
+                delivered: list[tuple[OutboxMessage, DeliveryReceipt]] = []
                 for row, result in zip(batch.rows, results, strict=True):
-                    await self._settle(session, row, result)
+                    if isinstance(result, DeliveryReceipt):
+                        delivered.append((row, result))
+                    else:
+                        await self._settle(session, row, result)
+                # The round's deliveries in one UPDATE per table (crm/delivery.py).
+                messages = {message.id: message for message in batch.messages}
+                await record_delivered_many(session, delivered, messages, self.clock.now)
                 await session.commit()
                 return
             except Exception as error:
