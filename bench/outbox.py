@@ -13,7 +13,11 @@ each, and the rows sent):
 
 - **drain**: limits raised, deliver the whole backlog;
 - **limited**: 300/s overall, 1/s per private chat, 1,200/min for the group, for a few
-  seconds: most of the backlog waits, as it does under Telegram's real limits.
+  seconds: most of the backlog waits, as it does under Telegram's real limits;
+- **drain via Bot API**: as drain, but each send goes through the code's own Bot API client
+  (``bot.telegram.make_bot``: aiogram, its session, aiohttp) to a minimal Bot API in
+  another process that answers every call at once (its CPU is not counted): the cost per
+  row a burst really pays, request and answer included.
 
 ``--before REV`` runs the same measurements against an older commit in a temporary
 ``git worktree`` in the same invocation, so the two are compared on the same machine at the
@@ -49,6 +53,8 @@ def scenarios(full: bool) -> list[tuple[str, int, list[str]]]:
         ("drain", large, []),
         ("limited 3 s", small, [*LIMITED, "--seconds", "3"]),
         ("limited 3 s", large, [*LIMITED, "--seconds", "3"]),
+        ("drain via Bot API", small, ["--api"]),
+        ("drain via Bot API", large, ["--api"]),
     ]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -308,6 +309,10 @@ async def run_bot(settings: BotSettings) -> None:
                 heartbeat=None if settings.webhook_url else heartbeat,
             )
             running.runner = await serve_http(app, settings)
+        # What start-up built (aiogram's and pydantic's models, SQLAlchemy's mappers, the
+        # desk's own objects) lives as long as the process: kept out of the collector's
+        # walks, which otherwise went over it on every full collection of a burst's sends.
+        gc.freeze()
         await take_updates(
             settings, dispatcher, bot, sessionmaker, worker, write_gate, stop_requested, heartbeat
         )

@@ -45,6 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.metrics import DeskMetrics
 from bot.rate_limits import Limiter, RateLimiter, RateLimits, Reservation
 from bot.responses import pin_answer_models
+from bot.telegram import OutboxSendMessage
 from crm.delivery import (
     Batch,
     CopyFailed,
@@ -53,6 +54,7 @@ from crm.delivery import (
     FailureReceipt,
     Outcome,
     record_delivered,
+    record_delivered_many,
     record_failed,
     take_rows,
 )
@@ -524,8 +526,15 @@ class OutboxWorker:
         )
         async with self.write_gate:
             try:
+                delivered: list[tuple[OutboxMessage, DeliveryReceipt]] = []
                 for row, result in zip(batch.rows, results, strict=True):
-                    await self._settle(session, row, result)
+                    if isinstance(result, DeliveryReceipt):
+                        delivered.append((row, result))
+                    else:
+                        await self._settle(session, row, result)
+                # The round's deliveries in one UPDATE per table (crm/delivery.py).
+                messages = {message.id: message for message in batch.messages}
+                await record_delivered_many(session, delivered, messages, self.clock.now)
                 await session.commit()
                 return
             except Exception as error:
@@ -695,7 +704,8 @@ class OutboxWorker:
             payload["reply_markup"] = InlineKeyboardMarkup.model_validate(payload["reply_markup"])
         chat_id = row.chat_id
         if row.method == "sendMessage":
-            return await self.bot.send_message(chat_id, **payload)
+            # Answered by the message's id and topic only (bot/telegram.py).
+            return await self.bot(OutboxSendMessage(chat_id=chat_id, **payload))
         if row.method == "copyMessage":
             return await self.bot.copy_message(chat_id, **payload)
         if row.method == "editMessageText":

@@ -10,16 +10,27 @@ with the row's own status.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.albums import record_album_delivered, record_album_failed
 from crm.clock import Clock, utc_now
 from crm.handoff import handoff_delivered, handoff_failed
-from crm.models import Incident, Message, OutboxMessage, OutboxStatus, Purpose, Ticket
+from crm.models import (
+    Delivery,
+    Direction,
+    Incident,
+    Message,
+    OutboxMessage,
+    OutboxStatus,
+    Purpose,
+    Ticket,
+)
 from crm.tickets import TicketService
 
 
@@ -174,6 +185,94 @@ async def record_delivered(
         # Flushed with the caller's next query or its commit: a round of sends is written
         # in one UPDATE per table, not two statements per row.
         await tickets.mark_delivered(message_row_id, row.chat_id, receipt.message_id, flush=False)
+
+
+# What a delivered row that is only a message (no topic, header, room, handoff, album or
+# merged rows) writes: its own status, and its message's copy when the message is a client's.
+_OUTBOX = cast(Table, OutboxMessage.__table__)
+_MESSAGES = cast(Table, Message.__table__)
+_SENT_ROW = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id == bindparam("row_id"))
+    .values(
+        attempts=bindparam("new_attempts"),
+        status=OutboxStatus.SENT,
+        sent_at=bindparam("new_sent_at"),
+        error=None,
+        not_before=None,
+        telegram_message_id=bindparam("new_telegram_message_id"),
+    )
+)
+_DELIVERED_COPY = (
+    update(_MESSAGES)
+    .where(_MESSAGES.c.id == bindparam("message_row_id"))
+    .values(
+        copy_chat_id=bindparam("new_copy_chat_id"),
+        copy_message_id=bindparam("new_copy_message_id"),
+        delivery=Delivery.DELIVERED,
+        delivered_at=bindparam("new_delivered_at"),
+        delivery_error=None,
+    )
+)
+_SPECIAL_PURPOSES = frozenset({Purpose.ROOM, Purpose.TOPIC, Purpose.HEADER, Purpose.HANDOFF})
+
+
+async def record_delivered_many(
+    session: AsyncSession,
+    delivered: Sequence[tuple[OutboxMessage, DeliveryReceipt]],
+    messages: Mapping[int, Message],
+    clock: Clock = utc_now,
+) -> None:
+    """`record_delivered` for a round of sends, in the caller's transaction.
+
+    The rows that are only a message, and the copies of clients' messages they made, are
+    written by one UPDATE per table (executemany) instead of an ORM object each; a row
+    with more to it (a topic, a header, a room, a handoff, an album, merged rows) and an
+    engineer's answer (possibly the first response, an event of the evidence) go through
+    `record_delivered` and `mark_delivered` as before. `messages`: the batch's messages by
+    id (held by the session). The ORM objects of the rows written here are not updated:
+    the caller commits and drops them.
+    """
+    now = clock()
+    rows: list[dict[str, object]] = []
+    copies: list[dict[str, object]] = []
+    for row, receipt in delivered:
+        if (
+            row.purpose in _SPECIAL_PURPOSES
+            or row.method == "copyMessages"
+            or row.payload.get("merged_rows")
+        ):
+            await record_delivered(session, row, receipt, clock)
+            continue
+        rows.append(
+            {
+                "row_id": row.id,
+                "new_attempts": row.attempts + 1,
+                "new_sent_at": now,
+                "new_telegram_message_id": receipt.message_id,
+            }
+        )
+        if receipt.message_id is None or not row.message_row_id:
+            continue
+        message = messages.get(row.message_row_id)
+        if message is None or message.direction is not Direction.FROM_CLIENT:
+            tickets = TicketService(session, clock=clock)
+            await tickets.mark_delivered(
+                row.message_row_id, row.chat_id, receipt.message_id, flush=False
+            )
+            continue
+        copies.append(
+            {
+                "message_row_id": row.message_row_id,
+                "new_copy_chat_id": row.chat_id,
+                "new_copy_message_id": receipt.message_id,
+                "new_delivered_at": now,
+            }
+        )
+    if rows:
+        await session.execute(_SENT_ROW, rows)
+    if copies:
+        await session.execute(_DELIVERED_COPY, copies)
 
 
 async def record_failed(

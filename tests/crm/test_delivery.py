@@ -15,6 +15,7 @@ from crm.delivery import (
     NotDeliveredToClient,
     Outcome,
     record_delivered,
+    record_delivered_many,
     record_failed,
 )
 from crm.dto import IncomingMessage, TelegramUser
@@ -175,6 +176,72 @@ async def test_merged_rows_are_all_marked_delivered(
         assert [(m.delivery, m.copy_chat_id, m.copy_message_id) for m in messages] == [
             (Delivery.DELIVERED, SUPPORT_CHAT_ID, 300)
         ] * 3
+
+
+async def test_a_round_of_deliveries_is_recorded_as_each_alone_would_be(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    """The worker records a round of sends at once: the copies of the client's messages,
+    the engineer's answer (the first response), the bot's acknowledgement and the ticket's
+    header all end up as recorded one by one."""
+    answered_at = OPENED + timedelta(minutes=3)
+    clock = FixedClock(OPENED + timedelta(minutes=5))
+    async with sessionmaker() as session:
+        ticket = await open_ticket(session, "vm-17 is down", "since 9:00")
+        said = (await session.scalars(select(Message).order_by(Message.id))).all()
+        outbox = Outbox(session)
+        copies = [
+            outbox.copy_message(
+                SUPPORT_CHAT_ID, CLIENT.id, m.telegram_message_id or 0, purpose=Purpose.COPY_IN,
+                message_row_id=m.id, ticket_id=ticket.id, to_topic=True,
+            )
+            for m in said
+        ]  # fmt: skip
+        header = outbox.send_message(
+            SUPPORT_CHAT_ID, "Ticket #1", purpose=Purpose.HEADER, ticket_id=ticket.id
+        )
+        ack = await TicketService(session).record_bot_message(ticket.id, CLIENT.id, "Ticket #1")
+        ack_row = outbox.send_message(
+            CLIENT.id, "Ticket #1", purpose=Purpose.BOT, ticket_id=ticket.id, message_row_id=ack.id
+        )
+        answer = await engineer_says(session, ticket, "On it", answered_at)
+        answer_row = await copy_out(session, ticket, answer)
+        rows = [*copies, header, ack_row, answer_row]
+        messages = {m.id: m for m in [*said, ack, answer]}
+        ids = {row.id: 100 + n for n, row in enumerate(rows)}
+
+        await record_delivered_many(
+            session,
+            [(row, DeliveryReceipt(message_id=ids[row.id])) for row in rows],
+            messages,
+            clock,
+        )
+        await session.commit()
+        ticket_id, message_ids = ticket.id, [m.id for m in said]
+
+    async with sessionmaker() as session:
+        written = (
+            await session.scalars(
+                select(OutboxMessage).where(OutboxMessage.id.in_(ids)).order_by(OutboxMessage.id)
+            )
+        ).all()
+        assert [(r.status, r.attempts, r.telegram_message_id, r.sent_at) for r in written] == [
+            (OutboxStatus.SENT, 1, ids[r.id], clock.now) for r in written
+        ]
+        copied = (await session.scalars(select(Message).where(Message.id.in_(message_ids)))).all()
+        assert sorted(
+            (m.delivery, m.copy_chat_id, m.copy_message_id, m.delivered_at) for m in copied
+        ) == [
+            (Delivery.DELIVERED, SUPPORT_CHAT_ID, ids[copies[0].id], clock.now),
+            (Delivery.DELIVERED, SUPPORT_CHAT_ID, ids[copies[1].id], clock.now),
+        ]
+        opened = await session.get(Ticket, ticket_id)
+        assert opened is not None
+        assert opened.header_message_id == ids[header.id]
+        assert opened.first_response_at == answered_at
+        assert await first_response_events(session) == [answered_at]
+        replied = await session.get(Message, answer.id)
+        assert replied is not None and replied.delivery is Delivery.DELIVERED
 
 
 async def test_the_created_topic_and_the_header_are_remembered_on_the_ticket(
