@@ -6,7 +6,7 @@ import json
 import sqlite3
 from array import array
 from collections.abc import AsyncIterator, Iterator, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -62,16 +62,15 @@ from sla import (
     build_monthly_report,
     month_bounds,
 )
-from sla.model import Channel, IncidentStatus, ServiceType
+from sla.model import Channel, ServiceType
 from sla.report import (
     ReportHead,
     ServiceReport,
     ServiceReporter,
-    month_restoration_checks,
     report_head,
     service_order,
+    with_restorations,
 )
-from sla.responsibility import PROVIDER_LAYERS
 from sla.targets import TargetCheck
 from sla.ticket_stats import GroupKey, TicketTally
 
@@ -617,6 +616,36 @@ async def monthly_report(
 REPORT_CHUNK = 2_000
 
 
+@dataclass
+class StreamedHead:
+    """The head of a streamed report. `opening`: what precedes the services (`report_head`
+    without the restorations, which are gathered from the services' incidents while they
+    are read: no query of their own); `complete()`: the whole head, once the services
+    have all been read."""
+
+    opening: ReportHead
+    # (service, its checks in incident order), as the services were read.
+    _restorations: list[tuple[int, list[TargetCheck]]] = field(default_factory=list)
+    _read: bool = False
+
+    def gathered(self, service_id: int, checks: list[TargetCheck]) -> None:
+        """A service's restoration checks, as its incidents are read."""
+        if checks:
+            self._restorations.append((service_id, checks))
+
+    def all_read(self) -> None:
+        self._read = True
+
+    def complete(self) -> ReportHead:
+        if not self._read:
+            raise RuntimeError("the report's services have not all been read")
+        # `month_restoration_checks`' order: by service, then incident (ids).
+        self._restorations.sort(key=lambda item: item[0])
+        return with_restorations(
+            self.opening, (check for _, checks in self._restorations for check in checks)
+        )
+
+
 async def stream_monthly_report(
     session: AsyncSession,
     month: str,
@@ -625,12 +654,13 @@ async def stream_monthly_report(
     customer_id: int | None = None,
     *,
     chunk: int = REPORT_CHUNK,
-) -> tuple[ReportHead, AsyncIterator[ServiceReport]]:
+) -> tuple[StreamedHead, AsyncIterator[ServiceReport]]:
     """`monthly_report` for a writer that writes the services after the rest, one at a
-    time: the head (tickets, restorations, whether any service is listed), then the
-    service reports in the report's order, read, built and let go `chunk` services at a
-    time. A month of 100k services and incidents is never held at once. Reads in the
-    session's transaction: the iterator must be consumed before it ends."""
+    time: the head (tickets, whether any service is listed; the restorations once the
+    services are read), then the service reports in the report's order, read, built and
+    let go `chunk` services at a time. A month of 100k services and incidents is never
+    held at once. Reads in the session's transaction: the iterator must be consumed
+    before it ends."""
     tally = await tally_month_tickets(session, month, config, now, customer_id)
     period = month_bounds(month, config.zone)
     if customer_id is not None and await session.get(Customer, customer_id) is None:
@@ -655,49 +685,8 @@ async def stream_monthly_report(
         config,
         now,
     )
-    checks = await _restoration_checks(session, active_in_month, period, config, now)
-    report_head_ = report_head(month, bool(order), checks, tally, config, now, head)
-    return report_head_, _service_reports(session, order, period, reporter, chunk)
-
-
-async def _restoration_checks(
-    session: AsyncSession,
-    active_in_month: list[ColumnElement[bool]],
-    period: Interval,
-    config: SlaConfig,
-    now: datetime,
-) -> list[TargetCheck]:
-    """The month's restoration checks, read before any service report: only the incidents
-    that may carry one (confirmed, with a restoration type, of a dedicated service in the
-    provider's DC, in a layer that is the provider's; `sla` decides each), with their
-    service, in the order `build_monthly_report` meets them (by service, then incident)."""
-    width = len(SERVICE_COLUMNS)
-    connection = await session.connection()
-    query = (
-        select(*_read((*SERVICE_COLUMNS, *INCIDENT_COLUMNS), connection.dialect.name))
-        .join(Customer, Customer.id == Service.customer_id)
-        .join(Incident, Incident.service_id == Service.id)
-        .where(
-            *active_in_month,
-            *_incident_in_month(period),
-            Service.service_type == ServiceType.DEDICATED,
-            Service.in_provider_dc.is_(True),
-            Incident.status == IncidentStatus.CONFIRMED,
-            Incident.confirmed_at.is_not(None),
-            Incident.restoration_type.is_not(None),
-            or_(
-                Incident.layer.is_(None),
-                Incident.layer.in_(sorted(PROVIDER_LAYERS[ServiceType.DEDICATED])),
-            ),
-        )
-        .order_by(Service.id, Incident.id)
-    )
-    checks: list[TargetCheck] = []
-    result = await connection.stream(query)
-    async for rows in result.partitions(REPORT_CHUNK):
-        pairs = ((incident_record(row[width:]), service_record(row[:width])) for row in rows)
-        checks.extend(month_restoration_checks(pairs, period, config, now))
-    return checks
+    streamed = StreamedHead(report_head(month, bool(order), (), tally, config, now, head))
+    return streamed, _service_reports(session, order, period, reporter, chunk, streamed)
 
 
 async def _service_reports(
@@ -706,6 +695,7 @@ async def _service_reports(
     period: Interval,
     reporter: ServiceReporter,
     chunk: int,
+    head: StreamedHead,
 ) -> AsyncIterator[ServiceReport]:
     connection = await session.connection()
     dialect = connection.dialect.name
@@ -728,9 +718,12 @@ async def _service_reports(
             incident = incident_record(row)
             incidents[incident.service_id].append(incident)
         for number in numbers:
-            report = reporter.report(services.pop(number), incidents.pop(number))
+            service, its_incidents = services.pop(number), incidents.pop(number)
+            head.gathered(number, reporter.restorations(service, its_incidents))
+            report = reporter.report(service, its_incidents)
             if report is not None:
                 yield report
+    head.all_read()
 
 
 async def _incidents_of_month(

@@ -251,6 +251,15 @@ class ServiceReporter:
         # credit: it depends on nothing else, and every figure in it is exact or in cents.
         self._credits: dict[tuple[object, ...], CreditResult] = {}
 
+    def restorations(
+        self, service: ServiceRecord, incidents: list[IncidentRecord]
+    ) -> list[TargetCheck]:
+        """`month_restoration_checks` of `service`'s incidents (in incident order)."""
+        if not incidents:
+            return []
+        pairs = ((incident, service) for incident in incidents)
+        return list(month_restoration_checks(pairs, self.period, self.config, self.now))
+
     def report(
         self, service: ServiceRecord, incidents: list[IncidentRecord]
     ) -> ServiceReport | None:
@@ -386,6 +395,25 @@ def _service_report(
     )
 
 
+def with_restorations(head: ReportHead, restoration_checks: Iterable[TargetCheck]) -> ReportHead:
+    """`head`, made by `report_head` without restoration checks, with the month's
+    (`month_restoration_checks`, in its order): for a reader that meets them while it
+    reads the services. What the head says before its services (`empty` among it) is
+    unchanged: restorations belong to listed services, and a head that lists none has
+    none."""
+    if head.report.tickets.restoration.count:
+        raise ValueError("the head already holds restoration checks")
+    checks = list(restoration_checks)
+    if checks and not head.listed:
+        raise ValueError("restoration checks of a report that lists no service")
+    tickets = replace(head.report.tickets, restoration=_restoration_stats(checks))
+    return ReportHead(replace(head.report, tickets=tickets), head.listed)
+
+
+def _restoration_stats(restoration_checks: list[TargetCheck]) -> TargetStats:
+    return summarize(sorted(restoration_checks, key=lambda c: c.started_at))
+
+
 def _ticket_report(figures: TicketFigures, restoration_checks: list[TargetCheck]) -> TicketReport:
     return TicketReport(
         count=figures.count,
@@ -396,7 +424,7 @@ def _ticket_report(figures: TicketFigures, restoration_checks: list[TargetCheck]
         normal=figures.normal,
         emergency=figures.emergency,
         resolution=figures.resolution,
-        restoration=summarize(sorted(restoration_checks, key=lambda c: c.started_at)),
+        restoration=_restoration_stats(restoration_checks),
         handed_off=figures.handed_off,
     )
 
