@@ -341,9 +341,23 @@ def _elapsed_microseconds(done: Any, started: Any, dialect: str) -> ColumnElemen
     return cast(func.round(extract("epoch", done - started) * 1_000_000), BigInteger)
 
 
-def _numbers(values: Any, piece: int = 1 << 16) -> Iterator[int]:
-    """A `group_concat`/`string_agg` of integers back into integers, split a piece of the
-    text at a time: a million numbers split at once were a million strings at once."""
+def _epoch_microseconds(instant: Any, dialect: str) -> ColumnElement[int]:
+    """An instant as integer microseconds since the Unix epoch, exactly (`sla`'s
+    `epoch_microseconds`)."""
+    if dialect == "sqlite":
+        seconds = func.substr(instant, 1, 19)
+        whole = (
+            func.unixepoch(seconds)
+            if _SQLITE_HAS_UNIXEPOCH
+            else cast(func.strftime("%s", seconds), Integer)
+        )
+        return whole * 1_000_000 + _fraction_microseconds(instant)
+    return cast(func.round(extract("epoch", instant) * 1_000_000), BigInteger)
+
+
+def _items(values: Any, piece: int = 1 << 16) -> Iterator[str]:
+    """A `group_concat`/`string_agg` back into its items, split a piece of the text at a
+    time: a million items split at once were a million strings at once."""
     if values is None:
         return
     text = str(values)
@@ -352,8 +366,13 @@ def _numbers(values: Any, piece: int = 1 << 16) -> Iterator[int]:
         end = text.find(",", start + piece)
         if end < 0:
             end = len(text)
-        yield from map(int, text[start:end].split(","))
+        yield from text[start:end].split(",")
         start = end + 1
+
+
+def _numbers(values: Any, piece: int = 1 << 16) -> Iterator[int]:
+    """A `group_concat`/`string_agg` of integers back into integers (`_items`)."""
+    return map(int, _items(values, piece))
 
 
 def _joined(values: Any, piece: int = 1 << 16) -> array[int]:
@@ -470,6 +489,7 @@ def _group_query(tickets: Subquery, tally: TicketTally, dialect: str) -> Select[
             t.id,
             t.grp,
             t.object_storage,
+            t.opened_at,
             response_limit.label("response_limit"),
             _elapsed_microseconds(t.first_response_at, t.opened_at, dialect).label("response"),
             case(
@@ -485,13 +505,30 @@ def _group_query(tickets: Subquery, tally: TicketTally, dialect: str) -> Select[
         ).select_from(tickets)
     ).c
     shift = 1 << _GROUP_BITS
+
+    def breach(number: Any, elapsed: Any) -> Any:
+        """A breached ticket as the text "number:opened:elapsed" (microseconds since the
+        epoch; done minus opened, empty when not done), its opening computed for the
+        breached alone."""
+
+        def text(value: Any) -> Any:
+            return cast(value, String)
+
+        return (
+            text(number)
+            + literal(":")
+            + text(_epoch_microseconds(timed.opened_at, dialect))
+            + literal(":")
+            + func.coalesce(text(elapsed), literal(""))
+        )
+
     return select(
         joined(timed.response * shift + timed.grp),  # NULL (left out) when not answered
         joined(case((timed.response.is_(None), timed.late * shift + timed.grp), else_=null())),
         joined(
             case(
                 (or_(timed.late == 1, timed.response > timed.response_limit),
-                 timed.id * shift + timed.grp),
+                 breach(timed.id * shift + timed.grp, timed.response)),
                 else_=null(),
             )
         ),
@@ -500,23 +537,12 @@ def _group_query(tickets: Subquery, tally: TicketTally, dialect: str) -> Select[
         func.coalesce(func.sum(timed.overdue), 0),
         joined(
             case(
-                (or_(timed.overdue == 1, timed.processing > processing_limit), timed.id),
+                (or_(timed.overdue == 1, timed.processing > processing_limit),
+                 breach(timed.id, timed.processing)),
                 else_=null(),
             )
         ),
     )  # fmt: skip
-
-
-# Breached tickets whose times are read per query.
-BREACH_CHUNK = 20_000
-
-
-def _tickets_numbered(numbers: list[int], done: Any, dialect: str) -> Executable:
-    """The opening and `done` times of these tickets, the numbers bound as one value: a
-    bound parameter each would cost more than the rows."""
-    return select(*_read((Ticket.id, Ticket.opened_at, done), dialect)).where(
-        _among(Ticket.id, numbers, dialect)
-    )
 
 
 def _among(column: Any, numbers: Sequence[int], dialect: str) -> ColumnElement[bool]:
@@ -535,11 +561,11 @@ async def tally_month_tickets(
     customer_id: int | None = None,
 ) -> TicketTally:
     """The month's ticket figures counted by the database: per group of channel, mode and
-    hand-off, one row with the counts and the elapsed times (microseconds, one text each);
-    then the breached tickets' own rows. The targets and the moment each becomes past due
-    come from the tally (`sla`), which classifies the elapsed times itself, names the
-    breached tickets and checks each: a million tickets never pass through Python one by
-    one."""
+    hand-off, one row with the counts and the elapsed times (microseconds, one text each)
+    and the breached tickets' numbers, openings and elapsed times. The targets and the
+    moment each becomes past due come from the tally (`sla`), which classifies the elapsed
+    times itself, names the breached tickets and checks each: a million tickets never pass
+    through Python one by one."""
     period = month_bounds(month, config.zone)
     tally = TicketTally(config, now, period)
     connection = await session.connection()
@@ -562,22 +588,23 @@ async def tally_month_tickets(
             tally.add_group(group_key, count, elapsed[index], late[index])
         elapsed[index] = array("q")
     tally.add_group(None, storage, _joined(processing), overdue)
-    # The breached tickets' numbers, per group (None: object-storage processing): 8 bytes
-    # each; a quarter of a month's tickets may be breached.
-    breached: list[tuple[GroupKey | None, array[int]]] = list(
-        zip(_GROUPS, _by_group(late_numbers), strict=True)
-    )
-    breached.append((None, _joined(overdue_numbers)))
-    del row, late_numbers, overdue_numbers, processing
-    # Their times read a chunk at a time: not every breached row at once.
-    for key, numbers in breached:
-        done = Ticket.resolved_at if key is None else Ticket.first_response_at
-        for start in range(0, len(numbers), BREACH_CHUNK):
-            chunk = numbers[start : start + BREACH_CHUNK]
-            rows = await connection.execute(_tickets_numbered(chunk.tolist(), done, dialect))
-            for number, opened_at, done_at in rows:
-                tally.add_breach(key, number, opened_at, done_at)
+    del processing
+    # The breached tickets, each checked by the tally: "number:opened:elapsed" (the group
+    # in the number's low bits; no group: object-storage processing).
+    del elapsed
+    for item in _items(late_numbers):
+        key, opened, done = item.split(":")
+        number = int(key)
+        group_key = _GROUPS[number & _GROUP_MASK]
+        tally.add_breach(group_key, number >> _GROUP_BITS, int(opened), _elapsed(done))
+    for item in _items(overdue_numbers):
+        key, opened, done = item.split(":")
+        tally.add_breach(None, int(key), int(opened), _elapsed(done))
     return tally
+
+
+def _elapsed(text: str) -> int | None:
+    return int(text) if text else None
 
 
 async def monthly_report(

@@ -14,7 +14,7 @@ from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from operator import attrgetter
 
@@ -31,6 +31,14 @@ from sla.targets import (
 )
 
 _MICROSECOND = timedelta(microseconds=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def epoch_microseconds(instant: datetime) -> int:
+    """An aware instant as whole microseconds since the Unix epoch (exact)."""
+    return (instant - _EPOCH) // _MICROSECOND
+
+
 _BREACH_ORDER = attrgetter("started_at", "ticket_number")
 # A group of tickets the report shows: (channel, emergency, handed_off) -> belongs.
 GroupKey = tuple[Channel, bool, bool]
@@ -173,6 +181,7 @@ class TicketTally:
     def __init__(self, config: SlaConfig, now: datetime, period: Interval) -> None:
         self.now = now
         self.period = period
+        self._now_microseconds = epoch_microseconds(now)
         self._processing_target = config.object_storage_processing
         self._targets: dict[tuple[Channel, bool], timedelta | None] = {
             (channel, emergency): first_response_target(
@@ -249,21 +258,40 @@ class TicketTally:
         tally.add_group(target, count, elapsed, overdue)
 
     def add_breach(
-        self, group: GroupKey | None, number: int, opened_at: datetime, done_at: datetime | None
+        self, group: GroupKey | None, number: int, opened_at: int, elapsed: int | None
     ) -> None:
         """One breached ticket of a group handed in with `add_group` (`group` None: its
-        object-storage processing); refused when the rules do not find it breached."""
+        object-storage processing), as numbers: `opened_at` in microseconds since the Unix
+        epoch (`epoch_microseconds`), `elapsed` done minus opened in microseconds (None:
+        not done). Refused when the rules do not find it breached: the same test as
+        `_outcome`'s, in whole microseconds, as exact as on the instants."""
         if group is None:
             target: timedelta | None = self._processing_target
             tally = self._processing
         else:
             target = self._targets[(group[0], group[1])]
             tally = self._tallies[group]
-        outcome, elapsed = _outcome(opened_at, done_at, target, self.now)
-        if outcome is not Outcome.BREACHED:
-            raise ValueError(f"ticket {number} is {outcome.value}, not breached")
+        if target is None:
+            raise ValueError(f"ticket {number} has no target, it cannot be breached")
+        limit = target // _MICROSECOND
+        if elapsed is None:
+            # `is_past_due`: now > opened + target.
+            if not self._now_microseconds > opened_at + limit:
+                raise ValueError(f"ticket {number} is {Outcome.PENDING.value}, not breached")
+        elif not max(elapsed, 0) > limit:
+            raise ValueError(f"ticket {number} is {Outcome.MET.value}, not breached")
+        started_at = _EPOCH + timedelta(microseconds=opened_at)
+        done_at = None if elapsed is None else started_at + timedelta(microseconds=elapsed)
         tally.breaches.append(
-            TargetCheck(number, None, opened_at, done_at, target, elapsed, outcome)
+            TargetCheck(
+                number,
+                None,
+                started_at,
+                done_at,
+                target,
+                None if elapsed is None else timedelta(microseconds=max(elapsed, 0)),
+                Outcome.BREACHED,
+            )
         )
 
     def add_record(self, ticket: TicketRecord) -> None:
