@@ -33,7 +33,7 @@ from sla.targets import (
     restoration_check,
     summarize,
 )
-from sla.ticket_stats import TicketFigures, TicketTally, tally_tickets
+from sla.ticket_stats import TicketFigures, TicketTally, breach_numbers, tally_tickets
 
 
 @dataclass(frozen=True)
@@ -491,7 +491,7 @@ def _stats_to_dict(stats: TargetStats) -> dict[str, Any]:
         "median_minutes": _minutes(stats.median),
         "p90_minutes": _minutes(stats.p90),
         "within_target_percent": _floor_percent(stats.within_target_percent, 2),
-        "breaches": [check.ticket_number for check in stats.breaches],
+        "breaches": breach_numbers(stats.breaches),
     }
 
 
