@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -462,7 +461,9 @@ CSV_COLUMNS: tuple[str, ...] = (*SERVICE_COLUMNS, "as_of", "partial")
 def _iso(moment: datetime | None) -> str | None:
     if moment is None:
         return None
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if moment.tzinfo is not UTC:  # the engine's instants are UTC already
+        moment = moment.astimezone(UTC)
+    return moment.isoformat().replace("+00:00", "Z")
 
 
 def _floor_percent(value: Fraction | None, places: int) -> float | None:
@@ -471,7 +472,8 @@ def _floor_percent(value: Fraction | None, places: int) -> float | None:
     if value is None:
         return None
     scale = 10**places
-    return float(Decimal(math.floor(value * scale)) / scale)
+    # floor(value × scale) in integers (a Fraction product would reduce by a gcd first).
+    return float(Decimal(value.numerator * scale // value.denominator) / scale)
 
 
 def _minutes(duration: timedelta | None) -> float | None:
