@@ -27,8 +27,8 @@ from sla import (
 from sla.report import (
     ServiceReport,
     report_header_dict,
-    service_dict,
     service_dicts,
+    service_json_dict,
 )
 
 
@@ -104,7 +104,7 @@ async def streamed_json(
     writer = _JsonWriter(report_header_dict(head.opening))
     batch: list[bytes] = []
     async for service in services:
-        batch.append(writer.service(service_dict(service)))
+        batch.append(writer.service(service_json_dict(service)))
         if len(batch) >= 256:
             yield b"".join(batch)
             batch.clear()
@@ -120,6 +120,7 @@ class _JsonWriter:
 
         self._dumps = orjson.dumps
         self._indent = orjson.OPT_INDENT_2
+        self._utc_z = orjson.OPT_UTC_Z
         self._before, self._after = self._split(header)
         self._separator = self._before + b'\n  "services": [\n    '
         self._listed = False
@@ -130,7 +131,9 @@ class _JsonWriter:
     def service(self, service: dict[str, Any]) -> bytes:
         # Nested one level deeper than on its own: every line moves right by 4 spaces
         # (orjson escapes newlines inside strings, so each b"\n" is a line break).
-        part = self._separator + self._dumps(service, option=self._indent).replace(b"\n", b"\n    ")
+        # Instants left as datetimes are written in UTC with a "Z" (`service_json_dict`).
+        dumped = self._dumps(service, option=self._indent | self._utc_z)
+        part = self._separator + dumped.replace(b"\n", b"\n    ")
         self._separator, self._listed = b",\n    ", True
         return part
 

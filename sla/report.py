@@ -501,7 +501,16 @@ def _stats_to_dict(stats: TargetStats) -> dict[str, Any]:
 # descriptor call each (a million of them in a month's report).
 
 
-def _incident_to_dict(line: IncidentLine) -> dict[str, Any]:
+def _utc(moment: datetime | None) -> datetime | None:
+    """An instant left as it is, in UTC, for an encoder that writes it as `_iso` does."""
+    if moment is None or moment.tzinfo is UTC:
+        return moment
+    return moment.astimezone(UTC)
+
+
+def _incident_to_dict(
+    line: IncidentLine, iso: Callable[[datetime | None], Any] = _iso
+) -> dict[str, Any]:
     incident = line.downtime.incident
     restoration = line.restoration
     outcome = restoration.outcome if restoration is not None else None
@@ -509,8 +518,8 @@ def _incident_to_dict(line: IncidentLine) -> dict[str, Any]:
         "incident_id": incident.incident_id,
         "ticket_number": incident.ticket_number,
         "status": incident.status._value_,
-        "start": _iso(line.downtime.start),
-        "end": _iso(line.downtime.end),
+        "start": iso(line.downtime.start),
+        "end": iso(line.downtime.end),
         "layer": incident.layer._value_ if incident.layer is not None else None,
         "exclusion": incident.exclusion._value_ if incident.exclusion is not None else None,
         "not_counted_reason": (
@@ -521,7 +530,7 @@ def _incident_to_dict(line: IncidentLine) -> dict[str, Any]:
         "counted_minutes": to_minutes(line.downtime.counted),
         "excluded_minutes": to_minutes(line.downtime.excluded),
         "data_loss": incident.data_loss,
-        "confirmed_at": _iso(incident.confirmed_at),
+        "confirmed_at": iso(incident.confirmed_at),
         "restoration_type": (
             incident.restoration_type._value_ if incident.restoration_type is not None else None
         ),
@@ -534,7 +543,9 @@ def _incident_to_dict(line: IncidentLine) -> dict[str, Any]:
     }
 
 
-def _service_to_dict(report: ServiceReport) -> dict[str, Any]:
+def _service_to_dict(
+    report: ServiceReport, iso: Callable[[datetime | None], Any] = _iso
+) -> dict[str, Any]:
     service, credit, downtime = report.service, report.credit, report.downtime
     return {
         "customer_id": service.customer_id,
@@ -544,7 +555,7 @@ def _service_to_dict(report: ServiceReport) -> dict[str, Any]:
         "service_type": service.service_type._value_,
         "currency": service.currency,
         "monthly_fee": _amount(service.monthly_fee),
-        "trial_until": _iso(service.trial_until),
+        "trial_until": iso(service.trial_until),
         "credit_base_amount": _amount(credit.base),
         "active_minutes": to_minutes(downtime.active),
         "downtime_minutes": to_minutes(downtime.counted),
@@ -557,7 +568,7 @@ def _service_to_dict(report: ServiceReport) -> dict[str, Any]:
         "data_loss_credit_amount": _amount(credit.data_loss_credit_amount),
         "total_credit_amount": _amount(credit.total_credit_amount),
         "claimed": report.claimed,
-        "incidents": [_incident_to_dict(line) for line in report.incidents],
+        "incidents": [_incident_to_dict(line, iso) for line in report.incidents],
     }
 
 
@@ -577,6 +588,13 @@ def service_dicts(report: MonthlyReport) -> Iterator[dict[str, Any]]:
 def service_dict(report: ServiceReport) -> dict[str, Any]:
     """One entry of `report_to_dict(...)["services"]`."""
     return _service_to_dict(report)
+
+
+def service_json_dict(report: ServiceReport) -> dict[str, Any]:
+    """`service_dict` with its instants left as datetimes in UTC, for a JSON encoder that
+    writes an instant as `report_to_dict` does ("2026-11-01T00:00:00.000001Z": orjson's
+    `OPT_UTC_Z`), several times faster than `isoformat` (~400k instants a month)."""
+    return _service_to_dict(report, _utc)
 
 
 def report_header_dict(report: MonthlyReport | ReportHead) -> dict[str, Any]:
