@@ -572,7 +572,7 @@ async def tally_month_tickets(
     dialect = connection.dialect.name
     query = _group_query(_month_tickets(period, customer_id, dialect), tally, dialect)
     row = (await connection.execute(query)).one()
-    answered, unanswered, late_numbers, storage, processing, overdue, overdue_numbers = row
+    answered, unanswered, late_breaches, storage, processing, overdue, overdue_breaches = row
     elapsed = _by_group(answered)
     del answered
     # Per group: how many were not answered, and how many of those are past due.
@@ -588,16 +588,15 @@ async def tally_month_tickets(
             tally.add_group(group_key, count, elapsed[index], late[index])
         elapsed[index] = array("q")
     tally.add_group(None, storage, _joined(processing), overdue)
-    del processing
+    del processing, elapsed
     # The breached tickets, each checked by the tally: "number:opened:elapsed" (the group
     # in the number's low bits; no group: object-storage processing).
-    del elapsed
-    for item in _items(late_numbers):
+    for item in _items(late_breaches):
         key, opened, done = item.split(":")
         number = int(key)
         group_key = _GROUPS[number & _GROUP_MASK]
         tally.add_breach(group_key, number >> _GROUP_BITS, int(opened), _elapsed(done))
-    for item in _items(overdue_numbers):
+    for item in _items(overdue_breaches):
         key, opened, done = item.split(":")
         tally.add_breach(None, int(key), int(opened), _elapsed(done))
     return tally
