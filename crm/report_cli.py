@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -156,7 +158,8 @@ def run_report(args: argparse.Namespace, settings: CrmSettings) -> int:
         return 2
     output = _Output(args.output)
     try:
-        asyncio.run(render(args, settings, datetime.now(UTC), output.write))
+        with _few_collections():
+            asyncio.run(render(args, settings, datetime.now(UTC), output.write))
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -169,6 +172,20 @@ def run_report(args: argparse.Namespace, settings: CrmSettings) -> int:
     finally:
         output.close()
     return 0
+
+
+@contextmanager
+def _few_collections() -> Iterator[None]:
+    """The cyclic garbage collector run ~100 times less often while the report is made: a
+    month's report allocates millions of short-lived objects that reference counting
+    frees (next to no cycles), and the default thresholds ran ~2,500 collections, ~1 s
+    of a 1M-ticket month. Collections still run; the thresholds are put back after."""
+    thresholds = gc.get_threshold()
+    gc.set_threshold(50_000, 20, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
 
 
 class _Output:
