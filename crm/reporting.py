@@ -6,7 +6,7 @@ import json
 import sqlite3
 from array import array
 from collections.abc import AsyncIterator, Iterator, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -62,16 +62,15 @@ from sla import (
     build_monthly_report,
     month_bounds,
 )
-from sla.model import Channel, IncidentStatus, ServiceType
+from sla.model import Channel, ServiceType
 from sla.report import (
     ReportHead,
     ServiceReport,
     ServiceReporter,
-    month_restoration_checks,
     report_head,
     service_order,
+    with_restorations,
 )
-from sla.responsibility import PROVIDER_LAYERS
 from sla.targets import TargetCheck
 from sla.ticket_stats import GroupKey, TicketTally
 
@@ -342,9 +341,23 @@ def _elapsed_microseconds(done: Any, started: Any, dialect: str) -> ColumnElemen
     return cast(func.round(extract("epoch", done - started) * 1_000_000), BigInteger)
 
 
-def _numbers(values: Any, piece: int = 1 << 16) -> Iterator[int]:
-    """A `group_concat`/`string_agg` of integers back into integers, split a piece of the
-    text at a time: a million numbers split at once were a million strings at once."""
+def _epoch_microseconds(instant: Any, dialect: str) -> ColumnElement[int]:
+    """An instant as integer microseconds since the Unix epoch, exactly (`sla`'s
+    `epoch_microseconds`)."""
+    if dialect == "sqlite":
+        seconds = func.substr(instant, 1, 19)
+        whole = (
+            func.unixepoch(seconds)
+            if _SQLITE_HAS_UNIXEPOCH
+            else cast(func.strftime("%s", seconds), Integer)
+        )
+        return whole * 1_000_000 + _fraction_microseconds(instant)
+    return cast(func.round(extract("epoch", instant) * 1_000_000), BigInteger)
+
+
+def _items(values: Any, piece: int = 1 << 16) -> Iterator[str]:
+    """A `group_concat`/`string_agg` back into its items, split a piece of the text at a
+    time: a million items split at once were a million strings at once."""
     if values is None:
         return
     text = str(values)
@@ -353,8 +366,13 @@ def _numbers(values: Any, piece: int = 1 << 16) -> Iterator[int]:
         end = text.find(",", start + piece)
         if end < 0:
             end = len(text)
-        yield from map(int, text[start:end].split(","))
+        yield from text[start:end].split(",")
         start = end + 1
+
+
+def _numbers(values: Any, piece: int = 1 << 16) -> Iterator[int]:
+    """A `group_concat`/`string_agg` of integers back into integers (`_items`)."""
+    return map(int, _items(values, piece))
 
 
 def _joined(values: Any, piece: int = 1 << 16) -> array[int]:
@@ -471,6 +489,7 @@ def _group_query(tickets: Subquery, tally: TicketTally, dialect: str) -> Select[
             t.id,
             t.grp,
             t.object_storage,
+            t.opened_at,
             response_limit.label("response_limit"),
             _elapsed_microseconds(t.first_response_at, t.opened_at, dialect).label("response"),
             case(
@@ -486,13 +505,30 @@ def _group_query(tickets: Subquery, tally: TicketTally, dialect: str) -> Select[
         ).select_from(tickets)
     ).c
     shift = 1 << _GROUP_BITS
+
+    def breach(number: Any, elapsed: Any) -> Any:
+        """A breached ticket as the text "number:opened:elapsed" (microseconds since the
+        epoch; done minus opened, empty when not done), its opening computed for the
+        breached alone."""
+
+        def text(value: Any) -> Any:
+            return cast(value, String)
+
+        return (
+            text(number)
+            + literal(":")
+            + text(_epoch_microseconds(timed.opened_at, dialect))
+            + literal(":")
+            + func.coalesce(text(elapsed), literal(""))
+        )
+
     return select(
         joined(timed.response * shift + timed.grp),  # NULL (left out) when not answered
         joined(case((timed.response.is_(None), timed.late * shift + timed.grp), else_=null())),
         joined(
             case(
                 (or_(timed.late == 1, timed.response > timed.response_limit),
-                 timed.id * shift + timed.grp),
+                 breach(timed.id * shift + timed.grp, timed.response)),
                 else_=null(),
             )
         ),
@@ -501,23 +537,12 @@ def _group_query(tickets: Subquery, tally: TicketTally, dialect: str) -> Select[
         func.coalesce(func.sum(timed.overdue), 0),
         joined(
             case(
-                (or_(timed.overdue == 1, timed.processing > processing_limit), timed.id),
+                (or_(timed.overdue == 1, timed.processing > processing_limit),
+                 breach(timed.id, timed.processing)),
                 else_=null(),
             )
         ),
     )  # fmt: skip
-
-
-# Breached tickets whose times are read per query.
-BREACH_CHUNK = 20_000
-
-
-def _tickets_numbered(numbers: list[int], done: Any, dialect: str) -> Executable:
-    """The opening and `done` times of these tickets, the numbers bound as one value: a
-    bound parameter each would cost more than the rows."""
-    return select(*_read((Ticket.id, Ticket.opened_at, done), dialect)).where(
-        _among(Ticket.id, numbers, dialect)
-    )
 
 
 def _among(column: Any, numbers: Sequence[int], dialect: str) -> ColumnElement[bool]:
@@ -536,18 +561,18 @@ async def tally_month_tickets(
     customer_id: int | None = None,
 ) -> TicketTally:
     """The month's ticket figures counted by the database: per group of channel, mode and
-    hand-off, one row with the counts and the elapsed times (microseconds, one text each);
-    then the breached tickets' own rows. The targets and the moment each becomes past due
-    come from the tally (`sla`), which classifies the elapsed times itself, names the
-    breached tickets and checks each: a million tickets never pass through Python one by
-    one."""
+    hand-off, one row with the counts and the elapsed times (microseconds, one text each)
+    and the breached tickets' numbers, openings and elapsed times. The targets and the
+    moment each becomes past due come from the tally (`sla`), which classifies the elapsed
+    times itself, names the breached tickets and checks each: a million tickets never pass
+    through Python one by one."""
     period = month_bounds(month, config.zone)
     tally = TicketTally(config, now, period)
     connection = await session.connection()
     dialect = connection.dialect.name
     query = _group_query(_month_tickets(period, customer_id, dialect), tally, dialect)
     row = (await connection.execute(query)).one()
-    answered, unanswered, late_numbers, storage, processing, overdue, overdue_numbers = row
+    answered, unanswered, late_breaches, storage, processing, overdue, overdue_breaches = row
     elapsed = _by_group(answered)
     del answered
     # Per group: how many were not answered, and how many of those are past due.
@@ -563,22 +588,22 @@ async def tally_month_tickets(
             tally.add_group(group_key, count, elapsed[index], late[index])
         elapsed[index] = array("q")
     tally.add_group(None, storage, _joined(processing), overdue)
-    # The breached tickets' numbers, per group (None: object-storage processing): 8 bytes
-    # each; a quarter of a month's tickets may be breached.
-    breached: list[tuple[GroupKey | None, array[int]]] = list(
-        zip(_GROUPS, _by_group(late_numbers), strict=True)
-    )
-    breached.append((None, _joined(overdue_numbers)))
-    del row, late_numbers, overdue_numbers, processing
-    # Their times read a chunk at a time: not every breached row at once.
-    for key, numbers in breached:
-        done = Ticket.resolved_at if key is None else Ticket.first_response_at
-        for start in range(0, len(numbers), BREACH_CHUNK):
-            chunk = numbers[start : start + BREACH_CHUNK]
-            rows = await connection.execute(_tickets_numbered(chunk.tolist(), done, dialect))
-            for number, opened_at, done_at in rows:
-                tally.add_breach(key, number, opened_at, done_at)
+    del processing, elapsed
+    # The breached tickets, each checked by the tally: "number:opened:elapsed" (the group
+    # in the number's low bits; no group: object-storage processing).
+    for item in _items(late_breaches):
+        key, opened, done = item.split(":")
+        number = int(key)
+        group_key = _GROUPS[number & _GROUP_MASK]
+        tally.add_breach(group_key, number >> _GROUP_BITS, int(opened), _elapsed(done))
+    for item in _items(overdue_breaches):
+        key, opened, done = item.split(":")
+        tally.add_breach(None, int(key), int(opened), _elapsed(done))
     return tally
+
+
+def _elapsed(text: str) -> int | None:
+    return int(text) if text else None
 
 
 async def monthly_report(
@@ -617,6 +642,36 @@ async def monthly_report(
 REPORT_CHUNK = 2_000
 
 
+@dataclass
+class StreamedHead:
+    """The head of a streamed report. `opening`: what precedes the services (`report_head`
+    without the restorations, which are gathered from the services' incidents while they
+    are read: no query of their own); `complete()`: the whole head, once the services
+    have all been read."""
+
+    opening: ReportHead
+    # (service, its checks in incident order), as the services were read.
+    _restorations: list[tuple[int, list[TargetCheck]]] = field(default_factory=list)
+    _read: bool = False
+
+    def gathered(self, service_id: int, checks: list[TargetCheck]) -> None:
+        """A service's restoration checks, as its incidents are read."""
+        if checks:
+            self._restorations.append((service_id, checks))
+
+    def all_read(self) -> None:
+        self._read = True
+
+    def complete(self) -> ReportHead:
+        if not self._read:
+            raise RuntimeError("the report's services have not all been read")
+        # `month_restoration_checks`' order: by service, then incident (ids).
+        self._restorations.sort(key=lambda item: item[0])
+        return with_restorations(
+            self.opening, (check for _, checks in self._restorations for check in checks)
+        )
+
+
 async def stream_monthly_report(
     session: AsyncSession,
     month: str,
@@ -625,12 +680,13 @@ async def stream_monthly_report(
     customer_id: int | None = None,
     *,
     chunk: int = REPORT_CHUNK,
-) -> tuple[ReportHead, AsyncIterator[ServiceReport]]:
+) -> tuple[StreamedHead, AsyncIterator[ServiceReport]]:
     """`monthly_report` for a writer that writes the services after the rest, one at a
-    time: the head (tickets, restorations, whether any service is listed), then the
-    service reports in the report's order, read, built and let go `chunk` services at a
-    time. A month of 100k services and incidents is never held at once. Reads in the
-    session's transaction: the iterator must be consumed before it ends."""
+    time: the head (tickets, whether any service is listed; the restorations once the
+    services are read), then the service reports in the report's order, read, built and
+    let go `chunk` services at a time. A month of 100k services and incidents is never
+    held at once. Reads in the session's transaction: the iterator must be consumed
+    before it ends."""
     tally = await tally_month_tickets(session, month, config, now, customer_id)
     period = month_bounds(month, config.zone)
     if customer_id is not None and await session.get(Customer, customer_id) is None:
@@ -655,49 +711,8 @@ async def stream_monthly_report(
         config,
         now,
     )
-    checks = await _restoration_checks(session, active_in_month, period, config, now)
-    report_head_ = report_head(month, bool(order), checks, tally, config, now, head)
-    return report_head_, _service_reports(session, order, period, reporter, chunk)
-
-
-async def _restoration_checks(
-    session: AsyncSession,
-    active_in_month: list[ColumnElement[bool]],
-    period: Interval,
-    config: SlaConfig,
-    now: datetime,
-) -> list[TargetCheck]:
-    """The month's restoration checks, read before any service report: only the incidents
-    that may carry one (confirmed, with a restoration type, of a dedicated service in the
-    provider's DC, in a layer that is the provider's; `sla` decides each), with their
-    service, in the order `build_monthly_report` meets them (by service, then incident)."""
-    width = len(SERVICE_COLUMNS)
-    connection = await session.connection()
-    query = (
-        select(*_read((*SERVICE_COLUMNS, *INCIDENT_COLUMNS), connection.dialect.name))
-        .join(Customer, Customer.id == Service.customer_id)
-        .join(Incident, Incident.service_id == Service.id)
-        .where(
-            *active_in_month,
-            *_incident_in_month(period),
-            Service.service_type == ServiceType.DEDICATED,
-            Service.in_provider_dc.is_(True),
-            Incident.status == IncidentStatus.CONFIRMED,
-            Incident.confirmed_at.is_not(None),
-            Incident.restoration_type.is_not(None),
-            or_(
-                Incident.layer.is_(None),
-                Incident.layer.in_(sorted(PROVIDER_LAYERS[ServiceType.DEDICATED])),
-            ),
-        )
-        .order_by(Service.id, Incident.id)
-    )
-    checks: list[TargetCheck] = []
-    result = await connection.stream(query)
-    async for rows in result.partitions(REPORT_CHUNK):
-        pairs = ((incident_record(row[width:]), service_record(row[:width])) for row in rows)
-        checks.extend(month_restoration_checks(pairs, period, config, now))
-    return checks
+    streamed = StreamedHead(report_head(month, bool(order), (), tally, config, now, head))
+    return streamed, _service_reports(session, order, period, reporter, chunk, streamed)
 
 
 async def _service_reports(
@@ -706,6 +721,7 @@ async def _service_reports(
     period: Interval,
     reporter: ServiceReporter,
     chunk: int,
+    head: StreamedHead,
 ) -> AsyncIterator[ServiceReport]:
     connection = await session.connection()
     dialect = connection.dialect.name
@@ -728,9 +744,12 @@ async def _service_reports(
             incident = incident_record(row)
             incidents[incident.service_id].append(incident)
         for number in numbers:
-            report = reporter.report(services.pop(number), incidents.pop(number))
+            service, its_incidents = services.pop(number), incidents.pop(number)
+            head.gathered(number, reporter.restorations(service, its_incidents))
+            report = reporter.report(service, its_incidents)
             if report is not None:
                 yield report
+    head.all_read()
 
 
 async def _incidents_of_month(

@@ -7,6 +7,7 @@ from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from fractions import Fraction
+from functools import lru_cache
 
 from sla.config import SlaConfig
 from sla.downtime import reported_start
@@ -45,13 +46,19 @@ def availability_percent(active: timedelta, counted: timedelta) -> Fraction | No
 
 def tier_for(availability: Fraction, config: SlaConfig) -> Tier:
     """Decided on the exact figure: 99.89999 % is below 99.9 % even if it prints as 99.9."""
-    if availability >= Fraction(config.availability_target_percent):
+    if availability >= _exact(config.availability_target_percent):
         return Tier.MET
-    if availability >= Fraction(config.band_lower_bound_percent):
+    if availability >= _exact(config.band_lower_bound_percent):
         return Tier.MINOR
-    if availability >= Fraction(config.major_lower_bound_percent):
+    if availability >= _exact(config.major_lower_bound_percent):
         return Tier.MAJOR
     return Tier.SEVERE
+
+
+@lru_cache(maxsize=64)
+def _exact(percent: Decimal) -> Fraction:
+    """A configured bound as an exact fraction, made once (not once per service)."""
+    return Fraction(percent)
 
 
 def tier_credit_percent(tier: Tier, config: SlaConfig) -> Decimal:

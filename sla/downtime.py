@@ -42,13 +42,11 @@ class NotCountedReason(StrEnum):
 def reported_start(incident: IncidentRecord) -> datetime | None:
     """Earliest evidence of any kind; shown in reports and used to place the incident in a
     month, whether or not it counts."""
-    evidence = [
-        moment
-        for moment in (incident.client_notice_at, incident.monitoring_start_at)
-        if moment is not None
-    ]
-    if evidence:
-        return min(evidence)
+    notice, monitoring = incident.client_notice_at, incident.monitoring_start_at
+    if notice is not None:
+        return notice if monitoring is None or notice <= monitoring else monitoring
+    if monitoring is not None:
+        return monitoring
     # Confirmation is itself provider evidence that the service was down at that moment.
     return incident.confirmed_at
 
@@ -165,9 +163,11 @@ class ServiceDowntime:
     incidents: tuple[IncidentDowntime, ...]
 
 
-# An incident as `service_downtime` reads it: why it does not count, its interval, and the
-# part of that interval inside the month's active period.
-_Reading = tuple[IncidentRecord, NotCountedReason | None, Interval | None, tuple[Interval, ...]]
+# An incident as `service_downtime` reads it: why it does not count, its interval, the
+# part of that interval inside the month's active period, and its reported start.
+_Reading = tuple[
+    IncidentRecord, NotCountedReason | None, Interval | None, tuple[Interval, ...], datetime | None
+]
 
 
 def service_downtime(
@@ -194,14 +194,17 @@ def service_downtime(
         if reason is None and interval is not None and period is not None:
             in_month = clip([interval], period)
             eligible.extend(in_month)
-        readings.append((incident, reason, interval, in_month))
+        readings.append((incident, reason, interval, in_month, reported_start(incident)))
     raw = clip(eligible, period) if period is not None else ()
 
     # Only the exclusions that share an instant with the eligible downtime change a figure
     # (every `in_month` lies inside `raw`): a hundred planned works in a month need not be
     # sorted again for each incident of each service.
     def overlaps_raw(start: datetime, end: datetime) -> bool:
-        return any(start < part.end and part.start < end for part in raw)
+        for part in raw:  # noqa: SIM110 (a loop: no generator per span)
+            if start < part.end and part.start < end:
+                return True
+        return False
 
     exclusions: tuple[Interval, ...] = ()
     if raw:
@@ -214,13 +217,13 @@ def service_downtime(
             if overlaps_raw(span.start, span.end)
         )
     lines: list[IncidentDowntime] = []
-    for incident, reason, interval, in_month in readings:
-        if not _belongs_to_month(incident, interval, window):
+    for incident, reason, interval, in_month, start in readings:
+        if not _belongs_to_month(incident, interval, window, start):
             continue
         lines.append(
             IncidentDowntime(
                 incident=incident,
-                start=reported_start(incident),
+                start=start,
                 end=evidence_end(incident),
                 not_counted_reason=reason,
                 # `in_month`, `raw` and what is cut from them share no instant within.
@@ -247,12 +250,12 @@ def service_downtime(
 
 
 def _belongs_to_month(
-    incident: IncidentRecord, interval: Interval | None, window: Interval
+    incident: IncidentRecord, interval: Interval | None, window: Interval, start: datetime | None
 ) -> bool:
-    """An incident is listed in the month it started or was confirmed in, and in every
-    month it counted in; an open, unconfirmed client report is not dragged into later
-    months."""
-    for moment in (reported_start(incident), incident.confirmed_at):
+    """An incident is listed in the month it started (`start`: its `reported_start`) or was
+    confirmed in, and in every month it counted in; an open, unconfirmed client report is
+    not dragged into later months."""
+    for moment in (start, incident.confirmed_at):
         if moment is not None and window.contains(moment):
             return True
     return interval is not None and intersection(interval, window) is not None

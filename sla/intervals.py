@@ -85,8 +85,9 @@ def union(intervals: Iterable[Interval]) -> tuple[Interval, ...]:
 
 def intersection(first: Interval, second: Interval) -> Interval | None:
     """The common part of two intervals, or None when they share no instant."""
-    start = max(first.start, second.start)
-    end = min(first.end, second.end)
+    # max() and min() of two, without the builtins' calls (~750k intersections a month).
+    start = first.start if first.start >= second.start else second.start
+    end = first.end if first.end <= second.end else second.end
     return Interval(start, end) if start < end else None
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -33,7 +32,7 @@ from sla.targets import (
     restoration_check,
     summarize,
 )
-from sla.ticket_stats import TicketFigures, TicketTally, tally_tickets
+from sla.ticket_stats import TicketFigures, TicketTally, breach_numbers, tally_tickets
 
 
 @dataclass(frozen=True)
@@ -251,6 +250,15 @@ class ServiceReporter:
         # credit: it depends on nothing else, and every figure in it is exact or in cents.
         self._credits: dict[tuple[object, ...], CreditResult] = {}
 
+    def restorations(
+        self, service: ServiceRecord, incidents: list[IncidentRecord]
+    ) -> list[TargetCheck]:
+        """`month_restoration_checks` of `service`'s incidents (in incident order)."""
+        if not incidents:
+            return []
+        pairs = ((incident, service) for incident in incidents)
+        return list(month_restoration_checks(pairs, self.period, self.config, self.now))
+
     def report(
         self, service: ServiceRecord, incidents: list[IncidentRecord]
     ) -> ServiceReport | None:
@@ -386,6 +394,25 @@ def _service_report(
     )
 
 
+def with_restorations(head: ReportHead, restoration_checks: Iterable[TargetCheck]) -> ReportHead:
+    """`head`, made by `report_head` without restoration checks, with the month's
+    (`month_restoration_checks`, in its order): for a reader that meets them while it
+    reads the services. What the head says before its services (`empty` among it) is
+    unchanged: restorations belong to listed services, and a head that lists none has
+    none."""
+    if head.report.tickets.restoration.count:
+        raise ValueError("the head already holds restoration checks")
+    checks = list(restoration_checks)
+    if checks and not head.listed:
+        raise ValueError("restoration checks of a report that lists no service")
+    tickets = replace(head.report.tickets, restoration=_restoration_stats(checks))
+    return ReportHead(replace(head.report, tickets=tickets), head.listed)
+
+
+def _restoration_stats(restoration_checks: list[TargetCheck]) -> TargetStats:
+    return summarize(sorted(restoration_checks, key=lambda c: c.started_at))
+
+
 def _ticket_report(figures: TicketFigures, restoration_checks: list[TargetCheck]) -> TicketReport:
     return TicketReport(
         count=figures.count,
@@ -396,7 +423,7 @@ def _ticket_report(figures: TicketFigures, restoration_checks: list[TargetCheck]
         normal=figures.normal,
         emergency=figures.emergency,
         resolution=figures.resolution,
-        restoration=summarize(sorted(restoration_checks, key=lambda c: c.started_at)),
+        restoration=_restoration_stats(restoration_checks),
         handed_off=figures.handed_off,
     )
 
@@ -434,7 +461,9 @@ CSV_COLUMNS: tuple[str, ...] = (*SERVICE_COLUMNS, "as_of", "partial")
 def _iso(moment: datetime | None) -> str | None:
     if moment is None:
         return None
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if moment.tzinfo is not UTC:  # the engine's instants are UTC already
+        moment = moment.astimezone(UTC)
+    return moment.isoformat().replace("+00:00", "Z")
 
 
 def _floor_percent(value: Fraction | None, places: int) -> float | None:
@@ -443,7 +472,8 @@ def _floor_percent(value: Fraction | None, places: int) -> float | None:
     if value is None:
         return None
     scale = 10**places
-    return float(Decimal(math.floor(value * scale)) / scale)
+    # floor(value × scale) in integers (a Fraction product would reduce by a gcd first).
+    return float(Decimal(value.numerator * scale // value.denominator) / scale)
 
 
 def _minutes(duration: timedelta | None) -> float | None:
@@ -463,7 +493,7 @@ def _stats_to_dict(stats: TargetStats) -> dict[str, Any]:
         "median_minutes": _minutes(stats.median),
         "p90_minutes": _minutes(stats.p90),
         "within_target_percent": _floor_percent(stats.within_target_percent, 2),
-        "breaches": [check.ticket_number for check in stats.breaches],
+        "breaches": breach_numbers(stats.breaches),
     }
 
 
@@ -471,7 +501,16 @@ def _stats_to_dict(stats: TargetStats) -> dict[str, Any]:
 # descriptor call each (a million of them in a month's report).
 
 
-def _incident_to_dict(line: IncidentLine) -> dict[str, Any]:
+def _utc(moment: datetime | None) -> datetime | None:
+    """An instant left as it is, in UTC, for an encoder that writes it as `_iso` does."""
+    if moment is None or moment.tzinfo is UTC:
+        return moment
+    return moment.astimezone(UTC)
+
+
+def _incident_to_dict(
+    line: IncidentLine, iso: Callable[[datetime | None], Any] = _iso
+) -> dict[str, Any]:
     incident = line.downtime.incident
     restoration = line.restoration
     outcome = restoration.outcome if restoration is not None else None
@@ -479,8 +518,8 @@ def _incident_to_dict(line: IncidentLine) -> dict[str, Any]:
         "incident_id": incident.incident_id,
         "ticket_number": incident.ticket_number,
         "status": incident.status._value_,
-        "start": _iso(line.downtime.start),
-        "end": _iso(line.downtime.end),
+        "start": iso(line.downtime.start),
+        "end": iso(line.downtime.end),
         "layer": incident.layer._value_ if incident.layer is not None else None,
         "exclusion": incident.exclusion._value_ if incident.exclusion is not None else None,
         "not_counted_reason": (
@@ -491,7 +530,7 @@ def _incident_to_dict(line: IncidentLine) -> dict[str, Any]:
         "counted_minutes": to_minutes(line.downtime.counted),
         "excluded_minutes": to_minutes(line.downtime.excluded),
         "data_loss": incident.data_loss,
-        "confirmed_at": _iso(incident.confirmed_at),
+        "confirmed_at": iso(incident.confirmed_at),
         "restoration_type": (
             incident.restoration_type._value_ if incident.restoration_type is not None else None
         ),
@@ -504,7 +543,9 @@ def _incident_to_dict(line: IncidentLine) -> dict[str, Any]:
     }
 
 
-def _service_to_dict(report: ServiceReport) -> dict[str, Any]:
+def _service_to_dict(
+    report: ServiceReport, iso: Callable[[datetime | None], Any] = _iso
+) -> dict[str, Any]:
     service, credit, downtime = report.service, report.credit, report.downtime
     return {
         "customer_id": service.customer_id,
@@ -514,7 +555,7 @@ def _service_to_dict(report: ServiceReport) -> dict[str, Any]:
         "service_type": service.service_type._value_,
         "currency": service.currency,
         "monthly_fee": _amount(service.monthly_fee),
-        "trial_until": _iso(service.trial_until),
+        "trial_until": iso(service.trial_until),
         "credit_base_amount": _amount(credit.base),
         "active_minutes": to_minutes(downtime.active),
         "downtime_minutes": to_minutes(downtime.counted),
@@ -527,7 +568,7 @@ def _service_to_dict(report: ServiceReport) -> dict[str, Any]:
         "data_loss_credit_amount": _amount(credit.data_loss_credit_amount),
         "total_credit_amount": _amount(credit.total_credit_amount),
         "claimed": report.claimed,
-        "incidents": [_incident_to_dict(line) for line in report.incidents],
+        "incidents": [_incident_to_dict(line, iso) for line in report.incidents],
     }
 
 
@@ -547,6 +588,13 @@ def service_dicts(report: MonthlyReport) -> Iterator[dict[str, Any]]:
 def service_dict(report: ServiceReport) -> dict[str, Any]:
     """One entry of `report_to_dict(...)["services"]`."""
     return _service_to_dict(report)
+
+
+def service_json_dict(report: ServiceReport) -> dict[str, Any]:
+    """`service_dict` with its instants left as datetimes in UTC, for a JSON encoder that
+    writes an instant as `report_to_dict` does ("2026-11-01T00:00:00.000001Z": orjson's
+    `OPT_UTC_Z`), several times faster than `isoformat` (~400k instants a month)."""
+    return _service_to_dict(report, _utc)
 
 
 def report_header_dict(report: MonthlyReport | ReportHead) -> dict[str, Any]:

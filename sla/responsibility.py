@@ -27,7 +27,9 @@ def provider_is_responsible(service_type: ServiceType, layer: Layer | None) -> b
     """
     if layer is None:
         return True
-    return layer in PROVIDER_LAYERS[ServiceType(service_type)]
+    if type(service_type) is not ServiceType:  # a member already: no enum call
+        service_type = ServiceType(service_type)
+    return layer in PROVIDER_LAYERS[service_type]
 
 
 def sla_applies(service: ServiceRecord) -> bool:

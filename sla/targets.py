@@ -260,7 +260,9 @@ class TargetStats:
     median: timedelta | None
     p90: timedelta | None
     within_target_percent: Fraction | None
-    breaches: tuple[TargetCheck, ...]
+    # In order of their start (then ticket number); a tuple, or for a month's tickets a
+    # sequence that makes each check when it is read (`sla.ticket_stats.Breaches`).
+    breaches: Sequence[TargetCheck]
 
 
 def summarize(checks: Iterable[TargetCheck]) -> TargetStats:

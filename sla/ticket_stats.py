@@ -12,11 +12,12 @@ from __future__ import annotations
 import math
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from fractions import Fraction
-from operator import attrgetter
+from operator import itemgetter
+from typing import overload
 
 from sla.config import SlaConfig
 from sla.intervals import Interval
@@ -31,7 +32,19 @@ from sla.targets import (
 )
 
 _MICROSECOND = timedelta(microseconds=1)
-_BREACH_ORDER = attrgetter("started_at", "ticket_number")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def epoch_microseconds(instant: datetime) -> int:
+    """An aware instant as whole microseconds since the Unix epoch (exact)."""
+    return (instant - _EPOCH) // _MICROSECOND
+
+
+# A breached ticket as the tally keeps it: (opened, number, elapsed, target), opened in
+# microseconds since the epoch, elapsed done minus opened in microseconds (None: not done).
+_Breach = tuple[int, int, int | None, timedelta | None]
+# The report's order of breaches: by start, then ticket number.
+_BREACH_ORDER = itemgetter(0, 1)
 # A group of tickets the report shows: (channel, emergency, handed_off) -> belongs.
 GroupKey = tuple[Channel, bool, bool]
 _KEYS: tuple[GroupKey, ...] = tuple(
@@ -52,7 +65,7 @@ class _Tally:
     met: int = 0
     breached: int = 0
     elapsed: array[int] = field(default_factory=lambda: array("q"))
-    breaches: list[TargetCheck] = field(default_factory=list)
+    breaches: list[_Breach] = field(default_factory=list)
     # `elapsed` is in order: filled by one `add_group` (a million values need no second sort).
     in_order: bool = True
 
@@ -146,8 +159,75 @@ def _merge(tallies: list[_Tally]) -> TargetStats:
         median=median,
         p90=p90,
         within_target_percent=Fraction(100 * met, measured) if measured else None,
-        breaches=tuple(breaches),
+        breaches=Breaches(breaches),
     )
+
+
+def _breach(
+    number: int, opened_at: datetime, done_at: datetime | None, target: timedelta | None
+) -> _Breach:
+    elapsed = None if done_at is None else (done_at - opened_at) // _MICROSECOND
+    return (epoch_microseconds(opened_at), number, elapsed, target)
+
+
+def _check(breach: _Breach) -> TargetCheck:
+    """The check of a breach as `check_against_target` makes it."""
+    opened, number, elapsed, target = breach
+    started_at = _EPOCH + timedelta(microseconds=opened)
+    if elapsed is None:
+        return TargetCheck(number, None, started_at, None, target, None, Outcome.BREACHED)
+    done_at = started_at + timedelta(microseconds=elapsed)
+    duration = timedelta(microseconds=max(elapsed, 0))
+    return TargetCheck(number, None, started_at, done_at, target, duration, Outcome.BREACHED)
+
+
+class Breaches(Sequence[TargetCheck]):
+    """Breached tickets in the report's order (start, then number), each `TargetCheck` made
+    when it is read: a month may breach hundreds of thousands, and the report lists their
+    numbers alone (`ticket_numbers`). Equal to any sequence of the same checks."""
+
+    __slots__ = ("_breaches",)
+
+    def __init__(self, breaches: list[_Breach]) -> None:
+        self._breaches = breaches
+
+    @property
+    def ticket_numbers(self) -> list[int]:
+        return [breach[1] for breach in self._breaches]
+
+    def __len__(self) -> int:
+        return len(self._breaches)
+
+    @overload
+    def __getitem__(self, index: int) -> TargetCheck: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[TargetCheck, ...]: ...
+    def __getitem__(self, index: int | slice) -> TargetCheck | tuple[TargetCheck, ...]:
+        if isinstance(index, slice):
+            return tuple(map(_check, self._breaches[index]))
+        return _check(self._breaches[index])
+
+    def __iter__(self) -> Iterator[TargetCheck]:
+        return map(_check, self._breaches)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Breaches):
+            return tuple(self) == tuple(other)
+        if isinstance(other, Sequence):
+            return tuple(self) == tuple(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Breaches({list(self)!r})"
+
+
+def breach_numbers(breaches: Sequence[TargetCheck]) -> list[int | None]:
+    """The ticket numbers of `TargetStats.breaches`, in order."""
+    if isinstance(breaches, Breaches):
+        return list(breaches.ticket_numbers)
+    return [check.ticket_number for check in breaches]
 
 
 @dataclass(frozen=True)
@@ -173,6 +253,7 @@ class TicketTally:
     def __init__(self, config: SlaConfig, now: datetime, period: Interval) -> None:
         self.now = now
         self.period = period
+        self._now_microseconds = epoch_microseconds(now)
         self._processing_target = config.object_storage_processing
         self._targets: dict[tuple[Channel, bool], timedelta | None] = {
             (channel, emergency): first_response_target(
@@ -204,17 +285,13 @@ class TicketTally:
         tally = self._tallies[(kind, urgent, bool(handed_off))]
         tally.add(outcome, elapsed)
         if outcome is Outcome.BREACHED:
-            tally.breaches.append(
-                TargetCheck(number, None, opened_at, first_response_at, target, elapsed, outcome)
-            )
+            tally.breaches.append(_breach(number, opened_at, first_response_at, target))
         if service_type is not None and ServiceType(service_type) is ServiceType.OBJECT_STORAGE:
             target = self._processing_target
             outcome, elapsed = _outcome(opened_at, resolved_at, target, self.now)
             self._processing.add(outcome, elapsed)
             if outcome is Outcome.BREACHED:
-                self._processing.breaches.append(
-                    TargetCheck(number, None, opened_at, resolved_at, target, elapsed, outcome)
-                )
+                self._processing.breaches.append(_breach(number, opened_at, resolved_at, target))
 
     def response_target(self, channel: Channel, emergency: bool) -> timedelta | None:
         """The first-response target of a ticket of this channel and mode (A 5.2 / B 5.2)."""
@@ -249,22 +326,29 @@ class TicketTally:
         tally.add_group(target, count, elapsed, overdue)
 
     def add_breach(
-        self, group: GroupKey | None, number: int, opened_at: datetime, done_at: datetime | None
+        self, group: GroupKey | None, number: int, opened_at: int, elapsed: int | None
     ) -> None:
         """One breached ticket of a group handed in with `add_group` (`group` None: its
-        object-storage processing); refused when the rules do not find it breached."""
+        object-storage processing), as numbers: `opened_at` in microseconds since the Unix
+        epoch (`epoch_microseconds`), `elapsed` done minus opened in microseconds (None:
+        not done). Refused when the rules do not find it breached: the same test as
+        `_outcome`'s, in whole microseconds, as exact as on the instants."""
         if group is None:
             target: timedelta | None = self._processing_target
             tally = self._processing
         else:
             target = self._targets[(group[0], group[1])]
             tally = self._tallies[group]
-        outcome, elapsed = _outcome(opened_at, done_at, target, self.now)
-        if outcome is not Outcome.BREACHED:
-            raise ValueError(f"ticket {number} is {outcome.value}, not breached")
-        tally.breaches.append(
-            TargetCheck(number, None, opened_at, done_at, target, elapsed, outcome)
-        )
+        if target is None:
+            raise ValueError(f"ticket {number} has no target, it cannot be breached")
+        limit = target // _MICROSECOND
+        if elapsed is None:
+            # `is_past_due`: now > opened + target.
+            if not self._now_microseconds > opened_at + limit:
+                raise ValueError(f"ticket {number} is {Outcome.PENDING.value}, not breached")
+        elif not max(elapsed, 0) > limit:
+            raise ValueError(f"ticket {number} is {Outcome.MET.value}, not breached")
+        tally.breaches.append((opened_at, number, elapsed, target))
 
     def add_record(self, ticket: TicketRecord) -> None:
         self.add(

@@ -4,10 +4,17 @@ are those of the whole report dumped at once by the standard library."""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
-from crm.report_cli import report_json
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from crm.report_cli import _JsonWriter, report_json
 from sla import MonthlyReport, report_to_dict
+from sla.report import _iso, _utc, report_header_dict, service_json_dict
 from tests.sla.factories import almaty, maintenance, outage, report, service, ticket
 
 
@@ -39,3 +46,43 @@ def test_a_month_with_services_incidents_and_tickets_streams_the_same_bytes() ->
 def test_an_empty_month_streams_the_same_bytes() -> None:
     month_report = report()
     assert b"".join(report_json(month_report)) == whole(month_report)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    moment=st.datetimes(
+        min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.just(UTC)
+    ),
+    whole_second=st.booleans(),
+)
+def test_a_streamed_service_writes_its_instants_as_the_report_does(
+    moment: datetime, whole_second: bool
+) -> None:
+    """The streamed report leaves a service's instants to the encoder
+    (`service_json_dict`); written, each is the text of `report_to_dict`'s."""
+    if whole_second:
+        moment = moment.replace(microsecond=0)
+    in_almaty = moment.astimezone(ZoneInfo("Asia/Almaty"))
+    for given_moment in (moment, in_almaty):
+        assert _utc(given_moment) == moment
+        encoded = orjson.dumps({"at": _utc(given_moment)}, option=orjson.OPT_UTC_Z)
+        assert encoded == json.dumps({"at": _iso(given_moment)}, separators=(",", ":")).encode()
+
+
+def test_a_month_streamed_with_instants_left_to_the_encoder_is_the_same_bytes() -> None:
+    month_report = report(
+        services=[
+            replace(service(1), trial_until=almaty(2026, 4, 2, 7, 30) + timedelta(microseconds=15))
+        ],
+        incidents=[
+            outage(
+                1,
+                almaty(2026, 4, 3, 10) + timedelta(microseconds=1),
+                timedelta(minutes=43, microseconds=7),
+            ),
+            outage(2, almaty(2026, 4, 9, 1), None),
+        ],
+    )
+    writer = _JsonWriter(report_header_dict(month_report))
+    parts = [writer.service(service_json_dict(line)) for line in month_report.services]
+    assert b"".join([*parts, writer.end()]) == whole(month_report)

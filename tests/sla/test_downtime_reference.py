@@ -50,7 +50,7 @@ def reference_downtime(
         if reason is None and interval is not None and period is not None:
             in_month = clip([interval], period)
             eligible.extend(in_month)
-        if not _belongs_to_month(incident, interval, window):
+        if not _belongs_to_month(incident, interval, window, reported_start(incident)):
             continue
         lines.append(
             IncidentDowntime(

@@ -19,7 +19,13 @@ from sla.targets import (
     processing_check,
     summarize,
 )
-from sla.ticket_stats import GroupKey, TicketFigures, TicketTally, tally_tickets
+from sla.ticket_stats import (
+    GroupKey,
+    TicketFigures,
+    TicketTally,
+    epoch_microseconds,
+    tally_tickets,
+)
 
 CONFIG = SlaConfig()
 PERIOD = month_bounds("2026-11", CONFIG.zone)
@@ -159,7 +165,12 @@ def grouped_tally(records: list[TicketRecord], now: datetime) -> TicketTally:
         ]
         by_number = {t.number: t for t in tickets}
         for number in late + overdue:
-            tally.add_breach(group, number, by_number[number].opened_at, done_at(by_number[number]))
+            ticket = by_number[number]
+            done = done_at(ticket)
+            elapsed = (
+                None if done is None else (done - ticket.opened_at) // timedelta(microseconds=1)
+            )
+            tally.add_breach(group, number, epoch_microseconds(ticket.opened_at), elapsed)
 
     for channel in Channel:
         for emergency in (False, True):
@@ -223,13 +234,36 @@ def test_a_breach_the_rules_do_not_find_is_refused() -> None:
     group = (Channel.TELEGRAM, False, False)
     tally.add_group(group, 1, [10 * 60 * 10**6], 0)
     with pytest.raises(ValueError, match="met, not breached"):
-        tally.add_breach(group, 7, opened, opened + timedelta(minutes=10))
+        tally.add_breach(group, 7, epoch_microseconds(opened), 10 * 60 * 10**6)
+    # Not answered, and due no later than now: pending.
+    tally = TicketTally(CONFIG, opened + timedelta(minutes=10), PERIOD)
+    tally.add_group(group, 1, [], 0)
+    with pytest.raises(ValueError, match="pending, not breached"):
+        tally.add_breach(group, 7, epoch_microseconds(opened), None)
+
+
+def test_a_breach_handed_in_as_numbers_is_the_one_by_one_check() -> None:
+    opened = datetime(2026, 11, 10, 9, 0, 0, 123456, tzinfo=UTC)
+    answered = opened + timedelta(minutes=10, microseconds=1)
+    records = [
+        TicketRecord(7, Channel.TELEGRAM, None, "", opened, answered),
+        TicketRecord(8, Channel.TELEGRAM, None, "", opened),
+    ]
+    tally = TicketTally(CONFIG, AFTER, PERIOD)
+    group = (Channel.TELEGRAM, False, False)
+    tally.add_group(group, 2, [(answered - opened) // timedelta(microseconds=1)], 1)
+    tally.add_breach(group, 8, epoch_microseconds(opened), None)
+    tally.add_breach(group, 7, epoch_microseconds(opened), 10 * 60 * 10**6 + 1)
+    expected = tally_tickets(records, CONFIG, AFTER, PERIOD).figures()
+    assert tally.figures() == expected
+    assert [c.ticket_number for c in expected.first_response.breaches] == [7, 8]
+    assert expected.first_response.breaches[0].done_at == answered
 
 
 def test_figures_refuse_a_breach_never_handed_in() -> None:
     tally = TicketTally(CONFIG, AFTER, PERIOD)
     group = (Channel.TELEGRAM, False, False)
     tally.add_group(group, 2, [10 * 60 * 10**6 + 1], 1)
-    tally.add_breach(group, 7, PERIOD.start, PERIOD.start + timedelta(minutes=11))
+    tally.add_breach(group, 7, epoch_microseconds(PERIOD.start), 11 * 60 * 10**6)
     with pytest.raises(ValueError, match="2 breached, but 1 breaches handed in"):
         tally.figures()
