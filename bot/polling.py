@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import structlog
 from aiogram import Bot, Dispatcher
@@ -27,6 +27,7 @@ from aiogram.exceptions import (
 from aiogram.types import Update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.metrics import UpdateCounter
 from bot.responses import pin_answer_models
 from crm.contacts import ContactService
 from crm.updates import UpdateLog
@@ -46,19 +47,60 @@ class Batch:
 current_batch: ContextVar[Batch | None] = ContextVar("current_batch", default=None)
 
 
+@runtime_checkable
+class FollowUpPath(Protocol):
+    """Takes a leading run of a batch's updates at once (the database middleware does:
+    clients' plain texts to their open tickets) and says how many it took."""
+
+    async def take_follow_ups(
+        self, batch: Batch, dispatcher: Dispatcher, bot: Bot, updates: Sequence[Update]
+    ) -> int: ...
+
+
 async def handle_batch(
     dispatcher: Dispatcher,
     bot: Bot,
     sessionmaker: async_sessionmaker[AsyncSession],
     updates: list[Update],
+    *,
+    follow_ups: bool = True,
 ) -> None:
+    """`follow_ups=False` dispatches every update (the tests compare both ways)."""
+    path: FollowUpPath | None = None
+    counter: UpdateCounter | None = None
+    for middleware in dispatcher.update.outer_middleware:
+        if isinstance(middleware, FollowUpPath):
+            path = middleware
+        elif isinstance(middleware, UpdateCounter):
+            counter = middleware
     async with sessionmaker() as session:
         ids = frozenset(update.update_id for update in updates)
-        token = current_batch.set(Batch(session, ids, await UpdateLog(session).seen_among(ids)))
+        batch = Batch(session, ids, await UpdateLog(session).seen_among(ids))
+        token = current_batch.set(batch)
         # Each update's locale and handler look up its sender's contact: one query for all.
         await ContactService(session).preload(senders(updates))
         try:
-            for update in updates:
+            index = 0
+            while index < len(updates):
+                # In the batch's order: a run of follow-ups at once, up to the next update
+                # the path does not take, which goes through the dispatcher, and so on, so
+                # each update still sees what every one before it did.
+                if follow_ups and path is not None:
+                    try:
+                        taken = await path.take_follow_ups(batch, dispatcher, bot, updates[index:])
+                    except Exception:
+                        # Nothing of the run was kept: the dispatcher takes the rest one by
+                        # one (a concurrent duplicate is retried there, a bug isolated).
+                        log.exception("follow_ups_failed", update_id=updates[index].update_id)
+                        follow_ups = False
+                        continue
+                    if taken:
+                        if counter is not None:
+                            counter.metrics.updates.labels(result="ok").inc(taken)
+                        index += taken
+                        continue
+                update = updates[index]
+                index += 1
                 try:
                     await dispatcher.feed_update(bot, update)
                 except Exception:

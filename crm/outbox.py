@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Table, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.clock import Clock, utc_now
@@ -50,10 +50,24 @@ def _queued(row: Any) -> Queued:
     return Queued(*row)
 
 
+# What `Outbox._add` sets; every other column starts NULL (a row written in a batch too).
+_ADDED = (
+    "chat_id", "method", "purpose", "payload", "ticket_id", "incident_id", "to_topic",
+    "message_row_id", "file_name", "file_data", "status", "attempts", "created_at",
+)  # fmt: skip
+
+
 class Outbox:
-    def __init__(self, session: AsyncSession, clock: Clock = utc_now) -> None:
+    """`gather=True`: rows are kept until `write_gathered` inserts them all with one
+    executemany (a polled batch's client messages), instead of one ORM object each in the
+    session's next flush. The rows and their order are the same either way."""
+
+    def __init__(
+        self, session: AsyncSession, clock: Clock = utc_now, *, gather: bool = False
+    ) -> None:
         self.session = session
         self.clock = clock
+        self._gathered: list[OutboxMessage] | None = [] if gather else None
 
     def _add(
         self,
@@ -84,8 +98,20 @@ class Outbox:
             attempts=0,
             created_at=self.clock(),
         )
-        self.session.add(row)
+        if self._gathered is not None:
+            self._gathered.append(row)
+        else:
+            self.session.add(row)
         return row
+
+    async def write_gathered(self) -> None:
+        """Inserts the gathered rows in the order they were queued (ids follow it)."""
+        if not self._gathered:
+            return
+        # Read at write time, not at `_add`: a caller may still change a row's payload.
+        rows = [{column: getattr(row, column) for column in _ADDED} for row in self._gathered]
+        self._gathered = []
+        await self.session.execute(insert(cast(Table, OutboxMessage.__table__)), rows)
 
     def send_message(
         self,
