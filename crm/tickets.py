@@ -232,10 +232,17 @@ class TicketService:
 
         What it writes is what `record_client_message` would, message by message: the same
         rows, chained at the commit like the ORM's (crm/evidence.py `inserted`)."""
-        contacts = [await self.contacts.find(message.sender.id) for message in incoming]
-        known = {contact.id for contact in contacts if contact is not None}
-        if not known:
+        # Up to the first sender without a contact, or whose contact this message changes:
+        # a burst's first messages (new clients) cost no query here.
+        contacts: list[Contact] = []
+        for message in incoming:
+            contact = await self.contacts.find(message.sender.id)
+            if contact is None or _contact_changes(contact, message.sender):
+                break
+            contacts.append(contact)
+        if not contacts:
             return []
+        known = {contact.id for contact in contacts}
         # The same per-contact row lock as `record_client_message`, for the whole run at
         # once, in id order so two runs cannot wait on each other.
         if self.session.get_bind().dialect.name != "sqlite":
@@ -246,17 +253,17 @@ class TicketService:
                 .with_for_update()
             )
         current = await self.tickets.current_of_contacts(known)
+        candidates = incoming[: len(contacts)]
         recorded = await self.tickets.recorded_among(
-            {message.chat_id for message in incoming}, {message.message_id for message in incoming}
+            {message.chat_id for message in candidates},
+            {message.message_id for message in candidates},
         )
         taken: list[tuple[Ticket, IncomingMessage]] = []
-        for message, contact in zip(incoming, contacts, strict=True):
-            ticket = current.get(contact.id) if contact is not None else None
+        for message, contact in zip(incoming, contacts, strict=False):
+            ticket = current.get(contact.id)
             key = (message.chat_id, message.message_id)
             if (
-                contact is None
-                or _contact_changes(contact, message.sender)
-                or ticket is None
+                ticket is None
                 or ticket.status is not TicketStatus.OPEN
                 # Its first copy opens the topic (or it waits in an outage's room).
                 or ticket.support_chat_id is None
