@@ -18,6 +18,7 @@ import bot.handlers.client.messages as client_messages
 from bot.polling import handle_batch
 from bot.settings import BotSettings
 from crm.db import make_engine, make_sessionmaker, upgrade_database_async
+from crm.outbox import Outbox
 from crm.verify import Verified, verify_chain
 from tests.conftest import MANAGER_ID, SUPPORT_CHAT_ID, Desk, Updates
 from tests.db import create_database, drop_database, rows
@@ -44,11 +45,21 @@ TABLES = {
 }
 
 
-def everything(database_url: str) -> dict[str, list[tuple[Any, ...]]]:
-    return {
-        table: rows(database_url, f"select {columns} from {table} order by 1")
-        for table, columns in TABLES.items()
-    }
+# Row ids a rolled-back insert may have used up (a PostgreSQL sequence is not rolled back).
+ROW_IDS = {"messages": ("id",), "outbox": ("id", "message_row_id"), "evidence_chain": ("row_id",)}
+
+
+def everything(database_url: str, *, row_ids: bool = True) -> dict[str, list[tuple[Any, ...]]]:
+    found = {}
+    for table, columns in TABLES.items():
+        names = [name.strip() for name in columns.split(",")]
+        if not row_ids:
+            names = [name for name in names if name not in ROW_IDS.get(table, ())]
+        order = columns.split(",")[0]
+        found[table] = rows(
+            database_url, f"select {', '.join(names)} from {table} order by {order}"
+        )
+    return found
 
 
 class Twin:
@@ -249,3 +260,33 @@ async def test_a_client_s_first_message_and_follow_ups_in_one_batch_keep_their_o
         if m.chat_id == SUPPORT_CHAT_ID and m.from_chat_id == NEWCOMER
     ]
     assert copies == sorted(copies) and len(copies) == 4
+
+
+async def test_a_batch_path_that_fails_midway_keeps_nothing_and_the_dispatcher_takes_over(
+    twins: list[Twin], updates: Updates, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its messages were inserted (and waiting to be chained) when the outbox rows failed:
+    the SAVEPOINT is rolled back, the chain leaves them out, every update is dispatched."""
+    await before_the_batch(twins, updates)
+    batch = the_batch(updates)
+    batched, dispatched = twins
+
+    async def broken(self: Outbox) -> None:
+        raise RuntimeError("the disk is full")
+
+    monkeypatch.setattr(Outbox, "write_gathered", broken)
+    await handle_batch(
+        batched.desk.dispatcher, batched.bot, batched.desk.worker.sessionmaker, batch
+    )
+    monkeypatch.undo()
+    await handle_batch(
+        dispatched.desk.dispatcher,
+        dispatched.bot,
+        dispatched.desk.worker.sessionmaker,
+        batch,
+        follow_ups=False,
+    )
+
+    assert everything(batched.url, row_ids=False) == everything(dispatched.url, row_ids=False)
+    async with batched.desk.worker.sessionmaker() as session:
+        assert isinstance(await verify_chain(session), Verified)
