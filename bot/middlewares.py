@@ -173,11 +173,17 @@ class DatabaseMiddleware(BaseMiddleware):
         Raises what the SAVEPOINT rolled back for (a concurrent duplicate, say): then none
         of it was kept, and the caller dispatches the updates one by one instead."""
         run: list[tuple[Message, int]] = []
+        contacts = ContactService(batch.session)
         for update in updates:
             message = follow_up(update)
             if message is None or update.update_id in batch.seen:
                 break
             assert message.from_user is not None
+            # A new client's first message opens a ticket: it is dispatched. Asked here (the
+            # batch's contacts are read already) so a burst of first messages, each tried
+            # here before it is dispatched, does not make each try build the whole run.
+            if await contacts.find(message.from_user.id) is None:
+                break
             # A client asked for a new ticket (/new): their next text opens it.
             state = dispatcher.fsm.resolve_context(bot, message.chat.id, message.from_user.id)
             if state is not None and await state.get_state() is not None:
