@@ -4,12 +4,12 @@ and outage a support-group message is about, found once for the handlers that as
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any, Literal
 
 import structlog
-from aiogram import BaseMiddleware, Router
+from aiogram import BaseMiddleware, Bot, Dispatcher, Router
 from aiogram.dispatcher.event.handler import FilterObject
 from aiogram.dispatcher.flags import get_flag
 from aiogram.types import Message, TelegramObject, Update
@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.desk import Desk
+from bot.handlers.client.messages import client_follow_ups, follow_up
 from bot.polling import Batch, current_batch
 from bot.settings import BotSettings
 from crm.claims import ClaimService
@@ -160,6 +161,46 @@ class DatabaseMiddleware(BaseMiddleware):
                 log.info("concurrent_write_retried", update_id=event.update_id, attempt=attempt)
         log.error("update_dropped_after_conflicts", update_id=event.update_id)
         return None
+
+    async def take_follow_ups(
+        self, batch: Batch, dispatcher: Dispatcher, bot: Bot, updates: Sequence[Update]
+    ) -> int:
+        """The batch path (bot/polling.py): the leading updates of `updates` that are plain
+        texts of clients to their open tickets, handled as one use case call in one
+        SAVEPOINT; returns how many it took. The writes are those the dispatcher would make
+        for each (tests/bot/test_batch_follow_ups.py); what it does not take is dispatched.
+
+        Raises what the SAVEPOINT rolled back for (a concurrent duplicate, say): then none
+        of it was kept, and the caller dispatches the updates one by one instead."""
+        run: list[tuple[Message, int]] = []
+        contacts = ContactService(batch.session)
+        for update in updates:
+            message = follow_up(update)
+            if message is None or update.update_id in batch.seen:
+                break
+            assert message.from_user is not None
+            # A new client's first message opens a ticket: it is dispatched. Asked here (the
+            # batch's contacts are read already) so a burst of first messages, each tried
+            # here before it is dispatched, does not make each try build the whole run.
+            if await contacts.find(message.from_user.id) is None:
+                break
+            # A client asked for a new ticket (/new): their next text opens it.
+            state = dispatcher.fsm.resolve_context(bot, message.chat.id, message.from_user.id)
+            if state is not None and await state.get_state() is not None:
+                break
+            run.append((message, update.update_id))
+        if not run:
+            return 0
+        session = batch.session
+        tickets = TicketService(session, self.sla_config, reopen_window=self.reopen_window)
+        outbox = Outbox(session, gather=True)
+        desk = Desk(self.settings, tickets, outbox, self.i18n)
+        async with session.begin_nested():
+            # The notices of a follow-up are worded for the engineers, in their language.
+            with self.i18n.context():
+                taken = await client_follow_ups(run, tickets, desk)
+            await outbox.write_gathered()
+        return taken
 
     @staticmethod
     async def _seen(updates: UpdateLog, update_id: int, batch: Batch | None, attempt: int) -> bool:

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import structlog
 from aiogram import Bot, Dispatcher
@@ -33,6 +33,7 @@ from aiogram.exceptions import (
 from aiogram.types import Update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.metrics import UpdateCounter
 from bot.responses import pin_answer_models
 from crm.contacts import ContactService
 from crm.updates import UpdateLog
@@ -52,6 +53,34 @@ class Batch:
 current_batch: ContextVar[Batch | None] = ContextVar("current_batch", default=None)
 
 
+@runtime_checkable
+class FollowUpPath(Protocol):
+    """Takes a leading run of a batch's updates at once (the database middleware does:
+    clients' plain texts to their open tickets) and says how many it took."""
+
+    async def take_follow_ups(
+        self, batch: Batch, dispatcher: Dispatcher, bot: Bot, updates: Sequence[Update]
+    ) -> int: ...
+
+
+@dataclass
+class _Handling:
+    """How a batch's updates are handled: the follow-up path while it works."""
+
+    path: FollowUpPath | None = None
+    counter: UpdateCounter | None = None
+
+    @classmethod
+    def of(cls, dispatcher: Dispatcher, follow_ups: bool) -> _Handling:
+        handling = cls()
+        for middleware in dispatcher.update.outer_middleware:
+            if isinstance(middleware, FollowUpPath) and follow_ups:
+                handling.path = middleware
+            elif isinstance(middleware, UpdateCounter):
+                handling.counter = middleware
+        return handling
+
+
 # How long a polled batch holds the write lock before it commits what it handled so far.
 SLICE_SECONDS = 0.5
 
@@ -65,9 +94,12 @@ async def handle_batch(
     write_gate: AbstractAsyncContextManager[Any] | None = None,
     on_commit: Callable[[], None] = lambda: None,
     slice_seconds: float = SLICE_SECONDS,
+    follow_ups: bool = True,
 ) -> None:
     """Handles the updates in order, committing (and calling `on_commit`) after each slice
-    of about `slice_seconds`; `write_gate` is held for each slice, not across them."""
+    of about `slice_seconds`; `write_gate` is held for each slice, not across them.
+    `follow_ups=False` dispatches every update (the tests compare both ways)."""
+    handling = _Handling.of(dispatcher, follow_ups)
     ids = frozenset(update.update_id for update in updates)
     seen: frozenset[int] | None = None
     clock = asyncio.get_running_loop().time
@@ -82,7 +114,8 @@ async def handle_batch(
             try:
                 # Each update's locale and handler look up its sender's contact: one query.
                 await ContactService(session).preload(senders(left))
-                handled = await _handle_slice(dispatcher, bot, left, clock() + slice_seconds)
+                until = clock() + slice_seconds
+                handled = await _handle_slice(handling, dispatcher, bot, left, until)
                 await session.commit()
             finally:
                 current_batch.reset(token)
@@ -91,21 +124,39 @@ async def handle_batch(
 
 
 async def _handle_slice(
-    dispatcher: Dispatcher, bot: Bot, updates: list[Update], until: float
+    handling: _Handling, dispatcher: Dispatcher, bot: Bot, updates: list[Update], until: float
 ) -> int:
     """Handles updates until the time `until` has passed (at least one); returns how many."""
     clock = asyncio.get_running_loop().time
-    handled = 0
-    for update in updates:
-        handled += 1
+    batch = current_batch.get()
+    assert batch is not None
+    index = 0
+    while index < len(updates) and (index == 0 or clock() < until):
+        # In the batch's order: a run of follow-ups at once, up to the next update the path
+        # does not take, which goes through the dispatcher, and so on, so each update still
+        # sees what every one before it did.
+        if handling.path is not None:
+            try:
+                taken = await handling.path.take_follow_ups(batch, dispatcher, bot, updates[index:])
+            except Exception:
+                # Nothing of the run was kept: the dispatcher takes the rest one by one (a
+                # concurrent duplicate is retried there, a bug isolated).
+                log.exception("follow_ups_failed", update_id=updates[index].update_id)
+                handling.path = None
+                continue
+            if taken:
+                if handling.counter is not None:
+                    handling.counter.metrics.updates.labels(result="ok").inc(taken)
+                index += taken
+                continue
+        update = updates[index]
+        index += 1
         try:
             await dispatcher.feed_update(bot, update)
         except Exception:
             # Its savepoint is rolled back; the others of the batch still count.
             log.exception("update_failed", update_id=update.update_id)
-        if clock() >= until:
-            break
-    return handled
+    return index
 
 
 def senders(updates: list[Update]) -> set[int]:

@@ -55,6 +55,11 @@ EVIDENCE_MODELS: dict[type[Any], str] = {
 }
 TABLE_ORDER = tuple(EVIDENCE_COLUMNS)
 _PENDING = "evidence_pending"
+# Rows inserted with Core statements (a polled batch's client messages, crm/usecases/
+# clients_wrote_batch.py), which the ORM's flush never sees: (transaction, table, values).
+_PENDING_ROWS = "evidence_pending_rows"
+# The transactions (SAVEPOINTs) rolled back so far: rows written inside them never were.
+_ROLLED_BACK = "evidence_rolled_back"
 
 
 def _plain(value: Any) -> Any:
@@ -134,6 +139,24 @@ def _remember_new_evidence(session: Session, _context: Any) -> None:
         session.info.setdefault(_PENDING, []).extend(found)
 
 
+def inserted(session: Session, table: str, rows: Iterable[Mapping[str, Any]]) -> None:
+    """Evidence rows inserted with a Core statement, each with every column of
+    EVIDENCE_COLUMNS[table] and its id: chained when the transaction commits, in the same
+    order as the ORM's (by table, then id), unless their SAVEPOINT is rolled back."""
+    transaction = session.get_nested_transaction() or session.get_transaction()
+    found = session.info.setdefault(_PENDING_ROWS, [])
+    found.extend((transaction, table, values) for values in rows)
+
+
+def _kept(transaction: Any, rolled_back: set[Any]) -> bool:
+    # A row is written if neither its SAVEPOINT nor any enclosing one was rolled back.
+    while transaction is not None:
+        if transaction in rolled_back:
+            return False
+        transaction = transaction.parent
+    return True
+
+
 @event.listens_for(ChainedSession, "before_commit")
 def _chain_on_commit(session: Session) -> None:
     if session.get_nested_transaction() is not None:
@@ -141,16 +164,32 @@ def _chain_on_commit(session: Session) -> None:
     session.flush()
     pending = session.info.pop(_PENDING, [])
     # Rows of a SAVEPOINT rolled back meanwhile are transient again: they were never written.
-    written = [obj for obj in pending if inspect(obj).persistent]
+    written = [
+        (EVIDENCE_MODELS[type(obj)], _values(obj, EVIDENCE_MODELS[type(obj)]))
+        for obj in pending
+        if inspect(obj).persistent
+    ]
+    rolled_back: set[Any] = session.info.pop(_ROLLED_BACK, set())
+    written += [
+        (table, values)
+        for transaction, table, values in session.info.pop(_PENDING_ROWS, [])
+        if _kept(transaction, rolled_back)
+    ]
     if not written:
         return
-    written.sort(key=lambda obj: (TABLE_ORDER.index(EVIDENCE_MODELS[type(obj)]), obj.id))
-    tables = [EVIDENCE_MODELS[type(obj)] for obj in written]
-    rows = [(table, _values(obj, table)) for table, obj in zip(tables, written, strict=True)]
-    append(session.connection(), rows)
+    written.sort(key=lambda row: (TABLE_ORDER.index(row[0]), row[1]["id"]))
+    append(session.connection(), written)
+
+
+@event.listens_for(ChainedSession, "after_soft_rollback")
+def _remember_rollback(session: Session, previous_transaction: Any) -> None:
+    if previous_transaction.nested:
+        session.info.setdefault(_ROLLED_BACK, set()).add(previous_transaction)
 
 
 @event.listens_for(ChainedSession, "after_transaction_end")
 def _forget_on_end(session: Session, transaction: Any) -> None:
     if transaction.parent is None:
         session.info.pop(_PENDING, None)
+        session.info.pop(_PENDING_ROWS, None)
+        session.info.pop(_ROLLED_BACK, None)

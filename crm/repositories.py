@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import BindParameter, Integer, Select, bindparam, select
+from sqlalchemy import BindParameter, Integer, Select, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.models import (
@@ -111,6 +111,36 @@ class TicketRepository:
             )
         ).first()
         return (None, None) if row is None else (row[0], row[1])
+
+    async def current_of_contacts(self, contact_ids: Collection[int]) -> dict[int, Ticket]:
+        """`current_for_contact` of many contacts in one query: contact id -> ticket."""
+        if not contact_ids:
+            return {}
+        newest = (
+            select(func.max(Ticket.id))
+            .where(
+                Ticket.contact_id.in_(contact_ids),
+                Ticket.channel == Channel.TELEGRAM,
+                Ticket.status != TicketStatus.CLOSED,
+            )
+            .group_by(Ticket.contact_id)
+        )
+        found = await self.session.scalars(select(Ticket).where(Ticket.id.in_(newest)))
+        return {ticket.contact_id: ticket for ticket in found.unique() if ticket.contact_id}
+
+    async def recorded_among(
+        self, chat_ids: Collection[int], message_ids: Collection[int]
+    ) -> set[tuple[int, int]]:
+        """Which (chat id, Telegram message id) pairs of these chats and ids are recorded
+        (a superset of the pairs asked about: the caller picks its own)."""
+        if not chat_ids:
+            return set()
+        found = await self.session.execute(
+            select(Message.chat_id, Message.telegram_message_id).where(
+                Message.chat_id.in_(chat_ids), Message.telegram_message_id.in_(message_ids)
+            )
+        )
+        return {(chat_id, message_id) for chat_id, message_id in found if chat_id and message_id}
 
     async def recorded_message(self, chat_id: int, message_id: int) -> int | None:
         """The row id of a Telegram message already recorded, or None."""

@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, inspect, select
+from sqlalchemy import Table, bindparam, insert, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from crm import evidence
 from crm.clock import Clock, utc_now
 from crm.contacts import ContactService
 from crm.dto import IncomingMessage, TelegramUser
@@ -46,6 +47,19 @@ _CUSTOMER_SERVICES = select(Service.id, Service.service_type).where(
     Service.customer_id == bindparam("customer_id")
 )
 _LOCK_CONTACT = select(Contact.id).where(Contact.id == bindparam("contact_id")).with_for_update()
+_MESSAGES = cast(Table, Message.__table__)
+# Ids in the order of the rows given, whatever the driver's batching (PostgreSQL too).
+_INSERT_MESSAGES = insert(_MESSAGES).returning(_MESSAGES.c.id, sort_by_parameter_order=True)
+
+
+def _contact_changes(contact: Contact, user: TelegramUser) -> bool:
+    """Whether `ContactService.ensure` would update the contact from this message."""
+    return (
+        contact.full_name != user.full_name
+        or contact.username != user.username
+        or contact.telegram_language != user.language_code
+    )
+
 
 # A resolved ticket the client writes to within this window is reopened, not replaced.
 DEFAULT_REOPEN_WINDOW = timedelta(hours=72)
@@ -208,23 +222,95 @@ class TicketService:
             ticket = await self._fresh(ticket.id)
         return ClientMessageOutcome(ticket, message, opened, reopened, duplicate=False)
 
+    async def record_follow_ups(
+        self, incoming: Sequence[IncomingMessage]
+    ) -> list[ClientMessageOutcome]:
+        """`record_client_message` for the leading messages of `incoming` that simply join
+        their sender's open ticket, all written with one executemany; those after the first
+        that does more (opens or reopens a ticket, updates the contact, is recorded already,
+        or its ticket has no topic yet) are left to `record_client_message`, in order.
+
+        What it writes is what `record_client_message` would, message by message: the same
+        rows, chained at the commit like the ORM's (crm/evidence.py `inserted`)."""
+        # Up to the first sender without a contact, or whose contact this message changes:
+        # a burst's first messages (new clients) cost no query here.
+        contacts: list[Contact] = []
+        for message in incoming:
+            contact = await self.contacts.find(message.sender.id)
+            if contact is None or _contact_changes(contact, message.sender):
+                break
+            contacts.append(contact)
+        if not contacts:
+            return []
+        known = {contact.id for contact in contacts}
+        # The same per-contact row lock as `record_client_message`, for the whole run at
+        # once, in id order so two runs cannot wait on each other.
+        if self.session.get_bind().dialect.name != "sqlite":
+            await self.session.execute(
+                select(Contact.id)
+                .where(Contact.id.in_(known))
+                .order_by(Contact.id)
+                .with_for_update()
+            )
+        current = await self.tickets.current_of_contacts(known)
+        candidates = incoming[: len(contacts)]
+        recorded = await self.tickets.recorded_among(
+            {message.chat_id for message in candidates},
+            {message.message_id for message in candidates},
+        )
+        taken: list[tuple[Ticket, IncomingMessage]] = []
+        for message, contact in zip(incoming, contacts, strict=False):
+            ticket = current.get(contact.id)
+            key = (message.chat_id, message.message_id)
+            if (
+                ticket is None
+                or ticket.status is not TicketStatus.OPEN
+                # Its first copy opens the topic (or it waits in an outage's room).
+                or ticket.support_chat_id is None
+                or key in recorded
+                or message.media_group_id is not None
+            ):
+                break
+            recorded.add(key)
+            taken.append((ticket, message))
+        if not taken:
+            return []
+        values = [
+            self._message_values(ticket, message, Direction.FROM_CLIENT, Delivery.PENDING)
+            for ticket, message in taken
+        ]
+        ids = (await self.session.execute(_INSERT_MESSAGES, values)).scalars().all()
+        for row, row_id in zip(values, ids, strict=True):
+            row["id"] = row_id
+        evidence.inserted(self.session.sync_session, "messages", values)
+        # Plain objects for the notices, never added to the session: the rows are written.
+        return [
+            ClientMessageOutcome(ticket, Message(**row), False, False, duplicate=False)
+            for (ticket, _message), row in zip(taken, values, strict=True)
+        ]
+
+    def _message_values(
+        self, ticket: Ticket, incoming: IncomingMessage, direction: Direction, delivery: Delivery
+    ) -> dict[str, Any]:
+        return {
+            "ticket_id": ticket.id,
+            "direction": direction,
+            "sender_telegram_id": incoming.sender.id,
+            "chat_id": incoming.chat_id,
+            "telegram_message_id": incoming.message_id,
+            "update_id": incoming.update_id,
+            "content_type": incoming.content_type,
+            "text": incoming.text,
+            "file_ids": list(incoming.file_ids),
+            "telegram_date": incoming.telegram_date,
+            "received_at": self.clock(),
+            "delivery": delivery,
+        }
+
     def _message_row(
         self, ticket: Ticket, incoming: IncomingMessage, direction: Direction, delivery: Delivery
     ) -> Message:
-        return Message(
-            ticket_id=ticket.id,
-            direction=direction,
-            sender_telegram_id=incoming.sender.id,
-            chat_id=incoming.chat_id,
-            telegram_message_id=incoming.message_id,
-            update_id=incoming.update_id,
-            content_type=incoming.content_type,
-            text=incoming.text,
-            file_ids=list(incoming.file_ids),
-            telegram_date=incoming.telegram_date,
-            received_at=self.clock(),
-            delivery=delivery,
-        )
+        return Message(**self._message_values(ticket, incoming, direction, delivery))
 
     async def set_category(
         self,

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.clock import Clock, utc_now
@@ -36,3 +37,13 @@ class UpdateLog:
     async def remember(self, update_id: int) -> None:
         """Flushed with the update's savepoint: a concurrent duplicate fails there."""
         self.session.add(ProcessedUpdate(update_id=update_id, processed_at=self.clock()))
+
+    async def remember_all(self, update_ids: Collection[int]) -> None:
+        """Many at once (a polled batch's client messages): one executemany, written now,
+        so a concurrent duplicate fails here, inside the caller's SAVEPOINT."""
+        if not update_ids:
+            return
+        await self.session.execute(
+            insert(cast(Table, ProcessedUpdate.__table__)),
+            [{"update_id": update_id, "processed_at": self.clock()} for update_id in update_ids],
+        )

@@ -3,6 +3,8 @@ recorded in their ticket (a new one right after /new)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aiogram import F, Router
 from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
@@ -17,7 +19,9 @@ from bot.notices import tell
 from bot.settings import BotSettings
 from bot.texts import help_text
 from crm.tickets import TicketService
+from crm.updates import UpdateLog
 from crm.usecases.client_wrote import client_edited, client_wrote
+from crm.usecases.clients_wrote_batch import clients_wrote_batch
 
 
 async def unknown_command(message: Message, desk: Desk) -> None:
@@ -43,6 +47,41 @@ async def client_message(
 ) -> None:
     incoming = incoming_message(message, event_update.update_id)
     await tell(desk, await client_wrote(tickets, incoming, gather=True), message)
+
+
+def follow_up(update: Update) -> Message | None:
+    """The message of an update the batch path may take (bot/middlewares.py): a plain text
+    in a private chat, which no router before this one takes and `client_message` would.
+    Anything else about it (a command, media, an album, a topic, a business chat, a
+    forward, a bot) goes through the dispatcher as usual."""
+    message = update.message
+    if message is None or message.text is None or message.text.startswith("/"):
+        return None
+    user = message.from_user
+    if (
+        user is None
+        or user.is_bot
+        or message.chat.type != "private"
+        or message.media_group_id is not None
+        or message.message_thread_id is not None
+        or message.business_connection_id is not None
+        or message.forward_origin is not None
+        or message.via_bot is not None
+    ):
+        return None
+    return message
+
+
+async def client_follow_ups(
+    messages: Sequence[tuple[Message, int]], tickets: TicketService, desk: Desk
+) -> int:
+    """`client_message` for a leading run of (message, update id) that only join their
+    clients' open tickets, recorded at once; returns how many it took (a prefix)."""
+    incoming = [incoming_message(message, update_id) for message, update_id in messages]
+    outcomes = await clients_wrote_batch(tickets, incoming, UpdateLog(tickets.session))
+    for outcome, (message, _update_id) in zip(outcomes, messages, strict=False):
+        await tell(desk, outcome, message)
+    return len(outcomes)
 
 
 async def client_edited_message(
