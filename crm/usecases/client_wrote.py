@@ -49,15 +49,19 @@ async def client_wrote(
         notices.append(AlbumPartRecorded(ticket, recorded.message, incoming.media_group_id, "in"))
     else:
         notices.append(ClientMessageRecorded(ticket, recorded.message))
-    if (
-        not (recorded.opened or recorded.reopened)
-        and ticket.first_response_at is None
-        and incoming.media_group_id is None  # an album's parts arrive together
-    ):
-        # No new clock: the engineers see the client is still waiting, and for how long.
-        waited = (incoming.telegram_date - ticket.opened_at).total_seconds() / 60
-        notices.append(ClientStillWaiting(ticket, waited))
+    if not (recorded.opened or recorded.reopened) and incoming.media_group_id is None:
+        # (An album's parts arrive together: one wait is enough.)
+        notices += still_waiting(ticket, incoming)
     return Outcome(tuple(notices), ticket)
+
+
+def still_waiting(ticket: Ticket, incoming: IncomingMessage) -> list[Notice]:
+    """A client writing again to a ticket nobody answered yet starts no new clock: the
+    engineers see the client is still waiting, and for how long."""
+    if ticket.first_response_at is not None:
+        return []
+    waited = (incoming.telegram_date - ticket.opened_at).total_seconds() / 60
+    return [ClientStillWaiting(ticket, waited)]
 
 
 async def _gather_into_running_outage(tickets: TicketService, ticket: Ticket) -> None:

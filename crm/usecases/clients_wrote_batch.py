@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from crm.dto import IncomingMessage
 from crm.tickets import TicketService
 from crm.updates import UpdateLog
-from crm.usecases.notices import ClientMessageRecorded, ClientStillWaiting, Notice, Outcome
+from crm.usecases.client_wrote import still_waiting
+from crm.usecases.notices import ClientMessageRecorded, Notice, Outcome
 
 
 async def clients_wrote_batch(
@@ -30,9 +31,6 @@ async def clients_wrote_batch(
     for taken, message in zip(recorded, incoming, strict=False):
         ticket = taken.ticket
         notices: list[Notice] = [ClientMessageRecorded(ticket, taken.message)]
-        if ticket.first_response_at is None:
-            # As in `client_wrote`: no new clock, but the engineers see the wait.
-            waited = (message.telegram_date - ticket.opened_at).total_seconds() / 60
-            notices.append(ClientStillWaiting(ticket, waited))
+        notices += still_waiting(ticket, message)
         outcomes.append(Outcome(tuple(notices), ticket))
     return outcomes
