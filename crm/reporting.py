@@ -444,6 +444,41 @@ def _month_tickets(period: Interval, customer_id: int | None, dialect: str) -> S
     )  # fmt: skip
 
 
+def _joined_in_sql(values: Any, dialect: str) -> Any:
+    """The values as one text: one row, not one per ticket."""
+    if dialect == "sqlite":
+        return func.group_concat(values)
+    return func.string_agg(cast(values, String), literal_column("','"))
+
+
+def _by_mode(t: Any, values: dict[tuple[Channel, bool], Any], type_: Any) -> Any:
+    """`values[(channel, emergency)]` of each ticket; NULL where there is none."""
+    return case(
+        *(
+            (and_(t.channel == channel, t.emergency == emergency), literal(value, type_))
+            for (channel, emergency), value in values.items()
+            if value is not None
+        ),
+        else_=null(),
+    )
+
+
+def _breach_text(number: Any, opened_at: Any, elapsed: Any, dialect: str) -> Any:
+    """A breached ticket as the text "number:opened:elapsed" (microseconds since the epoch;
+    done minus opened, empty when not done), its opening computed for the breached alone."""
+
+    def text(value: Any) -> Any:
+        return cast(value, String)
+
+    return (
+        text(number)
+        + literal(":")
+        + text(_epoch_microseconds(opened_at, dialect))
+        + literal(":")
+        + func.coalesce(text(elapsed), literal(""))
+    )
+
+
 def _group_query(tickets: Subquery, tally: TicketTally, dialect: str) -> Select[Any]:
     """One row for the month: per ticket answered, its response time (microseconds) and
     group; per ticket not answered, its group and whether it is past due; the numbers of
@@ -455,21 +490,10 @@ def _group_query(tickets: Subquery, tally: TicketTally, dialect: str) -> Select[
     t = tickets.c
 
     def joined(values: Any) -> Any:
-        """The values as one text: one row, not one per ticket."""
-        if dialect == "sqlite":
-            return func.group_concat(values)
-        return func.string_agg(cast(values, String), literal_column("','"))
+        return _joined_in_sql(values, dialect)
 
     def by_mode(values: dict[tuple[Channel, bool], Any], type_: Any) -> Any:
-        """`values[(channel, emergency)]` of each ticket; NULL where there is none."""
-        return case(
-            *(
-                (and_(t.channel == channel, t.emergency == emergency), literal(value, type_))
-                for (channel, emergency), value in values.items()
-                if value is not None
-            ),
-            else_=null(),
-        )
+        return _by_mode(t, values, type_)
 
     modes = [(channel, emergency) for channel in Channel for emergency in (False, True)]
     targets = {mode: tally.response_target(*mode) for mode in modes}
@@ -507,20 +531,7 @@ def _group_query(tickets: Subquery, tally: TicketTally, dialect: str) -> Select[
     shift = 1 << _GROUP_BITS
 
     def breach(number: Any, elapsed: Any) -> Any:
-        """A breached ticket as the text "number:opened:elapsed" (microseconds since the
-        epoch; done minus opened, empty when not done), its opening computed for the
-        breached alone."""
-
-        def text(value: Any) -> Any:
-            return cast(value, String)
-
-        return (
-            text(number)
-            + literal(":")
-            + text(_epoch_microseconds(timed.opened_at, dialect))
-            + literal(":")
-            + func.coalesce(text(elapsed), literal(""))
-        )
+        return _breach_text(number, timed.opened_at, elapsed, dialect)
 
     return select(
         joined(timed.response * shift + timed.grp),  # NULL (left out) when not answered
