@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, TypeGuard, cast
 
 from sqlalchemy import Table, bindparam, insert, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -50,6 +50,16 @@ _LOCK_CONTACT = select(Contact.id).where(Contact.id == bindparam("contact_id")).
 _MESSAGES = cast(Table, Message.__table__)
 # Ids in the order of the rows given, whatever the driver's batching (PostgreSQL too).
 _INSERT_MESSAGES = insert(_MESSAGES).returning(_MESSAGES.c.id, sort_by_parameter_order=True)
+
+
+def _joins_as_is(ticket: Ticket | None) -> TypeGuard[Ticket]:
+    """A message to this ticket only joins it: it is open and has its topic (its first copy
+    opens the topic; a ticket waiting in an outage's room has none)."""
+    return (
+        ticket is not None
+        and ticket.status is TicketStatus.OPEN
+        and ticket.support_chat_id is not None
+    )
 
 
 def _contact_changes(contact: Contact, user: TelegramUser) -> bool:
@@ -252,6 +262,12 @@ class TicketService:
                 .order_by(Contact.id)
                 .with_for_update()
             )
+        # The first message alone first: in a storm of first messages (each asked here
+        # before it is dispatched) its ticket is not open yet, and the whole run's tickets
+        # would be loaded for nothing, once per message.
+        current = await self.tickets.current_of_contacts({contacts[0].id})
+        if not _joins_as_is(current.get(contacts[0].id)):
+            return []
         current = await self.tickets.current_of_contacts(known)
         candidates = incoming[: len(contacts)]
         recorded = await self.tickets.recorded_among(
@@ -262,14 +278,7 @@ class TicketService:
         for message, contact in zip(incoming, contacts, strict=False):
             ticket = current.get(contact.id)
             key = (message.chat_id, message.message_id)
-            if (
-                ticket is None
-                or ticket.status is not TicketStatus.OPEN
-                # Its first copy opens the topic (or it waits in an outage's room).
-                or ticket.support_chat_id is None
-                or key in recorded
-                or message.media_group_id is not None
-            ):
+            if not _joins_as_is(ticket) or key in recorded or message.media_group_id is not None:
                 break
             recorded.add(key)
             taken.append((ticket, message))
