@@ -128,6 +128,24 @@ class TicketRepository:
         found = await self.session.scalars(select(Ticket).where(Ticket.id.in_(newest)))
         return {ticket.contact_id: ticket for ticket in found.unique() if ticket.contact_id}
 
+    async def with_an_open_topic(self, contact_ids: Collection[int]) -> set[int]:
+        """Which of these contacts have an open Telegram ticket with its topic: no other
+        contact's current ticket can take a plain text as it is (`current_of_contacts`
+        then decides for those that do). Ids only: no ticket is loaded."""
+        if not contact_ids:
+            return set()
+        found = await self.session.scalars(
+            select(Ticket.contact_id)
+            .where(
+                Ticket.contact_id.in_(contact_ids),
+                Ticket.channel == Channel.TELEGRAM,
+                Ticket.status == TicketStatus.OPEN,
+                Ticket.support_chat_id.is_not(None),
+            )
+            .distinct()
+        )
+        return {contact_id for contact_id in found.all() if contact_id is not None}
+
     async def recorded_among(
         self, chat_ids: Collection[int], message_ids: Collection[int]
     ) -> set[tuple[int, int]]:

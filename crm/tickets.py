@@ -7,6 +7,7 @@ committed together or not at all.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -262,13 +263,14 @@ class TicketService:
                 .order_by(Contact.id)
                 .with_for_update()
             )
-        # The first message alone first: in a storm of first messages (each asked here
-        # before it is dispatched) its ticket is not open yet, and the whole run's tickets
-        # would be loaded for nothing, once per message.
-        current = await self.tickets.current_of_contacts({contacts[0].id})
-        if not _joins_as_is(current.get(contacts[0].id)):
+        # Ids first, tickets only for the run they allow: in a storm of first messages
+        # (each asked here before it is dispatched) no ticket is open yet, and loading the
+        # whole run's tickets each time cost more than the path saves.
+        joinable = await self.tickets.with_an_open_topic(known)
+        contacts = list(itertools.takewhile(lambda contact: contact.id in joinable, contacts))
+        if not contacts:
             return []
-        current = await self.tickets.current_of_contacts(known)
+        current = await self.tickets.current_of_contacts({contact.id for contact in contacts})
         candidates = incoming[: len(contacts)]
         recorded = await self.tickets.recorded_among(
             {message.chat_id for message in candidates},
