@@ -22,12 +22,11 @@ from crm.models import (
     Channel,
     Incident,
     Message,
-    OutboxMessage,
     Purpose,
     Ticket,
     TicketStatus,
 )
-from crm.outbox import Outbox
+from crm.outbox import Outbox, QueuedRow
 from crm.tickets import TicketService
 
 TOPIC_NAME_LIMIT = 128
@@ -90,8 +89,8 @@ class Desk:
         self.zone = ZoneInfo(settings.timezone)
         # Topics created by this update, by ticket: a rename in the same update names the
         # new topic instead of queuing an editForumTopic (one of the group's 20 a minute).
-        self._topics_queued: dict[int, OutboxMessage] = {}
-        self._rooms_queued: dict[int, OutboxMessage] = {}
+        self._topics_queued: dict[int, QueuedRow] = {}
+        self._rooms_queued: dict[int, QueuedRow] = {}
 
     @property
     def support_chat_id(self) -> int:

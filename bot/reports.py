@@ -37,7 +37,7 @@ from crm.clock import Clock, utc_now
 from crm.db import make_engine, make_sessionmaker
 from crm.errors import CrmError
 from crm.models import JobRun, OutboxMessage, Purpose
-from crm.outbox import REPORT_REQUEST, Outbox
+from crm.outbox import REPORT_REQUEST, Outbox, QueuedRow
 from crm.reporting import MonthEvidence, load_month
 from sla import (
     MonthlyReport,
@@ -66,7 +66,7 @@ def request_report(
     customer_id: int | None = None,
     *,
     locale: str | None = None,
-) -> OutboxMessage:
+) -> QueuedRow:
     """Queues a report for `chat_id`; it is built and sent after the caller commits.
 
     `month` is YYYY-MM; a month the report cannot cover (in the future, say) or an unknown

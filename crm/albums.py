@@ -15,7 +15,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from crm.models import Message, OutboxMessage, OutboxStatus, Purpose
-from crm.outbox import Outbox
+from crm.outbox import Outbox, QueuedRow
 from crm.tickets import TicketService
 
 # How long an album's copy waits for its next part; Telegram sends them within a second.
@@ -52,7 +52,7 @@ async def add_to_album(
     to_topic: bool,
     incident_id: int | None = None,
     settle: timedelta = ALBUM_SETTLE,
-) -> OutboxMessage:
+) -> QueuedRow:
     """Joins `message` to its group's copy still waiting to go, or starts one (in the
     outage's room `incident_id` when the ticket is a gathered report)."""
     assert message.telegram_message_id is not None
@@ -89,7 +89,7 @@ async def add_to_album(
             }
             row.not_before = now + settle
             return row
-    row = outbox.copy_messages(
+    queued = outbox.copy_messages(
         chat_id,
         from_chat_id,
         [message.telegram_message_id],
@@ -101,8 +101,8 @@ async def add_to_album(
         remove_caption=caption_too_long(message),
         incident_id=incident_id,
     )
-    row.not_before = now + settle
-    return row
+    queued.not_before = now + settle
+    return queued
 
 
 async def record_album_delivered(

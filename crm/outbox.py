@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
-from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy import Table, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -51,6 +50,44 @@ def _queued(row: Any) -> Queued:
     return Queued(*row)
 
 
+class QueuedRow(Protocol):
+    """A row just queued, as its caller may still adjust it before it is written: an ORM
+    `OutboxMessage`, or a `GatheredRow` of an `Outbox(gather=True)`."""
+
+    purpose: Purpose
+    payload: dict[str, Any]
+    not_before: datetime | None
+    message_row_id: int | None
+
+
+@dataclass(slots=True)
+class GatheredRow:
+    """A row of an `Outbox(gather=True)`: its columns, written later by `write_gathered`.
+
+    Not an ORM object, which costs some 20 µs to build; and it has no id until written."""
+
+    chat_id: int
+    method: str
+    purpose: Purpose
+    payload: dict[str, Any]
+    ticket_id: int | None
+    incident_id: int | None
+    to_topic: bool
+    message_row_id: int | None
+    file_name: str | None
+    file_data: bytes | None
+    status: OutboxStatus
+    attempts: int
+    created_at: datetime
+    not_before: datetime | None = None
+
+    def values(self) -> dict[str, Any]:
+        return {column: getattr(self, column) for column in _GATHERED_COLUMNS}
+
+
+_GATHERED_COLUMNS = tuple(column.name for column in fields(GatheredRow))
+
+
 class Outbox:
     """`gather=True`: rows are kept until `write_gathered` inserts them all with one
     executemany (a polled batch's client messages), instead of one ORM object each in the
@@ -61,7 +98,7 @@ class Outbox:
     ) -> None:
         self.session = session
         self.clock = clock
-        self._gathered: list[SimpleNamespace] | None = [] if gather else None
+        self._gathered: list[GatheredRow] | None = [] if gather else None
 
     def _add(
         self,
@@ -76,8 +113,8 @@ class Outbox:
         message_row_id: int | None = None,
         file_name: str | None = None,
         file_data: bytes | None = None,
-    ) -> OutboxMessage:
-        values = {
+    ) -> QueuedRow:
+        values: dict[str, Any] = {
             "chat_id": chat_id,
             "method": method,
             "purpose": purpose,
@@ -93,12 +130,9 @@ class Outbox:
             "created_at": self.clock(),
         }
         if self._gathered is not None:
-            # A plain stand-in with the row's attributes (what a caller reads or changes of
-            # a queued row: its payload, say), not an ORM object, which costs some 20 µs
-            # to build: the row is written by `write_gathered`.
-            gathered = SimpleNamespace(**values)
+            gathered = GatheredRow(**values)
             self._gathered.append(gathered)
-            return cast(OutboxMessage, gathered)
+            return gathered
         row = OutboxMessage(**values)
         self.session.add(row)
         return row
@@ -108,7 +142,7 @@ class Outbox:
         if not self._gathered:
             return
         # Read at write time, not at `_add`: a caller may change a row's payload meanwhile.
-        rows = [vars(row) for row in self._gathered]
+        rows = [row.values() for row in self._gathered]
         self._gathered = []
         await self.session.execute(insert(cast(Table, OutboxMessage.__table__)), rows)
 
@@ -126,7 +160,7 @@ class Outbox:
         to_topic: bool = False,
         message_row_id: int | None = None,
         entities: list[dict[str, Any]] | None = None,
-    ) -> OutboxMessage:
+    ) -> QueuedRow:
         """`to_topic` with `ticket_id` posts in the ticket's topic, with `incident_id` in
         the incident's room, once the topic exists (the worker keeps that order)."""
         return self._add(
@@ -158,7 +192,7 @@ class Outbox:
         incident_id: int | None = None,
         to_topic: bool = False,
         plain_text: str | None = None,
-    ) -> OutboxMessage:
+    ) -> QueuedRow:
         # `plain_text` is set for text-only messages: those copies may be merged when a
         # group's rate budget runs out.
         return self._add(
@@ -185,7 +219,7 @@ class Outbox:
         media_group_id: str | None,
         remove_caption: bool,
         incident_id: int | None = None,
-    ) -> OutboxMessage:
+    ) -> QueuedRow:
         """An album copied as one (crm/albums.py adds its later parts to the payload); also
         one media message whose caption is too long to copy (`remove_caption`)."""
         return self._add(
@@ -207,7 +241,7 @@ class Outbox:
 
     def edit_message_caption(
         self, chat_id: int, message_id: int, caption: str, *, ticket_id: int | None = None
-    ) -> OutboxMessage:
+    ) -> QueuedRow:
         """Edits the caption of a media message the bot sent (a copy, say)."""
         return self._add(
             chat_id,
@@ -219,7 +253,7 @@ class Outbox:
 
     def edit_copy_on_its_way(
         self, chat_id: int, message_row_id: int, ticket_id: int, *, text: str, caption: bool
-    ) -> OutboxMessage:
+    ) -> QueuedRow:
         """Edits the copy of message `message_row_id` whose id Telegram has not given yet
         (an edit that came while the copy was being sent): the worker reads the copy's id
         when this row's turn comes, after the copy's, in the same chat."""
@@ -237,7 +271,7 @@ class Outbox:
         *,
         reply_markup: dict[str, Any] | None = None,
         ticket_id: int | None = None,
-    ) -> OutboxMessage:
+    ) -> QueuedRow:
         """Edits a message the bot sent before (an answered button, say): like any send,
         it leaves after the transaction that decided it has committed."""
         return self._add(
@@ -248,18 +282,18 @@ class Outbox:
             ticket_id=ticket_id,
         )
 
-    def create_topic(self, chat_id: int, name: str, ticket_id: int) -> OutboxMessage:
+    def create_topic(self, chat_id: int, name: str, ticket_id: int) -> QueuedRow:
         return self._add(
             chat_id, "createForumTopic", Purpose.TOPIC, {"name": name}, ticket_id=ticket_id
         )
 
-    def create_room(self, chat_id: int, name: str, incident_id: int) -> OutboxMessage:
+    def create_room(self, chat_id: int, name: str, incident_id: int) -> QueuedRow:
         """The incident's own forum topic: its notices and commands gather there."""
         return self._add(
             chat_id, "createForumTopic", Purpose.ROOM, {"name": name}, incident_id=incident_id
         )
 
-    def rename_topic(self, chat_id: int, name: str, ticket_id: int) -> OutboxMessage:
+    def rename_topic(self, chat_id: int, name: str, ticket_id: int) -> QueuedRow:
         return self._add(
             chat_id,
             "editForumTopic",
@@ -269,7 +303,7 @@ class Outbox:
             to_topic=True,
         )
 
-    def rename_room(self, chat_id: int, name: str, incident_id: int) -> OutboxMessage:
+    def rename_room(self, chat_id: int, name: str, incident_id: int) -> QueuedRow:
         return self._add(
             chat_id,
             "editForumTopic",
@@ -288,13 +322,13 @@ class Outbox:
         *,
         purpose: Purpose,
         caption: str | None = None,
-    ) -> OutboxMessage:
+    ) -> QueuedRow:
         payload = {} if caption is None else {"caption": caption}
         return self._add(chat_id, method, purpose, payload, file_name=file_name, file_data=data)
 
     def send_email(
         self, mail: dict[str, Any], *, ticket_id: int, message_row_id: int
-    ) -> OutboxMessage:
+    ) -> QueuedRow:
         """An engineer's answer to send by SMTP; chat 0: it goes to no Telegram chat."""
         return self._add(
             0,
@@ -307,7 +341,7 @@ class Outbox:
 
     def send_ticket_file(
         self, chat_id: int, ticket_id: int, file_name: str, data: bytes, caption: str | None = None
-    ) -> OutboxMessage:
+    ) -> QueuedRow:
         """A file (a mail's attachment) as a document in the ticket's topic."""
         return self._add(
             chat_id,
@@ -322,7 +356,7 @@ class Outbox:
 
     def request_report(
         self, chat_id: int, month: str, customer_id: int | None = None, locale: str | None = None
-    ) -> OutboxMessage:
+    ) -> QueuedRow:
         """A report to build and send later: asking is cheap, building is not (bot/reports.py).
 
         A job row, not a message: the worker hands it to its builder instead of Telegram.
@@ -487,7 +521,7 @@ class Outbox:
             )
         ).all()
 
-    def set_reaction(self, chat_id: int, message_id: int, emoji: str) -> OutboxMessage:
+    def set_reaction(self, chat_id: int, message_id: int, emoji: str) -> QueuedRow:
         """A reaction on someone's message (a note kept internal, say)."""
         return self._add(
             chat_id,
@@ -496,13 +530,13 @@ class Outbox:
             {"message_id": message_id, "reaction": [{"type": "emoji", "emoji": emoji}]},
         )
 
-    def close_topic(self, chat_id: int, ticket_id: int) -> OutboxMessage:
+    def close_topic(self, chat_id: int, ticket_id: int) -> QueuedRow:
         """The ticket's topic closed; in a group without topics, nothing to do."""
         return self._add(
             chat_id, "closeForumTopic", Purpose.TOPIC_NAME, {}, ticket_id=ticket_id, to_topic=True
         )
 
-    def reopen_topic(self, chat_id: int, ticket_id: int) -> OutboxMessage:
+    def reopen_topic(self, chat_id: int, ticket_id: int) -> QueuedRow:
         return self._add(
             chat_id, "reopenForumTopic", Purpose.TOPIC_NAME, {}, ticket_id=ticket_id, to_topic=True
         )
