@@ -53,12 +53,13 @@ from crm.delivery import (
     DeliveryReceipt,
     FailureReceipt,
     Outcome,
+    TicketPlace,
     record_delivered,
     record_delivered_many,
     record_failed,
     take_rows,
 )
-from crm.models import OutboxMessage, OutboxStatus, Purpose, Ticket
+from crm.models import OutboxMessage, OutboxStatus, Purpose
 from crm.outbox import REPORT_REQUEST, Outbox, Queued
 
 log = structlog.get_logger()
@@ -200,6 +201,12 @@ def send_result(error: TelegramAPIError) -> str:
     if isinstance(error, TelegramNetworkError):
         return "network"
     return "permanent"
+
+
+def _copy_id(batch: Batch, row: OutboxMessage) -> int | None:
+    """For an edit of a copy that was on its way: the copy's id, known once it arrived."""
+    copied = batch.messages.get(row.payload.get("copy_of_row", 0))
+    return copied.copy_message_id if copied is not None else None
 
 
 def receipt_of(result: Any) -> DeliveryReceipt:
@@ -510,15 +517,14 @@ class OutboxWorker:
         Each row is marked sent only after Telegram accepted it: a crash in between sends
         it at most once more, never zero times.
         """
-        copies = {message.id: message.copy_message_id for message in batch.messages}
         results = await asyncio.gather(
             *(
                 self._send(
                     row,
-                    batch.tickets.get(row.ticket_id or 0),
+                    batch.places.get(row.ticket_id or 0),
                     batch.rooms.get(row.incident_id or 0) if row.to_topic else None,
                     restamps[row.id],
-                    copies.get(row.payload.get("copy_of_row", 0)),
+                    _copy_id(batch, row),
                 )
                 for row in batch.rows
             ),
@@ -533,8 +539,8 @@ class OutboxWorker:
                     else:
                         await self._settle(session, row, result)
                 # The round's deliveries in one UPDATE per table (crm/delivery.py).
-                messages = {message.id: message for message in batch.messages}
-                await record_delivered_many(session, delivered, messages, self.clock.now)
+                directions = {key: message.direction for key, message in batch.messages.items()}
+                await record_delivered_many(session, delivered, directions, self.clock.now)
                 await session.commit()
                 return
             except Exception as error:
@@ -548,7 +554,7 @@ class OutboxWorker:
     async def _send(
         self,
         row: OutboxMessage,
-        ticket: Ticket | None,
+        ticket: TicketPlace | None,
         room: int | None,
         reservation: Reservation,
         copy_id: int | None = None,
@@ -675,7 +681,7 @@ class OutboxWorker:
             raise
 
     async def _call(
-        self, row: OutboxMessage, ticket: Ticket | None, room: int | None, copy_id: int | None
+        self, row: OutboxMessage, ticket: TicketPlace | None, room: int | None, copy_id: int | None
     ) -> Any:
         payload = dict(row.payload)
         payload.pop("plain_text", None)

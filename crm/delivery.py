@@ -17,6 +17,7 @@ from typing import cast
 
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import raiseload
 
 from crm.albums import record_album_delivered, record_album_failed
 from crm.clock import Clock, utc_now
@@ -89,19 +90,57 @@ class NotDeliveredToClient:
 DeliveryNotice = CopyFailed | NotDeliveredToClient
 
 
+@dataclass(frozen=True, slots=True)
+class TicketPlace:
+    """Where a ticket's rows go in the support group: all a send reads of its ticket."""
+
+    topic_thread_id: int | None
+    header_message_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class BatchMessage:
+    """What a round reads of a row's message: who wrote it (an engineer's answer may be
+    the first response) and its copy's id (for an edit of a copy that was on its way)."""
+
+    ticket_id: int
+    direction: Direction
+    copy_message_id: int | None
+
+
 @dataclass
 class Batch:
-    """Rows taken for one round of sends, with what recording their outcome will read.
+    """Rows taken for one round of sends, with what sending and recording them read.
 
-    The tickets and messages are held here so the session's identity map keeps them: the
-    outcomes are then recorded without a query per row.
+    Tickets and messages are read as the few columns the sends need, not as ORM objects
+    with their eager relations (a ticket's contact, customer, service, the customer's
+    services): that cost more than the sends. `held`: the tickets and messages whose
+    delivery is recorded through the ORM (a topic, a header, an engineer's answer, an
+    album, merged rows), kept so the session's identity map spares a query per row.
     """
 
     rows: list[OutboxMessage]
-    tickets: dict[int, Ticket]
-    messages: list[Message]
+    places: dict[int, TicketPlace]
+    messages: dict[int, BatchMessage]
     # Each incident's room thread (None: not created, or a group without topics).
     rooms: dict[int, int | None] = field(default_factory=dict)
+    held: list[object] = field(default_factory=list)
+
+
+# The rows whose delivery touches more than the row and its message's copy.
+_SPECIAL_PURPOSES = frozenset({Purpose.ROOM, Purpose.TOPIC, Purpose.HEADER, Purpose.HANDOFF})
+# The rows whose delivery writes their ticket's topic or header.
+_PLACING_PURPOSES = frozenset({Purpose.TOPIC, Purpose.HEADER})
+
+
+def recorded_whole(row: OutboxMessage) -> bool:
+    """A delivery `record_delivered` writes through the ORM, not `record_delivered_many`'s
+    statements: a topic, a header, a room, a handoff, an album, merged rows."""
+    return (
+        row.purpose in _SPECIAL_PURPOSES
+        or row.method == "copyMessages"
+        or bool(row.payload.get("merged_rows"))
+    )
 
 
 async def take_rows(session: AsyncSession, row_ids: list[int]) -> Batch:
@@ -121,18 +160,27 @@ async def take_rows(session: AsyncSession, row_ids: list[int]) -> Batch:
         ).all()
     )
     ticket_ids = {row.ticket_id for row in rows if row.ticket_id}
-    tickets: dict[int, Ticket] = {}
+    places: dict[int, TicketPlace] = {}
     if ticket_ids:
-        found = await session.scalars(select(Ticket).where(Ticket.id.in_(ticket_ids)))
-        tickets = {ticket.id: ticket for ticket in found.unique()}
+        found = await session.execute(
+            select(Ticket.id, Ticket.topic_thread_id, Ticket.header_message_id).where(
+                Ticket.id.in_(ticket_ids)
+            )
+        )
+        places = {ticket_id: TicketPlace(thread, header) for ticket_id, thread, header in found}
     message_ids = {row.message_row_id for row in rows if row.message_row_id}
     # An edit of a copy that was on its way names the copy's message (its id is read now).
     message_ids |= {row.payload["copy_of_row"] for row in rows if "copy_of_row" in row.payload}
-    messages: list[Message] = []
+    messages: dict[int, BatchMessage] = {}
     if message_ids:
-        messages = list(
-            (await session.scalars(select(Message).where(Message.id.in_(message_ids)))).all()
-        )
+        found_messages = await session.execute(
+            select(Message.id, Message.ticket_id, Message.direction, Message.copy_message_id)
+            .where(Message.id.in_(message_ids))
+        )  # fmt: skip
+        messages = {
+            row_id: BatchMessage(ticket_id, direction, copy_id)
+            for row_id, ticket_id, direction, copy_id in found_messages
+        }
     incident_ids = {row.incident_id for row in rows if row.incident_id and row.to_topic}
     rooms: dict[int, int | None] = {}
     if incident_ids:
@@ -140,7 +188,42 @@ async def take_rows(session: AsyncSession, row_ids: list[int]) -> Batch:
             select(Incident.id, Incident.room_thread_id).where(Incident.id.in_(incident_ids))
         )
         rooms = {incident_id: thread for incident_id, thread in found_rooms}
-    return Batch(rows, tickets, messages, rooms)
+    held = await _hold_for_recording(session, rows, messages)
+    return Batch(rows, places, messages, rooms, held)
+
+
+async def _hold_for_recording(
+    session: AsyncSession, rows: list[OutboxMessage], messages: Mapping[int, BatchMessage]
+) -> list[object]:
+    """The ORM objects that recording the rows' deliveries reads and writes, in one query
+    per table: the messages of rows recorded whole and of engineers' answers, the tickets
+    of those answers (the first response) and of topics and headers. Their relations are
+    not loaded: recording a delivery writes the ticket's own columns only."""
+    message_ids = {
+        row.message_row_id
+        for row in rows
+        if row.message_row_id
+        and row.message_row_id in messages
+        and (recorded_whole(row) or messages[row.message_row_id].direction is Direction.TO_CLIENT)
+    }
+    ticket_ids = {
+        row.ticket_id for row in rows if row.ticket_id and row.purpose in _PLACING_PURPOSES
+    }
+    ticket_ids |= {
+        messages[message_id].ticket_id
+        for message_id in message_ids
+        if messages[message_id].direction is Direction.TO_CLIENT
+    }
+    held: list[object] = []
+    if message_ids:
+        held += (await session.scalars(select(Message).where(Message.id.in_(message_ids)))).all()
+    if ticket_ids:
+        held += (
+            await session.scalars(
+                select(Ticket).where(Ticket.id.in_(ticket_ids)).options(raiseload("*"))
+            )
+        ).all()
+    return held
 
 
 async def record_delivered(
@@ -159,7 +242,8 @@ async def record_delivered(
         incident = await session.get(Incident, row.incident_id)
         if incident is not None:
             incident.room_thread_id = receipt.thread_id
-    ticket = await session.get(Ticket, row.ticket_id) if row.ticket_id else None
+    placing = row.ticket_id and row.purpose in _PLACING_PURPOSES
+    ticket = await session.get(Ticket, row.ticket_id) if placing else None
     if ticket is not None and row.purpose is Purpose.TOPIC:
         ticket.topic_thread_id = receipt.thread_id
     elif ticket is not None and row.purpose is Purpose.HEADER:
@@ -214,34 +298,30 @@ _DELIVERED_COPY = (
         delivery_error=None,
     )
 )
-_SPECIAL_PURPOSES = frozenset({Purpose.ROOM, Purpose.TOPIC, Purpose.HEADER, Purpose.HANDOFF})
 
 
 async def record_delivered_many(
     session: AsyncSession,
     delivered: Sequence[tuple[OutboxMessage, DeliveryReceipt]],
-    messages: Mapping[int, Message],
+    directions: Mapping[int, Direction],
     clock: Clock = utc_now,
 ) -> None:
     """`record_delivered` for a round of sends, in the caller's transaction.
 
-    The rows that are only a message, and the copies of clients' messages they made, are
-    written by one UPDATE per table (executemany) instead of an ORM object each; a row
-    with more to it (a topic, a header, a room, a handoff, an album, merged rows) and an
-    engineer's answer (possibly the first response, an event of the evidence) go through
-    `record_delivered` and `mark_delivered` as before. `messages`: the batch's messages by
-    id (held by the session). The ORM objects of the rows written here are not updated:
-    the caller commits and drops them.
+    The rows that are only a message, and the copies they made (of a client's message, of
+    the bot's words), are written by one UPDATE per table (executemany) instead of an ORM
+    object each; a row with more to it (a topic, a header, a room, a handoff, an album,
+    merged rows) and an engineer's answer (possibly the first response, an event of the
+    evidence) go through `record_delivered` and `mark_delivered` as before. `directions`:
+    who wrote each of the batch's messages, by id. The ORM objects of the rows written
+    here are not updated: the caller commits and drops them.
     """
     now = clock()
     rows: list[dict[str, object]] = []
     copies: list[dict[str, object]] = []
+    tickets = TicketService(session, clock=clock)
     for row, receipt in delivered:
-        if (
-            row.purpose in _SPECIAL_PURPOSES
-            or row.method == "copyMessages"
-            or row.payload.get("merged_rows")
-        ):
+        if recorded_whole(row):
             await record_delivered(session, row, receipt, clock)
             continue
         rows.append(
@@ -254,9 +334,8 @@ async def record_delivered_many(
         )
         if receipt.message_id is None or not row.message_row_id:
             continue
-        message = messages.get(row.message_row_id)
-        if message is None or message.direction is not Direction.FROM_CLIENT:
-            tickets = TicketService(session, clock=clock)
+        direction = directions.get(row.message_row_id)
+        if direction is None or direction is Direction.TO_CLIENT:
             await tickets.mark_delivered(
                 row.message_row_id, row.chat_id, receipt.message_id, flush=False
             )

@@ -326,9 +326,7 @@ class Outbox:
         payload = {} if caption is None else {"caption": caption}
         return self._add(chat_id, method, purpose, payload, file_name=file_name, file_data=data)
 
-    def send_email(
-        self, mail: dict[str, Any], *, ticket_id: int, message_row_id: int
-    ) -> QueuedRow:
+    def send_email(self, mail: dict[str, Any], *, ticket_id: int, message_row_id: int) -> QueuedRow:
         """An engineer's answer to send by SMTP; chat 0: it goes to no Telegram chat."""
         return self._add(
             0,

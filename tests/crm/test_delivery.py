@@ -14,9 +14,11 @@ from crm.delivery import (
     FailureReceipt,
     NotDeliveredToClient,
     Outcome,
+    TicketPlace,
     record_delivered,
     record_delivered_many,
     record_failed,
+    take_rows,
 )
 from crm.dto import IncomingMessage, TelegramUser
 from crm.models import (
@@ -207,13 +209,13 @@ async def test_a_round_of_deliveries_is_recorded_as_each_alone_would_be(
         answer = await engineer_says(session, ticket, "On it", answered_at)
         answer_row = await copy_out(session, ticket, answer)
         rows = [*copies, header, ack_row, answer_row]
-        messages = {m.id: m for m in [*said, ack, answer]}
+        directions = {m.id: m.direction for m in [*said, ack, answer]}
         ids = {row.id: 100 + n for n, row in enumerate(rows)}
 
         await record_delivered_many(
             session,
             [(row, DeliveryReceipt(message_id=ids[row.id])) for row in rows],
-            messages,
+            directions,
             clock,
         )
         await session.commit()
@@ -341,3 +343,58 @@ async def test_a_group_without_topics_is_no_failure_to_report(
         failure = FailureReceipt(Outcome.PERMANENT, "Bad Request: the chat is not a forum")
         assert await record_failed(session, topic, failure) is None
         assert (topic.status, ticket.topic_thread_id) == (OutboxStatus.FAILED, None)
+
+
+async def test_a_round_taken_lean_still_records_the_first_response_topic_and_header(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    """The worker reads a round's tickets and messages as a few columns: what each send
+    needs (the topic to post in) is there, and recording the round still stops the
+    response timer at the engineer's message time, names the topic and the header."""
+    answered_at = OPENED + timedelta(minutes=2)
+    clock = FixedClock(OPENED + timedelta(minutes=6))
+    async with sessionmaker() as session:
+        ticket = await open_ticket(session, "vm-17 is down")
+        ticket.topic_thread_id = 4242
+        said = (await session.scalars(select(Message).order_by(Message.id))).all()
+        outbox = Outbox(session)
+        copy_in = outbox.copy_message(
+            SUPPORT_CHAT_ID, CLIENT.id, said[0].telegram_message_id or 0, purpose=Purpose.COPY_IN,
+            message_row_id=said[0].id, ticket_id=ticket.id, to_topic=True,
+        )  # fmt: skip
+        header = outbox.send_message(
+            SUPPORT_CHAT_ID, "Ticket #1", purpose=Purpose.HEADER, ticket_id=ticket.id
+        )
+        answer = await engineer_says(session, ticket, "On it", answered_at)
+        answer_row = await copy_out(session, ticket, answer)
+        await session.commit()
+        ticket_id, row_ids = ticket.id, [copy_in.id, header.id, answer_row.id]
+
+    async with sessionmaker() as session:
+        batch = await take_rows(session, row_ids)
+        assert [row.id for row in batch.rows] == row_ids
+        assert batch.places[ticket_id] == TicketPlace(topic_thread_id=4242, header_message_id=None)
+        receipts = {row_ids[0]: 501, row_ids[1]: 502, row_ids[2]: 503}
+        await record_delivered_many(
+            session,
+            [(row, DeliveryReceipt(message_id=receipts[row.id])) for row in batch.rows],
+            {key: message.direction for key, message in batch.messages.items()},
+            clock,
+        )
+        await session.commit()
+
+    async with sessionmaker() as session:
+        recorded = await session.get(Ticket, ticket_id)
+        assert recorded is not None
+        assert recorded.first_response_at == answered_at  # not the delivery time
+        assert recorded.header_message_id == 502
+        assert recorded.topic_thread_id == 4242
+        assert await first_response_events(session) == [answered_at]
+        copies = {
+            m.id: (m.delivery, m.copy_message_id)
+            for m in await session.scalars(select(Message).order_by(Message.id))
+        }
+        assert copies == {
+            said[0].id: (Delivery.DELIVERED, 501),
+            answer.id: (Delivery.DELIVERED, 503),
+        }
