@@ -80,8 +80,9 @@ async def test_texts_and_copies_reach_telegram_as_aiogram_sends_them(
     entities = [MessageEntity(type="bold", offset=0, length=6)]
     sends: list[dict[str, Any]] = [
         {"chat_id": CLIENT, "text": text, "reply_markup": keyboard(), "entities": entities},
-        {"chat_id": SUPPORT_CHAT, "text": "123", "message_thread_id": topic.message_thread_id},
-    ]
+        {"chat_id": SUPPORT_CHAT, "text": "123", "message_thread_id": topic.message_thread_id,
+         "disable_notification": True},
+    ]  # fmt: skip
     for fields in sends:
         await plain(SendMessage(**fields))
         expected = last_call(api, "sendMessage")
@@ -101,6 +102,7 @@ async def test_texts_and_copies_reach_telegram_as_aiogram_sends_them(
 
     copy = {"chat_id": SUPPORT_CHAT, "from_chat_id": CLIENT, "message_id": source}
     copy["message_thread_id"] = topic.message_thread_id
+    copy["protect_content"] = True
     await plain(CopyMessage(**copy))
     expected = last_call(api, "copyMessage")
     copied = await sender.copy_message(**copy)
