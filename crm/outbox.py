@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any, Protocol, cast
 
-from sqlalchemy import Table, func, insert, or_, select, update
+from sqlalchemy import Executable, Table, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.clock import Clock, utc_now
@@ -424,37 +425,7 @@ class Outbox:
         next chat, one more for its first row, so the cost follows the chats waiting, never
         how many rows queue behind each (a burst's backlog).
         """
-        table = OutboxMessage.__table__.alias("o")
-        pending = (table.c.status == OutboxStatus.PENDING, table.c.method.not_in(skip_methods))
-        chats = select(func.min(table.c.chat_id).label("chat_id")).where(*pending)
-        chats_cte = chats.cte("chats", recursive=True)
-        step = table.alias("step")
-        following = (
-            select(func.min(step.c.chat_id))
-            .where(
-                step.c.status == OutboxStatus.PENDING,
-                step.c.method.not_in(skip_methods),
-                step.c.chat_id > chats_cte.c.chat_id,
-            )
-            .scalar_subquery()
-        )
-        chats_cte = chats_cte.union_all(select(following).where(chats_cte.c.chat_id.is_not(None)))
-        first = table.alias("first")
-        head_id = (
-            select(func.min(first.c.id))
-            .where(
-                first.c.status == OutboxStatus.PENDING,
-                first.c.method.not_in(skip_methods),
-                first.c.chat_id == chats_cte.c.chat_id,
-            )
-            .scalar_subquery()
-        )
-        heads = select(head_id.label("head_id")).where(chats_cte.c.chat_id.is_not(None)).subquery()
-        result = await self.session.execute(
-            select(*_QUEUED)
-            .join(heads, OutboxMessage.id == heads.c.head_id)
-            .order_by(OutboxMessage.id)
-        )
+        result = await self.session.execute(_chat_heads_query(frozenset(skip_methods)))
         return [_queued(row) for row in result]
 
     async def queued_in(
@@ -538,3 +509,40 @@ class Outbox:
         return self._add(
             chat_id, "reopenForumTopic", Purpose.TOPIC_NAME, {}, ticket_id=ticket_id, to_topic=True
         )
+
+
+@functools.lru_cache(maxsize=8)
+def _chat_heads_query(skip_methods: frozenset[str]) -> Executable:
+    """`Outbox.chat_heads`'s statement, built once per set of skipped methods: its aliases
+    and recursive CTE cost more to build than the query costs to run, on every pass of
+    the worker."""
+    skipped = sorted(skip_methods)
+    table = OutboxMessage.__table__.alias("o")
+    pending = (table.c.status == OutboxStatus.PENDING, table.c.method.not_in(skipped))
+    chats = select(func.min(table.c.chat_id).label("chat_id")).where(*pending)
+    chats_cte = chats.cte("chats", recursive=True)
+    step = table.alias("step")
+    following = (
+        select(func.min(step.c.chat_id))
+        .where(
+            step.c.status == OutboxStatus.PENDING,
+            step.c.method.not_in(skipped),
+            step.c.chat_id > chats_cte.c.chat_id,
+        )
+        .scalar_subquery()
+    )
+    chats_cte = chats_cte.union_all(select(following).where(chats_cte.c.chat_id.is_not(None)))
+    first = table.alias("first")
+    head_id = (
+        select(func.min(first.c.id))
+        .where(
+            first.c.status == OutboxStatus.PENDING,
+            first.c.method.not_in(skipped),
+            first.c.chat_id == chats_cte.c.chat_id,
+        )
+        .scalar_subquery()
+    )
+    heads = select(head_id.label("head_id")).where(chats_cte.c.chat_id.is_not(None)).subquery()
+    return (
+        select(*_QUEUED).join(heads, OutboxMessage.id == heads.c.head_id).order_by(OutboxMessage.id)
+    )
