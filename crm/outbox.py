@@ -517,29 +517,25 @@ def _chat_heads_query(skip_methods: frozenset[str]) -> Executable:
     and recursive CTE cost more to build than the query costs to run, on every pass of
     the worker."""
     skipped = sorted(skip_methods)
+
+    def pending(rows: Any) -> tuple[Any, ...]:
+        return rows.c.status == OutboxStatus.PENDING, rows.c.method.not_in(skipped)
+
     table = OutboxMessage.__table__.alias("o")
-    pending = (table.c.status == OutboxStatus.PENDING, table.c.method.not_in(skipped))
-    chats = select(func.min(table.c.chat_id).label("chat_id")).where(*pending)
-    chats_cte = chats.cte("chats", recursive=True)
+    chats_cte = (select(func.min(table.c.chat_id).label("chat_id")).where(*pending(table))).cte(
+        "chats", recursive=True
+    )
     step = table.alias("step")
     following = (
         select(func.min(step.c.chat_id))
-        .where(
-            step.c.status == OutboxStatus.PENDING,
-            step.c.method.not_in(skipped),
-            step.c.chat_id > chats_cte.c.chat_id,
-        )
+        .where(*pending(step), step.c.chat_id > chats_cte.c.chat_id)
         .scalar_subquery()
     )
     chats_cte = chats_cte.union_all(select(following).where(chats_cte.c.chat_id.is_not(None)))
     first = table.alias("first")
     head_id = (
         select(func.min(first.c.id))
-        .where(
-            first.c.status == OutboxStatus.PENDING,
-            first.c.method.not_in(skipped),
-            first.c.chat_id == chats_cte.c.chat_id,
-        )
+        .where(*pending(first), first.c.chat_id == chats_cte.c.chat_id)
         .scalar_subquery()
     )
     heads = select(head_id.label("head_id")).where(chats_cte.c.chat_id.is_not(None)).subquery()
