@@ -554,7 +554,7 @@ class OutboxWorker:
     async def _send(
         self,
         row: OutboxMessage,
-        ticket: TicketPlace | None,
+        place: TicketPlace | None,
         room: int | None,
         reservation: Reservation,
         copy_id: int | None = None,
@@ -562,7 +562,7 @@ class OutboxWorker:
         outcome: DeliveryReceipt | FailureReceipt
         try:
             await reservation.restamp()
-            outcome = receipt_of(await self._call(row, ticket, room, copy_id))
+            outcome = receipt_of(await self._call(row, place, room, copy_id))
             result = "ok"
         except (TelegramRetryAfter, *TRANSIENT_ERRORS, *PERMANENT_ERRORS) as error:
             outcome = classify(error, row.attempts, self.backoff_seconds, self.max_backoff_seconds)
@@ -681,7 +681,7 @@ class OutboxWorker:
             raise
 
     async def _call(
-        self, row: OutboxMessage, ticket: TicketPlace | None, room: int | None, copy_id: int | None
+        self, row: OutboxMessage, place: TicketPlace | None, room: int | None, copy_id: int | None
     ) -> Any:
         payload = dict(row.payload)
         payload.pop("plain_text", None)
@@ -698,14 +698,14 @@ class OutboxWorker:
         elif (
             row.to_topic
             and row.incident_id is None
-            and ticket is not None
+            and place is not None
             and (row.method != "createForumTopic")
         ):
-            if ticket.topic_thread_id is not None:
-                payload["message_thread_id"] = ticket.topic_thread_id
-            elif ticket.header_message_id is not None and row.purpose is not Purpose.HEADER:
+            if place.topic_thread_id is not None:
+                payload["message_thread_id"] = place.topic_thread_id
+            elif place.header_message_id is not None and row.purpose is not Purpose.HEADER:
                 # A group without topics: answers thread off the ticket's header message.
-                payload["reply_to_message_id"] = ticket.header_message_id
+                payload["reply_to_message_id"] = place.header_message_id
         if "reply_markup" in payload:
             payload["reply_markup"] = InlineKeyboardMarkup.model_validate(payload["reply_markup"])
         chat_id = row.chat_id

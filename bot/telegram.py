@@ -159,8 +159,8 @@ class DeskSession(AiohttpSession):
         for key, value in method:
             if value is None:
                 continue
-            # A number or a text is its own value: `prepare_value` would only find that out
-            # after a dozen isinstance checks (several against ABCs), the request's dearest part.
+            # A number or a text is its own value: `prepare_value` finds that out only after
+            # a dozen isinstance checks (several against ABCs), a seventh of a send's CPU.
             prepared = (
                 value
                 if type(value) in PLAIN_VALUES
