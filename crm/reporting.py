@@ -756,8 +756,8 @@ async def _service_reports(
             incidents[incident.service_id].append(incident)
         for number in numbers:
             service, its_incidents = services.pop(number), incidents.pop(number)
-            head.gathered(number, reporter.restorations(service, its_incidents))
-            report = reporter.report(service, its_incidents)
+            report, restorations = reporter.report_and_restorations(service, its_incidents)
+            head.gathered(number, restorations)
             if report is not None:
                 yield report
     head.all_read()

@@ -260,10 +260,14 @@ class ServiceReporter:
         return list(month_restoration_checks(pairs, self.period, self.config, self.now))
 
     def report(
-        self, service: ServiceRecord, incidents: list[IncidentRecord]
+        self,
+        service: ServiceRecord,
+        incidents: list[IncidentRecord],
+        restorations: dict[int, TargetCheck | None] | None = None,
     ) -> ServiceReport | None:
         """`service`'s report, None when it was not active in the month. `incidents`: every
-        one of the month's incidents of this service."""
+        one of the month's incidents of this service; `restorations`: their
+        `restoration_check`s by `id()` of the incident, when already made."""
         if not _active_during(service, self.period):
             return None
         if len(self._credits) > self.CREDITS_CACHED:
@@ -278,7 +282,28 @@ class ServiceReporter:
             self.config,
             self.now,
             self._credits,
+            restorations,
         )
+
+    def report_and_restorations(
+        self, service: ServiceRecord, incidents: list[IncidentRecord]
+    ) -> tuple[ServiceReport | None, list[TargetCheck]]:
+        """`report` and `restorations` of one service, each incident's restoration checked
+        once for both."""
+        if not incidents:
+            return self.report(service, incidents), []
+        checks = {
+            id(incident): restoration_check(incident, service, self.config, self.now)
+            for incident in incidents
+        }
+        # `month_restoration_checks`' choice, in incident order.
+        period = self.period
+        in_month = [
+            check
+            for incident in incidents
+            if (check := checks[id(incident)]) is not None and period.contains(check.started_at)
+        ]
+        return self.report(service, incidents, checks), in_month
 
 
 def _incidents_by_service(
@@ -347,6 +372,7 @@ def _service_report(
     config: SlaConfig,
     now: datetime,
     credits: dict[tuple[object, ...], CreditResult] | None = None,
+    restorations: dict[int, TargetCheck | None] | None = None,
 ) -> ServiceReport:
     # The SLA covers the paid part of the month: a free trial (B 3) earns no credit, so
     # availability and data loss are measured from the switch to paid. A month spent wholly
@@ -382,7 +408,12 @@ def _service_report(
         if credits is not None:
             credits[key] = credit
     lines = tuple(
-        IncidentLine(line, restoration_check(line.incident, service, config, now))
+        IncidentLine(
+            line,
+            restoration_check(line.incident, service, config, now)
+            if restorations is None
+            else restorations[id(line.incident)],
+        )
         for line in downtime.incidents
     )
     return ServiceReport(
