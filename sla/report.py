@@ -171,10 +171,13 @@ def month_restoration_checks(
     """The equipment restorations (A 5.7) measured in the month: of each incident with its
     service, those confirmed in `period`. The report's summary sorts them by their start
     and keeps the order given here among equal starts (services, then incidents, by id)."""
-    for incident, service in incidents:
-        check = restoration_check(incident, service, config, now)
-        if check is not None and period.contains(check.started_at):
-            yield check
+    checks = (restoration_check(incident, service, config, now) for incident, service in incidents)
+    return measured_in(checks, period)
+
+
+def measured_in(checks: Iterable[TargetCheck | None], period: Interval) -> Iterator[TargetCheck]:
+    """The restorations among `checks` that the month measures: those confirmed in it."""
+    return (check for check in checks if check is not None and period.contains(check.started_at))
 
 
 @dataclass(frozen=True)
@@ -250,15 +253,6 @@ class ServiceReporter:
         # credit: it depends on nothing else, and every figure in it is exact or in cents.
         self._credits: dict[tuple[object, ...], CreditResult] = {}
 
-    def restorations(
-        self, service: ServiceRecord, incidents: list[IncidentRecord]
-    ) -> list[TargetCheck]:
-        """`month_restoration_checks` of `service`'s incidents (in incident order)."""
-        if not incidents:
-            return []
-        pairs = ((incident, service) for incident in incidents)
-        return list(month_restoration_checks(pairs, self.period, self.config, self.now))
-
     def report(
         self,
         service: ServiceRecord,
@@ -288,21 +282,16 @@ class ServiceReporter:
     def report_and_restorations(
         self, service: ServiceRecord, incidents: list[IncidentRecord]
     ) -> tuple[ServiceReport | None, list[TargetCheck]]:
-        """`report` and `restorations` of one service, each incident's restoration checked
-        once for both."""
+        """`report`, and the restorations the month measures (`month_restoration_checks`,
+        in incident order), of one service: each incident's restoration checked once for
+        both."""
         if not incidents:
             return self.report(service, incidents), []
         checks = {
             id(incident): restoration_check(incident, service, self.config, self.now)
             for incident in incidents
         }
-        # `month_restoration_checks`' choice, in incident order.
-        period = self.period
-        in_month = [
-            check
-            for incident in incidents
-            if (check := checks[id(incident)]) is not None and period.contains(check.started_at)
-        ]
+        in_month = list(measured_in(checks.values(), self.period))
         return self.report(service, incidents, checks), in_month
 
 
