@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import BindParameter, Integer, Select, bindparam, func, select
@@ -37,6 +37,19 @@ class CustomerRepository:
         if customer_id is not None:
             query = query.where(Service.customer_id == customer_id)
         return (await self.session.scalars(query)).all()
+
+    async def services_of(self, customer_ids: Collection[int]) -> Mapping[int, Sequence[Service]]:
+        """The services of each of these customers, oldest first, in one query (a customer
+        without any is absent)."""
+        if not customer_ids:
+            return {}
+        found = await self.session.scalars(
+            select(Service).where(Service.customer_id.in_(customer_ids)).order_by(Service.id)
+        )
+        services: dict[int, list[Service]] = {}
+        for service in found.all():
+            services.setdefault(service.customer_id, []).append(service)
+        return services
 
     async def service(self, service_id: int) -> Service | None:
         return await self.session.get(Service, service_id)
