@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import BindParameter, Integer, Select, bindparam, func, select
+from sqlalchemy import BindParameter, Integer, Select, bindparam, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.models import (
@@ -95,8 +95,23 @@ _RECORDED_MESSAGE = select(Message.id).where(
     Message.chat_id == bindparam("chat_id"),
     Message.telegram_message_id == bindparam("message_id"),
 )
-_CURRENT_AND_RECORDED = _newest_open_telegram_ticket(
-    select(Ticket, _RECORDED_MESSAGE.scalar_subquery()), bindparam("contact_id", type_=Integer)
+# One row whether or not the contact has a current ticket (None then): a storm's reports
+# are mostly their clients' first messages, which would otherwise ask twice.
+_CURRENT_TICKET_ID = (
+    select(func.max(Ticket.id))
+    .where(
+        Ticket.contact_id == bindparam("contact_id", type_=Integer),
+        Ticket.channel == Channel.TELEGRAM,
+        Ticket.status != TicketStatus.CLOSED,
+    )
+    .scalar_subquery()
+    .correlate(None)
+)
+_ONE_ROW = select(literal(1).label("one")).subquery()
+_CURRENT_AND_RECORDED = (
+    select(Ticket, _RECORDED_MESSAGE.scalar_subquery())
+    .select_from(_ONE_ROW)
+    .outerjoin(Ticket, Ticket.id == _CURRENT_TICKET_ID)
 )
 
 
@@ -114,16 +129,15 @@ class TicketRepository:
     async def current_and_recorded(
         self, contact_id: int, chat_id: int, message_id: int
     ) -> tuple[Ticket | None, int | None]:
-        """In one query: the contact's current ticket (as `current_for_contact`) and the row
-        id of this Telegram message if it is recorded already. (None, None) when the contact
-        has no current ticket: ask `recorded_message` then."""
+        """In one query: the contact's current ticket (as `current_for_contact`, None when
+        there is none) and the row id of this Telegram message if it is recorded already."""
         row = (
             await self.session.execute(
                 _CURRENT_AND_RECORDED,
                 {"contact_id": contact_id, "chat_id": chat_id, "message_id": message_id},
             )
-        ).first()
-        return (None, None) if row is None else (row[0], row[1])
+        ).one()
+        return row[0], row[1]
 
     async def current_of_contacts(self, contact_ids: Collection[int]) -> dict[int, Ticket]:
         """`current_for_contact` of many contacts in one query: contact id -> ticket."""

@@ -193,12 +193,12 @@ class TicketService:
             await self.session.execute(_LOCK_CONTACT, {"contact_id": contact.id})
         ticket: Ticket | None = None
         recorded: int | None = None
-        if not force_new:
+        if force_new:
+            recorded = await self.tickets.recorded_message(incoming.chat_id, incoming.message_id)
+        else:
             ticket, recorded = await self.tickets.current_and_recorded(
                 contact.id, incoming.chat_id, incoming.message_id
             )
-        if ticket is None:
-            recorded = await self.tickets.recorded_message(incoming.chat_id, incoming.message_id)
         if recorded is not None:
             # A redelivery: its copy was queued with it.
             existing = await self.tickets.message_by_id(recorded)
