@@ -241,11 +241,13 @@ class TicketService:
     async def _attach_handler_relations(self, ticket: Ticket, contact: Contact) -> None:
         """A new ticket's contact, customer and service are in the session already (its
         contact came with its customer; its service is read once per session): given to it
-        as loaded, instead of reading the ticket again. (A contact made by this message has
-        no customer loaded, one linked by `/link` may hold a stale one: that ticket is read
-        again.)"""
+        as loaded, instead of reading the ticket again. (A contact linked by `/link` in this
+        session may hold a stale customer: that ticket is read again.)"""
         if "customer" in inspect(contact).unloaded:
-            return
+            if contact.customer_id is not None:
+                return
+            # A contact made by this message: no customer yet, none to read.
+            set_committed_value(contact, "customer", None)
         customer = contact.customer
         if (customer.id if customer is not None else None) != ticket.customer_id:
             return
