@@ -162,11 +162,16 @@ class Desk:
             lines.append(t("Write here to answer the client; /note or ! for internal notes."))
         return "\n".join(lines)
 
-    def ensure_topic(self, ticket: Ticket) -> Ticket:
-        """Queues the ticket's forum topic and header once; later rows follow them in order.
+    @staticmethod
+    def opens_topic(ticket: Ticket) -> bool:
+        """Whether `ensure_topic` would open the ticket's topic (and queue its header).
 
         A report gathered in an outage's room gets none: the room stands in for it."""
-        if ticket.support_chat_id is None and ticket.gathered_in_id is None:
+        return ticket.support_chat_id is None and ticket.gathered_in_id is None
+
+    def ensure_topic(self, ticket: Ticket) -> Ticket:
+        """Queues the ticket's forum topic and header once; later rows follow them in order."""
+        if self.opens_topic(ticket):
             self.open_topic(ticket)
         return ticket
 

@@ -191,6 +191,8 @@ class MailReader:
                 with self.i18n.context(), self.i18n.use_locale(self.settings.engineer_language):
                     recorded = await mail_received(tickets, fetched)
                     if recorded is not None:
+                        # Its topic's header card, when it opens one, lists the services.
+                        await tickets.load_customer_services([recorded.ticket])
                         show_mail(desk, recorded)
                 await session.commit()
             except IntegrityError:

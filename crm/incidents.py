@@ -271,7 +271,10 @@ class IncidentService:
 
     async def _locked_service(self, service_id: int) -> Service | None:
         """The service, locked until the commit: two reports of one outage placed at once
-        by two instances would otherwise both open an incident (SQLite has one writer)."""
+        by two instances would otherwise both open an incident. SQLite has one writer (its
+        transactions begin IMMEDIATE): the service the session holds already will do."""
+        if self.session.get_bind().dialect.name == "sqlite":
+            return await self.session.get(Service, service_id)
         return await self.session.scalar(
             select(Service).where(Service.id == service_id).with_for_update(of=Service)
         )
@@ -539,13 +542,16 @@ class IncidentService:
         services: where a report that has not yet said which one is down waits."""
         if not service_ids:
             return None
+        return await self._newest_running_room(Incident.service_id.in_(service_ids))
+
+    async def _newest_running_room(self, of_services: Any) -> int | None:
         # One query for all of them: it runs for each new ticket of a customer, and a
         # customer may have hundreds of services. A restored incident is over whatever else
         # its evidence says, so only the unrestored are read (sla's rule decides the rest).
         candidates = await self.session.scalars(
             select(Incident)
             .where(
-                Incident.service_id.in_(service_ids),
+                of_services,
                 Incident.status != IncidentStatus.REJECTED,
                 Incident.restored_at.is_(None),
             )
@@ -563,7 +569,25 @@ class IncidentService:
         room = await self.running_room([service.id for service in services])
         if room is not None:
             return room
-        for site in sorted({service.site for service in services if service.site}):
+        return await self._site_room({service.site for service in services if service.site})
+
+    async def room_for_customer(self, customer_id: int) -> int | None:
+        """`room_for_new_ticket` of all the customer's services, none of them loaded: in a
+        storm the running outage is found in one query; their sites are read only when
+        none of their own runs."""
+        services = Service.customer_id == customer_id
+        room = await self._newest_running_room(
+            Incident.service_id.in_(select(Service.id).where(services))
+        )
+        if room is not None:
+            return room
+        sites = await self.session.scalars(
+            select(Service.site).where(services, Service.site.is_not(None)).distinct()
+        )
+        return await self._site_room({site for site in sites.all() if site})
+
+    async def _site_room(self, sites: set[str]) -> int | None:
+        for site in sorted(sites):
             lead = await self.site_outage(site)
             if lead is not None:
                 return lead.id

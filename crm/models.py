@@ -87,7 +87,10 @@ class Customer(Base):
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
-    services: Mapped[list[Service]] = relationship(back_populates="customer", lazy="selectin")
+    # Loaded only where they are read (`CustomerRepository.services_of`): every ticket and
+    # contact loads its customer, and a storm's `/down` paid a query per customer load for
+    # services it never read. "raise" makes a read nobody loaded fail loudly, not query.
+    services: Mapped[list[Service]] = relationship(back_populates="customer", lazy="raise")
 
 
 class Service(Base):

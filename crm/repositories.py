@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import BindParameter, Integer, Select, bindparam, func, select
+from sqlalchemy import BindParameter, Integer, Select, bindparam, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.models import (
@@ -37,6 +37,19 @@ class CustomerRepository:
         if customer_id is not None:
             query = query.where(Service.customer_id == customer_id)
         return (await self.session.scalars(query)).all()
+
+    async def services_of(self, customer_ids: Collection[int]) -> Mapping[int, Sequence[Service]]:
+        """The services of each of these customers, oldest first, in one query (a customer
+        without any is absent)."""
+        if not customer_ids:
+            return {}
+        found = await self.session.scalars(
+            select(Service).where(Service.customer_id.in_(customer_ids)).order_by(Service.id)
+        )
+        services: dict[int, list[Service]] = {}
+        for service in found.all():
+            services.setdefault(service.customer_id, []).append(service)
+        return services
 
     async def service(self, service_id: int) -> Service | None:
         return await self.session.get(Service, service_id)
@@ -82,8 +95,23 @@ _RECORDED_MESSAGE = select(Message.id).where(
     Message.chat_id == bindparam("chat_id"),
     Message.telegram_message_id == bindparam("message_id"),
 )
-_CURRENT_AND_RECORDED = _newest_open_telegram_ticket(
-    select(Ticket, _RECORDED_MESSAGE.scalar_subquery()), bindparam("contact_id", type_=Integer)
+# One row whether or not the contact has a current ticket (None then): a storm's reports
+# are mostly their clients' first messages, which would otherwise ask twice.
+_CURRENT_TICKET_ID = (
+    select(func.max(Ticket.id))
+    .where(
+        Ticket.contact_id == bindparam("contact_id", type_=Integer),
+        Ticket.channel == Channel.TELEGRAM,
+        Ticket.status != TicketStatus.CLOSED,
+    )
+    .scalar_subquery()
+    .correlate(None)
+)
+_ONE_ROW = select(literal(1).label("one")).subquery()
+_CURRENT_AND_RECORDED = (
+    select(Ticket, _RECORDED_MESSAGE.scalar_subquery())
+    .select_from(_ONE_ROW)
+    .outerjoin(Ticket, Ticket.id == _CURRENT_TICKET_ID)
 )
 
 
@@ -101,16 +129,15 @@ class TicketRepository:
     async def current_and_recorded(
         self, contact_id: int, chat_id: int, message_id: int
     ) -> tuple[Ticket | None, int | None]:
-        """In one query: the contact's current ticket (as `current_for_contact`) and the row
-        id of this Telegram message if it is recorded already. (None, None) when the contact
-        has no current ticket: ask `recorded_message` then."""
+        """In one query: the contact's current ticket (as `current_for_contact`, None when
+        there is none) and the row id of this Telegram message if it is recorded already."""
         row = (
             await self.session.execute(
                 _CURRENT_AND_RECORDED,
                 {"contact_id": contact_id, "chat_id": chat_id, "message_id": message_id},
             )
-        ).first()
-        return (None, None) if row is None else (row[0], row[1])
+        ).one()
+        return row[0], row[1]
 
     async def current_of_contacts(self, contact_ids: Collection[int]) -> dict[int, Ticket]:
         """`current_for_contact` of many contacts in one query: contact id -> ticket."""

@@ -8,13 +8,14 @@ committed together or not at all.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeGuard, cast
 
 from sqlalchemy import Table, bindparam, insert, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from crm import evidence
 from crm.clock import Clock, utc_now
@@ -155,8 +156,10 @@ class TicketService:
             emergency=emergency is not None,
             created_at=self.clock(),
         )
-        self.session.add(ticket)
+        # Bound before the ticket joins the session: its INSERT then carries the service (the
+        # query would otherwise flush it first, and an UPDATE follow).
         await self._bind_sole_service(ticket)
+        self.session.add(ticket)
         await self.session.flush()
         self._event(
             ticket, "opened", evidence_at=opened_at, actor=actor, role=role, channel=channel.value
@@ -190,12 +193,12 @@ class TicketService:
             await self.session.execute(_LOCK_CONTACT, {"contact_id": contact.id})
         ticket: Ticket | None = None
         recorded: int | None = None
-        if not force_new:
+        if force_new:
+            recorded = await self.tickets.recorded_message(incoming.chat_id, incoming.message_id)
+        else:
             ticket, recorded = await self.tickets.current_and_recorded(
                 contact.id, incoming.chat_id, incoming.message_id
             )
-        if ticket is None:
-            recorded = await self.tickets.recorded_message(incoming.chat_id, incoming.message_id)
         if recorded is not None:
             # A redelivery: its copy was queued with it.
             existing = await self.tickets.message_by_id(recorded)
@@ -228,10 +231,32 @@ class TicketService:
         self.session.add(message)
         # A concurrent duplicate fails here on the unique Telegram ids; the caller rolls back.
         await self.session.flush()
-        if opened or not _HANDLER_RELATIONS.isdisjoint(inspect(ticket).unloaded):
-            # A new ticket has none of them loaded yet; a current one came with them.
+        if opened:
+            await self._attach_handler_relations(ticket, contact)
+        if not _HANDLER_RELATIONS.isdisjoint(inspect(ticket).unloaded):
+            # A current ticket came with them.
             ticket = await self._fresh(ticket.id)
         return ClientMessageOutcome(ticket, message, opened, reopened, duplicate=False)
+
+    async def _attach_handler_relations(self, ticket: Ticket, contact: Contact) -> None:
+        """A new ticket's contact, customer and service are in the session already (its
+        contact came with its customer; its service is read once per session): given to it
+        as loaded, instead of reading the ticket again. (A contact linked by `/link` in this
+        session may hold a stale customer: that ticket is read again.)"""
+        if "customer" in inspect(contact).unloaded:
+            if contact.customer_id is not None:
+                return
+            # A contact made by this message: no customer yet, none to read.
+            set_committed_value(contact, "customer", None)
+        customer = contact.customer
+        if (customer.id if customer is not None else None) != ticket.customer_id:
+            return
+        service = None
+        if ticket.service_id is not None:
+            service = await self.session.get(Service, ticket.service_id)
+        set_committed_value(ticket, "contact", contact)
+        set_committed_value(ticket, "customer", customer)
+        set_committed_value(ticket, "service", service)
 
     async def record_follow_ups(
         self, incoming: Sequence[IncomingMessage]
@@ -364,6 +389,24 @@ class TicketService:
         )
         await self.session.flush()
         return await self._fresh(ticket.id)
+
+    async def customer_services(self, ticket: Ticket) -> list[Service]:
+        """The services of the ticket's customer, oldest first (none without a customer)."""
+        await self.load_customer_services([ticket])
+        return [] if ticket.customer is None else list(ticket.customer.services)
+
+    async def load_customer_services(self, tickets: Iterable[Ticket]) -> None:
+        """Loads the services of these tickets' customers, in one query, where they are not
+        loaded yet: they are read only where a customer's services are listed or chosen
+        from (crm/models.py `Customer.services`)."""
+        customers = {
+            ticket.customer.id: ticket.customer
+            for ticket in tickets
+            if ticket.customer is not None and "services" in inspect(ticket.customer).unloaded
+        }
+        found = await self.customers.services_of(customers.keys())
+        for customer_id, customer in customers.items():
+            set_committed_value(customer, "services", list(found.get(customer_id, ())))
 
     async def down_reported_at(self, ticket_id: int) -> datetime | None:
         """When the client said the service is down: the evidence of the category choice."""

@@ -16,6 +16,7 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.desk import Desk, Origin
 from bot.notices import accounts, engineers, money, outages, rooms, tickets
+from crm.models import Ticket
 from crm.usecases import notices as n
 
 Render = Callable[[Any, Desk, Origin], Awaitable[None]]
@@ -100,7 +101,19 @@ RENDERERS: dict[type, Render] = {
 }
 
 
+# Notices whose words show a ticket's header card even when the ticket has its topic, or
+# waits in a room (bot/desk.py `header_text`).
+SHOWS_HEADER = (n.TopicOpened, n.TicketLinked, n.HandedOff)
+
+
 async def tell(desk: Desk, outcome: n.Outcome, origin: Origin) -> None:
+    # The header card lists the customer's services: read only for the cards queued here.
+    await desk.tickets.load_customer_services(
+        ticket
+        for notice in outcome.notices
+        if isinstance(ticket := getattr(notice, "ticket", None), Ticket)
+        and (desk.opens_topic(ticket) or isinstance(notice, SHOWS_HEADER))
+    )
     for notice in outcome.notices:
         await RENDERERS[type(notice)](notice, desk, origin)
 

@@ -73,7 +73,7 @@ async def _gather_into_running_outage(tickets: TicketService, ticket: Ticket) ->
     ):
         return
     incidents = IncidentService(tickets.session, tickets.clock)
-    ticket.gathered_in_id = await incidents.room_for_new_ticket(ticket.customer.services)
+    ticket.gathered_in_id = await incidents.room_for_customer(ticket.customer.id)
     if ticket.gathered_in_id is not None:
         await tickets.session.flush()
 

@@ -45,8 +45,9 @@ async def report_down(
     notice_at, client = incoming.telegram_date, incoming.sender
     ticket = await tickets.set_category(wrote.ticket.id, Category.DOWN, client, "client", notice_at)
     kept = tuple(x for x in wrote.notices if not isinstance(x, TicketOpened))
-    services = list(ticket.customer.services) if ticket.customer is not None else []
     service: Service | None = ticket.service
+    # Only a report without its service needs the customer's: a storm's reports have it.
+    services = [] if service is not None else await tickets.customer_services(ticket)
     if service is None and len(services) == 1:
         ticket = await tickets.set_service(ticket.id, services[0].id, client)
         service = ticket.service
@@ -93,7 +94,7 @@ async def choose_category(
     outcome = told(CategoryChosen(ticket, category), ticket=ticket)
     if category is not Category.DOWN or ticket.customer is None:
         return outcome
-    services = list(ticket.customer.services)
+    services = await tickets.customer_services(ticket)
     if len(services) == 1:
         ticket = await tickets.set_service(ticket.id, services[0].id, client)
         return outcome + await _open_outage(incidents, ticket, services[0].id, notice_at, client)
