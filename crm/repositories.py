@@ -78,14 +78,17 @@ class ContactRepository:
 _Select = TypeVar("_Select", bound="Select[Any]")
 
 
+# A ticket a contact's new Telegram messages may go to (the newest of them does).
+_TAKES_TELEGRAM_MESSAGES = (
+    Ticket.channel == Channel.TELEGRAM,
+    Ticket.status != TicketStatus.CLOSED,
+)
+
+
 def _newest_open_telegram_ticket(query: _Select, contact_id: int | BindParameter[int]) -> _Select:
     """Where a contact's new Telegram messages go: their newest ticket that is not closed."""
     return (
-        query.where(
-            Ticket.contact_id == contact_id,
-            Ticket.channel == Channel.TELEGRAM,
-            Ticket.status != TicketStatus.CLOSED,
-        )
+        query.where(Ticket.contact_id == contact_id, *_TAKES_TELEGRAM_MESSAGES)
         .order_by(Ticket.id.desc())
         .limit(1)
     )
@@ -98,12 +101,7 @@ _RECORDED_MESSAGE = select(Message.id).where(
 # One row whether or not the contact has a current ticket (None then): a storm's reports
 # are mostly their clients' first messages, which would otherwise ask twice.
 _CURRENT_TICKET_ID = (
-    select(func.max(Ticket.id))
-    .where(
-        Ticket.contact_id == bindparam("contact_id", type_=Integer),
-        Ticket.channel == Channel.TELEGRAM,
-        Ticket.status != TicketStatus.CLOSED,
-    )
+    _newest_open_telegram_ticket(select(Ticket.id), bindparam("contact_id", type_=Integer))
     .scalar_subquery()
     .correlate(None)
 )
@@ -145,11 +143,7 @@ class TicketRepository:
             return {}
         newest = (
             select(func.max(Ticket.id))
-            .where(
-                Ticket.contact_id.in_(contact_ids),
-                Ticket.channel == Channel.TELEGRAM,
-                Ticket.status != TicketStatus.CLOSED,
-            )
+            .where(Ticket.contact_id.in_(contact_ids), *_TAKES_TELEGRAM_MESSAGES)
             .group_by(Ticket.contact_id)
         )
         found = await self.session.scalars(select(Ticket).where(Ticket.id.in_(newest)))
