@@ -208,3 +208,56 @@ async def test_a_short_group_budget_goes_to_an_alert_before_a_new_tickets_topic(
     clock.advance(60)
     await dispatcher.worker.deliver_once()
     assert len(bot.session.sent("createForumTopic")) == 1
+
+
+def copies_in_group(bot: MockedBot) -> list[int]:
+    """The client's messages copied into the support group, by their ids, in order."""
+    return [m.message_id for m in bot.session.sent("copyMessage") if m.chat_id == SUPPORT_CHAT_ID]
+
+
+async def test_a_clients_messages_waiting_together_reach_the_topic_in_one_round_in_order(
+    dispatcher: Desk,
+    bot: MockedBot,
+    updates: Updates,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    i18n: I18n,
+) -> None:
+    clock = FakeClock()
+    dispatcher.worker = worker(bot, sessionmaker, i18n, clock)
+    await dispatcher.feed_update(bot, updates.private(CLIENT, "one"))  # topic, header, copy
+    written = [updates.private(CLIENT, text) for text in ("two", "three", "four", "five")]
+    for update in written:
+        await dispatcher.dispatcher.feed_update(bot, update)
+
+    # A burst's client is not made to wait one round per message: one round sends them all,
+    # one after the other in the topic.
+    await dispatcher.worker.deliver_once()
+    assert copies_in_group(bot)[1:] == [update.message.message_id for update in written]  # type: ignore[union-attr]
+
+
+async def test_a_failed_copy_holds_back_the_ones_behind_it_in_its_topic(
+    dispatcher: Desk,
+    bot: MockedBot,
+    updates: Updates,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    i18n: I18n,
+    database_url: str,
+) -> None:
+    clock = FakeClock()
+    dispatcher.worker = worker(bot, sessionmaker, i18n, clock)
+    await dispatcher.feed_update(bot, updates.private(CLIENT, "one"))
+    written = [updates.private(CLIENT, text) for text in ("two", "three", "four")]
+    for update in written:
+        await dispatcher.dispatcher.feed_update(bot, update)
+    bot.session.fail("copyMessage", 502, "Bad Gateway")
+
+    await dispatcher.worker.deliver_once()
+    # "two" failed: "three" and "four" were not sent past it, nor tried.
+    assert copies_in_group(bot)[1:] == []
+    assert rows(
+        database_url, "select status, attempts from outbox where purpose='copy_in' order by id"
+    ) == [("sent", 1), ("pending", 1), ("pending", 0), ("pending", 0)]
+
+    clock.advance(2)
+    await dispatcher.worker.drain()
+    assert copies_in_group(bot)[1:] == [update.message.message_id for update in written]  # type: ignore[union-attr]
