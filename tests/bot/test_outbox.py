@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from aiogram.utils.i18n import I18n
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -215,49 +216,55 @@ def copies_in_group(bot: MockedBot) -> list[int]:
     return [m.message_id for m in bot.session.sent("copyMessage") if m.chat_id == SUPPORT_CHAT_ID]
 
 
-async def test_a_clients_messages_waiting_together_reach_the_topic_in_one_round_in_order(
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def client_wrote_again(
     dispatcher: Desk,
     bot: MockedBot,
     updates: Updates,
     sessionmaker: async_sessionmaker[AsyncSession],
     i18n: I18n,
-) -> None:
-    clock = FakeClock()
+    clock: FakeClock,
+) -> list[int]:
+    """A client's ticket with its topic made, and four more messages of theirs recorded,
+    their copies waiting; their ids, in order."""
     dispatcher.worker = worker(bot, sessionmaker, i18n, clock)
     await dispatcher.feed_update(bot, updates.private(CLIENT, "one"))  # topic, header, copy
     written = [updates.private(CLIENT, text) for text in ("two", "three", "four", "five")]
     for update in written:
         await dispatcher.dispatcher.feed_update(bot, update)
+    return [update.message.message_id for update in written if update.message is not None]
 
+
+async def test_a_clients_messages_waiting_together_reach_the_topic_in_one_round_in_order(
+    dispatcher: Desk, bot: MockedBot, client_wrote_again: list[int]
+) -> None:
     # A burst's client is not made to wait one round per message: one round sends them all,
     # one after the other in the topic.
     await dispatcher.worker.deliver_once()
-    assert copies_in_group(bot)[1:] == [update.message.message_id for update in written]  # type: ignore[union-attr]
+    assert copies_in_group(bot)[1:] == client_wrote_again
 
 
 async def test_a_failed_copy_holds_back_the_ones_behind_it_in_its_topic(
     dispatcher: Desk,
     bot: MockedBot,
-    updates: Updates,
-    sessionmaker: async_sessionmaker[AsyncSession],
-    i18n: I18n,
+    client_wrote_again: list[int],
+    clock: FakeClock,
     database_url: str,
 ) -> None:
-    clock = FakeClock()
-    dispatcher.worker = worker(bot, sessionmaker, i18n, clock)
-    await dispatcher.feed_update(bot, updates.private(CLIENT, "one"))
-    written = [updates.private(CLIENT, text) for text in ("two", "three", "four")]
-    for update in written:
-        await dispatcher.dispatcher.feed_update(bot, update)
     bot.session.fail("copyMessage", 502, "Bad Gateway")
 
     await dispatcher.worker.deliver_once()
-    # "two" failed: "three" and "four" were not sent past it, nor tried.
+    # "two" failed: the copies behind it were neither sent past it nor tried.
     assert copies_in_group(bot)[1:] == []
     assert rows(
         database_url, "select status, attempts from outbox where purpose='copy_in' order by id"
-    ) == [("sent", 1), ("pending", 1), ("pending", 0), ("pending", 0)]
+    ) == [("sent", 1), ("pending", 1), ("pending", 0), ("pending", 0), ("pending", 0)]
 
     clock.advance(2)
     await dispatcher.worker.drain()
-    assert copies_in_group(bot)[1:] == [update.message.message_id for update in written]  # type: ignore[union-attr]
+    assert copies_in_group(bot)[1:] == client_wrote_again
