@@ -74,12 +74,14 @@ JOB_METHODS = frozenset({REPORT_REQUEST})
 # How far down a group's queue one pass looks for the heads of its topics: bounded, so a
 # backlog costs nothing per pass; rows further down move up as the ones ahead are sent.
 GROUP_WINDOW = 200
-# With the limits raised above Telegram's (a desk behind its own Bot API server, the
-# benchmarks), a round may send far more than that: it looks as far as it may send, to here.
+# With the OUTBOX_* limits raised above Telegram's (as the benchmarks raise them), a round
+# may send far more than that: it looks as far down as it may send, up to here.
 GROUP_WINDOW_MAX = 1000
-# How many rows of one topic (one queue of the group) a round sends one after the other: a
-# client who wrote five times waits one round, not five; bounded, so one long queue does
-# not hold the round's recording back for the others.
+# How many rows of one topic (one queue of the group) a round sends one after the other
+# when the group's budget is not what paces it (limits raised): a client who wrote five
+# times in a burst waits one round, not five. Bounded, so one long queue does not hold the
+# round's recording back for the others. With Telegram's 20 a minute, one row per topic
+# and round, as the rows behind a head merge into one message when the budget runs out.
 RUN_LIMIT = 10
 # Rows after which the rest of their queue waits for the next round: what they leave
 # behind (a topic's thread, a header's message) is read when rows are taken.
@@ -155,7 +157,7 @@ def _topic_owner(row: OutboxMessage | Queued) -> TopicOwner:
     return None
 
 
-def _destination(row: Queued | OutboxMessage) -> Destination:
+def _destination(row: Queued) -> Destination:
     if row.method == "createForumTopic" and row.purpose in (Purpose.TOPIC, Purpose.ROOM):
         # A topic's creation heads its own queue, not the general topic's: an alert there
         # need not wait behind a storm of new tickets' topics.
@@ -196,13 +198,20 @@ def group_window(limits: RateLimits) -> int:
     return int(min(max(GROUP_WINDOW, per_round), GROUP_WINDOW_MAX))
 
 
-def _run(waiting: list[Queued], first_topic_row: Mapping[TopicOwner, int]) -> list[Queued]:
+def run_limit(limits: RateLimits) -> int:
+    """How many rows of one topic a round may send (see RUN_LIMIT)."""
+    return RUN_LIMIT if group_window(limits) > GROUP_WINDOW else 1
+
+
+def _run(
+    waiting: list[Queued], first_topic_row: Mapping[TopicOwner, int], limit: int
+) -> list[Queued]:
     """The rows of one queue that may go in this round, one after the other: its head, and
     in the group the rows behind it that need nothing the ones before them bring back."""
     run = waiting[:1]
     if waiting[0].chat_id > 0:
         return run
-    for row in waiting[1:RUN_LIMIT]:
+    for row in waiting[1:limit]:
         before = run[-1]
         topic_row = first_topic_row.get(_topic_owner(row)) if row.to_topic else None
         if (
@@ -423,9 +432,9 @@ class OutboxWorker:
         outbox = Outbox(session)
         job_rows = await outbox.pending_jobs(list(self.jobs))
         rows: list[Queued] = []
+        window = group_window(self.limiter.limits)
         for head in await outbox.chat_heads(skip):
             if head.chat_id < 0:
-                window = group_window(self.limiter.limits)
                 rows += await outbox.queued_in(head.chat_id, skip, window)
             else:
                 rows.append(head)
@@ -497,7 +506,8 @@ class OutboxWorker:
                 next_wait = min(next_wait, 0.01)
                 continue
             candidates.append((destination, head))
-        runs = [_run(queued[destination], first_topic_row) for destination, _ in candidates]
+        limit = run_limit(self.limiter.limits)
+        runs = [_run(queued[destination], first_topic_row, limit) for destination, _ in candidates]
         reserved, refused_wait = await self._reserve(runs)
         for (destination, head), run in zip(candidates, reserved, strict=True):
             if not run and head.chat_id < 0:

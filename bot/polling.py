@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import structlog
 from aiogram import Bot, Dispatcher
@@ -69,8 +69,6 @@ class _Handling:
 
     path: FollowUpPath | None = None
     counter: UpdateCounter | None = None
-    # True while another writer waits for the write gate (see WriteGate).
-    others_wait: Callable[[], bool] = lambda: False
 
     @classmethod
     def of(cls, dispatcher: Dispatcher, follow_ups: bool) -> _Handling:
@@ -85,32 +83,6 @@ class _Handling:
 
 # How long a polled batch holds the write lock before it commits what it handled so far.
 SLICE_SECONDS = 0.5
-# How long at least it holds it when another writer (the outbox worker) waits: a burst's
-# back-to-back slices would otherwise make each round of deliveries wait out two whole
-# slices (to take its rows, to record them), and copies reach the group only at its end.
-YIELDING_SLICE_SECONDS = 0.1
-
-
-class WriteGate(asyncio.Lock):
-    """The in-process turn at SQLite's single write lock, which tells whether another
-    writer waits for it (a polled batch then ends its slice early)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.waiting = 0
-
-    async def acquire(self) -> Literal[True]:
-        self.waiting += 1
-        try:
-            return await super().acquire()
-        finally:
-            self.waiting -= 1
-
-
-def _others_wait(write_gate: object) -> Callable[[], bool]:
-    if isinstance(write_gate, WriteGate):
-        return lambda: write_gate.waiting > 0
-    return lambda: False
 
 
 async def handle_batch(
@@ -125,11 +97,9 @@ async def handle_batch(
     follow_ups: bool = True,
 ) -> None:
     """Handles the updates in order, committing (and calling `on_commit`) after each slice
-    of about `slice_seconds` (`YIELDING_SLICE_SECONDS` when another writer waits for a
-    `WriteGate`); `write_gate` is held for each slice, not across them.
+    of about `slice_seconds`; `write_gate` is held for each slice, not across them.
     `follow_ups=False` dispatches every update (the tests compare both ways)."""
     handling = _Handling.of(dispatcher, follow_ups)
-    handling.others_wait = _others_wait(write_gate)
     ids = frozenset(update.update_id for update in updates)
     seen: frozenset[int] | None = None
     clock = asyncio.get_running_loop().time
@@ -144,8 +114,7 @@ async def handle_batch(
             try:
                 # Each update's locale and handler look up its sender's contact: one query.
                 await ContactService(session).preload(senders(left))
-                start = clock()
-                until = (start + slice_seconds, start + min(slice_seconds, YIELDING_SLICE_SECONDS))
+                until = clock() + slice_seconds
                 handled = await _handle_slice(handling, dispatcher, bot, left, until)
                 await session.commit()
             finally:
@@ -154,24 +123,15 @@ async def handle_batch(
         left = left[handled:]
 
 
-def _slice_goes_on(handling: _Handling, until: tuple[float, float]) -> bool:
-    now = asyncio.get_running_loop().time()
-    return now < until[0] and (now < until[1] or not handling.others_wait())
-
-
 async def _handle_slice(
-    handling: _Handling,
-    dispatcher: Dispatcher,
-    bot: Bot,
-    updates: list[Update],
-    until: tuple[float, float],
+    handling: _Handling, dispatcher: Dispatcher, bot: Bot, updates: list[Update], until: float
 ) -> int:
-    """Handles updates (at least one) until the time `until[0]` has passed, or `until[1]`
-    if another writer waits; returns how many."""
+    """Handles updates until the time `until` has passed (at least one); returns how many."""
+    clock = asyncio.get_running_loop().time
     batch = current_batch.get()
     assert batch is not None
     index = 0
-    while index < len(updates) and (index == 0 or _slice_goes_on(handling, until)):
+    while index < len(updates) and (index == 0 or clock() < until):
         # In the batch's order: a run of follow-ups at once, up to the next update the path
         # does not take, which goes through the dispatcher, and so on, so each update still
         # sees what every one before it did.

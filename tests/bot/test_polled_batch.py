@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import polling
-from bot.polling import WriteGate, handle_batch
+from bot.polling import handle_batch
 from tests.conftest import Desk, Updates
 from tests.db import rows
 from tests.mocked_bot import MockedBot
@@ -105,42 +103,3 @@ async def test_a_long_batch_commits_as_it_goes_so_the_first_reports_can_be_answe
     assert rows(database_url, "select count(*) from messages where direction = 'from_client'") == [
         (5,)
     ]
-
-
-async def test_clients_are_answered_while_a_long_batch_is_still_being_recorded(
-    dispatcher: Desk,
-    bot: MockedBot,
-    updates: Updates,
-    sessionmaker: async_sessionmaker[AsyncSession],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # A burst: the poller would hold the write gate for a whole long slice; the outbox
-    # worker waiting for it makes the slice end early (here: after any update).
-    monkeypatch.setattr(polling, "YIELDING_SLICE_SECONDS", 0.0)
-    gate = WriteGate()
-    worker = dispatcher.worker
-    worker.write_gate = gate
-    answered_at_commits: list[list[int]] = []
-
-    def committed() -> None:
-        answered_at_commits.append(
-            sorted({m.chat_id for m in bot.session.sent("sendMessage") if m.chat_id > 0})
-        )
-        worker.kick()
-
-    clients = list(range(700001, 700007))
-    delivering = asyncio.create_task(worker.run())
-    try:
-        await handle_batch(
-            dispatcher.dispatcher, bot, sessionmaker,
-            [updates.private(client, "down?") for client in clients],
-            write_gate=gate, on_commit=committed, slice_seconds=60.0,
-        )  # fmt: skip
-    finally:
-        worker.stop()
-        await delivering
-    await worker.drain(timeout=10)
-
-    # The first client had their answer before the batch's last message was recorded.
-    assert clients[0] in answered_at_commits[-1]
-    assert sorted({m.chat_id for m in bot.session.sent("sendMessage") if m.chat_id > 0}) == clients
