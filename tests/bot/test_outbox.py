@@ -268,3 +268,20 @@ async def test_a_failed_copy_holds_back_the_ones_behind_it_in_its_topic(
     clock.advance(2)
     await dispatcher.worker.drain()
     assert copies_in_group(bot)[1:] == client_wrote_again
+
+
+async def test_with_telegrams_group_budget_a_topic_still_sends_one_row_a_round(
+    dispatcher: Desk,
+    bot: MockedBot,
+    client_wrote_again: list[int],
+    sessionmaker: async_sessionmaker[AsyncSession],
+    i18n: I18n,
+    clock: FakeClock,
+) -> None:
+    # 20 a minute for the group: the rows behind a topic's head wait, so that when the
+    # budget runs out they merge into one message instead of spending it one by one.
+    dispatcher.worker = worker(
+        bot, sessionmaker, i18n, clock, overall_per_second=30, group_per_minute=20
+    )
+    await dispatcher.worker.deliver_once()
+    assert copies_in_group(bot)[1:] == client_wrote_again[:1]
