@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from aiogram.utils.i18n import I18n
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -208,3 +209,79 @@ async def test_a_short_group_budget_goes_to_an_alert_before_a_new_tickets_topic(
     clock.advance(60)
     await dispatcher.worker.deliver_once()
     assert len(bot.session.sent("createForumTopic")) == 1
+
+
+def copies_in_group(bot: MockedBot) -> list[int]:
+    """The client's messages copied into the support group, by their ids, in order."""
+    return [m.message_id for m in bot.session.sent("copyMessage") if m.chat_id == SUPPORT_CHAT_ID]
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def client_wrote_again(
+    dispatcher: Desk,
+    bot: MockedBot,
+    updates: Updates,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    i18n: I18n,
+    clock: FakeClock,
+) -> list[int]:
+    """A client's ticket with its topic made, and four more messages of theirs recorded,
+    their copies waiting; their ids, in order."""
+    dispatcher.worker = worker(bot, sessionmaker, i18n, clock)
+    await dispatcher.feed_update(bot, updates.private(CLIENT, "one"))  # topic, header, copy
+    written = [updates.private(CLIENT, text) for text in ("two", "three", "four", "five")]
+    for update in written:
+        await dispatcher.dispatcher.feed_update(bot, update)
+    return [update.message.message_id for update in written if update.message is not None]
+
+
+async def test_a_clients_messages_waiting_together_reach_the_topic_in_one_round_in_order(
+    dispatcher: Desk, bot: MockedBot, client_wrote_again: list[int]
+) -> None:
+    # A burst's client is not made to wait one round per message: one round sends them all,
+    # one after the other in the topic.
+    await dispatcher.worker.deliver_once()
+    assert copies_in_group(bot)[1:] == client_wrote_again
+
+
+async def test_a_failed_copy_holds_back_the_ones_behind_it_in_its_topic(
+    dispatcher: Desk,
+    bot: MockedBot,
+    client_wrote_again: list[int],
+    clock: FakeClock,
+    database_url: str,
+) -> None:
+    bot.session.fail("copyMessage", 502, "Bad Gateway")
+
+    await dispatcher.worker.deliver_once()
+    # "two" failed: the copies behind it were neither sent past it nor tried.
+    assert copies_in_group(bot)[1:] == []
+    assert rows(
+        database_url, "select status, attempts from outbox where purpose='copy_in' order by id"
+    ) == [("sent", 1), ("pending", 1), ("pending", 0), ("pending", 0), ("pending", 0)]
+
+    clock.advance(2)
+    await dispatcher.worker.drain()
+    assert copies_in_group(bot)[1:] == client_wrote_again
+
+
+async def test_with_telegrams_group_budget_a_topic_still_sends_one_row_a_round(
+    dispatcher: Desk,
+    bot: MockedBot,
+    client_wrote_again: list[int],
+    sessionmaker: async_sessionmaker[AsyncSession],
+    i18n: I18n,
+    clock: FakeClock,
+) -> None:
+    # 20 a minute for the group: the rows behind a topic's head wait, so that when the
+    # budget runs out they merge into one message instead of spending it one by one.
+    dispatcher.worker = worker(
+        bot, sessionmaker, i18n, clock, overall_per_second=30, group_per_minute=20
+    )
+    await dispatcher.worker.deliver_once()
+    assert copies_in_group(bot)[1:] == client_wrote_again[:1]
