@@ -7,7 +7,7 @@ from datetime import datetime
 from crm.dto import IncomingMessage
 from crm.edits import record_edit
 from crm.incidents import IncidentService
-from crm.models import Channel, Ticket
+from crm.models import Category, Channel, Ticket
 from crm.tickets import TicketService
 from crm.usecases.notices import (
     AlbumPartRecorded,
@@ -27,13 +27,17 @@ async def client_wrote(
     *,
     force_new: bool = False,
     gather: bool = False,
+    category: Category | None = None,
 ) -> Outcome:
     """The outcome's ticket is None for a message already recorded (a redelivery).
 
     `gather`: a plain message that opens a ticket while an outage of the customer's
     services runs waits in that outage's room, like a `/down`, instead of taking a topic
-    (it is no notice of the outage: only the client's `/down` or "service is down" is)."""
-    recorded = await tickets.record_client_message(incoming, force_new=force_new)
+    (it is no notice of the outage: only the client's `/down` or "service is down" is).
+    `category`: what a ticket the message opens is about (a `/down` says it)."""
+    recorded = await tickets.record_client_message(
+        incoming, force_new=force_new, category=category
+    )
     if recorded.duplicate:
         # Its copy was queued with it, in the same transaction.
         return Outcome()

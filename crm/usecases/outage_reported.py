@@ -39,7 +39,8 @@ async def report_down(
 
     The client hears one answer (`DownRecorded`): no category question, no second note.
     """
-    wrote = await client_wrote(tickets, incoming, force_new=force_new)
+    # A ticket the report opens is written with its category (no UPDATE after).
+    wrote = await client_wrote(tickets, incoming, force_new=force_new, category=Category.DOWN)
     if wrote.ticket is None:
         return wrote
     notice_at, client = incoming.telegram_date, incoming.sender
