@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from crm.clock import Clock, utc_now
 from crm.dto import TelegramUser
@@ -249,7 +250,10 @@ class IncidentService:
                 None,
             )
         opened = target is None
-        incident = target or await self._new_joining(report.service_id, report.ticket)
+        # A new incident is written with this notice's times (no UPDATE of them after).
+        incident = target or await self._new_joining(
+            report.service_id, report.ticket, service, noticed_at=report.noticed_at
+        )
         self._add_notice(incident, report)
         if incident.client_notice_at is None or report.noticed_at < incident.client_notice_at:
             incident.client_notice_at = report.noticed_at
@@ -279,9 +283,17 @@ class IncidentService:
             select(Service).where(Service.id == service_id).with_for_update(of=Service)
         )
 
-    async def _new_joining(self, service_id: int, ticket: Ticket | None) -> Incident:
-        """A new incident; it joins the running outage of its service's site, if any."""
-        incident = await self._new(service_id, ticket)
+    async def _new_joining(
+        self,
+        service_id: int,
+        ticket: Ticket | None,
+        service: Service | None = None,
+        *,
+        noticed_at: datetime | None = None,
+    ) -> Incident:
+        """A new incident; it joins the running outage of its service's site, if any.
+        `service`: the incident's, read already; `noticed_at`: the client notice opening it."""
+        incident = await self._new(service_id, ticket, service, noticed_at)
         site = incident.service.site
         if site:
             await self._lock_gathering(f"site:{site}")
@@ -291,17 +303,28 @@ class IncidentService:
             await self.session.flush()
         return incident
 
-    async def _new(self, service_id: int, ticket: Ticket | None) -> Incident:
+    async def _new(
+        self,
+        service_id: int,
+        ticket: Ticket | None,
+        service: Service | None,
+        noticed_at: datetime | None,
+    ) -> Incident:
         incident = Incident(
             service_id=service_id,
             ticket_id=ticket.id if ticket is not None else None,
             status=IncidentStatus.REPORTED,
+            client_notice_at=noticed_at,
+            last_client_notice_at=noticed_at,
             data_loss=False,
             created_at=self.clock(),
         )
         self.session.add(incident)
         await self.session.flush()
-        await self.session.refresh(incident, ["service"])
+        if service is None:
+            await self.session.refresh(incident, ["service"])
+        else:
+            set_committed_value(incident, "service", service)
         return incident
 
     def _add_notice(

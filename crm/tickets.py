@@ -178,8 +178,11 @@ class TicketService:
         self.session.add(ticket)
         await self.session.flush()
         if sole_service is not None:
-            # Read whole with the kinds: held here, it is not read again for the handlers.
+            # Read whole with the kinds: held here, it is not read again for the handlers,
+            # and it is all the customer's services (the header card lists them).
             set_committed_value(ticket, "service", sole_service)
+            if "services" in inspect(sole_service.customer).unloaded:
+                set_committed_value(sole_service.customer, "services", [sole_service])
         self._event(
             ticket, "opened", evidence_at=opened_at, actor=actor, role=role, channel=channel.value
         )
