@@ -74,6 +74,14 @@ class Placed:
     opened: bool
 
 
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where a notice of the service goes: its incident, or None when it opens one."""
+
+    service: Service
+    incident: Incident | None
+
+
 def incident_start(incident: Incident) -> datetime | None:
     """Where the outage started by its evidence: sla's rule, read from the database row."""
     return reported_start(incident_record_of(incident))
@@ -229,10 +237,10 @@ class IncidentService:
 
     # -- notices ------------------------------------------------------------------------------
 
-    async def report(self, report: Report) -> Placed:
-        """Places a client, phone or engineer notice: it joins the service's open incident,
-        or the closed one whose span holds its time (a call logged late); otherwise it opens
-        a new incident. A report after restoration is a new outage."""
+    async def target(self, report: Report) -> Target:
+        """Where `report` goes (see `report`), its service locked until the commit. Its
+        ticket may not be written yet: a new ticket reporting a running outage is then
+        written with the outage's room."""
         service = await self._locked_service(report.service_id)
         if service is None or (
             report.ticket is not None and service.customer_id != report.ticket.customer_id
@@ -249,10 +257,19 @@ class IncidentService:
                 ),
                 None,
             )
-        opened = target is None
+        return Target(service, target)
+
+    async def report(self, report: Report, target: Target | None = None) -> Placed:
+        """Places a client, phone or engineer notice: it joins the service's open incident,
+        or the closed one whose span holds its time (a call logged late); otherwise it opens
+        a new incident. A report after restoration is a new outage. `target`: found
+        already for it in this transaction (`target`)."""
+        if target is None:
+            target = await self.target(report)
+        opened = target.incident is None
         # A new incident is written with this notice's times (no UPDATE of them after).
-        incident = target or await self._new_joining(
-            report.service_id, report.ticket, service, noticed_at=report.noticed_at
+        incident = target.incident or await self._new_joining(
+            report.service_id, report.ticket, target.service, noticed_at=report.noticed_at
         )
         self._add_notice(incident, report)
         if incident.client_notice_at is None or report.noticed_at < incident.client_notice_at:
@@ -594,16 +611,20 @@ class IncidentService:
             return room
         return await self._site_room({service.site for service in services if service.site})
 
+    async def customer_running_room(self, customer_id: int) -> int | None:
+        """`running_room` of all the customer's services, none of them loaded."""
+        return await self._newest_running_room(
+            Incident.service_id.in_(select(Service.id).where(Service.customer_id == customer_id))
+        )
+
     async def room_for_customer(self, customer_id: int) -> int | None:
         """`room_for_new_ticket` of all the customer's services, none of them loaded: in a
         storm the running outage is found in one query; their sites are read only when
         none of their own runs."""
-        services = Service.customer_id == customer_id
-        room = await self._newest_running_room(
-            Incident.service_id.in_(select(Service.id).where(services))
-        )
+        room = await self.customer_running_room(customer_id)
         if room is not None:
             return room
+        services = Service.customer_id == customer_id
         sites = await self.session.scalars(
             select(Service.site).where(services, Service.site.is_not(None)).distinct()
         )

@@ -8,7 +8,7 @@ committed together or not at all.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeGuard, cast
@@ -84,6 +84,10 @@ def _contact_changes(contact: Contact, user: TelegramUser) -> bool:
     )
 
 
+# Given a ticket about to be opened (its customer and sole service known, not written yet):
+# it may fill in what its INSERT should carry (the room it waits in), instead of an UPDATE.
+BeforeOpening = Callable[[Ticket], Awaitable[None]]
+
 # A resolved ticket the client writes to within this window is reopened, not replaced.
 DEFAULT_REOPEN_WINDOW = timedelta(hours=72)
 
@@ -150,10 +154,12 @@ class TicketService:
         role: str,
         category: Category | None = None,
         emergency_running: bool | None = None,
+        before_opening: BeforeOpening | None = None,
     ) -> Ticket:
         """`category`: the client said what it is about in the message that opens it (a
         `/down`): written with the ticket, and its choice recorded as if made after.
-        `emergency_running`: known already (asked with the current ticket), or asked here."""
+        `emergency_running`: known already (asked with the current ticket), or asked here.
+        `before_opening`: see `BeforeOpening`."""
         if emergency_running is None:
             emergency_running = await self.session.scalar(_EMERGENCY_RUNNING) is not None
         target = first_response_target(
@@ -175,6 +181,8 @@ class TicketService:
         # Bound before the ticket joins the session: its INSERT then carries the service (the
         # query would otherwise flush it first, and an UPDATE follow).
         sole_service = await self._bind_sole_service(ticket)
+        if before_opening is not None:
+            await before_opening(ticket)
         self.session.add(ticket)
         await self.session.flush()
         if sole_service is not None:
@@ -218,8 +226,9 @@ class TicketService:
         *,
         force_new: bool = False,
         category: Category | None = None,
+        before_opening: BeforeOpening | None = None,
     ) -> ClientMessageOutcome:
-        """`category`: what a ticket this message opens is about (see `_open_ticket`)."""
+        """`category`, `before_opening`: for a ticket this message opens (`_open_ticket`)."""
         contact = await self.contacts.ensure(incoming.sender)
         # Serialises this contact's messages across instances (a row lock on PostgreSQL), so
         # two messages arriving at once cannot each open a ticket. SQLite has no row locks:
@@ -265,6 +274,7 @@ class TicketService:
                 role="client",
                 category=category,
                 emergency_running=emergency_running,
+                before_opening=before_opening,
             )
             opened = True
         message = self._message_row(ticket, incoming, Direction.FROM_CLIENT, Delivery.PENDING)
