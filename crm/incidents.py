@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from crm.clock import Clock, utc_now
 from crm.dto import TelegramUser
@@ -71,6 +72,14 @@ class Placed:
 
     incident: Incident
     opened: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where a notice of the service goes: its incident, or None when it opens one."""
+
+    service: Service
+    incident: Incident | None
 
 
 def incident_start(incident: Incident) -> datetime | None:
@@ -228,10 +237,10 @@ class IncidentService:
 
     # -- notices ------------------------------------------------------------------------------
 
-    async def report(self, report: Report) -> Placed:
-        """Places a client, phone or engineer notice: it joins the service's open incident,
-        or the closed one whose span holds its time (a call logged late); otherwise it opens
-        a new incident. A report after restoration is a new outage."""
+    async def target(self, report: Report) -> Target:
+        """Where `report` goes (see `report`), its service locked until the commit. Its
+        ticket may not be written yet: a new ticket reporting a running outage is then
+        written with the outage's room."""
         service = await self._locked_service(report.service_id)
         if service is None or (
             report.ticket is not None and service.customer_id != report.ticket.customer_id
@@ -248,8 +257,20 @@ class IncidentService:
                 ),
                 None,
             )
-        opened = target is None
-        incident = target or await self._new_joining(report.service_id, report.ticket)
+        return Target(service, target)
+
+    async def report(self, report: Report, target: Target | None = None) -> Placed:
+        """Places a client, phone or engineer notice: it joins the service's open incident,
+        or the closed one whose span holds its time (a call logged late); otherwise it opens
+        a new incident. A report after restoration is a new outage. `target`: found
+        already for it in this transaction (`target`)."""
+        if target is None:
+            target = await self.target(report)
+        opened = target.incident is None
+        # A new incident is written with this notice's times (no UPDATE of them after).
+        incident = target.incident or await self._new_joining(
+            report.service_id, report.ticket, target.service, noticed_at=report.noticed_at
+        )
         self._add_notice(incident, report)
         if incident.client_notice_at is None or report.noticed_at < incident.client_notice_at:
             incident.client_notice_at = report.noticed_at
@@ -279,9 +300,17 @@ class IncidentService:
             select(Service).where(Service.id == service_id).with_for_update(of=Service)
         )
 
-    async def _new_joining(self, service_id: int, ticket: Ticket | None) -> Incident:
-        """A new incident; it joins the running outage of its service's site, if any."""
-        incident = await self._new(service_id, ticket)
+    async def _new_joining(
+        self,
+        service_id: int,
+        ticket: Ticket | None,
+        service: Service | None = None,
+        *,
+        noticed_at: datetime | None = None,
+    ) -> Incident:
+        """A new incident; it joins the running outage of its service's site, if any.
+        `service`: the incident's, read already; `noticed_at`: the client notice opening it."""
+        incident = await self._new(service_id, ticket, service, noticed_at)
         site = incident.service.site
         if site:
             await self._lock_gathering(f"site:{site}")
@@ -291,17 +320,28 @@ class IncidentService:
             await self.session.flush()
         return incident
 
-    async def _new(self, service_id: int, ticket: Ticket | None) -> Incident:
+    async def _new(
+        self,
+        service_id: int,
+        ticket: Ticket | None,
+        service: Service | None,
+        noticed_at: datetime | None,
+    ) -> Incident:
         incident = Incident(
             service_id=service_id,
             ticket_id=ticket.id if ticket is not None else None,
             status=IncidentStatus.REPORTED,
+            client_notice_at=noticed_at,
+            last_client_notice_at=noticed_at,
             data_loss=False,
             created_at=self.clock(),
         )
         self.session.add(incident)
         await self.session.flush()
-        await self.session.refresh(incident, ["service"])
+        if service is None:
+            await self.session.refresh(incident, ["service"])
+        else:
+            set_committed_value(incident, "service", service)
         return incident
 
     def _add_notice(
@@ -571,16 +611,20 @@ class IncidentService:
             return room
         return await self._site_room({service.site for service in services if service.site})
 
+    async def customer_running_room(self, customer_id: int) -> int | None:
+        """`running_room` of all the customer's services, none of them loaded."""
+        return await self._newest_running_room(
+            Incident.service_id.in_(select(Service.id).where(Service.customer_id == customer_id))
+        )
+
     async def room_for_customer(self, customer_id: int) -> int | None:
         """`room_for_new_ticket` of all the customer's services, none of them loaded: in a
         storm the running outage is found in one query; their sites are read only when
         none of their own runs."""
-        services = Service.customer_id == customer_id
-        room = await self._newest_running_room(
-            Incident.service_id.in_(select(Service.id).where(services))
-        )
+        room = await self.customer_running_room(customer_id)
         if room is not None:
             return room
+        services = Service.customer_id == customer_id
         sites = await self.session.scalars(
             select(Service.site).where(services, Service.site.is_not(None)).distinct()
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import BindParameter, Integer, Select, bindparam, func, literal, select
@@ -12,6 +13,7 @@ from crm.models import (
     Channel,
     Contact,
     Customer,
+    Emergency,
     Invitation,
     Message,
     ProcessedUpdate,
@@ -106,11 +108,24 @@ _CURRENT_TICKET_ID = (
     .correlate(None)
 )
 _ONE_ROW = select(literal(1).label("one")).subquery()
+# A ticket opened while an emergency runs gets its target (A 5.2): asked with the current
+# ticket, since a storm's messages mostly open tickets.
+_EMERGENCY_RUNNING = select(Emergency.id).where(Emergency.ended_at.is_(None)).limit(1)
 _CURRENT_AND_RECORDED = (
-    select(Ticket, _RECORDED_MESSAGE.scalar_subquery())
+    select(Ticket, _RECORDED_MESSAGE.scalar_subquery(), _EMERGENCY_RUNNING.scalar_subquery())
     .select_from(_ONE_ROW)
     .outerjoin(Ticket, Ticket.id == _CURRENT_TICKET_ID)
 )
+
+
+@dataclass(frozen=True, slots=True)
+class CurrentAndRecorded:
+    """The contact's current ticket (None when there is none), the row id of this
+    Telegram message if it is recorded already, and whether an emergency runs."""
+
+    ticket: Ticket | None
+    recorded: int | None
+    emergency_running: bool
 
 
 class TicketRepository:
@@ -126,16 +141,16 @@ class TicketRepository:
 
     async def current_and_recorded(
         self, contact_id: int, chat_id: int, message_id: int
-    ) -> tuple[Ticket | None, int | None]:
-        """In one query: the contact's current ticket (as `current_for_contact`, None when
-        there is none) and the row id of this Telegram message if it is recorded already."""
+    ) -> CurrentAndRecorded:
+        """In one query: the contact's current ticket (as `current_for_contact`), this
+        Telegram message's row if it is recorded already, and whether an emergency runs."""
         row = (
             await self.session.execute(
                 _CURRENT_AND_RECORDED,
                 {"contact_id": contact_id, "chat_id": chat_id, "message_id": message_id},
             )
         ).one()
-        return row[0], row[1]
+        return CurrentAndRecorded(row[0], row[1], row[2] is not None)
 
     async def current_of_contacts(self, contact_ids: Collection[int]) -> dict[int, Ticket]:
         """`current_for_contact` of many contacts in one query: contact id -> ticket."""

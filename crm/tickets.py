@@ -8,12 +8,12 @@ committed together or not at all.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeGuard, cast
 
-from sqlalchemy import Table, bindparam, insert, inspect, select
+from sqlalchemy import Table, bindparam, func, insert, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -45,8 +45,19 @@ _HANDLER_RELATIONS = frozenset({"contact", "customer", "service"})
 
 # Run for every new ticket: built once (see crm/repositories.py).
 _EMERGENCY_RUNNING = select(Emergency.id).where(Emergency.ended_at.is_(None)).limit(1)
-_CUSTOMER_SERVICES = select(Service.id, Service.service_type).where(
-    Service.customer_id == bindparam("customer_id")
+# The customer's first service, loaded whole (the sole one is the ticket's, and handlers
+# read it), with how many the customer has and the least and greatest of their kinds: one
+# row, one statement, however many services (window functions count before the LIMIT).
+_FIRST_SERVICE_AND_KINDS = (
+    select(
+        Service,
+        func.count().over().label("services"),
+        func.min(Service.service_type).over().label("least_kind"),
+        func.max(Service.service_type).over().label("greatest_kind"),
+    )
+    .where(Service.customer_id == bindparam("customer_id"))
+    .order_by(Service.id)
+    .limit(1)
 )
 _LOCK_CONTACT = select(Contact.id).where(Contact.id == bindparam("contact_id")).with_for_update()
 _MESSAGES = cast(Table, Message.__table__)
@@ -72,6 +83,10 @@ def _contact_changes(contact: Contact, user: TelegramUser) -> bool:
         or contact.telegram_language != user.language_code
     )
 
+
+# Given a ticket about to be opened (its customer and sole service known, not written yet):
+# it may fill in what its INSERT should carry (the room it waits in), instead of an UPDATE.
+BeforeOpening = Callable[[Ticket], Awaitable[None]]
 
 # A resolved ticket the client writes to within this window is reopened, not replaced.
 DEFAULT_REOPEN_WINDOW = timedelta(hours=72)
@@ -138,10 +153,17 @@ class TicketService:
         actor: TelegramUser | None,
         role: str,
         category: Category | None = None,
+        emergency_running: bool | None = None,
+        before_opening: BeforeOpening | None = None,
     ) -> Ticket:
-        emergency = await self.session.scalar(_EMERGENCY_RUNNING)
+        """`category`: the client said what it is about in the message that opens it (a
+        `/down`): written with the ticket, and its choice recorded as if made after.
+        `emergency_running`: known already (asked with the current ticket), or asked here.
+        `before_opening`: see `BeforeOpening`."""
+        if emergency_running is None:
+            emergency_running = await self.session.scalar(_EMERGENCY_RUNNING) is not None
         target = first_response_target(
-            TicketRecord(0, channel, None, "", opened_at, emergency=emergency is not None),
+            TicketRecord(0, channel, None, "", opened_at, emergency=emergency_running),
             self.config,
         )
         ticket = Ticket(
@@ -153,38 +175,60 @@ class TicketService:
             client_chat_id=client_chat_id,
             opened_at=opened_at,
             response_due_at=opened_at + target if target else None,
-            emergency=emergency is not None,
+            emergency=emergency_running,
             created_at=self.clock(),
         )
         # Bound before the ticket joins the session: its INSERT then carries the service (the
         # query would otherwise flush it first, and an UPDATE follow).
-        await self._bind_sole_service(ticket)
+        sole_service = await self._bind_sole_service(ticket)
+        if before_opening is not None:
+            await before_opening(ticket)
         self.session.add(ticket)
         await self.session.flush()
+        if sole_service is not None:
+            # Read whole with the kinds: held here, it is not read again for the handlers,
+            # and it is all the customer's services (the header card lists them).
+            set_committed_value(ticket, "service", sole_service)
+            if "services" in inspect(sole_service.customer).unloaded:
+                set_committed_value(sole_service.customer, "services", [sole_service])
         self._event(
             ticket, "opened", evidence_at=opened_at, actor=actor, role=role, channel=channel.value
         )
+        if category is not None:
+            self._category_set(ticket, category, actor, role, opened_at)
         return ticket
 
-    async def _bind_sole_service(self, ticket: Ticket) -> None:
-        """A customer with one service: the ticket is about it. With several of one kind,
-        the ticket is at least of that kind (object storage's processing target, B 5.3)."""
+    async def _bind_sole_service(self, ticket: Ticket) -> Service | None:
+        """A customer with one service: the ticket is about it (returned). With several of
+        one kind, the ticket is at least of that kind (object storage's processing target,
+        B 5.3)."""
         if ticket.customer_id is None or ticket.service_id is not None:
-            return
-        services = (
-            await self.session.execute(_CUSTOMER_SERVICES, {"customer_id": ticket.customer_id})
-        ).all()
-        if len(services) == 1:
-            ticket.service_id = services[0].id
-        kinds = {kind for _id, kind in services}
-        if len(kinds) == 1:
-            ticket.service_type = kinds.pop()
+            return None
+        first = (
+            await self.session.execute(
+                _FIRST_SERVICE_AND_KINDS, {"customer_id": ticket.customer_id}
+            )
+        ).first()
+        if first is None:
+            return None
+        if first.least_kind == first.greatest_kind:
+            ticket.service_type = first.least_kind
+        if first.services != 1:
+            return None
+        ticket.service_id = first.Service.id
+        return cast(Service, first.Service)
 
     # -- client side ------------------------------------------------------------------
 
     async def record_client_message(
-        self, incoming: IncomingMessage, *, force_new: bool = False
+        self,
+        incoming: IncomingMessage,
+        *,
+        force_new: bool = False,
+        category: Category | None = None,
+        before_opening: BeforeOpening | None = None,
     ) -> ClientMessageOutcome:
+        """`category`, `before_opening`: for a ticket this message opens (`_open_ticket`)."""
         contact = await self.contacts.ensure(incoming.sender)
         # Serialises this contact's messages across instances (a row lock on PostgreSQL), so
         # two messages arriving at once cannot each open a ticket. SQLite has no row locks:
@@ -193,12 +237,15 @@ class TicketService:
             await self.session.execute(_LOCK_CONTACT, {"contact_id": contact.id})
         ticket: Ticket | None = None
         recorded: int | None = None
+        emergency_running: bool | None = None
         if force_new:
             recorded = await self.tickets.recorded_message(incoming.chat_id, incoming.message_id)
         else:
-            ticket, recorded = await self.tickets.current_and_recorded(
+            current = await self.tickets.current_and_recorded(
                 contact.id, incoming.chat_id, incoming.message_id
             )
+            ticket, recorded = current.ticket, current.recorded
+            emergency_running = current.emergency_running
         if recorded is not None:
             # A redelivery: its copy was queued with it.
             existing = await self.tickets.message_by_id(recorded)
@@ -225,6 +272,9 @@ class TicketService:
                 client_chat_id=incoming.chat_id,
                 actor=incoming.sender,
                 role="client",
+                category=category,
+                emergency_running=emergency_running,
+                before_opening=before_opening,
             )
             opened = True
         message = self._message_row(ticket, incoming, Direction.FROM_CLIENT, Delivery.PENDING)
@@ -359,16 +409,22 @@ class TicketService:
         ticket = await self._ticket(ticket_id)
         if ticket.category is not category:
             ticket.category = category
-            self._event(
-                ticket,
-                "category_set",
-                evidence_at=evidence_at or self.clock(),
-                actor=actor,
-                role=role,
-                category=category.value,
-            )
+            self._category_set(ticket, category, actor, role, evidence_at or self.clock())
             await self.session.flush()
         return ticket
+
+    def _category_set(
+        self,
+        ticket: Ticket,
+        category: Category,
+        actor: TelegramUser | None,
+        role: str,
+        evidence_at: datetime,
+    ) -> None:
+        self._event(
+            ticket, "category_set", evidence_at=evidence_at, actor=actor, role=role,
+            category=category.value,
+        )  # fmt: skip
 
     async def set_service(
         self, ticket_id: int, service_id: int, actor: TelegramUser, role: str = "client"

@@ -7,8 +7,8 @@ from datetime import datetime
 from crm.dto import IncomingMessage
 from crm.edits import record_edit
 from crm.incidents import IncidentService
-from crm.models import Channel, Ticket
-from crm.tickets import TicketService
+from crm.models import Category, Channel, Ticket
+from crm.tickets import BeforeOpening, TicketService
 from crm.usecases.notices import (
     AlbumPartRecorded,
     ClientEdited,
@@ -27,19 +27,25 @@ async def client_wrote(
     *,
     force_new: bool = False,
     gather: bool = False,
+    category: Category | None = None,
+    before_opening: BeforeOpening | None = None,
 ) -> Outcome:
     """The outcome's ticket is None for a message already recorded (a redelivery).
 
     `gather`: a plain message that opens a ticket while an outage of the customer's
     services runs waits in that outage's room, like a `/down`, instead of taking a topic
-    (it is no notice of the outage: only the client's `/down` or "service is down" is)."""
-    recorded = await tickets.record_client_message(incoming, force_new=force_new)
+    (it is no notice of the outage: only the client's `/down` or "service is down" is).
+    `category`, `before_opening`: for a ticket the message opens (a `/down` says what it
+    is about, and finds its outage before the ticket is written)."""
+    if gather:
+        before_opening = _gathering_into_running_outage(tickets)
+    recorded = await tickets.record_client_message(
+        incoming, force_new=force_new, category=category, before_opening=before_opening
+    )
     if recorded.duplicate:
         # Its copy was queued with it, in the same transaction.
         return Outcome()
     ticket = recorded.ticket
-    if gather and recorded.opened:
-        await _gather_into_running_outage(tickets, ticket)
     notices: list[Notice] = []
     if recorded.opened:
         notices.append(TicketOpened(ticket, promised_minutes(tickets, ticket)))
@@ -64,18 +70,22 @@ def still_waiting(ticket: Ticket, incoming: IncomingMessage) -> list[Notice]:
     return [ClientStillWaiting(ticket, waited)]
 
 
-async def _gather_into_running_outage(tickets: TicketService, ticket: Ticket) -> None:
-    if (
-        ticket.channel is not Channel.TELEGRAM
-        or ticket.customer is None
-        or ticket.support_chat_id is not None
-        or ticket.gathered_in_id is not None
-    ):
-        return
-    incidents = IncidentService(tickets.session, tickets.clock)
-    ticket.gathered_in_id = await incidents.room_for_customer(ticket.customer.id)
-    if ticket.gathered_in_id is not None:
-        await tickets.session.flush()
+def _gathering_into_running_outage(tickets: TicketService) -> BeforeOpening:
+    """The new ticket waits in the room of its customer's running outage, if any: found
+    before the ticket is written, its INSERT carries it."""
+
+    async def gather(ticket: Ticket) -> None:
+        if (
+            ticket.channel is not Channel.TELEGRAM
+            or ticket.customer_id is None
+            or ticket.support_chat_id is not None
+            or ticket.gathered_in_id is not None
+        ):
+            return
+        incidents = IncidentService(tickets.session, tickets.clock)
+        ticket.gathered_in_id = await incidents.room_for_customer(ticket.customer_id)
+
+    return gather
 
 
 def promised_minutes(tickets: TicketService, ticket: Ticket) -> float:

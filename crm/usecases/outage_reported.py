@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from datetime import datetime
 
 from crm.dto import IncomingMessage, TelegramUser
 from crm.errors import CrmError
-from crm.incidents import IncidentService, Report
+from crm.incidents import IncidentService, Report, Target
 from crm.models import Category, NoticeSource, Service, Ticket, TicketStatus
 from crm.tickets import TicketService
 from crm.usecases.client_wrote import client_wrote
@@ -39,10 +40,14 @@ async def report_down(
 
     The client hears one answer (`DownRecorded`): no category question, no second note.
     """
-    wrote = await client_wrote(tickets, incoming, force_new=force_new)
+    notice_at, client = incoming.telegram_date, incoming.sender
+    opening = _OpeningReport(incidents, notice_at, client)
+    # A ticket the report opens is written with its category and room (no UPDATE after).
+    wrote = await client_wrote(
+        tickets, incoming, force_new=force_new, category=Category.DOWN, before_opening=opening
+    )
     if wrote.ticket is None:
         return wrote
-    notice_at, client = incoming.telegram_date, incoming.sender
     ticket = await tickets.set_category(wrote.ticket.id, Category.DOWN, client, "client", notice_at)
     kept = tuple(x for x in wrote.notices if not isinstance(x, TicketOpened))
     service: Service | None = ticket.service
@@ -54,16 +59,44 @@ async def report_down(
     evidence = Outcome()
     if service is not None:
         evidence = await _open_outage(
-            incidents, ticket, service.id, notice_at, client, incoming.text
+            incidents, ticket, service.id, notice_at, client, incoming.text, opening.target
         )
     choices = services if service is None and len(services) > 1 else []
-    if choices and ticket.support_chat_id is None and ticket.gathered_in_id is None:
-        # In a storm a client with several services is most likely reporting the running
-        # outage: the report waits in its room, not in a topic of its own, until the client
-        # says which service (then it moves to that service's outage, see _open_outage).
+    waits = ticket.support_chat_id is None and ticket.gathered_in_id is None
+    if choices and waits and not opening.looked:
+        # An older ticket without its service: as `_OpeningReport` does for a new one.
         ticket.gathered_in_id = await incidents.running_room([s.id for s in choices])
     down = DownRecorded(ticket, notice_at, service, choices, _reply_minutes(ticket, notice_at))
     return Outcome(kept, ticket) + told(down, ticket=ticket) + _quiet(evidence)
+
+
+@dataclass
+class _OpeningReport:
+    """What a `/down` that opens its ticket finds before the ticket is written, so that its
+    INSERT carries its room (no UPDATE after): with its service known, the outage it
+    reports (the notice is then placed there without reading it again); without (the
+    customer has several), the running outage of any of them. In a storm a client with
+    several services is most likely reporting the running outage: the report waits in its
+    room, not in a topic of its own, until the client says which service (then it moves
+    to that service's outage, see _open_outage)."""
+
+    incidents: IncidentService
+    notice_at: datetime
+    client: TelegramUser
+    target: Target | None = None
+    looked: bool = False
+
+    async def __call__(self, ticket: Ticket) -> None:
+        if ticket.customer_id is None:
+            return
+        self.looked = True
+        if ticket.service_id is None:
+            ticket.gathered_in_id = await self.incidents.customer_running_room(ticket.customer_id)
+            return
+        report = Report(ticket.service_id, NoticeSource.CLIENT, self.notice_at, ticket, self.client)
+        self.target = await self.incidents.target(report)
+        if self.target.incident is not None:
+            ticket.gathered_in_id = self.target.incident.outage_id or self.target.incident.id
 
 
 def _reply_minutes(ticket: Ticket, now: datetime) -> int | None:
@@ -137,18 +170,25 @@ async def _open_outage(
     notice_at: datetime,
     client: TelegramUser,
     text: str | None = None,
+    target: Target | None = None,
 ) -> Outcome:
-    """The client's notice joins the service's open outage, or opens one (terms A 5.12)."""
+    """The client's notice joins the service's open outage, or opens one (terms A 5.12).
+    `target`: where it goes, found already (`IncidentService.target`)."""
     report = Report(service_id, NoticeSource.CLIENT, notice_at, ticket, client, text)
-    placed = await incidents.report(report)
+    placed = await incidents.report(report, target)
     incident = placed.incident
     room_existed = not placed.opened or incident.outage_id is not None
     waiting_in_a_room = ticket.support_chat_id is None and ticket.gathered_in_id is not None
-    if ticket.support_chat_id is None and (room_existed or waiting_in_a_room):
+    room = incident.outage_id or incident.id
+    if (
+        ticket.support_chat_id is None
+        and (room_existed or waiting_in_a_room)
+        and ticket.gathered_in_id != room
+    ):
         # A new ticket reporting a running outage lives in the outage's room (its lead's,
         # when its service's incident is one of several); one that waited in a room for
         # the client to name the service moves to that service's outage, new or running.
-        ticket.gathered_in_id = incident.outage_id or incident.id
+        ticket.gathered_in_id = room
         await incidents.session.flush()
     joined = placed.opened and incident.outage_id is not None
     noticed = OutageNoticed(

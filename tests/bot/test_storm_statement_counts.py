@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -28,6 +29,12 @@ FEW, MANY = 2, 30
 class Cost:
     statements: int = 0
     services_read: int = 0
+    said: list[str] = field(default_factory=list)
+
+    def writes(self, verb: str, table: str) -> int:
+        """How many statements `verb` (INSERT, UPDATE) the table."""
+        into = "INTO " if verb == "INSERT" else ""
+        return sum(s.startswith(f"{verb} {into}{table} ") for s in self.said)
 
 
 @dataclass
@@ -41,8 +48,9 @@ class Meter:
     def measuring(self) -> Iterator[Cost]:
         cost = self.cost = Cost()
 
-        def statement(*_args: Any) -> None:
+        def statement(_connection: Any, _cursor: Any, text: str, *_args: Any) -> None:
             cost.statements += 1
+            cost.said.append(text)
 
         def service_read(*_args: Any) -> None:
             cost.services_read += 1
@@ -132,3 +140,67 @@ async def test_a_storms_reports_cost_the_same_statements_however_many_services_t
         database_url,
         "select count(*) from tickets where gathered_in_id is not null and support_chat_id is null",
     ) == [(4,)]
+
+
+# What a report costs in the storm of `python -m bench.storm` (one customer, one server),
+# statement by statement; each is a thread hop of the one SQLite writer, and 300 reports
+# in 3 s queue behind each other:
+#   the transaction (BEGIN, SAVEPOINT, RELEASE) and the update's id (read, then written);
+#   the contact, their current ticket (with whether an emergency runs), the customer's
+#   first service (with how many they have), and the service's incidents;
+#   the ticket, the client's message, its two events (opened, category_set), the
+#   incident's event and notice, the acknowledgement's message and two outbox rows;
+#   the evidence chain (its head read, the links written, the head moved).
+# (and the outage's last client notice moves on: an UPDATE). Opening the outage: its
+# incident (with its notice times), its topic and header card (four outbox rows more, and
+# the ticket's topic recorded). PostgreSQL also locks the contact's and the service's rows,
+# and writes rows of one table in one statement.
+FIRST_AND_JOINING_REPORT = {"sqlite": (29, 22), "postgresql": (23, 22)}
+
+
+async def test_a_storms_report_writes_each_row_once_and_asks_only_what_it_needs(
+    dispatcher: Desk,
+    bot: MockedBot,
+    updates: Updates,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    database_url: str,
+) -> None:
+    token, _service_id = await customer_with(sessionmaker, "steppe", 1)
+    first, joining = 700101, 700102
+    for client in (first, joining):
+        await dispatcher.feed_update(bot, updates.private(client, f"/start {token}"))
+    meter = Meter(sessionmaker.kw["bind"])
+    opening = await handled(dispatcher, bot, updates.private(first, "/down"), meter)
+    a_minute_later = updates.now + timedelta(minutes=1)
+    joined = await handled(
+        dispatcher, bot, updates.private(joining, "/down rack-1", date=a_minute_later), meter
+    )
+
+    # Each ticket is written once, with its category and (the second) the outage's room;
+    # the new incident once, with its notice times: nothing is updated right after.
+    assert opening.writes("INSERT", "tickets") == joined.writes("INSERT", "tickets") == 1
+    assert opening.writes("INSERT", "incidents") == 1
+    assert joined.writes("INSERT", "incidents") == 0
+    assert joined.writes("UPDATE", "tickets") == 0
+    assert opening.writes("UPDATE", "incidents") == 0
+    # (The first ticket's topic is recorded when its card is queued.)
+    assert opening.writes("UPDATE", "tickets") == 1
+    dialect = meter.engine.dialect.name
+    assert (opening.statements, joined.statements) == FIRST_AND_JOINING_REPORT[dialect]
+    # What the desk keeps is the same: each report its own ticket, the second in the
+    # outage's room, each with its events, and the outage knows both notices.
+    tickets = rows(
+        database_url,
+        "select id, category, gathered_in_id is not null, support_chat_id is null"
+        " from tickets order by id",
+    )
+    assert [ticket[1:] for ticket in tickets] == [("down", False, False), ("down", True, True)]
+    events = rows(database_url, "select ticket_id, kind from ticket_events order by id")
+    assert [
+        [kind for ticket_id, kind in events if ticket_id == ticket[0]] for ticket in tickets
+    ] == [["opened", "category_set"], ["opened", "category_set"]]
+    assert rows(
+        database_url,
+        "select count(*), min(i.client_notice_at) < max(i.last_client_notice_at)"
+        " from incident_notices n join incidents i on i.id = n.incident_id",
+    ) == [(2, True)]
