@@ -108,11 +108,11 @@ _CURRENT_TICKET_ID = (
     .correlate(None)
 )
 _ONE_ROW = select(literal(1).label("one")).subquery()
-# A ticket opened while an emergency runs gets its target (A 5.2): asked with the current
-# ticket, since a storm's messages mostly open tickets.
-_EMERGENCY_RUNNING = select(Emergency.id).where(Emergency.ended_at.is_(None)).limit(1)
+# A ticket opened while an emergency runs gets its target (A 5.2). Asked with the current
+# ticket, since a storm's messages mostly open tickets; alone where no current ticket is read.
+EMERGENCY_RUNNING = select(Emergency.id).where(Emergency.ended_at.is_(None)).limit(1)
 _CURRENT_AND_RECORDED = (
-    select(Ticket, _RECORDED_MESSAGE.scalar_subquery(), _EMERGENCY_RUNNING.scalar_subquery())
+    select(Ticket, _RECORDED_MESSAGE.scalar_subquery(), EMERGENCY_RUNNING.scalar_subquery())
     .select_from(_ONE_ROW)
     .outerjoin(Ticket, Ticket.id == _CURRENT_TICKET_ID)
 )

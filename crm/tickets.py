@@ -28,14 +28,13 @@ from crm.models import (
     Contact,
     Delivery,
     Direction,
-    Emergency,
     Message,
     Service,
     Ticket,
     TicketEvent,
     TicketStatus,
 )
-from crm.repositories import CustomerRepository, TicketRepository
+from crm.repositories import EMERGENCY_RUNNING, CustomerRepository, TicketRepository
 from sla.config import SlaConfig
 from sla.model import TicketRecord
 from sla.targets import first_response_target
@@ -43,8 +42,6 @@ from sla.targets import first_response_target
 # What handlers read of a ticket besides its columns (loaded with it, see crm/models.py).
 _HANDLER_RELATIONS = frozenset({"contact", "customer", "service"})
 
-# Run for every new ticket: built once (see crm/repositories.py).
-_EMERGENCY_RUNNING = select(Emergency.id).where(Emergency.ended_at.is_(None)).limit(1)
 # The customer's first service, loaded whole (the sole one is the ticket's, and handlers
 # read it), with how many the customer has and the least and greatest of their kinds: one
 # row, one statement, however many services (window functions count before the LIMIT).
@@ -161,7 +158,7 @@ class TicketService:
         `emergency_running`: known already (asked with the current ticket), or asked here.
         `before_opening`: see `BeforeOpening`."""
         if emergency_running is None:
-            emergency_running = await self.session.scalar(_EMERGENCY_RUNNING) is not None
+            emergency_running = await self.session.scalar(EMERGENCY_RUNNING) is not None
         target = first_response_target(
             TicketRecord(0, channel, None, "", opened_at, emergency=emergency_running),
             self.config,
