@@ -69,7 +69,12 @@ def edited(update: Update, text: str, *, seconds_later: int = 60) -> Update:
 
 
 def billing(
-    updates: Updates, text: str, *, thread_id: int | None = None, reply_to: int | None = None
+    updates: Updates,
+    text: str,
+    *,
+    thread_id: int | None = None,
+    reply_to: int | None = None,
+    replied_to: dict[str, Any] | None = None,
 ) -> Update:
     message: dict[str, Any] = {
         "message_id": updates._next_message_id(BILLING_CHAT),
@@ -85,6 +90,8 @@ def billing(
         message["reply_to_message"] = {
             "message_id": reply_to, "date": message["date"], "chat": message["chat"], "text": "…",
         }  # fmt: skip
+        if replied_to is not None:
+            message["reply_to_message"]["from"] = replied_to
     return Update.model_validate({"update_id": next(updates._update_ids), "message": message})
 
 
@@ -339,6 +346,34 @@ async def test_handoff_to_a_chat_without_topics_threads_replies_off_the_card(
     assert [m.from_chat_id for m in bot.session.sent("copyMessage") if m.chat_id == CLIENT] == [
         BILLING_CHAT
     ]
+
+
+async def test_a_reply_to_a_card_the_desk_cannot_place_is_answered_not_dropped(
+    settings: BotSettings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    i18n: I18n,
+    bot: MockedBot,
+    updates: Updates,
+) -> None:
+    desk = Desk(with_departments(settings, billing=BILLING_CHAT), sessionmaker, i18n, bot)
+    await desk.feed_update(bot, updates.private(CLIENT, "Invoice is wrong"))
+    bot.session.fail("createForumTopic", 400, "Bad Request: the chat is not a forum")
+    await desk.feed_update(bot, updates.group("/handoff billing", thread_id=TOPIC))
+    posted = await post_id(desk)
+    the_bot = {"id": bot.id, "is_bot": True, "first_name": "Desk"}
+    # A post of the bot's that no hand-off is recorded with (a card whose sending the desk has
+    # not recorded yet looks the same).
+    await desk.feed_update(
+        bot, billing(updates, "Fixed the invoice", reply_to=posted + 100, replied_to=the_bot)
+    )
+    [warning] = [m for m in bot.session.sent("sendMessage")
+                 if m.chat_id == BILLING_CHAT and "cannot tell which ticket" in m.text]  # fmt: skip
+    assert warning.reply_to_message_id is not None
+    assert [m for m in bot.session.sent("copyMessage") if m.chat_id == CLIENT] == []
+    # A reply to a colleague stays the department's own talk: no answer to it.
+    colleague = {"id": ACCOUNTANT + 1, "is_bot": False, "first_name": "Aru"}
+    await desk.feed_update(bot, billing(updates, "ok", reply_to=posted + 101, replied_to=colleague))
+    assert texts_to(bot, BILLING_CHAT).count(warning.text) == 1
 
 
 async def post_id(desk: Desk) -> int:

@@ -152,6 +152,11 @@ async def test_handoff_to_departments_with_and_without_topics(
     fake_api.push(say(SUPPORT_CHAT_ID, ENGINEER_ID, "/handoff sales", thread_id=thread))
     [post] = await fake_api.wait_sent(SALES_CHAT, text_contains="Handed over by", timeout=WAIT)
     assert post.message_thread_id is None  # no topics there: replies thread off the card
+    # The reply must come after the desk recorded the card as sent (a reply before that is
+    # answered with a warning, tests/bot/test_channels.py); on a loaded CI machine that is
+    # not the instant the fake API hands the card out.
+    recorded = f"select count(*) from handoffs where post_message_id = {post.message_id}"
+    await eventually(lambda: bot.query(recorded) == [(1,)], bot, fake_api, "the card is recorded")
     fake_api.push(
         say(
             SALES_CHAT,

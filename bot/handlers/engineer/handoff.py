@@ -8,7 +8,7 @@ engineer's answer.
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message, Update
 
@@ -48,7 +48,7 @@ async def handoff(
 
 
 async def department_message(
-    message: Message, event_update: Update, tickets: TicketService, desk: Desk
+    message: Message, event_update: Update, tickets: TicketService, desk: Desk, bot: Bot
 ) -> None:
     """A message in a department's chat: an answer when it is about a handed-off ticket."""
     if message.from_user is None or message.from_user.is_bot:
@@ -63,6 +63,15 @@ async def department_message(
         reply.message_id if reply is not None else None,
     )
     if found is None:
+        if reply is not None and reply.from_user is not None and reply.from_user.id == bot.id:
+            # A reply to the desk's own post it cannot place (a card whose sending is not yet
+            # recorded, one from before a restore): meant for a client, so it must not vanish
+            # as the department's own talk.
+            unplaced = desk.engineer_text(
+                "⚠️ I cannot tell which ticket this answers, so no client has received it. "
+                "Reply to the ticket's card again in a few seconds, or write in its topic."
+            )
+            desk.answer(message, unplaced)
         return  # The department's own talk.
     ticket, handed = found
     incoming = incoming_message(message, event_update.update_id)
