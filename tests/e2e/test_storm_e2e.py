@@ -13,7 +13,9 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.e2e.harness import SUPPORT_CHAT_ID, BotProcess, BotProcessFactory
+from tests.e2e.test_live_timers_and_outbox_e2e import is_send
 from tests.e2e.test_outage_rooms_e2e import in_room, room_of, said_by
+from tests.e2e.test_rate_limits_e2e import count, group_sends, recorded_group_sends
 from tests.e2e.test_sla_report_e2e import BOT_ENV, ENGINEER_ID, crm_json, expect_sent, local
 from tests.e2e.test_ticket_flow_e2e import eventually
 from tests.fake_bot_api import FakeBotAPI, RateLimits
@@ -46,6 +48,19 @@ async def desk_with_reporters(factory: BotProcessFactory, api: FakeBotAPI) -> Bo
     for user in range(FIRST, FIRST + REPORTERS):
         await expect_sent(api, bot, user, "linked to Steppe Cloud LLP", since=0)
     return bot
+
+
+def group_sends_all_recorded(bot: BotProcess, api: FakeBotAPI) -> bool:
+    """The desk recorded every send to the group the Bot API answered, none is on its way,
+    and it may send the group nothing more now (nothing queued, or its minute spent): what
+    a restart can know of the minute's budget is what its predecessor recorded."""
+    if any(r.status == "pending" for r in api.requests if is_send(r)):
+        return False
+    sent = len(group_sends(api))
+    if recorded_group_sends(bot) != sent:
+        return False
+    queued = f"SELECT COUNT(*) FROM outbox WHERE status = 'pending' AND chat_id = {SUPPORT_CHAT_ID}"
+    return count(bot, queued) == 0 or sent >= GROUP_PER_MINUTE
 
 
 async def test_a_storm_gathers_in_one_room_and_one_answer_there_reaches_every_reporter(
@@ -96,6 +111,12 @@ async def test_a_crash_mid_storm_loses_no_report_and_overspends_no_budget(
     for user in range(FIRST, half):
         await said_by(api, user, f"Client{user}", f"/down storm-{user}", datetime.now(UTC))
     await api.wait_sent(SUPPORT_CHAT_ID, text_contains="⚡ Outage #1", timeout=30)
+    # The crash comes once the desk recorded what it sent: the Bot API answers a send before
+    # the outbox records it (a separate transaction), and a send the desk never recorded is
+    # one its successor cannot count against the group's minute.
+    await eventually(
+        lambda: group_sends_all_recorded(bot, api), bot, api, "the group's sends are recorded"
+    )
     bot.kill()
     assert await bot.wait() != 0
     await bot.start()
