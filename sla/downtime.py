@@ -237,13 +237,16 @@ def service_downtime(
                 ),
             )
         )
-    counted_intervals = subtract(raw, exclusions)
     lines.sort(key=lambda line: (line.start is None, line.start, line.incident.incident_id))
+    raw_duration = disjoint_duration(raw)
+    # `raw` is a clipped union: subtracting nothing gives it back, interval for interval
+    # (most services with downtime have no planned works or exemptions across it).
+    counted_intervals = subtract(raw, exclusions) if exclusions else raw
     return ServiceDowntime(
         active=period.duration if period is not None else timedelta(),
-        raw=disjoint_duration(raw),
+        raw=raw_duration,
         excluded=disjoint_duration(intersect_sets(raw, exclusions)) if exclusions else timedelta(),
-        counted=disjoint_duration(counted_intervals),
+        counted=disjoint_duration(counted_intervals) if exclusions else raw_duration,
         counted_intervals=counted_intervals,
         incidents=tuple(lines),
     )

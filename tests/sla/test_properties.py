@@ -21,6 +21,7 @@ from sla import (
     MaintenanceWindow,
     ServiceType,
     SlaConfig,
+    clip,
     compute_credit,
     intersect_sets,
     subtract,
@@ -63,6 +64,17 @@ def test_subtraction_and_intersection_partition_the_time(
     kept = total_duration(subtract(intervals, removals))
     removed = total_duration(intersect_sets(intervals, removals))
     assert kept + removed == total_duration(intervals)
+
+
+@given(interval_lists, minute_interval())
+def test_a_clipped_union_less_nothing_is_itself(
+    intervals: list[Interval], window: Interval
+) -> None:
+    # `service_downtime` hands back its clipped downtime as the counted intervals when
+    # nothing is excluded from it, instead of subtracting an empty set.
+    clipped = clip(intervals, window)
+    assert subtract(clipped, ()) == clipped
+    assert clip(clipped, window) == clipped
 
 
 @st.composite
