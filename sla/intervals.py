@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 _MONTH_PATTERN = re.compile(r"(\d{4})-(\d{2})")
@@ -182,6 +183,9 @@ def short_duration(duration: timedelta) -> str:
 _MINUTE = timedelta(minutes=1)
 
 
+# A month's report writes ~500k durations, most of them a few values (nothing, a whole
+# month): remembered, those cost a lookup instead of a division and a rounding.
+@lru_cache(maxsize=4096)
 def to_minutes(duration: timedelta) -> float:
     """Minutes as a float rounded to two decimals, for reports only (never for decisions)."""
     return round(duration / _MINUTE, 2)
