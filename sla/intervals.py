@@ -89,7 +89,15 @@ def intersection(first: Interval, second: Interval) -> Interval | None:
     # max() and min() of two, without the builtins' calls (~750k intersections a month).
     start = first.start if first.start >= second.start else second.start
     end = first.end if first.end <= second.end else second.end
-    return Interval(start, end) if start < end else None
+    if not start < end:
+        return None
+    # Intervals are frozen: one lying inside the other is the common part as it is, with
+    # no new interval (most downtime lies inside its month).
+    if start is first.start and end is first.end:
+        return first
+    if start is second.start and end is second.end:
+        return second
+    return Interval(start, end)
 
 
 def clip(intervals: Iterable[Interval], window: Interval) -> tuple[Interval, ...]:

@@ -348,7 +348,9 @@ def paid_window(service: ServiceRecord, period: Interval) -> Interval | None:
         return None
     if paid_from >= period.end:
         return None
-    return Interval(max(period.start, paid_from), period.end)
+    if paid_from <= period.start:
+        return period  # paid all of it (most services): the period itself, frozen
+    return Interval(paid_from, period.end)
 
 
 def _service_report(

@@ -24,6 +24,7 @@ from sla import (
     clip,
     compute_credit,
     intersect_sets,
+    intersection,
     subtract,
     total_duration,
     union,
@@ -75,6 +76,21 @@ def test_a_clipped_union_less_nothing_is_itself(
     clipped = clip(intervals, window)
     assert subtract(clipped, ()) == clipped
     assert clip(clipped, window) == clipped
+
+
+@given(minute_interval(), minute_interval(), st.integers(0, 2_000), st.integers(0, 2_000))
+def test_the_common_part_of_two_intervals_is_their_latest_start_to_earliest_end(
+    first: Interval, second: Interval, skip: int, keep: int
+) -> None:
+    # `intersection` hands back an interval lying inside the other as it is (no new one),
+    # so pairs where one lies inside the other are drawn on purpose.
+    inner_start = first.start + min(timedelta(minutes=skip), first.end - first.start)
+    inner = Interval(
+        inner_start, inner_start + min(timedelta(minutes=keep), first.end - inner_start)
+    )
+    for a, b in ((first, second), (second, first), (first, inner), (inner, first), (first, first)):
+        start, end = max(a.start, b.start), min(a.end, b.end)
+        assert intersection(a, b) == (Interval(start, end) if start < end else None)
 
 
 @st.composite
