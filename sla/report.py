@@ -494,8 +494,10 @@ def _floor_percent(value: Fraction | None, places: int) -> float | None:
     if value is None:
         return None
     scale = 10**places
-    # floor(value × scale) in integers (a Fraction product would reduce by a gcd first).
-    return float(Decimal(value.numerator * scale // value.denominator) / scale)
+    # floor(value × scale) in integers (a Fraction product would reduce by a gcd first),
+    # then divided as integers: Python rounds an integer quotient correctly, so this is
+    # the float nearest the decimal floor(…) / scale, as float(Decimal(…) / scale) is.
+    return value.numerator * scale // value.denominator / scale
 
 
 def _minutes(duration: timedelta | None) -> float | None:

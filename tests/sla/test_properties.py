@@ -29,6 +29,7 @@ from sla import (
     total_duration,
     union,
 )
+from sla.report import _floor_percent
 from tests.sla.factories import THIRTY_DAY_MONTH, almaty, report, service
 
 ORIGIN = datetime(2026, 4, 1, tzinfo=UTC)
@@ -91,6 +92,17 @@ def test_the_common_part_of_two_intervals_is_their_latest_start_to_earliest_end(
     for a, b in ((first, second), (second, first), (first, inner), (inner, first), (first, first)):
         start, end = max(a.start, b.start), min(a.end, b.end)
         assert intersection(a, b) == (Interval(start, end) if start < end else None)
+
+
+@given(st.integers(0, 100 * 10**13), st.integers(1, 10**13), st.sampled_from([2, 4]))
+def test_a_truncated_percentage_prints_as_its_decimal_digits(
+    numerator: int, denominator: int, places: int
+) -> None:
+    # `_floor_percent` divides integers where it divided Decimals: the same float.
+    value = Fraction(numerator, denominator)
+    scale = 10**places
+    digits = Decimal(value.numerator * scale // value.denominator) / scale
+    assert repr(_floor_percent(value, places)) == repr(float(digits))
 
 
 @st.composite
