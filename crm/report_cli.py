@@ -93,7 +93,7 @@ def report_json(report: MonthlyReport) -> Iterator[bytes]:
     form); the report has none: minutes are rounded to 2 places, shares to 4."""
     writer = _JsonWriter(report_header_dict(report))
     for service in service_dicts(report):
-        yield writer.service(service)
+        yield writer.services([service])
     yield writer.end()
 
 
@@ -104,14 +104,13 @@ async def streamed_json(
     as the service reports are read (a few thousand services at a time); what follows
     the services (the restorations among it) once they are all read."""
     writer = _JsonWriter(report_header_dict(head.opening))
-    batch: list[bytes] = []
+    batch: list[dict[str, Any]] = []
     async for service in services:
-        batch.append(writer.service(service_json_dict(service)))
+        batch.append(service_json_dict(service))
         if len(batch) >= 256:
-            yield b"".join(batch)
+            yield writer.services(batch)
             batch.clear()
-    batch.append(writer.end(report_header_dict(head.complete())))
-    yield b"".join(batch)
+    yield writer.services(batch) + writer.end(report_header_dict(head.complete()))
 
 
 class _JsonWriter:
@@ -130,12 +129,21 @@ class _JsonWriter:
     def _split(self, header: dict[str, Any]) -> list[bytes]:
         return self._dumps(header, option=self._indent).split(b'\n  "services": [],\n', 1)
 
-    def service(self, service: dict[str, Any]) -> bytes:
-        # Nested one level deeper than on its own: every line moves right by 4 spaces
-        # (orjson escapes newlines inside strings, so each b"\n" is a line break).
-        # Instants left as datetimes are written in UTC with a "Z" (`service_json_dict`).
-        dumped = self._dumps(service, option=self._indent | self._utc_z)
-        part = self._separator + dumped.replace(b"\n", b"\n    ")
+    # A list of services dumped as the one value of a one-key object is indented as the
+    # report's own "services" list is (items 4 spaces in, ",\n    " between them): one
+    # orjson call per batch, and no re-indenting of every line afterwards.
+    _BATCH_OPENING = b'{\n  "s": [\n    '
+    _BATCH_CLOSING = b"\n  ]\n}"
+
+    def services(self, services: list[dict[str, Any]]) -> bytes:
+        """The next services of the list, in order. Instants left as datetimes are written
+        in UTC with a "Z" (`service_json_dict`)."""
+        if not services:
+            return b""
+        dumped = self._dumps({"s": services}, option=self._indent | self._utc_z)
+        if not (dumped.startswith(self._BATCH_OPENING) and dumped.endswith(self._BATCH_CLOSING)):
+            raise RuntimeError("orjson indented a list of services unlike the report's")
+        part = self._separator + dumped[len(self._BATCH_OPENING) : -len(self._BATCH_CLOSING)]
         self._separator, self._listed = b",\n    ", True
         return part
 

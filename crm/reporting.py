@@ -714,9 +714,11 @@ async def stream_monthly_report(
         .join(Customer, Customer.id == Service.customer_id)
         .where(*active_in_month),
     )
-    keyed = sorted((service_order(row[2], row[1], row[0]), row[0]) for row in rows)
-    order = array("q", (number for _key, number in keyed))
-    del keyed
+    # Sorted by a key (one flat tuple a row), not as (key, id) pairs: comparing nested
+    # tuples was most of the sort. The key ends in the service's id, so the order is total.
+    ordered = sorted(rows, key=lambda row: service_order(row[2], row[1], row[0]))
+    order = array("q", (row[0] for row in ordered))
+    del ordered
     reporter = ServiceReporter(
         month,
         await _maintenance_of_month(session, service_ids, period),

@@ -107,7 +107,11 @@ def active_period(service: ServiceRecord, window: Interval, now: datetime) -> In
     if service.active_to is not None:
         end = min(end, service.active_to)
     start = max(window.start, service.active_from)
-    return Interval(start, end) if start < end else None
+    if not start < end:
+        return None
+    if start == window.start and end == window.end:
+        return window  # active all of it (most services): the window itself, frozen
+    return Interval(start, end)
 
 
 def exclusion_intervals(
@@ -195,7 +199,8 @@ def service_downtime(
             in_month = clip([interval], period)
             eligible.extend(in_month)
         readings.append((incident, reason, interval, in_month, reported_start(incident)))
-    raw = clip(eligible, period) if period is not None else ()
+    # Each eligible part lies inside `period` already: their union is the clipped union.
+    raw = union(eligible)
 
     # Only the exclusions that share an instant with the eligible downtime change a figure
     # (every `in_month` lies inside `raw`): a hundred planned works in a month need not be
@@ -237,13 +242,15 @@ def service_downtime(
                 ),
             )
         )
-    counted_intervals = subtract(raw, exclusions)
     lines.sort(key=lambda line: (line.start is None, line.start, line.incident.incident_id))
+    raw_duration = disjoint_duration(raw)
+    # `raw` is a union: subtracting nothing (most services) gives it back, as it is.
+    counted_intervals = subtract(raw, exclusions) if exclusions else raw
     return ServiceDowntime(
         active=period.duration if period is not None else timedelta(),
-        raw=disjoint_duration(raw),
+        raw=raw_duration,
         excluded=disjoint_duration(intersect_sets(raw, exclusions)) if exclusions else timedelta(),
-        counted=disjoint_duration(counted_intervals),
+        counted=disjoint_duration(counted_intervals) if exclusions else raw_duration,
         counted_intervals=counted_intervals,
         incidents=tuple(lines),
     )

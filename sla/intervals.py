@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 _MONTH_PATTERN = re.compile(r"(\d{4})-(\d{2})")
@@ -88,7 +89,15 @@ def intersection(first: Interval, second: Interval) -> Interval | None:
     # max() and min() of two, without the builtins' calls (~750k intersections a month).
     start = first.start if first.start >= second.start else second.start
     end = first.end if first.end <= second.end else second.end
-    return Interval(start, end) if start < end else None
+    if not start < end:
+        return None
+    # Intervals are frozen: one lying inside the other is the common part as it is, with
+    # no new interval (most downtime lies inside its month).
+    if start is first.start and end is first.end:
+        return first
+    if start is second.start and end is second.end:
+        return second
+    return Interval(start, end)
 
 
 def clip(intervals: Iterable[Interval], window: Interval) -> tuple[Interval, ...]:
@@ -182,6 +191,9 @@ def short_duration(duration: timedelta) -> str:
 _MINUTE = timedelta(minutes=1)
 
 
+# A month's report writes ~500k durations, most of them a few values (nothing, a whole
+# month): remembered, those cost a lookup instead of a division and a rounding.
+@lru_cache(maxsize=4096)
 def to_minutes(duration: timedelta) -> float:
     """Minutes as a float rounded to two decimals, for reports only (never for decisions)."""
     return round(duration / _MINUTE, 2)

@@ -97,13 +97,14 @@ class ServiceRecord:
     def __post_init__(self) -> None:
         if type(self.service_type) is not ServiceType:
             _set(self, "service_type", ServiceType(self.service_type))
-        _set(
-            self,
-            "trial_until",
-            require_aware_or_none(self.trial_until, "ServiceRecord.trial_until"),
-        )
-        _set(self, "active_from", require_aware(self.active_from, "ServiceRecord.active_from"))
-        _set(self, "active_to", require_aware_or_none(self.active_to, "ServiceRecord.active_to"))
+        # Instants already UTC (as the CRM reads them) are kept as they are: `require_aware`'s
+        # own first test, without a call and a set per instant (100k services a month).
+        for name in ("trial_until", "active_from", "active_to"):
+            value = getattr(self, name)
+            if value is None and name != "active_from":
+                continue
+            if not (type(value) is datetime and value.tzinfo is UTC):
+                _set(self, name, require_aware(value, f"ServiceRecord.{name}"))
         if self.active_to is not None and self.active_to < self.active_from:
             raise ValueError(f"service {self.service_id}: active_to is before active_from")
         # A float fee would carry binary rounding error into every credit.

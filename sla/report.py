@@ -348,7 +348,9 @@ def paid_window(service: ServiceRecord, period: Interval) -> Interval | None:
         return None
     if paid_from >= period.end:
         return None
-    return Interval(max(period.start, paid_from), period.end)
+    if paid_from <= period.start:
+        return period  # paid all of it (most services): the period itself, frozen
+    return Interval(paid_from, period.end)
 
 
 def _service_report(
@@ -492,8 +494,10 @@ def _floor_percent(value: Fraction | None, places: int) -> float | None:
     if value is None:
         return None
     scale = 10**places
-    # floor(value × scale) in integers (a Fraction product would reduce by a gcd first).
-    return float(Decimal(value.numerator * scale // value.denominator) / scale)
+    # floor(value × scale) in integers (a Fraction product would reduce by a gcd first),
+    # then divided as integers: Python rounds an integer quotient correctly, so this is
+    # the float nearest the decimal floor(…) / scale, as float(Decimal(…) / scale) is.
+    return value.numerator * scale // value.denominator / scale
 
 
 def _minutes(duration: timedelta | None) -> float | None:

@@ -72,7 +72,9 @@ def test_a_streamed_service_writes_its_instants_as_the_report_does(
 def test_a_month_streamed_with_instants_left_to_the_encoder_is_the_same_bytes() -> None:
     month_report = report(
         services=[
-            replace(service(1), trial_until=almaty(2026, 4, 2, 7, 30) + timedelta(microseconds=15))
+            replace(service(1), trial_until=almaty(2026, 4, 2, 7, 30) + timedelta(microseconds=15)),
+            service(2, customer_name="Ақжол «Бұлт» LLP"),
+            service(3),
         ],
         incidents=[
             outage(
@@ -83,6 +85,10 @@ def test_a_month_streamed_with_instants_left_to_the_encoder_is_the_same_bytes() 
             outage(2, almaty(2026, 4, 9, 1), None),
         ],
     )
-    writer = _JsonWriter(report_header_dict(month_report))
-    parts = [writer.service(service_json_dict(line)) for line in month_report.services]
-    assert b"".join([*parts, writer.end()]) == whole(month_report)
+    services = [service_json_dict(line) for line in month_report.services]
+    assert len(services) == 3
+    # Written in batches of any size, one at a time or all at once: the same bytes.
+    for size in (1, 2, 3):
+        writer = _JsonWriter(report_header_dict(month_report))
+        parts = [writer.services(services[at : at + size]) for at in range(0, 3, size)]
+        assert b"".join([*parts, writer.end()]) == whole(month_report)

@@ -21,12 +21,15 @@ from sla import (
     MaintenanceWindow,
     ServiceType,
     SlaConfig,
+    clip,
     compute_credit,
     intersect_sets,
+    intersection,
     subtract,
     total_duration,
     union,
 )
+from sla.report import _floor_percent
 from tests.sla.factories import THIRTY_DAY_MONTH, almaty, report, service
 
 ORIGIN = datetime(2026, 4, 1, tzinfo=UTC)
@@ -63,6 +66,43 @@ def test_subtraction_and_intersection_partition_the_time(
     kept = total_duration(subtract(intervals, removals))
     removed = total_duration(intersect_sets(intervals, removals))
     assert kept + removed == total_duration(intervals)
+
+
+@given(interval_lists, minute_interval())
+def test_a_clipped_union_less_nothing_is_itself(
+    intervals: list[Interval], window: Interval
+) -> None:
+    # `service_downtime` hands back its clipped downtime as the counted intervals when
+    # nothing is excluded from it, instead of subtracting an empty set.
+    clipped = clip(intervals, window)
+    assert subtract(clipped, ()) == clipped
+    assert clip(clipped, window) == clipped
+
+
+@given(minute_interval(), minute_interval(), st.integers(0, 2_000), st.integers(0, 2_000))
+def test_the_common_part_of_two_intervals_is_their_latest_start_to_earliest_end(
+    first: Interval, second: Interval, skip: int, keep: int
+) -> None:
+    # `intersection` hands back an interval lying inside the other as it is (no new one),
+    # so pairs where one lies inside the other are drawn on purpose.
+    inner_start = first.start + min(timedelta(minutes=skip), first.end - first.start)
+    inner = Interval(
+        inner_start, inner_start + min(timedelta(minutes=keep), first.end - inner_start)
+    )
+    for a, b in ((first, second), (second, first), (first, inner), (inner, first), (first, first)):
+        start, end = max(a.start, b.start), min(a.end, b.end)
+        assert intersection(a, b) == (Interval(start, end) if start < end else None)
+
+
+@given(st.integers(0, 100 * 10**13), st.integers(1, 10**13), st.sampled_from([2, 4]))
+def test_a_truncated_percentage_prints_as_its_decimal_digits(
+    numerator: int, denominator: int, places: int
+) -> None:
+    # `_floor_percent` divides integers where it divided Decimals: the same float.
+    value = Fraction(numerator, denominator)
+    scale = 10**places
+    digits = Decimal(value.numerator * scale // value.denominator) / scale
+    assert repr(_floor_percent(value, places)) == repr(float(digits))
 
 
 @st.composite
