@@ -428,6 +428,22 @@ class Outbox:
         result = await self.session.execute(_chat_heads_query(frozenset(skip_methods)))
         return [_queued(row) for row in result]
 
+    async def ticket_sends_unrecorded(self, chat_id: int) -> bool:
+        """Whether a ticket's send to the chat is still pending: Telegram may already show
+        it (a header, a copy) while the desk has not recorded its message id.
+
+        By index, over the chat's pending rows only."""
+        pending = await self.session.scalar(
+            select(OutboxMessage.id)
+            .where(
+                OutboxMessage.status == OutboxStatus.PENDING,
+                OutboxMessage.chat_id == chat_id,
+                OutboxMessage.ticket_id.is_not(None),
+            )
+            .limit(1)
+        )
+        return pending is not None
+
     async def queued_in(
         self, chat_id: int, skip_methods: Collection[str], limit: int
     ) -> list[Queued]:

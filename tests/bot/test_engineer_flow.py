@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from aiogram.methods import CopyMessage, SendMessage
+from aiogram.types import Update
 
 from tests.conftest import SUPPORT_CHAT_ID, Desk, Updates
 from tests.db import rows
@@ -103,3 +104,31 @@ async def test_a_reply_that_cannot_be_delivered_is_recorded_and_shown_to_enginee
     ]
     assert any("Not delivered" in text for text in texts_to(bot, SUPPORT_CHAT_ID))
     assert rows(database_url, "select first_response_at from tickets") == [(None,)]
+
+
+def replying_to_the_bot(update: Update, bot: MockedBot) -> Update:
+    """The same group message, replying to one of the bot's own posts (as Telegram says)."""
+    assert update.message is not None
+    message = update.message.model_dump(mode="json", exclude_none=True, by_alias=True)
+    message["reply_to_message"]["from"] = {"id": bot.id, "is_bot": True, "first_name": "Desk"}
+    return Update.model_validate({"update_id": update.update_id, "message": message})
+
+
+async def test_an_answer_to_a_post_not_yet_recorded_is_answered_not_dropped(
+    dispatcher: Desk, bot: MockedBot, updates: Updates
+) -> None:
+    # The client's first message is recorded; its header and copy are still on their way
+    # (the worker has not run), so Telegram may show them before the desk knows their ids.
+    await dispatcher.dispatcher.feed_update(bot, updates.private(CLIENT, "Server is down"))
+    quick = replying_to_the_bot(updates.group("On it", reply_to=9001), bot)
+    await dispatcher.feed_update(bot, quick)
+
+    warning = [t for t in texts_to(bot, SUPPORT_CHAT_ID) if "cannot tell which ticket" in t]
+    assert len(warning) == 1
+    assert [m for m in bot.session.sent("copyMessage") if m.chat_id == CLIENT] == []
+
+    # Once every send is recorded, a reply to a post no ticket owns (an alert) is the
+    # engineers' own talk again.
+    later = replying_to_the_bot(updates.group("Seen", reply_to=9002), bot)
+    await dispatcher.feed_update(bot, later)
+    assert len([t for t in texts_to(bot, SUPPORT_CHAT_ID) if "cannot tell" in t]) == 1

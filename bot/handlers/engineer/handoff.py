@@ -13,7 +13,7 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import Message, Update
 
 from bot.desk import Desk
-from bot.handlers.engineer import support_router
+from bot.handlers.engineer import replies_to_the_desk, support_router, warn_unplaced
 from bot.handlers.engineer.replies import CONVERSATION_CONTENT, engineer_edited_message
 from bot.incoming import incoming_message, telegram_user
 from bot.middlewares import wants_ticket
@@ -63,15 +63,9 @@ async def department_message(
         reply.message_id if reply is not None else None,
     )
     if found is None:
-        if reply is not None and reply.from_user is not None and reply.from_user.id == bot.id:
-            # A reply to the desk's own post it cannot place (a card whose sending is not yet
-            # recorded, one from before a restore): meant for a client, so it must not vanish
-            # as the department's own talk.
-            unplaced = desk.engineer_text(
-                "⚠️ I cannot tell which ticket this answers, so no client has received it. "
-                "Reply to the ticket's card again in a few seconds, or write in its topic."
-            )
-            desk.answer(message, unplaced)
+        if replies_to_the_desk(message, bot.id):
+            # Every post of the desk's in a department's chat is about a ticket.
+            warn_unplaced(desk, message)
         return  # The department's own talk.
     ticket, handed = found
     incoming = incoming_message(message, event_update.update_id)

@@ -6,14 +6,14 @@ ticket (the general topic) is the engineers' own.
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import Bot, F, Router
 from aiogram.enums import ContentType
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message, Update
 from aiogram.utils.i18n import gettext as _
 
 from bot.desk import Desk
-from bot.handlers.engineer import support_router
+from bot.handlers.engineer import replies_to_the_desk, support_router, warn_unplaced
 from bot.handlers.engineer.mail import answer_by_email
 from bot.incoming import edit_time, incoming_message
 from bot.middlewares import wants_ticket
@@ -60,8 +60,17 @@ async def engineer_message(
     ticket: Ticket | None,
     tickets: TicketService,
     desk: Desk,
+    bot: Bot,
 ) -> None:
-    if ticket is None or message.from_user is None:
+    if message.from_user is None:
+        return
+    if ticket is None:
+        # The desk's posts here include alerts no ticket owns: a reply to one is only a
+        # lost answer while a ticket's send to this chat still waits to be recorded.
+        if replies_to_the_desk(message, bot.id) and await desk.outbox.ticket_sends_unrecorded(
+            message.chat.id
+        ):
+            warn_unplaced(desk, message)
         return  # Talk in the general topic is the engineers' own.
     internal = (message.text or message.caption or "").startswith("!")
     if not internal and await answer_by_email(
