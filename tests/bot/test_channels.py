@@ -336,12 +336,9 @@ async def test_handoff_to_a_chat_without_topics_threads_replies_off_the_card(
     updates: Updates,
 ) -> None:
     desk = Desk(with_departments(settings, billing=BILLING_CHAT), sessionmaker, i18n, bot)
-    await desk.feed_update(bot, updates.private(CLIENT, "Invoice is wrong"))
-    bot.session.fail("createForumTopic", 400, "Bad Request: the chat is not a forum")
-    await desk.feed_update(bot, updates.group("/handoff billing", thread_id=TOPIC))
+    posted = await hand_off_to_a_chat_without_topics(desk, bot, updates)
     card = [m for m in bot.session.sent("sendMessage") if m.chat_id == BILLING_CHAT]
     assert len(card) == 1 and card[0].message_thread_id is None
-    posted = await post_id(desk)
     await desk.feed_update(bot, billing(updates, "Fixed the invoice", reply_to=posted))
     assert [m.from_chat_id for m in bot.session.sent("copyMessage") if m.chat_id == CLIENT] == [
         BILLING_CHAT
@@ -356,10 +353,7 @@ async def test_a_reply_to_a_card_the_desk_cannot_place_is_answered_not_dropped(
     updates: Updates,
 ) -> None:
     desk = Desk(with_departments(settings, billing=BILLING_CHAT), sessionmaker, i18n, bot)
-    await desk.feed_update(bot, updates.private(CLIENT, "Invoice is wrong"))
-    bot.session.fail("createForumTopic", 400, "Bad Request: the chat is not a forum")
-    await desk.feed_update(bot, updates.group("/handoff billing", thread_id=TOPIC))
-    posted = await post_id(desk)
+    posted = await hand_off_to_a_chat_without_topics(desk, bot, updates)
     the_bot = {"id": bot.id, "is_bot": True, "first_name": "Desk"}
     # A post of the bot's that no hand-off is recorded with (a card whose sending the desk has
     # not recorded yet looks the same).
@@ -374,6 +368,14 @@ async def test_a_reply_to_a_card_the_desk_cannot_place_is_answered_not_dropped(
     colleague = {"id": ACCOUNTANT + 1, "is_bot": False, "first_name": "Aru"}
     await desk.feed_update(bot, billing(updates, "ok", reply_to=posted + 101, replied_to=colleague))
     assert texts_to(bot, BILLING_CHAT).count(warning.text) == 1
+
+
+async def hand_off_to_a_chat_without_topics(desk: Desk, bot: MockedBot, updates: Updates) -> int:
+    """A client's ticket handed to billing, whose chat has no topics; the card's id."""
+    await desk.feed_update(bot, updates.private(CLIENT, "Invoice is wrong"))
+    bot.session.fail("createForumTopic", 400, "Bad Request: the chat is not a forum")
+    await desk.feed_update(bot, updates.group("/handoff billing", thread_id=TOPIC))
+    return await post_id(desk)
 
 
 async def post_id(desk: Desk) -> int:
