@@ -329,13 +329,9 @@ async def test_handoff_posts_the_ticket_to_the_department_and_its_answers_reach_
 
 
 async def test_handoff_to_a_chat_without_topics_threads_replies_off_the_card(
-    settings: BotSettings,
-    sessionmaker: async_sessionmaker[AsyncSession],
-    i18n: I18n,
-    bot: MockedBot,
-    updates: Updates,
+    billing_desk: Desk, bot: MockedBot, updates: Updates
 ) -> None:
-    desk = Desk(with_departments(settings, billing=BILLING_CHAT), sessionmaker, i18n, bot)
+    desk = billing_desk
     posted = await hand_off_to_a_chat_without_topics(desk, bot, updates)
     card = [m for m in bot.session.sent("sendMessage") if m.chat_id == BILLING_CHAT]
     assert len(card) == 1 and card[0].message_thread_id is None
@@ -346,13 +342,9 @@ async def test_handoff_to_a_chat_without_topics_threads_replies_off_the_card(
 
 
 async def test_a_reply_to_a_card_the_desk_cannot_place_is_answered_not_dropped(
-    settings: BotSettings,
-    sessionmaker: async_sessionmaker[AsyncSession],
-    i18n: I18n,
-    bot: MockedBot,
-    updates: Updates,
+    billing_desk: Desk, bot: MockedBot, updates: Updates
 ) -> None:
-    desk = Desk(with_departments(settings, billing=BILLING_CHAT), sessionmaker, i18n, bot)
+    desk = billing_desk
     posted = await hand_off_to_a_chat_without_topics(desk, bot, updates)
     the_bot = {"id": bot.id, "is_bot": True, "first_name": "Desk"}
     # A post of the bot's that no hand-off is recorded with (a card whose sending the desk has
@@ -368,6 +360,17 @@ async def test_a_reply_to_a_card_the_desk_cannot_place_is_answered_not_dropped(
     colleague = {"id": ACCOUNTANT + 1, "is_bot": False, "first_name": "Aru"}
     await desk.feed_update(bot, billing(updates, "ok", reply_to=posted + 101, replied_to=colleague))
     assert texts_to(bot, BILLING_CHAT).count(warning.text) == 1
+
+
+@pytest.fixture
+def billing_desk(
+    settings: BotSettings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    i18n: I18n,
+    bot: MockedBot,
+) -> Desk:
+    """A desk whose one department is billing."""
+    return Desk(with_departments(settings, billing=BILLING_CHAT), sessionmaker, i18n, bot)
 
 
 async def hand_off_to_a_chat_without_topics(desk: Desk, bot: MockedBot, updates: Updates) -> int:
