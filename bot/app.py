@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import signal
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -247,7 +248,18 @@ class Running:
     mail_stop: asyncio.Event = field(default_factory=asyncio.Event)
 
 
+# How long a thread waiting for the GIL lets the running one go on before asking for it
+# (Python's default: 5 ms). SQLite's rows come through aiosqlite's thread, which gives up
+# the GIL at every row and must take it back from the event loop. The loop itself gives it
+# up and takes it straight back at each turn, and each such turn starts the waiting
+# thread's 5 ms over, so under a busy loop (a storm, a burst) it could wait for seconds:
+# `python -m bench.gil_handoff` measures one query's rows beside a busy loop. A wait
+# shorter than a handler's stretch of Python between two awaits ends inside it.
+SWITCH_INTERVAL_SECONDS = 0.0005
+
+
 async def run_bot(settings: BotSettings) -> None:
+    sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
     await upgrade_database_async(settings.database_url)
     engine = make_engine(settings.database_url)
     sessionmaker = make_sessionmaker(engine)
