@@ -42,7 +42,7 @@ from bot.mailer import MailSender
 from bot.metrics import DeskMetrics, Heartbeat, UpdateCounter
 from bot.middlewares import DatabaseMiddleware, TicketMiddleware, inline_magic_filters
 from bot.outbox import OutboxWorker
-from bot.polling import poll_in_batches
+from bot.polling import WriteGate, poll_in_batches
 from bot.rate_limits import Limiter, RateLimits, RedisRateLimiter
 from bot.reports import ReportBuilder, make_scheduler
 from bot.settings import BotSettings
@@ -273,7 +273,7 @@ async def run_bot(settings: BotSettings) -> None:
     # The outbox retries on its own terms, so its sends go through a session without retries.
     sender = make_bot(settings.bot_token.get_secret_value(), settings.telegram_api_url, attempts=1)
     # SQLite has one writer at a time; taking turns in-process keeps waits short and fair.
-    write_gate = asyncio.Lock() if settings.database_url.startswith("sqlite") else None
+    write_gate = WriteGate() if settings.database_url.startswith("sqlite") else None
     # Built here, not at import: each desk counts its own work.
     metrics = DeskMetrics()
     heartbeat = Heartbeat()

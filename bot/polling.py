@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import structlog
 from aiogram import Bot, Dispatcher
@@ -83,6 +83,29 @@ class _Handling:
 
 # How long a polled batch holds the write lock before it commits what it handled so far.
 SLICE_SECONDS = 0.5
+# How long it holds it at least when another writer waits for it (`WriteGate.waiting`).
+SHORTEST_SLICE_SECONDS = 0.1
+
+
+class WriteGate(asyncio.Lock):
+    """SQLite's one writer at a time, taken in turn in this process (an `asyncio.Lock`
+    serves its waiters in order), and how many wait for it.
+
+    Why the count: a polled batch commits a slice of updates at a time, and during a storm
+    the outbox waited out a whole slice twice a round (to take its rows, to record what it
+    sent), so acknowledgements left in bursts 2 s apart instead of every second. A slice
+    ends early, once it has had `SHORTEST_SLICE_SECONDS`, when someone waits."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waiting = 0
+
+    async def acquire(self) -> Literal[True]:
+        self.waiting += 1
+        try:
+            return await super().acquire()
+        finally:
+            self.waiting -= 1
 
 
 async def handle_batch(
@@ -115,7 +138,9 @@ async def handle_batch(
                 # Each update's locale and handler look up its sender's contact: one query.
                 await ContactService(session).preload(senders(left))
                 until = clock() + slice_seconds
-                handled = await _handle_slice(handling, dispatcher, bot, left, until)
+                handled = await _handle_slice(
+                    handling, dispatcher, bot, left, until, _someone_waits(write_gate)
+                )
                 await session.commit()
             finally:
                 current_batch.reset(token)
@@ -123,15 +148,33 @@ async def handle_batch(
         left = left[handled:]
 
 
+def _someone_waits(write_gate: AbstractAsyncContextManager[Any] | None) -> Callable[[], bool]:
+    if isinstance(write_gate, WriteGate):
+        return lambda: write_gate.waiting > 0
+    return lambda: False
+
+
 async def _handle_slice(
-    handling: _Handling, dispatcher: Dispatcher, bot: Bot, updates: list[Update], until: float
+    handling: _Handling,
+    dispatcher: Dispatcher,
+    bot: Bot,
+    updates: list[Update],
+    until: float,
+    someone_waits: Callable[[], bool],
 ) -> int:
-    """Handles updates until the time `until` has passed (at least one); returns how many."""
+    """Handles updates until the time `until` has passed, or `SHORTEST_SLICE_SECONDS` have
+    and another writer waits (at least one update); returns how many."""
     clock = asyncio.get_running_loop().time
+    soonest = min(clock() + SHORTEST_SLICE_SECONDS, until)
     batch = current_batch.get()
     assert batch is not None
     index = 0
-    while index < len(updates) and (index == 0 or clock() < until):
+
+    def going_on() -> bool:
+        now = clock()
+        return now < until and (now < soonest or not someone_waits())
+
+    while index < len(updates) and (index == 0 or going_on()):
         # In the batch's order: a run of follow-ups at once, up to the next update the path
         # does not take, which goes through the dispatcher, and so on, so each update still
         # sees what every one before it did.

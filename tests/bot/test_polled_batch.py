@@ -4,10 +4,13 @@ read once for all of them; each update still sees what the ones before it did.""
 from __future__ import annotations
 
 import asyncio
+from typing import Literal
 
+import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.polling import handle_batch
+from bot import polling
+from bot.polling import WriteGate, handle_batch
 from tests.conftest import Desk, Updates
 from tests.db import rows
 from tests.mocked_bot import MockedBot
@@ -102,4 +105,52 @@ async def test_a_long_batch_commits_as_it_goes_so_the_first_reports_can_be_answe
     assert seen_at_commits == [(1, False), (2, False), (3, False), (5, False)]
     assert rows(database_url, "select count(*) from messages where direction = 'from_client'") == [
         (5,)
+    ]
+
+
+class TakenGate(WriteGate):
+    def __init__(self) -> None:
+        super().__init__()
+        self.taken = asyncio.Event()
+
+    async def acquire(self) -> Literal[True]:
+        await super().acquire()
+        self.taken.set()
+        return True
+
+
+async def test_a_slice_gives_way_to_a_writer_waiting_for_the_database(
+    dispatcher: Desk,
+    bot: MockedBot,
+    updates: Updates,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """During a storm the outbox waits for the write gate to take its rows and to record
+    what it sent: a slice that would hold it for long commits as soon as someone waits
+    (here at once; the bot lets a slice have 0.1 s first), and the waiter goes next."""
+    monkeypatch.setattr(polling, "SHORTEST_SLICE_SECONDS", 0.0)
+    gate = TakenGate()
+    seen_by_waiter: list[int] = []
+
+    async def outbox_round() -> None:
+        await gate.taken.wait()  # by the batch
+        async with gate:
+            [(recorded,)] = rows(
+                database_url, "select count(*) from messages where direction = 'from_client'"
+            )
+            seen_by_waiter.append(recorded)
+
+    batch = [updates.private(700100 + n, "down?") for n in range(20)]
+    waiter = asyncio.create_task(outbox_round())
+    # A slice long enough for the whole batch, were nobody waiting.
+    await handle_batch(
+        dispatcher.dispatcher, bot, sessionmaker, batch, write_gate=gate, slice_seconds=60.0
+    )
+    await waiter
+
+    assert seen_by_waiter and 1 <= seen_by_waiter[0] < len(batch)
+    assert rows(database_url, "select count(*) from messages where direction = 'from_client'") == [
+        (len(batch),)
     ]
