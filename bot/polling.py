@@ -9,7 +9,8 @@ the replay of its handled part a no-op.
 Why slices and not one transaction: during a storm a hundred `/down`s take seconds to
 handle, and the outbox can send nothing queued before the commit (SQLite: nor take the
 write lock). One commit per batch made the first reporter's acknowledgement wait for the
-hundredth report; a slice lets the worker send what is ready while the batch goes on.
+hundredth report; a slice lets the worker send what is ready while the batch goes on, and
+a slice ends early for a writer waiting for SQLite's lock (`WriteGate`).
 """
 
 from __future__ import annotations
