@@ -143,8 +143,12 @@ class DatabaseMiddleware(BaseMiddleware):
         data["maintenance"] = MaintenanceService(session)
         data["emergencies"] = EmergencyService(session)
         data["claims"] = ClaimService(session)
-        data["desk"] = Desk(self.settings, tickets, Outbox(session), self.i18n)
         for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+            # The update's outbox rows are written together as it ends, one executemany
+            # instead of an ORM object each (an opening queues four). Made anew for each
+            # attempt: a rolled-back attempt's rows must not go with the retry's.
+            outbox = Outbox(session, gather=True)
+            data["desk"] = Desk(self.settings, tickets, outbox, self.i18n)
             try:
                 async with session.begin_nested():
                     if await self._seen(updates, event.update_id, batch, attempt):
@@ -152,6 +156,7 @@ class DatabaseMiddleware(BaseMiddleware):
                         data["duplicate_update"] = True  # counted apart (bot/metrics.py)
                         return None
                     result = await handler(event, data)
+                    await outbox.write_gathered()
                     await updates.remember(event.update_id)
                 return result
             except IntegrityError:

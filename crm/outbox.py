@@ -91,8 +91,9 @@ _GATHERED_COLUMNS = tuple(column.name for column in fields(GatheredRow))
 
 class Outbox:
     """`gather=True`: rows are kept until `write_gathered` inserts them all with one
-    executemany (a polled batch's client messages), instead of one ORM object each in the
-    session's next flush. The rows and their order are the same either way."""
+    executemany (an update's rows as it ends, a polled batch's follow-ups), instead of one
+    ORM object each in the session's next flush. The rows and their order are the same
+    either way; but a query in between does not see them (none of an update's does)."""
 
     def __init__(
         self, session: AsyncSession, clock: Clock = utc_now, *, gather: bool = False

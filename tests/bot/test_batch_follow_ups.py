@@ -276,8 +276,15 @@ async def test_a_batch_path_that_fails_midway_keeps_nothing_and_the_dispatcher_t
     batch = the_batch(updates)
     batched, dispatched = twins
 
+    write_gathered = Outbox.write_gathered
+    failed: list[Outbox] = []
+
     async def broken(self: Outbox) -> None:
-        raise RuntimeError("the disk is full")
+        # The batch path's write, the first, fails; the updates dispatched after it write.
+        if not failed:
+            failed.append(self)
+            raise RuntimeError("the disk is full")
+        await write_gathered(self)
 
     monkeypatch.setattr(Outbox, "write_gathered", broken)
     await handle_batch(

@@ -7,10 +7,12 @@ import asyncio
 from typing import Literal
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import polling
 from bot.polling import WriteGate, handle_batch
+from crm.outbox import Outbox
 from tests.conftest import Desk, Updates
 from tests.db import rows
 from tests.mocked_bot import MockedBot
@@ -154,3 +156,37 @@ async def test_a_slice_gives_way_to_a_writer_waiting_for_the_database(
     assert rows(database_url, "select count(*) from messages where direction = 'from_client'") == [
         (len(batch),)
     ]
+
+
+async def test_an_update_retried_after_a_conflict_queues_each_message_once(
+    dispatcher: Desk,
+    bot: MockedBot,
+    updates: Updates,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An update's outbox rows are written together as it ends. Another instance writing
+    a row of ours first fails that attempt after its rows were queued: the retry queues
+    them again, and what the failed attempt had queued is not written with them."""
+    write_gathered = Outbox.write_gathered
+    conflicts: list[int] = []
+
+    async def conflict_once(self: Outbox) -> None:
+        if not conflicts:
+            conflicts.append(1)
+            raise IntegrityError("INSERT INTO outbox", {}, Exception("another instance"))
+        await write_gathered(self)
+
+    monkeypatch.setattr(Outbox, "write_gathered", conflict_once)
+    await handle_batch(dispatcher.dispatcher, bot, sessionmaker, [updates.private(NEWCOMER, "hi")])
+    await dispatcher.worker.drain(timeout=10)
+
+    assert conflicts == [1]
+    assert sorted(rows(database_url, "select method, purpose from outbox")) == [
+        ("copyMessage", "copy_in"),
+        ("createForumTopic", "topic"),
+        ("sendMessage", "bot"),
+        ("sendMessage", "header"),
+    ]
+    assert len([text for text in said_to(bot, NEWCOMER) if "is open" in text]) == 1
