@@ -20,9 +20,10 @@ from crm.repositories import ContactRepository, CustomerRepository
 # here, not only in the identity map (which keeps objects weakly): a polled batch's session
 # then asks once per client, however many middlewares and handlers of its updates ask.
 _KNOWN_CONTACTS = "contacts_by_telegram_user"
-# session.info key: Telegram user ids a polled batch's `preload` found no contact for. Only
-# `find` trusts it (a locale to pick, say); `ensure` asks the database again, and takes the
-# id out when it creates the contact, so a contact made in this session is never missed.
+# session.info key: Telegram user ids a polled batch's `preload` found no contact for.
+# `ensure` takes the id out when it creates the contact, so a contact made in this session
+# is never missed; and one another instance made since fails our INSERT on its unique id,
+# and the update's retry asks the database for it.
 _ABSENT_CONTACTS = "telegram_users_without_contact"
 
 
@@ -49,9 +50,7 @@ class ContactService:
         absent: set[int] = self.session.info.setdefault(_ABSENT_CONTACTS, set())
         absent |= wanted
 
-    async def _by_telegram_id(
-        self, telegram_user_id: int, *, trust_absent: bool = False
-    ) -> Contact | None:
+    async def _by_telegram_id(self, telegram_user_id: int) -> Contact | None:
         """By the user's id; a contact this session read before is not asked for again
         (the locale middleware, the handler and a client writing five times in a batch)."""
         known: dict[int, Contact] = self.session.info.setdefault(_KNOWN_CONTACTS, {})
@@ -61,7 +60,7 @@ class ContactService:
             # Changed in a SAVEPOINT rolled back since: expired, so read again below.
             if state.persistent and not state.expired_attributes:
                 return contact
-        if trust_absent and telegram_user_id in self.session.info.get(_ABSENT_CONTACTS, ()):
+        if telegram_user_id in self.session.info.get(_ABSENT_CONTACTS, ()):
             return None
         contact = await self.contacts.by_telegram_id(telegram_user_id)
         if contact is not None:
@@ -70,8 +69,11 @@ class ContactService:
             known[telegram_user_id] = contact
         return contact
 
-    async def ensure(self, user: TelegramUser) -> Contact:
-        """The contact row of a Telegram user, created on first sight; flushed, not committed."""
+    async def ensure(self, user: TelegramUser, *, flush: bool = True) -> Contact:
+        """The contact row of a Telegram user, created on first sight; flushed, not committed.
+
+        `flush=False`: a contact created here is left pending (no id yet), to be written
+        with what refers to it in the caller's next flush (a first message's ticket)."""
         contact = await self._by_telegram_id(user.id)
         if contact is None:
             contact = Contact(
@@ -82,7 +84,8 @@ class ContactService:
                 created_at=self.clock(),
             )
             self.session.add(contact)
-            await self.session.flush()
+            if flush:
+                await self.session.flush()
             self.session.info.get(_ABSENT_CONTACTS, set()).discard(user.id)
         else:
             # Set only what changed: an unchanged contact stays out of the next flush.
@@ -95,7 +98,7 @@ class ContactService:
         return contact
 
     async def find(self, telegram_user_id: int) -> Contact | None:
-        return await self._by_telegram_id(telegram_user_id, trust_absent=True)
+        return await self._by_telegram_id(telegram_user_id)
 
     async def link(self, user: TelegramUser, token: str) -> Contact:
         invitation = await self.customers.invitation(token)

@@ -158,7 +158,9 @@ class TicketService:
         `emergency_running`: known already (asked with the current ticket), or asked here.
         `before_opening`: see `BeforeOpening`."""
         if emergency_running is None:
-            emergency_running = await self.session.scalar(EMERGENCY_RUNNING) is not None
+            # Without the autoflush: a first message's contact waits for the ticket's flush.
+            with self.session.no_autoflush:
+                emergency_running = await self.session.scalar(EMERGENCY_RUNNING) is not None
         target = first_response_target(
             TicketRecord(0, channel, None, "", opened_at, emergency=emergency_running),
             self.config,
@@ -168,7 +170,9 @@ class TicketService:
             category=category,
             status=TicketStatus.OPEN,
             customer_id=customer_id,
-            contact_id=contact.id if contact else None,
+            # The relationship, not the id: a contact made by this message is written with
+            # the ticket (`record_client_message`).
+            contact=contact,
             client_chat_id=client_chat_id,
             opened_at=opened_at,
             response_due_at=opened_at + target if target else None,
@@ -226,18 +230,22 @@ class TicketService:
         before_opening: BeforeOpening | None = None,
     ) -> ClientMessageOutcome:
         """`category`, `before_opening`: for a ticket this message opens (`_open_ticket`)."""
-        contact = await self.contacts.ensure(incoming.sender)
+        # A client's first message: their contact is written with the ticket it opens, in
+        # one flush. It has no ticket and no message recorded yet, nothing to ask for; and
+        # another instance writing the same contact meanwhile fails ours on its unique id.
+        contact = await self.contacts.ensure(incoming.sender, flush=False)
+        first_sight = inspect(contact).pending
         # Serialises this contact's messages across instances (a row lock on PostgreSQL), so
         # two messages arriving at once cannot each open a ticket. SQLite has no row locks:
         # its one writer (BEGIN IMMEDIATE) serialises them already.
-        if self.session.get_bind().dialect.name != "sqlite":
+        if not first_sight and self.session.get_bind().dialect.name != "sqlite":
             await self.session.execute(_LOCK_CONTACT, {"contact_id": contact.id})
         ticket: Ticket | None = None
         recorded: int | None = None
         emergency_running: bool | None = None
-        if force_new:
+        if force_new and not first_sight:
             recorded = await self.tickets.recorded_message(incoming.chat_id, incoming.message_id)
-        else:
+        elif not first_sight:
             current = await self.tickets.current_and_recorded(
                 contact.id, incoming.chat_id, incoming.message_id
             )

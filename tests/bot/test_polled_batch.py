@@ -12,9 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import polling
 from bot.polling import WriteGate, handle_batch
+from crm.contacts import ContactService
+from crm.dto import TelegramUser
 from crm.outbox import Outbox
 from tests.conftest import Desk, Updates
-from tests.db import rows
+from tests.db import postgres_server, rows
 from tests.mocked_bot import MockedBot
 
 CLIENT = 700001
@@ -189,4 +191,37 @@ async def test_an_update_retried_after_a_conflict_queues_each_message_once(
         ("sendMessage", "bot"),
         ("sendMessage", "header"),
     ]
+    assert len([text for text in said_to(bot, NEWCOMER) if "is open" in text]) == 1
+
+
+@pytest.mark.skipif(postgres_server() is None, reason="two instances at once: PostgreSQL only")
+async def test_a_newcomer_another_instance_wrote_down_since_the_batch_began_is_not_lost(
+    dispatcher: Desk,
+    bot: MockedBot,
+    updates: Updates,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The batch read its senders' contacts at its start and found none for the newcomer;
+    another instance then wrote theirs (a /start it took). Our first try fails on the
+    contact's unique id; the retry asks again, finds it and opens the ticket for it."""
+    preload = ContactService.preload
+
+    async def other_instance_writes_the_contact(self: ContactService, ids: set[int]) -> None:
+        await preload(self, ids)
+        async with sessionmaker() as other:
+            await ContactService(other).ensure(TelegramUser(NEWCOMER, "Newcomer", None, "en"))
+            await other.commit()
+
+    monkeypatch.setattr(ContactService, "preload", other_instance_writes_the_contact)
+    await handle_batch(dispatcher.dispatcher, bot, sessionmaker, [updates.private(NEWCOMER, "hi")])
+    await dispatcher.worker.drain(timeout=10)
+
+    assert rows(
+        database_url,
+        "select count(distinct c.id), count(t.id), count(m.id) from contacts c"
+        " left join tickets t on t.contact_id = c.id left join messages m"
+        " on m.ticket_id = t.id and m.direction = 'from_client'",
+    ) == [(1, 1, 1)]
     assert len([text for text in said_to(bot, NEWCOMER) if "is open" in text]) == 1
