@@ -57,11 +57,14 @@ def _prepare_sqlite_file(url: str) -> None:
 def make_engine(url: str, *, reads_only: bool = False, **kwargs: Any) -> AsyncEngine:
     """`reads_only` engines (reports) begin deferred transactions that never block writers."""
     if url.startswith("sqlite"):
+        from crm.sqlite_driver import one_trip_per_statement
+
         _prepare_sqlite_file(url)
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            one_trip_per_statement(dbapi_connection)
             # WAL lets the report read while the bot writes; foreign keys are off by default.
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
