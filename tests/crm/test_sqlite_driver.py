@@ -53,9 +53,7 @@ async def test_each_statement_is_one_trip_to_sqlites_thread(
     # Three statements, three trips (and the transaction's end); SQLAlchemy's own cursor
     # makes three or four a statement (if this fails, aiosqlite renamed what the driver
     # uses: see its module).
-    assert [trip for trip in trips if trip not in ("commit", "rollback")] == [
-        "_run_statement"
-    ] * 3
+    assert [trip for trip in trips if trip not in ("commit", "rollback")] == ["_run_statement"] * 3
 
 
 async def test_a_statement_gives_its_rows_ids_and_counts_as_before(engine: AsyncEngine) -> None:
