@@ -84,9 +84,11 @@ class ContactService:
                 created_at=self.clock(),
             )
             self.session.add(contact)
+            # Before the flush: if it fails (another instance wrote this contact first),
+            # the update's retry asks the database.
+            self.session.info.get(_ABSENT_CONTACTS, set()).discard(user.id)
             if flush:
                 await self.session.flush()
-            self.session.info.get(_ABSENT_CONTACTS, set()).discard(user.id)
         else:
             # Set only what changed: an unchanged contact stays out of the next flush.
             if contact.full_name != user.full_name:

@@ -30,7 +30,7 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
 from sqlalchemy.util import EMPTY_DICT
 from sqlalchemy.util.concurrency import await_
 
-_Outcome = tuple[Any, int, int, list[Any]]
+_Outcome = tuple[Any, int, Any, list[Any]]
 
 
 def _run_statement(
@@ -46,7 +46,7 @@ def _run_statement(
         else:
             cursor.execute(operation, parameters)
         rows = cursor.fetchall() if cursor.description else []
-        return cursor.description, cursor.rowcount, cursor.lastrowid or 0, rows
+        return cursor.description, cursor.rowcount, cursor.lastrowid, rows
     finally:
         cursor.close()
 
@@ -65,7 +65,7 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         self._rows = collections.deque()
         self._description: Any = None
         self._rowcount = -1
-        self._lastrowid = 0
+        self._lastrowid: Any = None
         self._arraysize = 1
 
     @property
