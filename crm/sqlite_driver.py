@@ -94,15 +94,15 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
     def close(self) -> None:
         self._rows.clear()
 
-    def execute(self, operation: Any, parameters: Any = None) -> Any:
-        try:
-            return await_(self._run(operation, parameters, many=False))
-        except Exception as error:
-            self._adapt_connection._handle_exception(error)
+    def execute(self, operation: Any, parameters: Any = None) -> None:
+        self._trip(operation, parameters, many=False)
 
-    def executemany(self, operation: Any, seq_of_parameters: Any) -> Any:
+    def executemany(self, operation: Any, seq_of_parameters: Any) -> None:
+        self._trip(operation, seq_of_parameters, many=True)
+
+    def _trip(self, operation: Any, parameters: Any, *, many: bool) -> None:
         try:
-            return await_(self._run(operation, seq_of_parameters, many=True))
+            await_(self._run(operation, parameters, many=many))
         except Exception as error:
             self._adapt_connection._handle_exception(error)
 

@@ -243,9 +243,11 @@ class TicketService:
         ticket: Ticket | None = None
         recorded: int | None = None
         emergency_running: bool | None = None
-        if force_new and not first_sight:
+        if first_sight:
+            pass  # a new contact: no ticket, no message of theirs recorded
+        elif force_new:
             recorded = await self.tickets.recorded_message(incoming.chat_id, incoming.message_id)
-        elif not first_sight:
+        else:
             current = await self.tickets.current_and_recorded(
                 contact.id, incoming.chat_id, incoming.message_id
             )
