@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import re
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import DateTime, event
+from sqlalchemy import DateTime, event, text
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -55,7 +59,10 @@ def _prepare_sqlite_file(url: str) -> None:
 
 
 def make_engine(url: str, *, reads_only: bool = False, **kwargs: Any) -> AsyncEngine:
-    """`reads_only` engines (reports) begin deferred transactions that never block writers."""
+    """`reads_only` engines (reports) begin transactions that never block writers and read
+    one snapshot from their first statement to their last: SQLite's deferred BEGIN in WAL
+    mode, PostgreSQL's REPEATABLE READ (its default, READ COMMITTED, would read each
+    statement as of its own moment, and a report's parts would not agree)."""
     if url.startswith("sqlite"):
         from crm.sqlite_driver import one_trip_per_statement
 
@@ -84,7 +91,50 @@ def make_engine(url: str, *, reads_only: bool = False, **kwargs: Any) -> AsyncEn
             connection.exec_driver_sql(begin)
 
         return engine
+    if reads_only:
+        kwargs.setdefault("isolation_level", "REPEATABLE READ")
+        kwargs.setdefault("execution_options", {"postgresql_readonly": True})
     return create_async_engine(url, pool_pre_ping=True, **kwargs)
+
+
+# What `pg_export_snapshot()` returns, e.g. 00000003-0000001B-1: checked before it is
+# written into SET TRANSACTION SNAPSHOT, which takes no bound parameter.
+_SNAPSHOT_ID = re.compile(r"[0-9A-Fa-f-]+")
+
+
+@asynccontextmanager
+async def read_together(engine: AsyncEngine, count: int) -> AsyncIterator[list[AsyncConnection]]:
+    """`count` connections of a `reads_only` engine, each in its own transaction, all
+    reading the database as of one moment: parts of one report read in parallel (each
+    on its own connection, SQLite's in a thread of its own) agree with each other as if
+    one transaction had read them all.
+
+    SQLite: each connection's snapshot begins at its first read; they are begun while a
+    further connection holds the write lock (BEGIN IMMEDIATE), so no writer can commit
+    between them. Writers wait the few milliseconds that takes, as they wait for each
+    other. PostgreSQL: the first connection exports its snapshot and the others take it
+    (SET TRANSACTION SNAPSHOT)."""
+    async with AsyncExitStack() as stack:
+        connections = [await stack.enter_async_context(engine.connect()) for _ in range(count)]
+        if engine.dialect.name == "sqlite":
+            gate = await stack.enter_async_context(engine.connect())
+            # The driver's own connection: SQLAlchemy's begin would emit a deferred BEGIN.
+            writers_held = (await gate.get_raw_connection()).driver_connection
+            assert writers_held is not None
+            await writers_held.execute("BEGIN IMMEDIATE")
+            try:
+                for connection in connections:
+                    await connection.exec_driver_sql("SELECT count(*) FROM sqlite_master")
+            finally:
+                await writers_held.rollback()
+        else:
+            first, *others = connections
+            snapshot = str(await first.scalar(text("SELECT pg_export_snapshot()")))
+            if not _SNAPSHOT_ID.fullmatch(snapshot):
+                raise RuntimeError(f"unexpected snapshot id from PostgreSQL: {snapshot!r}")
+            for connection in others:
+                await connection.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+        yield connections
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from array import array
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
@@ -69,7 +70,6 @@ from sla.report import (
     ServiceReporter,
     report_head,
     service_order,
-    with_restorations,
 )
 from sla.targets import TargetCheck
 from sla.ticket_stats import GroupKey, TicketTally
@@ -657,15 +657,36 @@ REPORT_CHUNK = 2_000
 
 @dataclass
 class StreamedHead:
-    """The head of a streamed report. `opening`: what precedes the services (`report_head`
-    without the restorations, which are gathered from the services' incidents while they
-    are read: no query of their own); `complete()`: the whole head, once the services
-    have all been read."""
+    """The head of a streamed report. `opening`: what precedes the services in the JSON
+    report (which never depends on the tickets of a report that lists services, and
+    which is checked as the report ends); `complete()`: the whole head, with the ticket
+    figures and the restorations, gathered from the services' incidents while they were
+    read (no query of their own), once the services have all been read."""
 
-    opening: ReportHead
+    month: str
+    config: SlaConfig
+    now: datetime
+    listed: bool
+    evidence_head: str | None
+    # Counted already, or being counted on another connection (`stream_monthly_report`).
+    tickets: TicketTally | Awaitable[TicketTally]
     # (service, its checks in incident order), as the services were read.
     _restorations: list[tuple[int, list[TargetCheck]]] = field(default_factory=list)
     _read: bool = False
+
+    @property
+    def opening(self) -> ReportHead:
+        tickets = self.tickets
+        if not isinstance(tickets, TicketTally):
+            # Not counted yet: only the part before the services is written from this.
+            tickets = TicketTally(self.config, self.now, month_bounds(self.month, self.config.zone))
+        return self._head(tickets, ())
+
+    def _head(self, tickets: TicketTally, restorations: Iterable[TargetCheck]) -> ReportHead:
+        return report_head(
+            self.month, self.listed, restorations, tickets, self.config, self.now,
+            self.evidence_head,
+        )  # fmt: skip
 
     def gathered(self, service_id: int, checks: list[TargetCheck]) -> None:
         """A service's restoration checks, as its incidents are read."""
@@ -675,14 +696,15 @@ class StreamedHead:
     def all_read(self) -> None:
         self._read = True
 
-    def complete(self) -> ReportHead:
+    async def complete(self) -> ReportHead:
         if not self._read:
             raise RuntimeError("the report's services have not all been read")
+        tickets = self.tickets
+        if not isinstance(tickets, TicketTally):
+            tickets = self.tickets = await tickets
         # `month_restoration_checks`' order: by service, then incident (ids).
         self._restorations.sort(key=lambda item: item[0])
-        return with_restorations(
-            self.opening, (check for _, checks in self._restorations for check in checks)
-        )
+        return self._head(tickets, (c for _, checks in self._restorations for c in checks))
 
 
 async def stream_monthly_report(
@@ -693,14 +715,23 @@ async def stream_monthly_report(
     customer_id: int | None = None,
     *,
     chunk: int = REPORT_CHUNK,
+    tickets: asyncio.Future[TicketTally] | None = None,
 ) -> tuple[StreamedHead, AsyncIterator[ServiceReport]]:
     """`monthly_report` for a writer that writes the services after the rest, one at a
-    time: the head (tickets, whether any service is listed; the restorations once the
+    time: the head (whether any service is listed; the tickets and restorations once the
     services are read), then the service reports in the report's order, read, built and
     let go `chunk` services at a time. A month of 100k services and incidents is never
     held at once. Reads in the session's transaction: the iterator must be consumed
-    before it ends."""
-    tally = await tally_month_tickets(session, month, config, now, customer_id)
+    before it ends.
+
+    `tickets`: the month's tickets being counted (`tally_month_tickets`) on another
+    connection that reads the same snapshot (`crm.db.read_together`), while the services
+    are read and reported here; without it, they are counted first, in this session."""
+    tally: TicketTally | asyncio.Future[TicketTally] = (
+        await tally_month_tickets(session, month, config, now, customer_id)
+        if tickets is None
+        else tickets
+    )
     period = month_bounds(month, config.zone)
     if customer_id is not None and await session.get(Customer, customer_id) is None:
         raise CrmError("unknown_customer", customer_id=customer_id)
@@ -726,7 +757,11 @@ async def stream_monthly_report(
         config,
         now,
     )
-    streamed = StreamedHead(report_head(month, bool(order), (), tally, config, now, head))
+    if not order and not isinstance(tally, TicketTally):
+        # A report that lists no service is empty or not by its tickets, which is said
+        # before the services' (empty) list.
+        tally = await tally
+    streamed = StreamedHead(month, config, now, bool(order), head, tally)
     return streamed, _service_reports(session, order, period, reporter, chunk, streamed)
 
 

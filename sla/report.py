@@ -416,21 +416,6 @@ def _service_report(
     )
 
 
-def with_restorations(head: ReportHead, restoration_checks: Iterable[TargetCheck]) -> ReportHead:
-    """`head`, made by `report_head` without restoration checks, with the month's
-    (`month_restoration_checks`, in its order): for a reader that meets them while it
-    reads the services. What the head says before its services (`empty` among it) is
-    unchanged: restorations belong to listed services, and a head that lists none has
-    none."""
-    if head.report.tickets.restoration.count:
-        raise ValueError("the head already holds restoration checks")
-    checks = list(restoration_checks)
-    if checks and not head.listed:
-        raise ValueError("restoration checks of a report that lists no service")
-    tickets = replace(head.report.tickets, restoration=_restoration_stats(checks))
-    return ReportHead(replace(head.report, tickets=tickets), head.listed)
-
-
 def _restoration_stats(restoration_checks: list[TargetCheck]) -> TargetStats:
     return summarize(sorted(restoration_checks, key=lambda c: c.started_at))
 

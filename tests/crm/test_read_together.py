@@ -1,0 +1,98 @@
+"""Parts of one report read on separate connections (`crm.db.read_together`) read the
+database as of one moment, even when a writer commits while they begin."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from crm.db import make_engine, read_together
+from tests.db import execute, rows
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    execute(database_url, "CREATE TABLE marks (id INTEGER PRIMARY KEY)")
+    engine = make_engine(database_url, reads_only=True)
+    yield engine
+    await engine.dispose()
+
+
+def _write_now(database_url: str, mark: int) -> str:
+    """A writer's commit, made at once or refused at once: "committed" or the reason."""
+    if database_url.startswith("sqlite"):
+        path = make_url(database_url).database
+        assert path is not None
+        connection = sqlite3.connect(path, timeout=0, isolation_level=None)
+        try:
+            connection.execute("INSERT INTO marks (id) VALUES (?)", (mark,))
+        except sqlite3.OperationalError as error:
+            return str(error)
+        finally:
+            connection.close()
+        return "committed"
+    execute(database_url, f"INSERT INTO marks (id) VALUES ({mark})")
+    return "committed"
+
+
+async def _marks(connection: AsyncConnection) -> list[int]:
+    return list((await connection.scalars(text("SELECT id FROM marks ORDER BY id"))).all())
+
+
+async def test_connections_read_one_moment_though_a_writer_commits_as_they_begin(
+    engine: AsyncEngine, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer commits just before the second connection begins its transaction (after
+    the first has begun its own): neither sees the row, so the tickets counted on one and
+    the services read on the other describe the same database."""
+    execute(database_url, "INSERT INTO marks (id) VALUES (1)")
+    writes: list[str] = []
+    sqlite = database_url.startswith("sqlite")
+    begun = 0
+    exec_driver_sql = AsyncConnection.exec_driver_sql
+
+    async def write_before_the_second_begins(self: AsyncConnection, *args: Any, **kw: Any) -> Any:
+        # SQLite begins each connection by reading the schema; PostgreSQL's later
+        # connections begin by taking the first one's snapshot.
+        nonlocal begun
+        begun += 1
+        if begun == (2 if sqlite else 1):
+            writes.append(_write_now(database_url, 2))
+        return await exec_driver_sql(self, *args, **kw)
+
+    monkeypatch.setattr(AsyncConnection, "exec_driver_sql", write_before_the_second_begins)
+    async with read_together(engine, 3) as connections:
+        monkeypatch.undo()
+        seen = [await _marks(connection) for connection in connections]
+        # The writers are not held while the parts read.
+        assert _write_now(database_url, 3) == "committed"
+        seen_after = [await _marks(connection) for connection in connections]
+
+    assert seen == [[1], [1], [1]]
+    assert seen_after == seen
+    if sqlite:
+        # The writer was turned away (it would have waited, with a busy timeout) while
+        # the connections began, then wrote.
+        assert writes == ["database is locked"]
+        assert rows(database_url, "SELECT id FROM marks ORDER BY id") == [(1,), (3,)]
+    else:
+        assert writes == ["committed"]
+        assert rows(database_url, "SELECT id FROM marks ORDER BY id") == [(1,), (2,), (3,)]
+
+
+async def test_a_reads_only_connection_reads_one_moment_from_first_statement_to_last(
+    engine: AsyncEngine, database_url: str
+) -> None:
+    """One report's transaction (PostgreSQL's default would read each statement anew)."""
+    async with engine.connect() as connection:
+        assert await _marks(connection) == []
+        execute(database_url, "INSERT INTO marks (id) VALUES (1)")
+        assert await _marks(connection) == []
+    async with engine.connect() as connection:
+        assert await _marks(connection) == [1]
