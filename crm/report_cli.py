@@ -8,7 +8,7 @@ import asyncio
 import gc
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import aclosing, contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -114,8 +114,9 @@ async def write_json_report(
             head, services = await stream_monthly_report(
                 session, month, config, now, customer_id, tickets=tickets
             )
-            async for part in streamed_json(head, services):
-                write(part)
+            async with aclosing(services):
+                async for part in streamed_json(head, services):
+                    write(part)
         finally:
             await _settled(tickets)
 
@@ -205,7 +206,8 @@ class _JsonWriter:
 
 
 def run_report(args: argparse.Namespace, settings: CrmSettings) -> int:
-    """The report to stdout or --output; errors in one line on stderr, exit status 2."""
+    """The report to stdout or --output; errors in one line on stderr, exit status 2 (1
+    when the report could not be written), and no part of a report left in the file."""
     if args.format == "xlsx" and args.output is None:
         print("error: --format xlsx needs --output FILE.xlsx", file=sys.stderr)
         return 2
@@ -213,18 +215,23 @@ def run_report(args: argparse.Namespace, settings: CrmSettings) -> int:
     try:
         with _few_collections():
             asyncio.run(render(args, settings, datetime.now(UTC), output.write))
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except CrmError as error:
-        if error.code == "unknown_customer":
-            print(f"error: no customer with id {error.params['customer_id']}", file=sys.stderr)
-        else:
-            print(f"error: {error.code}", file=sys.stderr)
-        return 2
-    finally:
         output.close()
+    except (ValueError, CrmError, OutputFailed) as error:
+        output.discard()
+        print(f"error: {_explained(error)}", file=sys.stderr)
+        return 1 if isinstance(error, OutputFailed) else 2
+    except BaseException:
+        output.discard()
+        raise
     return 0
+
+
+def _explained(error: Exception) -> str:
+    if isinstance(error, CrmError):
+        if error.code == "unknown_customer":
+            return f"no customer with id {error.params['customer_id']}"
+        return error.code
+    return str(error)
 
 
 @contextmanager
@@ -241,21 +248,46 @@ def _few_collections() -> Iterator[None]:
         gc.set_threshold(*thresholds)
 
 
+class OutputFailed(Exception):
+    """The report could not be written where it was to go (a full disk, a file too large)."""
+
+
 class _Output:
     """stdout, or the --output file opened at the first byte: a report refused before it
-    begins (a bad month, an unknown customer) leaves no file behind."""
+    begins (a bad month, an unknown customer) leaves no file behind, and one cut short
+    leaves none either (`discard`): half a report would read as a whole one."""
 
     def __init__(self, path: Path | None) -> None:
         self._path = path
         self._file: BinaryIO | None = None
 
     def write(self, data: bytes) -> None:
-        if self._file is None:
-            self._file = sys.stdout.buffer if self._path is None else self._path.open("wb")
-        self._file.write(data)
+        try:
+            if self._file is None:
+                self._file = sys.stdout.buffer if self._path is None else self._path.open("wb")
+            self._file.write(data)
+        except OSError as error:
+            raise self._failed(error) from error
 
     def close(self) -> None:
-        if self._file is not None and self._path is not None:
+        try:
+            if self._file is not None and self._path is not None:
+                self._file.close()
+            elif self._file is not None:
+                self._file.flush()
+        except OSError as error:
+            raise self._failed(error) from error
+
+    def discard(self) -> None:
+        """The file closed and, if it is a file of its own (not a device or a pipe),
+        removed."""
+        if self._file is None or self._path is None:
+            return
+        with suppress(OSError):
             self._file.close()
-        elif self._file is not None:
-            self._file.flush()
+        if self._path.is_file():
+            self._path.unlink(missing_ok=True)
+
+    def _failed(self, error: OSError) -> OutputFailed:
+        where = "stdout" if self._path is None else str(self._path)
+        return OutputFailed(f"cannot write {where}: {error.strerror or error}")

@@ -6,7 +6,8 @@ import asyncio
 import json
 import sqlite3
 from array import array
-from collections.abc import AsyncIterator, Awaitable, Iterable, Iterator, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Iterable, Iterator, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,6 +19,7 @@ from sqlalchemy import (
     Executable,
     Integer,
     Result,
+    Row,
     Select,
     String,
     Subquery,
@@ -716,7 +718,7 @@ async def stream_monthly_report(
     *,
     chunk: int = REPORT_CHUNK,
     tickets: asyncio.Future[TicketTally] | None = None,
-) -> tuple[StreamedHead, AsyncIterator[ServiceReport]]:
+) -> tuple[StreamedHead, AsyncGenerator[ServiceReport, None]]:
     """`monthly_report` for a writer that writes the services after the rest, one at a
     time: the head (whether any service is listed; the tickets and restorations once the
     services are read), then the service reports in the report's order, read, built and
@@ -772,34 +774,61 @@ async def _service_reports(
     reporter: ServiceReporter,
     chunk: int,
     head: StreamedHead,
-) -> AsyncIterator[ServiceReport]:
+) -> AsyncGenerator[ServiceReport, None]:
     connection = await session.connection()
     dialect = connection.dialect.name
-    for start in range(0, len(order), chunk):
-        numbers = order[start : start + chunk]
-        services = {
-            row[0]: service_record(row)
-            for row in await connection.execute(
-                select(*_read(SERVICE_COLUMNS, dialect))
-                .join(Customer, Customer.id == Service.customer_id)
-                .where(_among(Service.id, numbers, dialect))
-            )
-        }
-        incidents: dict[int, list[IncidentRecord]] = {number: [] for number in numbers}
-        for row in await connection.execute(
+
+    async def read(numbers: array[int]) -> tuple[Sequence[Row[Any]], Sequence[Row[Any]]]:
+        services = await connection.execute(
+            select(*_read(SERVICE_COLUMNS, dialect))
+            .join(Customer, Customer.id == Service.customer_id)
+            .where(_among(Service.id, numbers, dialect))
+        )
+        incidents = await connection.execute(
             select(*_read(INCIDENT_COLUMNS, dialect))
             .where(_among(Incident.service_id, numbers, dialect), *_incident_in_month(period))
             .order_by(Incident.id)
-        ):
-            incident = incident_record(row)
-            incidents[incident.service_id].append(incident)
-        for number in numbers:
-            service, its_incidents = services.pop(number), incidents.pop(number)
-            report, restorations = reporter.report_and_restorations(service, its_incidents)
-            head.gathered(number, restorations)
-            if report is not None:
-                yield report
+        )
+        return services.all(), incidents.all()
+
+    chunks = [order[start : start + chunk] for start in range(0, len(order), chunk)]
+    reading = asyncio.ensure_future(read(chunks[0])) if chunks else None
+    try:
+        for index, numbers in enumerate(chunks):
+            assert reading is not None
+            service_rows, incident_rows = await reading
+            # The next chunk is read (by SQLite in its thread, or by PostgreSQL) while this
+            # one is reported here: the reports are Python, and hold the event loop but
+            # for the turns given to the read below.
+            reading = (
+                asyncio.ensure_future(read(chunks[index + 1])) if index + 1 < len(chunks) else None
+            )
+            services = {row[0]: service_record(row) for row in service_rows}
+            incidents: dict[int, list[IncidentRecord]] = {number: [] for number in numbers}
+            for row in incident_rows:
+                incident = incident_record(row)
+                incidents[incident.service_id].append(incident)
+            del service_rows, incident_rows
+            for position, number in enumerate(numbers):
+                if position % _TURN_EVERY == 0:
+                    await asyncio.sleep(0)  # the next chunk's read goes on to its next query
+                service, its_incidents = services.pop(number), incidents.pop(number)
+                report, restorations = reporter.report_and_restorations(service, its_incidents)
+                head.gathered(number, restorations)
+                if report is not None:
+                    yield report
+    finally:
+        # A report abandoned midway (its writer failed) leaves no read running on the
+        # connection. Waited for, not cancelled: a statement cancelled midway invalidates
+        # the connection's transaction; its rows (or its error) are of no use now.
+        if reading is not None:
+            with suppress(Exception):
+                await reading
     head.all_read()
+
+
+# Services reported between two turns of the event loop while the next chunk is read.
+_TURN_EVERY = 256
 
 
 async def _incidents_of_month(

@@ -5,17 +5,25 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from crm.models import Customer, Service
+from sla.model import ServiceType
 
 TOKEN = "123456:TEST-TOKEN"
+SINCE = datetime(2025, 12, 1, tzinfo=UTC)
 
 
 def run(package: str, *args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -68,6 +76,72 @@ def test_a_bad_month_is_refused_in_one_line(tmp_path: Path, env: dict[str, str])
     result = run("crm", "report", "--month", "2026-13", cwd=tmp_path, env=env)
     assert result.returncode == 2
     assert result.stderr.strip() == "error: month number must be 01..12, got '2026-13'"
+
+
+def test_a_json_report_for_an_unknown_customer_is_refused_and_writes_no_file(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """Refused while the tickets are being counted on the other connection: the count is
+    stopped, and the command says why in one line."""
+    customer = run("crm", "customer", "add", "Steppe Cloud LLP", cwd=tmp_path, env=env)
+    assert customer.returncode == 0, customer.stderr
+    output = tmp_path / "report.json"
+    result = run(
+        "sla", "report", "--month", "2026-01", "--format", "json", "--customer", "999",
+        "--output", str(output), cwd=tmp_path, env=env,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: no customer with id 999"
+    assert not output.exists()
+
+
+@pytest.fixture
+async def many_services(sessionmaker: async_sessionmaker[AsyncSession]) -> int:
+    """A customer with 300 services: a report of some 150 KiB."""
+    async with sessionmaker() as session:
+        customer = Customer(name="Steppe Cloud LLP", created_at=SINCE)
+        session.add(customer)
+        await session.flush()
+        session.add_all(
+            Service(
+                customer_id=customer.id,
+                service_type=ServiceType.DEDICATED,
+                name=f"node-{n}",
+                monthly_fee=Decimal(150_000),
+                active_from=SINCE,
+                created_at=SINCE,
+            )
+            for n in range(300)
+        )
+        await session.commit()
+    return 300
+
+
+def test_a_report_that_cannot_be_written_says_so_and_leaves_no_half_file(
+    tmp_path: Path, env: dict[str, str], many_services: int
+) -> None:
+    """A file-size limit (a full disk, a quota) stops the report midway: one line says
+    why, and no truncated report is left to be read as a whole one."""
+    output = tmp_path / "report.json"
+    command = [sys.executable, "-m", "sla", "report", "--month", "2026-01", "--format", "json"]
+    # Above what SQLite's reader writes (its 32 KiB shared-memory file), below the report.
+    limit = 64 * 1024
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    result = subprocess.run(
+        [*command, "--output", str(output)], cwd=tmp_path, env=env, capture_output=True,
+        text=True, timeout=60, check=False, preexec_fn=small_files,
+    )  # fmt: skip
+
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"error: cannot write {output}: File too large"
+    assert not output.exists()
+    whole = run("sla", *command[3:], "--output", str(output), cwd=tmp_path, env=env)
+    assert whole.returncode == 0, whole.stderr
+    assert output.stat().st_size > limit
+    assert len(json.loads(output.read_bytes())["services"]) == many_services
 
 
 def test_the_sla_alias_runs_only_the_report(tmp_path: Path, env: dict[str, str]) -> None:

@@ -7,12 +7,14 @@ every customer and for one, in a month that is over and one still running."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.models import CreditClaim, Customer, Incident, MaintenanceWindow, Service
@@ -148,3 +150,21 @@ async def test_an_empty_month_streams_the_whole_report(session: AsyncSession) ->
         == (json.dumps(report_to_dict(report), ensure_ascii=False, indent=2) + "\n").encode()
     )
     assert json.loads(streamed)["empty"] is True
+
+
+async def test_a_report_abandoned_midway_leaves_no_read_running(session: AsyncSession) -> None:
+    """The next services are read while the current ones are reported; a writer that
+    fails midway (a full disk) closes the report, and nothing is left reading on the
+    connection it is about to close."""
+    await fill(session, seed=15)
+    now = PERIOD.end + timedelta(days=3)
+    head, services = await stream_monthly_report(session, MONTH, CONFIG, now, chunk=3)
+    first = await anext(services)
+    await services.aclose()
+
+    assert first.service.service_id > 0
+    assert asyncio.all_tasks() == {asyncio.current_task()}
+    with pytest.raises(RuntimeError, match="not all been read"):
+        await head.complete()
+    # The connection goes on serving the session.
+    assert await session.scalar(select(func.count()).select_from(Service)) == 40
