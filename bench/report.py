@@ -280,6 +280,7 @@ def measure_postgres(
     generated_at: datetime | None,
     data_dir: Path,
     sqlite_output: Path,
+    baseline: Path | None = None,
 ) -> tuple[float, int, str | None, bool | None]:
     """The same month generated into a fresh PostgreSQL database (as of the moment the
     SQLite month was, so that the rows are the same), the same report command timed on
@@ -293,6 +294,21 @@ def measure_postgres(
         seconds, rss, error, cpu = measure(
             url, month, data_dir, args.repeat, args.timeout, output=str(output)
         )
+        if baseline is not None:
+            # The baseline on the same PostgreSQL database, in the same run.
+            base_output = data_dir / f"report-{scaled.tickets}-postgres-baseline.json"
+            base = measure(
+                url, month, data_dir, args.repeat, args.timeout, baseline, str(base_output)
+            )
+            base_same = (
+                error is None and base[2] is None and filecmp.cmp(output, base_output, False)
+            )
+            base_output.unlink(missing_ok=True)
+            print(
+                f"    baseline {args.baseline} on PostgreSQL: {base[0]:.2f} s "
+                f"(CPU {base[3]:.2f} s), peak {human(base[1])} ({base[2] or 'ok'}); "
+                f"JSON byte-identical: {'yes' if base_same else 'NO'}"
+            )
     same = None
     if error is None and generated_at is not None and sqlite_output.exists():
         same = filecmp.cmp(output, sqlite_output, False)
@@ -337,7 +353,7 @@ def measure_size(
         result = Result(scaled, seconds, rss, error, base_seconds, base_rss, same, cpu, base_cpu)
         base_output.unlink(missing_ok=True)
     if args.postgres:
-        pg = measure_postgres(args, month, scaled, generated_at, data_dir, output)
+        pg = measure_postgres(args, month, scaled, generated_at, data_dir, output, baseline)
         result = replace(result, pg_seconds=pg[0], pg_rss=pg[1], pg_error=pg[2], pg_same=pg[3])
     output.unlink(missing_ok=True)
     if args.profile and error is None and tickets == max(args.sizes or QUICK_SIZES):
