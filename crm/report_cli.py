@@ -8,12 +8,12 @@ import asyncio
 import gc
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import aclosing, contextmanager, suppress
+from contextlib import aclosing, asynccontextmanager, contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from crm.db import make_engine, make_sessionmaker, read_together, upgrade_database_async
 from crm.errors import CrmError
@@ -40,6 +40,7 @@ from sla.report import (
     service_dicts,
     service_json_dict,
 )
+from sla.ticket_stats import TicketTally
 
 
 def add_report_arguments(report: argparse.ArgumentParser) -> None:
@@ -61,18 +62,32 @@ async def render(
         if not await is_current(engine):
             # Alembic (and its start-up cost) only when there is something to migrate.
             await upgrade_database_async(settings.database_url)
-        if args.format == "json":
-            await write_json_report(engine, month, config, now, args.customer, write)
-            return
-        async with make_sessionmaker(engine)() as session:
-            report, evidence = await monthly_report(
-                session, month, config, now, args.customer, with_tickets=args.format == "xlsx"
-            )
-            customers: dict[int, str] = {}
-            if args.format == "xlsx":
+        if args.format == "xlsx":
+            # The workbook lists the tickets themselves: read as records, not counted.
+            async with make_sessionmaker(engine)() as session:
+                report, evidence = await monthly_report(
+                    session, month, config, now, args.customer, with_tickets=True
+                )
                 from crm.exports import ticket_customers
 
                 customers = await ticket_customers(session, month, config)
+        else:
+            async with tickets_counted_aside(engine, month, config, now, args.customer) as (
+                session,
+                tickets,
+            ):
+                if args.format == "json":
+                    # Written while it is read: the services are never all held at once.
+                    head, services = await stream_monthly_report(
+                        session, month, config, now, args.customer, tickets=tickets
+                    )
+                    async with aclosing(services):
+                        async for part in streamed_json(head, services):
+                            write(part)
+                    return
+                report, evidence = await monthly_report(
+                    session, month, config, now, args.customer, tickets=tickets
+                )
     finally:
         await engine.dispose()
     if args.format == "csv":
@@ -87,20 +102,16 @@ async def render(
         write((report_to_text(report) + "\n").encode())
 
 
-async def write_json_report(
-    engine: AsyncEngine,
-    month: str,
-    config: SlaConfig,
-    now: datetime,
-    customer_id: int | None,
-    write: Callable[[bytes], Any],
-) -> None:
-    """The JSON report, written while it is read (the services are never all held at
-    once). The month's tickets are counted on a second connection while the services are
-    read and reported on the first: on SQLite each connection has a thread of its own,
-    so the count (a million tickets in SQLite's C code, which lets go of the GIL) and the
-    services' Python run on two cores; on PostgreSQL the count runs in the server. Both
-    read one snapshot (`read_together`): the same figures as one transaction reads."""
+@asynccontextmanager
+async def tickets_counted_aside(
+    engine: AsyncEngine, month: str, config: SlaConfig, now: datetime, customer_id: int | None
+) -> AsyncIterator[tuple[AsyncSession, asyncio.Task[TicketTally]]]:
+    """A session to read the month's services and incidents, and its tickets being
+    counted meanwhile on a second connection: on SQLite each connection has a thread of
+    its own, so the count (a million tickets in SQLite's C code, which lets go of the
+    GIL) and the services' Python run on two cores; on PostgreSQL the count runs in the
+    server. Both read one snapshot (`read_together`): the same figures as one
+    transaction reads."""
     sessions = make_sessionmaker(engine)
     async with (
         read_together(engine, 2) as (services_connection, tickets_connection),
@@ -111,12 +122,7 @@ async def write_json_report(
             tally_month_tickets(counting, month, config, now, customer_id)
         )
         try:
-            head, services = await stream_monthly_report(
-                session, month, config, now, customer_id, tickets=tickets
-            )
-            async with aclosing(services):
-                async for part in streamed_json(head, services):
-                    write(part)
+            yield session, tickets
         finally:
             await _settled(tickets)
 

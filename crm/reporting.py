@@ -629,22 +629,29 @@ async def monthly_report(
     customer_id: int | None = None,
     *,
     with_tickets: bool = False,
+    tickets: asyncio.Future[TicketTally] | None = None,
 ) -> tuple[MonthlyReport, MonthEvidence]:
     """The report; the evidence it was built from, with the ticket records only when
-    `with_tickets` (the workbook lists them; the figures never need them)."""
-    # The tickets are counted first: what counting them takes is given back before the
-    # services and incidents are read.
+    `with_tickets` (the workbook lists them; the figures never need them). `tickets`: as
+    `stream_monthly_report`'s, the month's tickets being counted on another connection
+    that reads the same snapshot."""
+    if with_tickets and tickets is not None:
+        raise ValueError("the tickets are either read as records or counted, not both")
+    # Without `tickets`, they are counted first: what counting them takes is given back
+    # before the services and incidents are read.
     tally = None
-    if not with_tickets:
+    if not with_tickets and tickets is None:
         tally = await tally_month_tickets(session, month, config, now, customer_id)
     evidence = await load_month(session, month, config, customer_id, with_tickets=with_tickets)
-    tickets: list[TicketRecord] | TicketTally = evidence.tickets if tally is None else tally
+    if tickets is not None:
+        tally = await tickets
+    counted: list[TicketRecord] | TicketTally = evidence.tickets if tally is None else tally
     report = build_monthly_report(
         month,
         evidence.services,
         evidence.incidents,
         evidence.maintenance,
-        tickets,
+        counted,
         evidence.claims,
         config,
         now,

@@ -6,15 +6,24 @@ storage by their service or by their own type, opened just outside the month."""
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from crm.db import make_engine
 from crm.models import Customer, Handoff, Service, Ticket, TicketStatus
-from crm.reporting import _joined, load_month, tally_month_tickets
-from sla import SlaConfig, month_bounds
+from crm.report_cli import streamed_json, tickets_counted_aside
+from crm.reporting import (
+    _joined,
+    load_month,
+    monthly_report,
+    stream_monthly_report,
+    tally_month_tickets,
+)
+from sla import SlaConfig, month_bounds, report_to_dict, report_to_text
 from sla.model import Channel, ServiceType
 from sla.ticket_stats import tally_tickets
 
@@ -133,3 +142,41 @@ def test_joined_numbers_read_back_piece_by_piece(piece: int) -> None:
     assert list(_joined(",".join(map(str, numbers)), piece)) == numbers
     assert list(_joined("42", piece)) == [42]
     assert list(_joined(None, piece)) == []
+
+
+async def test_tickets_counted_aside_give_the_report_one_session_reads(
+    session: AsyncSession, database_url: str
+) -> None:
+    """`python -m sla report` counts the month's tickets on a second connection while it
+    reads the services on the first (`tickets_counted_aside`): the text and the JSON are
+    those of the report one session builds, for everyone and for one customer."""
+    first_customer, _ = await fill(session, seed=16)
+    await session.commit()
+    now = PERIOD.end + timedelta(days=3)
+    engine = make_engine(database_url, reads_only=True)
+    try:
+        for customer_id in (None, first_customer):
+            report, _ = await monthly_report(session, MONTH, CONFIG, now, customer_id)
+            await session.rollback()  # its write lock (the bot's engine takes it at BEGIN)
+            async with tickets_counted_aside(engine, MONTH, CONFIG, now, customer_id) as (
+                reading,
+                tickets,
+            ):
+                aside, _ = await monthly_report(
+                    reading, MONTH, CONFIG, now, customer_id, tickets=tickets
+                )
+            async with tickets_counted_aside(engine, MONTH, CONFIG, now, customer_id) as (
+                reading,
+                tickets,
+            ):
+                head, services = await stream_monthly_report(
+                    reading, MONTH, CONFIG, now, customer_id, tickets=tickets
+                )
+                streamed = b"".join([part async for part in streamed_json(head, services)])
+
+            assert report.tickets.count > 100 and report.tickets.first_response.breaches
+            assert report_to_text(aside) == report_to_text(report)
+            whole = json.dumps(report_to_dict(report), ensure_ascii=False, indent=2) + "\n"
+            assert streamed == whole.encode()
+    finally:
+        await engine.dispose()
