@@ -30,15 +30,20 @@ from sla import (
     SlaConfig,
     parse_month,
     previous_month,
-    report_to_csv,
     report_to_dict,
-    report_to_text,
 )
 from sla.report import (
     ServiceReport,
+    csv_closing,
+    csv_opening,
+    csv_services,
     report_header_dict,
+    service_dict,
     service_dicts,
     service_json_dict,
+    service_text,
+    text_closing,
+    text_opening,
 )
 from sla.ticket_stats import TicketTally
 
@@ -53,7 +58,8 @@ def add_report_arguments(report: argparse.ArgumentParser) -> None:
 async def render(
     args: argparse.Namespace, settings: CrmSettings, now: datetime, write: Callable[[bytes], Any]
 ) -> None:
-    """The report in the asked format, handed to `write` in pieces (JSON: as it is read)."""
+    """The report in the asked format, handed to `write` in pieces (text, CSV and JSON:
+    as the services are read)."""
     config = settings.sla_config()
     month = args.month or previous_month(now, config.zone)
     parse_month(month)  # a clear error before the database is touched
@@ -62,44 +68,34 @@ async def render(
         if not await is_current(engine):
             # Alembic (and its start-up cost) only when there is something to migrate.
             await upgrade_database_async(settings.database_url)
-        if args.format == "xlsx":
-            # The workbook lists the tickets themselves: read as records, not counted.
-            async with make_sessionmaker(engine)() as session:
-                report, evidence = await monthly_report(
-                    session, month, config, now, args.customer, with_tickets=True
-                )
-                from crm.exports import ticket_customers
-
-                customers = await ticket_customers(session, month, config)
-        else:
+        if args.format != "xlsx":
             async with tickets_counted_aside(engine, month, config, now, args.customer) as (
                 session,
                 tickets,
             ):
-                if args.format == "json":
-                    # Written while it is read: the services are never all held at once.
-                    head, services = await stream_monthly_report(
-                        session, month, config, now, args.customer, tickets=tickets
-                    )
-                    async with aclosing(services):
-                        async for part in streamed_json(head, services):
-                            write(part)
-                    return
-                report, evidence = await monthly_report(
+                # Written while it is read: the services are never all held at once.
+                head, services = await stream_monthly_report(
                     session, month, config, now, args.customer, tickets=tickets
                 )
+                async with aclosing(services):
+                    async for part in STREAMED[args.format](head, services):
+                        write(part)
+            return
+        # The workbook lists the tickets themselves: read as records, not counted.
+        async with make_sessionmaker(engine)() as session:
+            report, evidence = await monthly_report(
+                session, month, config, now, args.customer, with_tickets=True
+            )
+            from crm.exports import ticket_customers
+
+            customers = await ticket_customers(session, month, config)
     finally:
         await engine.dispose()
-    if args.format == "csv":
-        write(report_to_csv(report).encode())
-    elif args.format == "xlsx":
-        # openpyxl is loaded only when asked for: the start-up counts in every report run.
-        from crm.exports import WorkbookInput, report_workbook
+    # openpyxl is loaded only when asked for: the start-up counts in every report run.
+    from crm.exports import WorkbookInput, report_workbook
 
-        extra = WorkbookInput(evidence.tickets, evidence.incidents, customers)
-        write(report_workbook(report_to_dict(report), config, extra))
-    else:
-        write((report_to_text(report) + "\n").encode())
+    extra = WorkbookInput(evidence.tickets, evidence.incidents, customers)
+    write(report_workbook(report_to_dict(report), config, extra))
 
 
 @asynccontextmanager
@@ -163,6 +159,52 @@ async def streamed_json(
             yield writer.services(batch)
             batch.clear()
     yield writer.services(batch) + writer.end(report_header_dict(await head.complete()))
+
+
+async def streamed_text(
+    head: StreamedHead, services: AsyncIterator[ServiceReport]
+) -> AsyncIterator[bytes]:
+    """`report_to_text` of the report `stream_monthly_report` reads, and its last newline:
+    the same bytes, written as the services are read."""
+    opening = head.opening
+    before = text_opening(report_header_dict(opening), opening.report, head.listed)
+    yield _lines(before)
+    lines: list[str] = []
+    async for service in services:
+        lines.extend(service_text(service_dict(service)))
+        if len(lines) >= 1024:
+            yield _lines(lines)
+            lines.clear()
+    complete = await head.complete()
+    header = report_header_dict(complete)
+    if text_opening(header, complete.report, head.listed) != before:
+        raise ValueError("the report's head changed while its services were written")
+    yield _lines(lines + text_closing(header, complete.report))
+
+
+def _lines(lines: list[str]) -> bytes:
+    return "".join(line + "\n" for line in lines).encode()
+
+
+async def streamed_csv(
+    head: StreamedHead, services: AsyncIterator[ServiceReport]
+) -> AsyncIterator[bytes]:
+    """`report_to_csv` of the report `stream_monthly_report` reads, the same bytes,
+    written as the services are read (no column depends on the tickets)."""
+    header = report_header_dict(head.opening)
+    yield csv_opening().encode()
+    batch: list[dict[str, Any]] = []
+    async for service in services:
+        batch.append(service_dict(service))
+        if len(batch) >= 256:
+            yield csv_services(header, batch).encode()
+            batch.clear()
+    await head.complete()
+    yield (csv_services(header, batch) + csv_closing(header)).encode()
+
+
+STREAMED: dict[str, Callable[[StreamedHead, AsyncIterator[ServiceReport]], AsyncIterator[bytes]]]
+STREAMED = {"json": streamed_json, "text": streamed_text, "csv": streamed_csv}
 
 
 class _JsonWriter:

@@ -629,22 +629,15 @@ async def monthly_report(
     customer_id: int | None = None,
     *,
     with_tickets: bool = False,
-    tickets: asyncio.Future[TicketTally] | None = None,
 ) -> tuple[MonthlyReport, MonthEvidence]:
     """The report; the evidence it was built from, with the ticket records only when
-    `with_tickets` (the workbook lists them; the figures never need them). `tickets`: as
-    `stream_monthly_report`'s, the month's tickets being counted on another connection
-    that reads the same snapshot."""
-    if with_tickets and tickets is not None:
-        raise ValueError("the tickets are either read as records or counted, not both")
-    # Without `tickets`, they are counted first: what counting them takes is given back
-    # before the services and incidents are read.
+    `with_tickets` (the workbook lists them; the figures never need them)."""
+    # The tickets are counted first: what counting them takes is given back before the
+    # services and incidents are read.
     tally = None
-    if not with_tickets and tickets is None:
+    if not with_tickets:
         tally = await tally_month_tickets(session, month, config, now, customer_id)
     evidence = await load_month(session, month, config, customer_id, with_tickets=with_tickets)
-    if tickets is not None:
-        tally = await tickets
     counted: list[TicketRecord] | TicketTally = evidence.tickets if tally is None else tally
     report = build_monthly_report(
         month,
@@ -675,7 +668,8 @@ class StreamedHead:
     month: str
     config: SlaConfig
     now: datetime
-    listed: bool
+    # How many services the report lists (each active in the month).
+    listed: int
     evidence_head: str | None
     # Counted already, or being counted on another connection (`stream_monthly_report`).
     tickets: TicketTally | Awaitable[TicketTally]
@@ -693,7 +687,7 @@ class StreamedHead:
 
     def _head(self, tickets: TicketTally, restorations: Iterable[TargetCheck]) -> ReportHead:
         return report_head(
-            self.month, self.listed, restorations, tickets, self.config, self.now,
+            self.month, self.listed > 0, restorations, tickets, self.config, self.now,
             self.evidence_head,
         )  # fmt: skip
 
@@ -770,7 +764,7 @@ async def stream_monthly_report(
         # A report that lists no service is empty or not by its tickets, which is said
         # before the services' (empty) list.
         tally = await tally
-    streamed = StreamedHead(month, config, now, bool(order), head, tally)
+    streamed = StreamedHead(month, config, now, len(order), head, tally)
     return streamed, _service_reports(session, order, period, reporter, chunk, streamed)
 
 
@@ -822,8 +816,11 @@ async def _service_reports(
                 service, its_incidents = services.pop(number), incidents.pop(number)
                 report, restorations = reporter.report_and_restorations(service, its_incidents)
                 head.gathered(number, restorations)
-                if report is not None:
-                    yield report
+                if report is None:
+                    # Read as active in the month (`_active_in_month`), so counted in the
+                    # head (the text report says how many services follow).
+                    raise RuntimeError(f"service {number} was read as active but not reported")
+                yield report
     finally:
         # A report abandoned midway (its writer failed) leaves no read running on the
         # connection. Waited for, not cancelled: a statement cancelled midway invalidates

@@ -647,16 +647,36 @@ def report_header_dict(report: MonthlyReport | ReportHead) -> dict[str, Any]:
 
 def report_to_csv(report: MonthlyReport) -> str:
     """One row per service, the service fields without incidents; empty cell for None."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(CSV_COLUMNS)
     data = report_to_dict(report)
-    for service in data["services"]:
-        row = {**service, "as_of": data["as_of"], "partial": data["partial"]}
-        writer.writerow(_csv_cell(row[column]) for column in CSV_COLUMNS)
-    if report.evidence_head is not None:
-        # A footer, not a column: it belongs to the whole report, not to a service.
-        writer.writerow(["evidence_head", report.evidence_head])
+    return csv_opening() + csv_services(data, data["services"]) + csv_closing(data)
+
+
+# `report_to_csv` in pieces, for a writer that never holds the month's services at once:
+# `header` is the report's `report_header_dict`, `services` its services' dicts, in order.
+
+
+def csv_opening() -> str:
+    return _csv_rows([CSV_COLUMNS])
+
+
+def csv_services(header: dict[str, Any], services: Iterable[dict[str, Any]]) -> str:
+    same_for_all = {"as_of": header["as_of"], "partial": header["partial"]}
+    return _csv_rows(
+        [_csv_cell(row[column]) for column in CSV_COLUMNS]
+        for row in ({**service, **same_for_all} for service in services)
+    )
+
+
+def csv_closing(header: dict[str, Any]) -> str:
+    if header["evidence_head"] is None:
+        return ""
+    # A footer, not a column: it belongs to the whole report, not to a service.
+    return _csv_rows([["evidence_head", header["evidence_head"]]])
+
+
+def _csv_rows(rows: Iterable[Iterable[object]]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(rows)
     return buffer.getvalue()
 
 
@@ -671,18 +691,34 @@ def _csv_cell(value: object) -> object:
 def report_to_text(report: MonthlyReport) -> str:
     """A plain-text summary short enough for a Telegram message or a terminal."""
     data = report_to_dict(report)
-    lines = [f"SLA report {data['month']} ({data['timezone']})"]
+    lines = text_opening(data, report, len(data["services"]))
+    for service in data["services"]:
+        lines.extend(service_text(service))
+    return "\n".join(lines + text_closing(data, report))
+
+
+def text_opening(header: dict[str, Any], report: MonthlyReport, listed: int) -> list[str]:
+    """The lines of `report_to_text` before its services (`listed` of them); `header`:
+    the report's `report_header_dict`. Of a report that lists no service, its tickets
+    say whether it is empty; of one that lists any, nothing here depends on them."""
+    lines = [f"SLA report {header['month']} ({header['timezone']})"]
     if report.partial:
         lines.append(partial_words(report))
-    head = [] if report.evidence_head is None else [f"Evidence chain head: {report.evidence_head}"]
-    if data["empty"]:
+    if header["empty"]:
         lines.append("No services, tickets or incidents in this month.")
-        return "\n".join(lines + head)
+        return lines
     lines.append("")
-    lines.append(f"Services: {len(data['services'])}")
-    for service in data["services"]:
-        lines.extend(_service_text(service))
-    tickets = data["tickets"]
+    lines.append(f"Services: {listed}")
+    return lines
+
+
+def text_closing(header: dict[str, Any], report: MonthlyReport) -> list[str]:
+    """The lines of `report_to_text` after its services: the tickets, the evidence head."""
+    head = [] if report.evidence_head is None else [f"Evidence chain head: {report.evidence_head}"]
+    if header["empty"]:
+        return head
+    lines: list[str] = []
+    tickets = header["tickets"]
     lines.append("")
     lines.append(f"Tickets: {tickets['count']}")
     lines.append("First response: " + _stats_text(tickets["first_response"]))
@@ -697,7 +733,7 @@ def report_to_text(report: MonthlyReport) -> str:
     restoration = tickets["restoration"]
     labelled = [_restoration_breach_label(breach) for breach in restoration["breaches"]]
     lines.append("Equipment restoration: " + _stats_text({**restoration, "breaches": labelled}))
-    return "\n".join(lines + head)
+    return lines + head
 
 
 def local_time_text(moment: datetime, config: SlaConfig) -> str:
@@ -718,7 +754,8 @@ def _restoration_breach_label(breach: dict[str, Any]) -> int | str:
     return f"incident {breach['incident_id']}"
 
 
-def _service_text(service: dict[str, Any]) -> list[str]:
+def service_text(service: dict[str, Any]) -> list[str]:
+    """A service's lines in `report_to_text` (`service`: its `service_dict`)."""
     availability = service["availability_percent"]
     shown = "n/a (not active)" if availability is None else f"{availability} % ({service['tier']})"
     currency = service["currency"]

@@ -8,6 +8,7 @@ every customer and for one, in a month that is over and one still running."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import random
 from datetime import datetime, timedelta
@@ -18,10 +19,11 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.models import CreditClaim, Customer, Incident, MaintenanceWindow, Service
-from crm.report_cli import streamed_json
+from crm.report_cli import STREAMED
 from crm.reporting import monthly_report, stream_monthly_report
-from sla import SlaConfig, month_bounds, report_to_dict
+from sla import SlaConfig, month_bounds
 from sla.model import Exclusion, IncidentStatus, Layer, RestorationType, ServiceType
+from tests.crm.report_formats import WHOLE
 
 CONFIG = SlaConfig()
 MONTH = "2026-11"
@@ -123,13 +125,12 @@ async def test_streamed_json_is_the_whole_report_byte_for_byte(
     first_customer = await fill(session, seed=15)
     for customer_id in (None, first_customer):
         report, _ = await monthly_report(session, MONTH, CONFIG, now, customer_id)
-        whole = (json.dumps(report_to_dict(report), ensure_ascii=False, indent=2) + "\n").encode()
-        for chunk in (1, 3, 1000):
+        for chunk, form in itertools.product((1, 3, 1000), ("json", "text", "csv")):
             head, services = await stream_monthly_report(
                 session, MONTH, CONFIG, now, customer_id, chunk=chunk
             )
-            streamed = b"".join([part async for part in streamed_json(head, services)])
-            assert streamed == whole
+            streamed = b"".join([part async for part in STREAMED[form](head, services)])
+            assert streamed == WHOLE[form](report), (chunk, form)
     # The data is varied enough to mean something.
     everyone, _ = await monthly_report(session, MONTH, CONFIG, now)
     restoration = everyone.tickets.restoration
@@ -143,13 +144,14 @@ async def test_streamed_json_is_the_whole_report_byte_for_byte(
 async def test_an_empty_month_streams_the_whole_report(session: AsyncSession) -> None:
     now = PERIOD.end + timedelta(days=1)
     report, _ = await monthly_report(session, MONTH, CONFIG, now)
-    head, services = await stream_monthly_report(session, MONTH, CONFIG, now)
-    streamed = b"".join([part async for part in streamed_json(head, services)])
-    assert (
-        streamed
-        == (json.dumps(report_to_dict(report), ensure_ascii=False, indent=2) + "\n").encode()
-    )
-    assert json.loads(streamed)["empty"] is True
+    for form in ("json", "text", "csv"):
+        head, services = await stream_monthly_report(session, MONTH, CONFIG, now)
+        streamed = b"".join([part async for part in STREAMED[form](head, services)])
+        assert streamed == WHOLE[form](report), form
+        if form == "json":
+            assert json.loads(streamed)["empty"] is True
+        if form == "text":
+            assert b"No services, tickets or incidents in this month." in streamed
 
 
 async def test_a_report_abandoned_midway_leaves_no_read_running(session: AsyncSession) -> None:

@@ -6,7 +6,6 @@ storage by their service or by their own type, opened just outside the month."""
 
 from __future__ import annotations
 
-import json
 import random
 from datetime import UTC, datetime, timedelta
 
@@ -15,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.db import make_engine
 from crm.models import Customer, Handoff, Service, Ticket, TicketStatus
-from crm.report_cli import streamed_json, tickets_counted_aside
+from crm.report_cli import STREAMED, tickets_counted_aside
 from crm.reporting import (
     _joined,
     load_month,
@@ -23,9 +22,10 @@ from crm.reporting import (
     stream_monthly_report,
     tally_month_tickets,
 )
-from sla import SlaConfig, month_bounds, report_to_dict, report_to_text
+from sla import SlaConfig, month_bounds
 from sla.model import Channel, ServiceType
 from sla.ticket_stats import tally_tickets
+from tests.crm.report_formats import WHOLE
 
 CONFIG = SlaConfig()
 MONTH = "2026-11"
@@ -144,12 +144,14 @@ def test_joined_numbers_read_back_piece_by_piece(piece: int) -> None:
     assert list(_joined(None, piece)) == []
 
 
+@pytest.mark.parametrize("form", ["json", "text", "csv"])
 async def test_tickets_counted_aside_give_the_report_one_session_reads(
-    session: AsyncSession, database_url: str
+    session: AsyncSession, database_url: str, form: str
 ) -> None:
     """`python -m sla report` counts the month's tickets on a second connection while it
-    reads the services on the first (`tickets_counted_aside`): the text and the JSON are
-    those of the report one session builds, for everyone and for one customer."""
+    reads and writes the services on the first (`tickets_counted_aside`): the JSON, the
+    text and the CSV are those of the report one session builds, for everyone and for
+    one customer."""
     first_customer, _ = await fill(session, seed=16)
     await session.commit()
     now = PERIOD.end + timedelta(days=3)
@@ -162,21 +164,13 @@ async def test_tickets_counted_aside_give_the_report_one_session_reads(
                 reading,
                 tickets,
             ):
-                aside, _ = await monthly_report(
-                    reading, MONTH, CONFIG, now, customer_id, tickets=tickets
-                )
-            async with tickets_counted_aside(engine, MONTH, CONFIG, now, customer_id) as (
-                reading,
-                tickets,
-            ):
                 head, services = await stream_monthly_report(
                     reading, MONTH, CONFIG, now, customer_id, tickets=tickets
                 )
-                streamed = b"".join([part async for part in streamed_json(head, services)])
+                streamed = b"".join([part async for part in STREAMED[form](head, services)])
 
             assert report.tickets.count > 100 and report.tickets.first_response.breaches
-            assert report_to_text(aside) == report_to_text(report)
-            whole = json.dumps(report_to_dict(report), ensure_ascii=False, indent=2) + "\n"
-            assert streamed == whole.encode()
+            assert report.services
+            assert streamed == WHOLE[form](report)
     finally:
         await engine.dispose()
