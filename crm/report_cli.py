@@ -38,9 +38,9 @@ from sla.report import (
     csv_opening,
     csv_services,
     report_header_dict,
-    service_dict,
     service_dicts,
     service_json_dict,
+    service_summary_dict,
     service_text,
     text_closing,
     text_opening,
@@ -171,7 +171,7 @@ async def streamed_text(
     yield _lines(before)
     lines: list[str] = []
     async for service in services:
-        lines.extend(service_text(service_dict(service)))
+        lines.extend(service_text(service_summary_dict(service)))
         if len(lines) >= 1024:
             yield _lines(lines)
             lines.clear()
@@ -195,7 +195,7 @@ async def streamed_csv(
     yield csv_opening().encode()
     batch: list[dict[str, Any]] = []
     async for service in services:
-        batch.append(service_dict(service))
+        batch.append(service_summary_dict(service))
         if len(batch) >= 256:
             yield csv_services(header, batch).encode()
             batch.clear()

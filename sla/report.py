@@ -553,7 +553,7 @@ def _incident_to_dict(
 
 
 def _service_to_dict(
-    report: ServiceReport, iso: Callable[[datetime | None], Any] = _iso
+    report: ServiceReport, iso: Callable[[datetime | None], Any] = _iso, incidents: bool = True
 ) -> dict[str, Any]:
     service, credit, downtime = report.service, report.credit, report.downtime
     return {
@@ -577,7 +577,9 @@ def _service_to_dict(
         "data_loss_credit_amount": _amount(credit.data_loss_credit_amount),
         "total_credit_amount": _amount(credit.total_credit_amount),
         "claimed": report.claimed,
-        "incidents": [_incident_to_dict(line, iso) for line in report.incidents],
+        "incidents": [_incident_to_dict(line, iso) for line in report.incidents]
+        if incidents
+        else [],
     }
 
 
@@ -597,6 +599,12 @@ def service_dicts(report: MonthlyReport) -> Iterator[dict[str, Any]]:
 def service_dict(report: ServiceReport) -> dict[str, Any]:
     """One entry of `report_to_dict(...)["services"]`."""
     return _service_to_dict(report)
+
+
+def service_summary_dict(report: ServiceReport) -> dict[str, Any]:
+    """`service_dict` without its incidents (an empty list): what the text and the CSV
+    reports print of a service."""
+    return _service_to_dict(report, incidents=False)
 
 
 def service_json_dict(report: ServiceReport) -> dict[str, Any]:
