@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime
@@ -11,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import DateTime, event, text
-from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -52,6 +54,10 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+# How long a SQLite connection waits for another's write lock before "database is locked".
+BUSY_TIMEOUT_MS = 30_000
+
+
 def _prepare_sqlite_file(url: str) -> None:
     database = make_url(url).database
     if database and database != ":memory:" and not database.startswith("file:"):
@@ -76,7 +82,7 @@ def make_engine(url: str, *, reads_only: bool = False, **kwargs: Any) -> AsyncEn
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             cursor.close()
             # The driver's own implicit transactions break SAVEPOINTs; SQLAlchemy's documented
             # fix is to let it autocommit and emit BEGIN ourselves (below).
@@ -93,13 +99,25 @@ def make_engine(url: str, *, reads_only: bool = False, **kwargs: Any) -> AsyncEn
         return engine
     if reads_only:
         kwargs.setdefault("isolation_level", "REPEATABLE READ")
-        kwargs.setdefault("execution_options", {"postgresql_readonly": True})
+        kwargs["execution_options"] = {
+            "postgresql_readonly": True,
+            **kwargs.get("execution_options", {}),
+        }
     return create_async_engine(url, pool_pre_ping=True, **kwargs)
 
 
 # What `pg_export_snapshot()` returns, e.g. 00000003-0000001B-1: checked before it is
 # written into SET TRANSACTION SNAPSHOT, which takes no bound parameter.
 _SNAPSHOT_ID = re.compile(r"[0-9A-Fa-f-]+")
+# How long `read_together` waits for SQLite's write lock. The bot holds it for a slice of a
+# batch (half a second at most); a writer that holds it longer is not waited for.
+GATE_WAIT_MS = 2_000
+
+
+class SnapshotNotShared(Exception):
+    """`read_together` cannot make its connections read one moment (SQLite: a writer held
+    the lock too long, or the database is opened read-only, where BEGIN IMMEDIATE holds
+    no writer off). The caller reads on one connection instead."""
 
 
 @asynccontextmanager
@@ -113,17 +131,27 @@ async def read_together(engine: AsyncEngine, count: int) -> AsyncIterator[list[A
     further connection holds the write lock (BEGIN IMMEDIATE), so no writer can commit
     between them. Writers wait the few milliseconds that takes, as they wait for each
     other. PostgreSQL: the first connection exports its snapshot and the others take it
-    (SET TRANSACTION SNAPSHOT)."""
+    (SET TRANSACTION SNAPSHOT). Raises `SnapshotNotShared` before any connection has
+    read when that cannot be done."""
     async with AsyncExitStack() as stack:
+        if engine.dialect.name == "sqlite" and not _writable_sqlite(engine.url):
+            raise SnapshotNotShared("the database is not opened for writing")
         connections = [await stack.enter_async_context(engine.connect()) for _ in range(count)]
         if engine.dialect.name == "sqlite":
             gate = await stack.enter_async_context(engine.connect())
             # The driver's own connection: SQLAlchemy's begin would emit a deferred BEGIN.
             writers_held = (await gate.get_raw_connection()).driver_connection
             assert writers_held is not None
-            await writers_held.execute("BEGIN IMMEDIATE")
+            await writers_held.execute(f"PRAGMA busy_timeout={GATE_WAIT_MS}")
+            try:
+                await writers_held.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as error:
+                raise SnapshotNotShared(f"the write lock was not free: {error}") from error
+            finally:
+                await writers_held.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             try:
                 for connection in connections:
+                    # A read of the file (`SELECT 1` is not one) begins the snapshot.
                     await connection.exec_driver_sql("SELECT count(*) FROM sqlite_master")
             finally:
                 await writers_held.rollback()
@@ -135,6 +163,19 @@ async def read_together(engine: AsyncEngine, count: int) -> AsyncIterator[list[A
             for connection in others:
                 await connection.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
         yield connections
+
+
+def _writable_sqlite(url: URL) -> bool:
+    """Whether connections to this SQLite database can take its write lock: not opened
+    read-only or immutable, not a file we may not write, not a private in-memory one."""
+    database = url.database or ""
+    if database in ("", ":memory:") or "mode=memory" in database:
+        return False
+    if url.query.get("mode") == "ro" or url.query.get("immutable") == "1":
+        return False
+    if database.startswith("file:"):
+        return "mode=ro" not in database and "immutable=1" not in database
+    return not Path(database).exists() or os.access(database, os.W_OK)
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

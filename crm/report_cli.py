@@ -8,14 +8,20 @@ import asyncio
 import gc
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import aclosing, asynccontextmanager, contextmanager, suppress
+from contextlib import AsyncExitStack, aclosing, asynccontextmanager, contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
-from crm.db import make_engine, make_sessionmaker, read_together, upgrade_database_async
+from crm.db import (
+    SnapshotNotShared,
+    make_engine,
+    make_sessionmaker,
+    read_together,
+    upgrade_database_async,
+)
 from crm.errors import CrmError
 from crm.reporting import (
     StreamedHead,
@@ -101,36 +107,52 @@ async def render(
 @asynccontextmanager
 async def tickets_counted_aside(
     engine: AsyncEngine, month: str, config: SlaConfig, now: datetime, customer_id: int | None
-) -> AsyncIterator[tuple[AsyncSession, asyncio.Task[TicketTally]]]:
+) -> AsyncIterator[tuple[AsyncSession, asyncio.Future[TicketTally]]]:
     """A session to read the month's services and incidents, and its tickets being
     counted meanwhile on a second connection: on SQLite each connection has a thread of
     its own, so the count (a million tickets in SQLite's C code, which lets go of the
     GIL) and the services' Python run on two cores; on PostgreSQL the count runs in the
     server. Both read one snapshot (`read_together`): the same figures as one
-    transaction reads."""
+    transaction reads. Where no snapshot can be shared (a writer holding SQLite's lock
+    for seconds, a read-only file), the tickets are counted first in the one session."""
     sessions = make_sessionmaker(engine)
-    async with (
-        read_together(engine, 2) as (services_connection, tickets_connection),
-        sessions(bind=services_connection) as session,
-        sessions(bind=tickets_connection) as counting,
-    ):
+    async with AsyncExitStack() as stack:
+        try:
+            services_connection, tickets_connection = await stack.enter_async_context(
+                read_together(engine, 2)
+            )
+        except SnapshotNotShared:
+            session = await stack.enter_async_context(sessions())
+            counted = asyncio.get_running_loop().create_future()
+            counted.set_result(await tally_month_tickets(session, month, config, now, customer_id))
+            yield session, counted
+            return
+        session = await stack.enter_async_context(sessions(bind=services_connection))
+        counting = await stack.enter_async_context(sessions(bind=tickets_connection))
         tickets = asyncio.create_task(
             tally_month_tickets(counting, month, config, now, customer_id)
         )
         try:
             yield session, tickets
         finally:
-            await _settled(tickets)
+            await _stopped(tickets, tickets_connection)
 
 
-async def _settled(task: asyncio.Task[Any]) -> None:
-    """`task` cancelled if it still runs (the report failed before it needed it) and
-    waited for, so that its connection is idle before it is closed; its own failure is
-    left to whoever awaited it."""
+async def _stopped(task: asyncio.Task[Any], connection: AsyncConnection) -> None:
+    """`task`, counting on `connection`, stopped if it still runs (the report failed
+    before it needed the count) and waited for, so that the connection is idle before it
+    is closed. Its own failure is left to whoever awaited it; a cancellation of ours while
+    we wait goes on up."""
     if not task.done():
+        if connection.dialect.name == "sqlite":
+            # A cancelled task leaves SQLite's thread running the statement to its end.
+            driver = (await connection.get_raw_connection()).driver_connection
+            assert driver is not None
+            await driver.interrupt()
         task.cancel()
-    with suppress(BaseException):
-        await task
+    await asyncio.wait({task})
+    if not task.cancelled():
+        task.exception()  # retrieved: asyncio would log it as never retrieved
 
 
 def report_json(report: MonthlyReport) -> Iterator[bytes]:

@@ -12,8 +12,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from crm.db import make_engine, read_together
-from tests.db import execute, rows
+from crm.db import SnapshotNotShared, make_engine, read_together
+from tests.db import execute, postgres_server, rows
 
 
 @pytest.fixture
@@ -69,13 +69,12 @@ async def test_connections_read_one_moment_though_a_writer_commits_as_they_begin
     monkeypatch.setattr(AsyncConnection, "exec_driver_sql", write_before_the_second_begins)
     async with read_together(engine, 3) as connections:
         monkeypatch.undo()
-        seen = [await _marks(connection) for connection in connections]
-        # The writers are not held while the parts read.
+        # The writers are not held while the parts read, and what they write now is
+        # after the moment all of them read (before any of them has read a mark).
         assert _write_now(database_url, 3) == "committed"
-        seen_after = [await _marks(connection) for connection in connections]
+        seen = [await _marks(connection) for connection in connections]
 
     assert seen == [[1], [1], [1]]
-    assert seen_after == seen
     if sqlite:
         # The writer was turned away (it would have waited, with a busy timeout) while
         # the connections began, then wrote.
@@ -96,3 +95,43 @@ async def test_a_reads_only_connection_reads_one_moment_from_first_statement_to_
         assert await _marks(connection) == []
     async with engine.connect() as connection:
         assert await _marks(connection) == [1]
+
+
+@pytest.mark.skipif(postgres_server() is not None, reason="SQLite's write lock")
+async def test_a_writer_holding_the_lock_too_long_is_not_waited_for(
+    engine: AsyncEngine, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The connections begin while the write lock is held off writers; a writer that
+    holds it past `GATE_WAIT_MS` makes `read_together` give up at once, before anything
+    is read, and the report reads on one connection instead (crm/report_cli.py)."""
+    monkeypatch.setattr("crm.db.GATE_WAIT_MS", 50)
+    async with engine.connect() as connection:  # the database in WAL mode, as the bot leaves it
+        assert await _marks(connection) == []
+    path = make_url(database_url).database
+    assert path is not None
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(SnapshotNotShared, match="database is locked"):
+            async with read_together(engine, 2):
+                pytest.fail("the connections were handed out without a shared snapshot")
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    async with read_together(engine, 2) as connections:
+        assert [await _marks(connection) for connection in connections] == [[], []]
+
+
+@pytest.mark.skipif(postgres_server() is not None, reason="SQLite's write lock")
+async def test_a_database_opened_read_only_shares_no_snapshot(database_url: str) -> None:
+    """Opened read-only, BEGIN IMMEDIATE takes no lock and holds no writer off: no
+    promise is made that cannot be kept."""
+    execute(database_url, "CREATE TABLE marks (id INTEGER PRIMARY KEY)")
+    path = make_url(database_url).database
+    read_only = make_engine(f"sqlite+aiosqlite:///file:{path}?mode=ro&uri=true", reads_only=True)
+    try:
+        with pytest.raises(SnapshotNotShared, match="not opened for writing"):
+            async with read_together(read_only, 2):
+                pytest.fail("the connections were handed out without a shared snapshot")
+    finally:
+        await read_only.dispose()

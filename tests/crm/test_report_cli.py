@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm.models import Customer, Service
@@ -142,6 +144,29 @@ def test_a_report_that_cannot_be_written_says_so_and_leaves_no_half_file(
     assert whole.returncode == 0, whole.stderr
     assert output.stat().st_size > limit
     assert len(json.loads(output.read_bytes())["services"]) == many_services
+
+
+def test_a_report_made_while_a_writer_holds_the_lock_reads_on_one_connection(
+    tmp_path: Path, env: dict[str, str], many_services: int, database_url: str
+) -> None:
+    """The tickets are counted aside only when both connections can begin at one moment
+    (SQLite: with the write lock held off writers for a moment). A writer that keeps the
+    lock is not waited for: the report comes out, read on one connection."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("SQLite's write lock")
+    path = make_url(database_url).database
+    assert path is not None
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        args = ("report", "--month", "2026-01", "--format", "json")
+        result = run("sla", *args, cwd=tmp_path, env=env)
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+
+    assert result.returncode == 0, result.stderr
+    assert len(json.loads(result.stdout)["services"]) == many_services
 
 
 def test_the_sla_alias_runs_only_the_report(tmp_path: Path, env: dict[str, str]) -> None:
