@@ -143,16 +143,22 @@ async def _stopped(task: asyncio.Task[Any], connection: AsyncConnection) -> None
     before it needed the count) and waited for, so that the connection is idle before it
     is closed. Its own failure is left to whoever awaited it; a cancellation of ours while
     we wait goes on up."""
-    if not task.done():
-        if connection.dialect.name == "sqlite":
-            # A cancelled task leaves SQLite's thread running the statement to its end.
-            driver = (await connection.get_raw_connection()).driver_connection
-            assert driver is not None
+    if not task.done() and connection.dialect.name == "sqlite":
+        # Cancelling the task would leave SQLite's thread running the statement to its
+        # end (and the connection's close queued behind it). An interrupt stops it, but
+        # is lost if it comes before the statement has begun: repeated until it ends.
+        driver = (await connection.get_raw_connection()).driver_connection
+        assert driver is not None
+        while not task.done():
             await driver.interrupt()
-        task.cancel()
+            await asyncio.wait({task}, timeout=_INTERRUPT_EVERY)
+    task.cancel()
     await asyncio.wait({task})
     if not task.cancelled():
         task.exception()  # retrieved: asyncio would log it as never retrieved
+
+
+_INTERRUPT_EVERY = 0.05  # seconds
 
 
 def report_json(report: MonthlyReport) -> Iterator[bytes]:

@@ -659,11 +659,11 @@ REPORT_CHUNK = 2_000
 
 @dataclass
 class StreamedHead:
-    """The head of a streamed report. `opening`: what precedes the services in the JSON
-    report (which never depends on the tickets of a report that lists services, and
-    which is checked as the report ends); `complete()`: the whole head, with the ticket
-    figures and the restorations, gathered from the services' incidents while they were
-    read (no query of their own), once the services have all been read."""
+    """The head of a streamed report. `opening`: what precedes the services in each
+    format (it never depends on the tickets of a report that lists services; the text
+    and JSON writers check it again as the report ends); `complete()`: the whole head,
+    with the ticket figures and the restorations, gathered from the services' incidents
+    while they were read (no query of their own), once the services have all been read."""
 
     month: str
     config: SlaConfig

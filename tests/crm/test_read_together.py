@@ -3,6 +3,7 @@ database as of one moment, even when a writer commits while they begin."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from typing import Any
@@ -10,9 +11,11 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from crm.db import SnapshotNotShared, make_engine, read_together
+from crm.report_cli import _stopped
 from tests.db import execute, postgres_server, rows
 
 
@@ -135,3 +138,24 @@ async def test_a_database_opened_read_only_shares_no_snapshot(database_url: str)
                 pytest.fail("the connections were handed out without a shared snapshot")
     finally:
         await read_only.dispose()
+
+
+@pytest.mark.skipif(postgres_server() is not None, reason="SQLite's thread")
+async def test_a_count_no_longer_needed_is_stopped_not_run_to_its_end(
+    engine: AsyncEngine,
+) -> None:
+    """A report that fails before it needs its tickets (an unknown customer, a full disk)
+    stops their count: cancelling the task alone would leave SQLite's thread running the
+    statement to its end, and the command waiting for it. Here the statement would run
+    for hours."""
+    endless = text(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT max(i) FROM n"
+    )
+    async with read_together(engine, 2) as (_, counting):
+        count = asyncio.create_task(counting.scalar(endless))
+        await asyncio.sleep(0)  # the statement is handed to SQLite's thread
+        await _stopped(count, counting)
+
+    assert not count.cancelled()
+    error = count.exception()
+    assert isinstance(error, OperationalError) and "interrupted" in str(error)
