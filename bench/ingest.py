@@ -65,6 +65,8 @@ FIRST_CLIENT = 810_000
 MARKER = re.compile(r"\bbench-m(\d+)\b")
 # High enough that the outbox never waits for a budget: this measures the desk, not the
 # limits Telegram imposes (30/s overall, 1/s per private chat, 20/min per group).
+CORES = os.cpu_count() or 1
+
 RAISED_LIMITS = {
     "OUTBOX_OVERALL_PER_SECOND": "1000000",
     "OUTBOX_PRIVATE_PER_SECOND": "1000000",
@@ -429,10 +431,20 @@ class BotRun:
     bot_cpu: float | None
     own_cpu: float
     wall: float
+    # Bot API requests the bot made during the burst, getUpdates apart (`count_requests`).
+    sends: int
+    polls: int
     locked: int
     errors: int
     locked_lines: list[str]
     profile: Path | None
+
+
+def count_requests(api: FakeBotAPI, since: int) -> tuple[int, int]:
+    """The bot's Bot API requests after the first `since`: (sends and other calls, getUpdates)."""
+    made = list(api.requests)[since:]
+    polls = sum(1 for request in made if request.method.lower() == "getupdates")
+    return len(made) - polls, polls
 
 
 async def run_bot(
@@ -461,6 +473,7 @@ async def run_bot(
             profiler = await start_py_spy(py_spy, bot.pid, profile_path, args.profile)
         bot_cpu_before = process_cpu_seconds(bot.pid)
         own_cpu_before = time.process_time()
+        requests_before = len(api.requests)
         print(f"\n{label}: pushing the burst ...", flush=True)
         push(api, burst)
         first_pushed = burst.pushed_at[0]
@@ -473,6 +486,7 @@ async def run_bot(
         bot_cpu_after = process_cpu_seconds(bot.pid)
         own_cpu = time.process_time() - own_cpu_before
         wall = time.time() - first_pushed
+        sends, polls = count_requests(api, requests_before)
         if profiler is not None:
             with contextlib.suppress(ProcessLookupError):
                 profiler.send_signal(signal.SIGINT)
@@ -511,6 +525,8 @@ async def run_bot(
         bot_cpu=cpu,
         own_cpu=own_cpu,
         wall=wall,
+        sends=sends,
+        polls=polls,
         locked=log.count(LOCKED),
         errors=sum(1 for line in log.splitlines() if "level='error'" in line or " ERROR " in line),
         locked_lines=[line for line in log.splitlines() if LOCKED in line][:3],
@@ -570,16 +586,35 @@ def print_bot(run: BotRun, messages: int) -> None:
         print(
             f"  CPU over {run.wall:.1f} s wall: bot process {run.bot_cpu:.1f} s, "
             f"fake Bot API + this script {run.own_cpu:.1f} s "
-            f"(2 cores = {2 * run.wall:.1f} s available)"
+            f"({CORES} cores = {CORES * run.wall:.1f} s available)"
         )
         delivered = max(len(found.first_seen), 1)
         print(
             f"  bot CPU per message: {1000 * run.bot_cpu / messages:.2f} ms per message "
             f"recorded and delivered ({1000 * run.bot_cpu / delivered:.2f} ms per delivered copy)"
         )
+        print_machine_ceiling(run, messages)
     print(f"  '{LOCKED}' in the bot's log: {run.locked}; error lines: {run.errors}")
     for line in run.locked_lines:
         print(f"    {line[:400]}")
+
+
+def print_machine_ceiling(run: BotRun, messages: int) -> None:
+    """What this machine allows at these costs: the bot, the fake Bot API and this script
+    share its cores, and every message costs each of them CPU (the fake Bot API answers
+    each of the bot's requests: a desk sends several per client message, a relay one)."""
+    assert run.bot_cpu is not None
+    print(
+        f"  Bot API requests: {run.sends:,} besides getUpdates "
+        f"({run.sends / messages:.2f} per message), {run.polls:,} getUpdates"
+    )
+    per_message = (run.bot_cpu + run.own_cpu) / messages
+    print(
+        f"  CPU per message on this machine: bot {1000 * run.bot_cpu / messages:.2f} ms + "
+        f"fake Bot API and this script {1000 * run.own_cpu / messages:.2f} ms "
+        f"({1000 * run.own_cpu / max(run.sends + run.polls, 1):.3f} ms per request) "
+        f"-> at most {CORES / per_message:,.0f} msg/s on {CORES} cores at these costs"
+    )
 
 
 def print_before_now(before: BotRun, now: BotRun, messages: int) -> None:
