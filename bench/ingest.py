@@ -434,6 +434,8 @@ class BotRun:
     # Bot API requests the bot made during the burst, getUpdates apart (`count_requests`).
     sends: int
     polls: int
+    # The bots ran on a PostgreSQL server (`--postgres`), whose CPU nobody above counts.
+    on_postgres: bool
     locked: int
     errors: int
     locked_lines: list[str]
@@ -527,6 +529,7 @@ async def run_bot(
         wall=wall,
         sends=sends,
         polls=polls,
+        on_postgres=database_url is not None,
         locked=log.count(LOCKED),
         errors=sum(1 for line in log.splitlines() if "level='error'" in line or " ERROR " in line),
         locked_lines=[line for line in log.splitlines() if LOCKED in line][:3],
@@ -615,6 +618,8 @@ def print_machine_ceiling(run: BotRun, messages: int) -> None:
         f"({1000 * run.own_cpu / max(run.sends + run.polls, 1):.3f} ms per request) "
         f"-> at most {CORES / per_message:,.0f} msg/s on {CORES} cores at these costs"
     )
+    if run.on_postgres:
+        print("  (the PostgreSQL server's own CPU is not counted: the ceiling is lower still)")
 
 
 def print_before_now(before: BotRun, now: BotRun, messages: int) -> None:
