@@ -63,10 +63,10 @@ GOAL_RATIO = 1.0  # recorded rate / raw single-row insert rate
 GOAL_COPY_AFTER = 5.0  # seconds from the last message recorded to its copy in the group
 FIRST_CLIENT = 810_000
 MARKER = re.compile(r"\bbench-m(\d+)\b")
+# The bot, the fake Bot API and this script share them (`print_machine_ceiling`).
+CORES = os.cpu_count() or 1
 # High enough that the outbox never waits for a budget: this measures the desk, not the
 # limits Telegram imposes (30/s overall, 1/s per private chat, 20/min per group).
-CORES = os.cpu_count() or 1
-
 RAISED_LIMITS = {
     "OUTBOX_OVERALL_PER_SECOND": "1000000",
     "OUTBOX_PRIVATE_PER_SECOND": "1000000",
