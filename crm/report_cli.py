@@ -87,19 +87,17 @@ async def render(
                     async for part in STREAMED[args.format](head, services):
                         write(part)
             return
+        # openpyxl is loaded only when asked for: the start-up counts in every report run.
+        from crm.exports import WorkbookInput, report_workbook, ticket_customers
+
         # The workbook lists the tickets themselves: read as records, not counted.
         async with make_sessionmaker(engine)() as session:
             report, evidence = await monthly_report(
                 session, month, config, now, args.customer, with_tickets=True
             )
-            from crm.exports import ticket_customers
-
             customers = await ticket_customers(session, month, config)
     finally:
         await engine.dispose()
-    # openpyxl is loaded only when asked for: the start-up counts in every report run.
-    from crm.exports import WorkbookInput, report_workbook
-
     extra = WorkbookInput(evidence.tickets, evidence.incidents, customers)
     write(report_workbook(report_to_dict(report), config, extra))
 
